@@ -1,0 +1,1 @@
+"""The Faust worker: liquidation windows, derived topics and metrics."""

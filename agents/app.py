@@ -1,0 +1,187 @@
+"""The Faust worker: consumes ``liquidations``, keeps rolling windows, exports metrics and
+publishes window snapshots to ``liquidation.windows``.
+
+State is an in-memory :class:`~liqstress.windows.WindowStore` rebuilt at start from the
+``liquidations`` topic (see agents/rebuild.py for why not a Faust changelog table). Every window
+op is a commutative sum/max over deduplicated ids, so rebuilt history and re-delivered
+uncommitted records can overlap freely: after ``kill -9`` and restart the totals are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+
+from liqstress.config import WorkerSettings
+from liqstress.event import EventError, LiquidationEvent, event_from_json
+from liqstress.metrics import SIDES, Metrics
+from liqstress.windows import WINDOWS, Snapshot, WindowStore
+
+from .rebuild import read_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    settings: WorkerSettings
+    metrics: Metrics
+    store: WindowStore = field(default_factory=WindowStore)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Highest offset applied per partition of the events topic (rebuild or live).
+    offsets: dict[int, int] = field(default_factory=dict)
+    invalid: int = 0
+    #: Pins the window clock (replay: the recording's last timestamp).
+    fixed_now: float | None = None
+    last_snapshot: Snapshot | None = None
+    snapshots_published: int = 0
+
+    def now(self) -> float:
+        if self.fixed_now is not None:
+            return self.fixed_now
+        if self.settings.clock == "event":
+            return self.store.max_recv_ts
+        return time.time()
+
+    def apply(self, ev: LiquidationEvent) -> bool:
+        now = self.now() if self.settings.clock == "wall" or self.fixed_now is not None \
+            else max(self.store.max_recv_ts, ev.recv_ts)
+        if not self.store.add(ev, now):
+            self.metrics.duplicates.labels(ev.exchange).inc()
+            return False
+        self.metrics.liquidations.labels(ev.exchange, ev.side).inc()
+        if ev.notional_usd is not None:
+            self.metrics.liquidated_usd.labels(ev.exchange, ev.side).inc(ev.notional_usd)
+        return True
+
+    def apply_record(self, partition: int, offset: int, value: bytes | None) -> LiquidationEvent | None:
+        if offset > self.offsets.get(partition, -1):
+            self.offsets[partition] = offset
+        try:
+            ev = event_from_json(value or b"")
+        except EventError as exc:
+            self.invalid += 1
+            log.warning("invalid event at partition %d offset %d: %s", partition, offset, exc)
+            return None
+        self.apply(ev)
+        return ev
+
+    def refresh(self) -> Snapshot:
+        """Recompute every window, set the gauges, and return the snapshot to publish."""
+        now = self.now()
+        self.store.prune(now)
+        snap = self.store.snapshot(now)
+        m = self.metrics
+        coins = set(self.settings.coins)
+        for w in WINDOWS:
+            for ex, sides in snap.windows[w]["exchange"].items():
+                for side in SIDES:
+                    agg = sides[side]
+                    m.window_liquidated_usd.labels(ex, side, w).set(agg.usd)
+                    m.window_liquidations.labels(ex, side, w).set(agg.count)
+                    m.window_largest_usd.labels(ex, side, w).set(agg.largest_usd)
+            for coin in coins:
+                sides = snap.windows[w]["coin"].get(coin)
+                for side in SIDES:
+                    m.coin_window_liquidated_usd.labels(coin, side, w).set(
+                        sides[side].usd if sides else 0.0)
+        m.window_refresh_ts.set(time.time())
+        self.last_snapshot = snap
+        return snap
+
+    def snapshot_message(self, snap: Snapshot) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "ts": snap.now,
+            "clock": "fixed" if self.fixed_now is not None else self.settings.clock,
+            "published_at": time.time(),
+            "events": snap.events,
+            "duplicates": self.store.duplicates,
+            "invalid": self.invalid,
+            "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+            "windows": snap.to_dict(),
+        }
+
+
+def create_app(settings: WorkerSettings, metrics: Metrics,
+               tasks: list[Callable[[WorkerState], Awaitable[None]]] | None = None,
+               state: WorkerState | None = None) -> tuple[faust.App, WorkerState]:
+    settings.validate()
+    state = state or WorkerState(settings=settings, metrics=metrics)
+    metrics.init_coins(settings.coins)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",  # Tansu has no idempotent/transactional producer
+        datadir=settings.datadir or f"/tmp/liqstress-{settings.app_id}",
+    )
+    events_topic = app.topic(settings.topics.events, value_serializer="raw", key_serializer="raw")
+    windows_topic = app.topic(settings.topics.windows, value_serializer="raw", key_serializer="raw")
+    deadletter_topic = app.topic(settings.topics.deadletter, value_serializer="raw",
+                                 key_serializer="raw")
+
+    async def rebuild() -> None:
+        started = time.monotonic()
+
+        def on_record(msg: Any) -> None:
+            state.apply_record(msg.partition, msg.offset, msg.value)
+
+        before = state.store.events
+        await read_topic(settings.broker, settings.topics.events, on_record)
+        n = state.store.events - before
+        metrics.worker_rebuilt_events.set(n)
+        log.info("rebuilt %d events from %s in %.2fs", n, settings.topics.events,
+                 time.monotonic() - started)
+        state.refresh()
+        state.ready.set()
+        metrics.worker_ready.set(1)
+
+    @app.agent(events_topic, name="count-liquidations")
+    async def count_liquidations(stream: Any) -> None:
+        await state.ready.wait()
+        async for event in stream.events():
+            msg = event.message
+            ev = state.apply_record(msg.partition, msg.offset, event.value)
+            if ev is None:
+                await deadletter_topic.send(key=b"worker", value=orjson.dumps({
+                    "exchange": "", "source": f"kafka:{settings.topics.events}",
+                    "recv_ts": time.time(), "reason": "invalid_event",
+                    "detail": f"partition {msg.partition} offset {msg.offset}",
+                    "frame": (event.value or b"").decode("utf-8", "replace")}))
+
+    @app.task
+    async def start_rebuild() -> None:
+        await rebuild()
+
+    @app.timer(settings.refresh_interval)
+    async def refresh_windows() -> None:
+        if not state.ready.is_set():
+            return
+        snap = state.refresh()
+        await windows_topic.send(key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
+        state.snapshots_published += 1
+
+    for task in tasks or []:
+        def make(t: Callable[[WorkerState], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+            async def run_task() -> None:
+                await t(state)
+            run_task.__name__ = getattr(t, "__name__", "task")
+            return run_task
+        app.task(make(task))
+
+    return app, state

@@ -1,0 +1,165 @@
+"""Prometheus metrics for liqstress, built on an injected registry.
+
+Every metric lives on the registry passed to :meth:`Metrics.create`, so tests use a fresh
+``CollectorRegistry`` and several components in one process (collectors and worker in
+``liqstress run``) share one ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+SIDES = ("long", "short")
+#: Window names in the order users read them; sizes in seconds live in liqstress.windows.
+WINDOW_NAMES = ("1m", "5m", "15m", "1h", "4h", "12h", "24h")
+#: Coins get their own series only when allowlisted: venues list hundreds of perps.
+DEFAULT_COIN_ALLOWLIST = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    # Worker (Faust) side: what was counted.
+    liquidations: Counter
+    liquidated_usd: Counter
+    duplicates: Counter
+    window_liquidated_usd: Gauge
+    window_liquidations: Gauge
+    window_largest_usd: Gauge
+    coin_window_liquidated_usd: Gauge
+    window_refresh_ts: Gauge
+    worker_ready: Gauge
+    worker_rebuilt_events: Gauge
+    # Collector side: how the sources are doing.
+    source_up: Gauge
+    source_last_message_ts: Gauge
+    source_last_liquidation_ts: Gauge
+    source_reconnects: Counter
+    source_frames: Counter
+    source_events: Counter
+    source_sampled: Gauge
+    snapshot_dropped: Counter
+    unpriced: Counter
+    deadletter: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        reg = registry if registry is not None else CollectorRegistry()
+        ex_side = ["exchange", "side"]
+        ex_side_win = ["exchange", "side", "window"]
+        return cls(
+            registry=reg,
+            liquidations=Counter(
+                "liqstress_liquidations_total",
+                "Liquidations counted by the worker (deduplicated by event id). "
+                "side is the position liquidated.",
+                ex_side, registry=reg),
+            liquidated_usd=Counter(
+                "liqstress_liquidated_usd_total",
+                "USD notional of liquidations counted by the worker; unpriced events add 0.",
+                ex_side, registry=reg),
+            duplicates=Counter(
+                "liqstress_duplicates_total",
+                "Events dropped by the worker because their id was already counted.",
+                ["exchange"], registry=reg),
+            window_liquidated_usd=Gauge(
+                "liqstress_window_liquidated_usd",
+                "USD notional liquidated in the rolling window ending now.",
+                ex_side_win, registry=reg),
+            window_liquidations=Gauge(
+                "liqstress_window_liquidations",
+                "Number of liquidations in the rolling window ending now.",
+                ex_side_win, registry=reg),
+            window_largest_usd=Gauge(
+                "liqstress_window_largest_liquidation_usd",
+                "Largest single liquidation (USD) in the rolling window ending now.",
+                ex_side_win, registry=reg),
+            coin_window_liquidated_usd=Gauge(
+                "liqstress_coin_window_liquidated_usd",
+                "USD notional liquidated per allowlisted coin across all exchanges.",
+                ["coin", "side", "window"], registry=reg),
+            window_refresh_ts=Gauge(
+                "liqstress_window_refresh_timestamp_seconds",
+                "Wall-clock time the window gauges were last recomputed.",
+                registry=reg),
+            worker_ready=Gauge(
+                "liqstress_worker_ready",
+                "1 once the worker has rebuilt its windows from the liquidations topic.",
+                registry=reg),
+            worker_rebuilt_events=Gauge(
+                "liqstress_worker_rebuilt_events",
+                "Events read back from the liquidations topic at the last (re)start.",
+                registry=reg),
+            source_up=Gauge(
+                "liqstress_source_up",
+                "1 while the venue connection is subscribed and answers our pings.",
+                ["exchange"], registry=reg),
+            source_last_message_ts=Gauge(
+                "liqstress_source_last_message_timestamp_seconds",
+                "Receipt time of the last frame of any kind (data, ack or pong) from the venue.",
+                ["exchange"], registry=reg),
+            source_last_liquidation_ts=Gauge(
+                "liqstress_source_last_liquidation_timestamp_seconds",
+                "Receipt time of the last liquidation event from the venue.",
+                ["exchange"], registry=reg),
+            source_reconnects=Counter(
+                "liqstress_source_reconnects_total",
+                "Websocket reconnections after a drop, a failed connect or a missed pong.",
+                ["exchange"], registry=reg),
+            source_frames=Counter(
+                "liqstress_source_frames_total",
+                "Frames received from the venue, by kind.",
+                ["exchange", "kind"], registry=reg),
+            source_events=Counter(
+                "liqstress_source_events_total",
+                "Normalized liquidation events published by the collector.",
+                ["exchange"], registry=reg),
+            source_sampled=Gauge(
+                "liqstress_source_sampled",
+                "1 where the venue throttles or samples its feed, so totals are a floor.",
+                ["exchange"], registry=reg),
+            snapshot_dropped=Counter(
+                "liqstress_snapshot_dropped_total",
+                "Events the venue replayed on (re)subscribe, dropped as history.",
+                ["exchange"], registry=reg),
+            unpriced=Counter(
+                "liqstress_unpriced_total",
+                "Events published with notional_usd null because contract metadata was missing.",
+                ["exchange"], registry=reg),
+            deadletter=Counter(
+                "liqstress_deadletter_total",
+                "Frames sent to the dead-letter topic, by reason.",
+                ["exchange", "reason"], registry=reg),
+        )
+
+    def init_exchanges(self, exchanges: Iterable[str], sampled: dict[str, bool] | None = None) -> None:
+        """Create every known series at 0 so absent data is visible as 0, not as a gap."""
+        for ex in exchanges:
+            for side in SIDES:
+                self.liquidations.labels(ex, side)
+                self.liquidated_usd.labels(ex, side)
+                for w in WINDOW_NAMES:
+                    self.window_liquidated_usd.labels(ex, side, w)
+                    self.window_liquidations.labels(ex, side, w)
+                    self.window_largest_usd.labels(ex, side, w)
+            self.duplicates.labels(ex)
+
+    def init_sources(self, sampled: dict[str, bool]) -> None:
+        for ex, is_sampled in sampled.items():
+            self.source_up.labels(ex).set(0)
+            self.source_last_message_ts.labels(ex)
+            self.source_last_liquidation_ts.labels(ex)
+            self.source_reconnects.labels(ex)
+            self.source_events.labels(ex)
+            self.snapshot_dropped.labels(ex)
+            self.unpriced.labels(ex)
+            self.source_sampled.labels(ex).set(1 if is_sampled else 0)
+
+    def init_coins(self, coins: Iterable[str]) -> None:
+        for coin in coins:
+            for side in SIDES:
+                for w in WINDOW_NAMES:
+                    self.coin_window_liquidated_usd.labels(coin, side, w)

@@ -1,0 +1,270 @@
+"""Wiring: collectors, worker, broker and metrics server put together for the CLI commands.
+Kept out of cli.py so tests drive the same code paths the commands run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from prometheus_client import start_http_server
+
+from agents.app import WorkerState, create_app
+from streams.collector import Collector
+from streams.publisher import KafkaSink, Sink
+from streams.session import VenueSession, deadletter_record
+from streams.venues import get_venue
+
+from .broker import EmbeddedBroker
+from .config import Topics, WorkerSettings
+from .event import LiquidationEvent
+from .metrics import Metrics
+from .recording import RawFrame, RecordingError, read_recording
+
+log = logging.getLogger(__name__)
+
+
+# ---- metrics server --------------------------------------------------------------------------
+@contextlib.contextmanager
+def metrics_server(metrics: Metrics, port: int, host: str = "0.0.0.0") -> Iterator[int]:
+    """Serve /metrics from the injected registry; port 0 picks a free port (tests)."""
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@contextlib.asynccontextmanager
+async def broker_or_embedded(broker: str | None) -> AsyncIterator[tuple[str, bool]]:
+    """Yield (bootstrap, embedded?); starts Tansu when no broker is configured."""
+    if broker:
+        yield broker, False
+        return
+    emb = EmbeddedBroker()
+    await asyncio.to_thread(emb.start)
+    try:
+        yield emb.bootstrap, True
+    finally:
+        await asyncio.to_thread(emb.stop)
+
+
+# ---- collectors --------------------------------------------------------------------------------
+def build_collectors(exchanges: list[str], sink: Sink, metrics: Metrics | None,
+                     venue_urls: dict[str, dict[str, str]], **kwargs: Any) -> list[Collector]:
+    return [Collector(get_venue(ex), sink, metrics, urls=venue_urls.get(ex), **kwargs)
+            for ex in exchanges]
+
+
+async def run_collectors(collectors: list[Collector], stop: asyncio.Event) -> None:
+    tasks = [asyncio.create_task(c.run(), name=f"collector:{c.venue.id}") for c in collectors]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper and t.exception():
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in [*tasks, stopper]:
+            t.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+
+
+# ---- normalize ---------------------------------------------------------------------------------
+@dataclass
+class FileProcessing:
+    events: list[LiquidationEvent] = field(default_factory=list)
+    deadletters: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[RawFrame] = field(default_factory=list)
+    errors: int = 0
+    last_recv_ts: float | None = None
+    snapshot_dropped: int = 0
+    unpriced: int = 0
+
+
+def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
+                      keep_frames: bool = False,
+                      on_progress: Callable[[int], None] | None = None) -> FileProcessing:
+    """Run every line through the venue sessions the live collector uses."""
+    out = FileProcessing()
+    sessions: dict[str, VenueSession] = {}
+    for lineno, item in read_recording(fh):
+        if on_progress:
+            on_progress(lineno)
+        if isinstance(item, RecordingError):
+            out.errors += 1
+            on_error(lineno, f"bad_recording_line: {item}")
+            out.deadletters.append({"exchange": "", "source": "recording", "recv_ts": time.time(),
+                                    "reason": "bad_recording_line", "detail": f"line {lineno}: {item}"})
+            continue
+        frame = item
+        out.last_recv_ts = frame.recv_ts if out.last_recv_ts is None else max(out.last_recv_ts, frame.recv_ts)
+        if keep_frames:
+            out.frames.append(frame)
+        session = sessions.get(frame.exchange)
+        if session is None:
+            try:
+                session = sessions[frame.exchange] = VenueSession(get_venue(frame.exchange))
+            except KeyError as exc:
+                out.errors += 1
+                on_error(lineno, f"unknown_exchange: {exc}")
+                out.deadletters.append(deadletter_record(frame, "unknown_exchange", str(exc)))
+                continue
+        res = session.process(frame)
+        if res.deadletter is not None:
+            out.errors += 1
+            on_error(lineno, f"{res.deadletter['reason']}: {res.deadletter['detail']}")
+            out.deadletters.append(res.deadletter)
+        out.events.extend(res.events)
+        out.snapshot_dropped += res.snapshot_dropped
+        out.unpriced += res.unpriced
+    return out
+
+
+# ---- worker ------------------------------------------------------------------------------------
+def worker_settings(bootstrap: str, embedded: bool, **overrides: Any) -> WorkerSettings:
+    s = WorkerSettings(broker=bootstrap, **overrides)
+    if embedded and "session_timeout" not in overrides:
+        s.session_timeout = 6.0
+    return s
+
+
+class Progress:
+    def __init__(self, total_bytes: int, stream: IO[str] = sys.stderr) -> None:
+        self.total = max(total_bytes, 1)
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = -1
+
+    def update(self, done_bytes: int, label: str) -> None:
+        pct = min(100, int(done_bytes * 100 / self.total))
+        if pct == self.last:
+            return
+        self.last = pct
+        if self.tty:
+            bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+            self.stream.write(f"\r{label:<10} [{bar}] {pct:3d}%")
+            if pct == 100:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif pct in (0, 100):
+            self.stream.write(f"{label}: {pct}%\n")
+
+
+@dataclass
+class ReplayResult:
+    state: WorkerState
+    processing: FileProcessing
+    topics: Topics
+    bootstrap: str
+
+    def summary(self) -> dict[str, Any]:
+        snap = self.state.last_snapshot
+        assert snap is not None
+        return {"windows": snap.usd_by_exchange(), "events": self.state.store.events,
+                "deadletter": len(self.processing.deadletters)}
+
+
+async def replay(path: str, broker: str | None = None, metrics: Metrics | None = None,
+                 serve: Callable[[ReplayResult], Any] | None = None, quiet: bool = False,
+                 timeout: float = 300.0) -> ReplayResult:
+    """Recording → same parse path → Kafka → Faust worker → windows at the recording's end."""
+    metrics = metrics or Metrics.create()
+    size = os.path.getsize(path)
+    progress = Progress(size) if not quiet else None
+    errors: list[str] = []
+    with open(path, "rb") as fh:
+        def on_progress(_: int) -> None:
+            if progress:
+                progress.update(fh.tell(), "parse")
+        processing = process_recording(
+            fh, lambda n, msg: errors.append(f"line {n}: {msg}"), keep_frames=True,
+            on_progress=on_progress)
+    if progress:
+        progress.update(size, "parse")
+    for e in errors:
+        print(e, file=sys.stderr)
+    # A unique prefix keeps a replay on a shared cluster away from live topics and workers.
+    prefix = f"replay-{uuid.uuid4().hex[:8]}." if broker else ""
+    topics = Topics.with_prefix(prefix)
+    exchanges = sorted({f.exchange for f in processing.frames})
+    async with broker_or_embedded(broker) as (bootstrap, embedded):
+        settings = worker_settings(bootstrap, embedded, topics=topics, clock="event",
+                                   app_id=f"liqstress-replay-{uuid.uuid4().hex[:8]}",
+                                   refresh_interval=1.0)
+        metrics.init_exchanges([e for e in exchanges])
+        for dl in processing.deadletters:
+            metrics.deadletter.labels(dl.get("exchange", ""), dl["reason"]).inc()
+        app, state = create_app(settings, metrics)
+        await app.start()
+        sink = KafkaSink(bootstrap, topics)
+        await sink.start()
+        try:
+            n = len(processing.frames) + len(processing.events) + len(processing.deadletters)
+            sent = 0
+            for frame in processing.frames:
+                await sink.raw(frame)
+            for ev in processing.events:
+                await sink.event(ev)
+            for dl in processing.deadletters:
+                await sink.deadletter(dl)
+            while sink.backlog:
+                sent = n - sink.backlog
+                if progress:
+                    progress.update(int(size * sent / max(n, 1)), "publish")
+                await asyncio.sleep(0.05)
+            await sink.flush()
+            if progress:
+                progress.update(size, "publish")
+            targets = {p: o for (t, p), o in sink.last_offsets.items() if t == topics.events}
+            deadline = time.monotonic() + timeout
+            while any(state.offsets.get(p, -1) < o for p, o in targets.items()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"worker did not catch up within {timeout:.0f}s: "
+                                       f"{state.offsets} < {targets}")
+                if progress:
+                    done = sum(min(state.offsets.get(p, -1) + 1, o + 1) for p, o in targets.items())
+                    progress.update(int(size * done / max(sum(o + 1 for o in targets.values()), 1)),
+                                    "worker")
+                await asyncio.sleep(0.05)
+            if progress:
+                progress.update(size, "worker")
+            state.fixed_now = processing.last_recv_ts or time.time()
+            snap = state.refresh()
+            from orjson import dumps
+            await app.topic(topics.windows, value_serializer="raw").send(
+                key=b"snapshot", value=dumps(state.snapshot_message(snap)))
+            result = ReplayResult(state, processing, topics, bootstrap)
+            if serve is not None:
+                await serve(result)
+            return result
+        finally:
+            await sink.stop()
+            await app.stop()
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    lines = [f"{'window':<6} {'exchange':<16} {'long USD':>16} {'short USD':>16}"]
+    for w, exchanges in summary["windows"].items():
+        for ex in sorted(exchanges):
+            sides = exchanges[ex]
+            lines.append(f"{w:<6} {ex:<16} {sides.get('long', 0):>16,.2f} {sides.get('short', 0):>16,.2f}")
+    lines.append(f"events: {summary['events']}  deadletter: {summary['deadletter']}")
+    return "\n".join(lines)
+
+
+def recording_path_ok(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such recording: {path}")
+    return p

@@ -1,0 +1,1 @@
+"""Venue collectors: websocket sessions that turn venue frames into liquidation events."""

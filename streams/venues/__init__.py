@@ -1,0 +1,43 @@
+"""Registry of venue modules. Adding a venue: one module here exposing ``VENUE``, its name in
+``VENUE_MODULES``, one simulator under ``tests/sims/`` and its tests."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import VenueSpec
+
+#: Venue id -> module name under streams.venues.
+VENUE_MODULES: dict[str, str] = {
+    "binance": "binance",
+    "bybit": "bybit",
+    "okx": "okx",
+}
+
+
+class UnknownVenue(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_venue(venue_id: str) -> VenueSpec:
+    try:
+        module = VENUE_MODULES[venue_id]
+    except KeyError:
+        raise UnknownVenue(
+            f"unknown exchange {venue_id!r}; known: {', '.join(sorted(VENUE_MODULES))}") from None
+    spec: VenueSpec = importlib.import_module(f"{__name__}.{module}").VENUE
+    return spec
+
+
+def all_venue_ids() -> list[str]:
+    return list(VENUE_MODULES)
+
+
+def parse_exchange_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UnknownVenue("no exchanges given")
+    for n in names:
+        get_venue(n)
+    return names

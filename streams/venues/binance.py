@@ -1,0 +1,88 @@
+"""Binance USD-M futures: the all-market ``!forceOrder@arr`` stream.
+
+- Route: since the 2026 route split the stream lives under ``/market``; the legacy unrouted URL
+  still accepts the connection and then delivers nothing, which looks healthy. Use ``/market``.
+- Side: ``o.S`` is the side of the liquidation ORDER. A forced SELL closes a long.
+- Units: ``q``/``z`` are base units; notional is ``z × ap`` (what filled), else ``q × p``.
+- Time: ``o.T`` (trade time); ``E`` is the push time, ~1 s later because of the snapshot rule.
+- Sampling: at most one liquidation per symbol per 1000 ms is pushed, so totals are a floor.
+- Liveness: the server's protocol pings never reach the app, so we send ``LIST_SUBSCRIPTIONS``
+  and treat its ``{"result": [...], "id": n}`` reply as the pong.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from liqstress.event import make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+    split_symbol,
+)
+
+ID = "binance"
+WS_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    # The stream is named in the URL: no subscribe message is needed.
+    return [Connection(name="usdm", url=urls.get("ws", WS_URL))]
+
+
+def ping_message(seq: int) -> str:
+    return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": seq}).decode()
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    if "result" in msg and "id" in msg:
+        return Parsed(kind="pong")
+    if "error" in msg:
+        raise FrameError("venue_error", str(msg["error"])[:200])
+    if msg.get("e") != "forceOrder":
+        raise FrameError("unexpected_shape", f"event type {msg.get('e')!r}")
+    o = msg.get("o")
+    if not isinstance(o, dict):
+        raise FrameError("unexpected_shape", "missing o")
+    symbol = o.get("s")
+    if not isinstance(symbol, str) or not symbol:
+        raise FrameError("missing_field", "o.s")
+    side = side_from_order_side(str(o.get("S", "")))
+    filled = num(o, "z") if "z" in o else 0.0
+    avg = num(o, "ap") if "ap" in o else 0.0
+    if filled > 0 and avg > 0:
+        qty, price = filled, avg
+    else:
+        qty, price = num(o, "q"), num(o, "p")
+    ts = num(o, "T") / 1000.0 if "T" in o else num(msg, "E") / 1000.0
+    inst = meta.get(symbol)
+    base, quote = (inst.base, inst.quote) if inst else split_symbol(symbol)
+    ev = make_event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
+                    side=side, price=price, qty=qty, notional_usd=qty * price, ts=ts,
+                    recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
+    return Parsed(kind="data", events=(ev,))
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
+    unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",
+    sampled=True,
+    rest_urls=lambda urls: (),
+    connections=connections,
+    parse=parse,
+    ping_interval=60.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    default_urls={"ws": WS_URL},
+)

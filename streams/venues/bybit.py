@@ -1,0 +1,220 @@
+"""Bybit v5: the per-symbol ``allLiquidation.{symbol}`` topic on the linear and inverse streams.
+
+- Topic: there is no all-symbols topic, so every Trading symbol from REST
+  ``/v5/market/instruments-info`` (linear and inverse, paginated by ``nextPageCursor``) is
+  subscribed, in chunks of at most ``SUBSCRIBE_CHUNK`` args and ``SUBSCRIBE_MAX_CHARS`` chars.
+  The deprecated ``liquidation.{symbol}`` topic (≤1/s, not every liquidation) is not used.
+- Side: ``S`` is the side of the liquidated POSITION (the opposite of Binance): Buy -> long.
+- Units: linear ``v`` is base units, notional ``v × p``; inverse ``v`` is USD contracts, so the
+  notional is ``v`` and base qty ``v / p``. ``p`` is the bankruptcy price (notional approximate).
+- Time: ``T`` (liquidation time, ms); the frame's ``ts`` is the push time.
+- Sampling: documented as every liquidation, pushed in 500 ms batches (``data`` may hold several).
+- Liveness: ``{"op":"ping"}`` every 20 s; the reply ``{"op":"ping","ret_msg":"pong",...}`` is
+  the pong. Liquidations are sparse, so silence never means dead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from liqstress.event import EventError, Market, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_position_side,
+    split_symbol,
+)
+
+ID = "bybit"
+WS_LINEAR = "wss://stream.bybit.com/v5/public/linear"
+WS_INVERSE = "wss://stream.bybit.com/v5/public/inverse"
+REST = "https://api.bybit.com"
+TOPIC = "allLiquidation."
+#: Args per subscribe message (what a live 805-symbol run used: 5 frames of up to 200).
+SUBSCRIBE_CHUNK = 200
+#: Chars per subscribe message, well below the documented 21,000-char args limit.
+SUBSCRIBE_MAX_CHARS = 8_000
+
+_CONTRACT_MARKET: dict[str, Market] = {
+    "LinearPerpetual": "linear", "LinearFutures": "linear",
+    "InversePerpetual": "inverse", "InverseFutures": "inverse",
+}
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    base = urls.get("rest", REST).rstrip("/")
+    return [f"{base}/v5/market/instruments-info?category={cat}&limit=1000"
+            for cat in ("linear", "inverse")]
+
+
+def _rest_body(body: str) -> dict[str, Any]:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "REST body is not an object")
+    if msg.get("retCode") != 0:
+        raise FrameError("rest_error", f"retCode={msg.get('retCode')!r} {msg.get('retMsg')!r}")
+    result = msg.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("list"), list):
+        raise FrameError("unexpected_shape", "missing result.list")
+    return result
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    result = _rest_body(body)
+    category = result.get("category") or dict(parse_qsl(urlsplit(url).query)).get("category")
+    for item in result["list"]:
+        if not isinstance(item, dict) or item.get("status") != "Trading":
+            continue
+        symbol, base, quote = item.get("symbol"), item.get("baseCoin"), item.get("quoteCoin")
+        if not (isinstance(symbol, str) and symbol and isinstance(base, str) and base
+                and isinstance(quote, str) and quote):
+            continue
+        market = _CONTRACT_MARKET.get(str(item.get("contractType")))
+        if market is None and category in ("linear", "inverse"):
+            market = category
+        if market is None:
+            continue
+        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote=quote, market=market)
+
+
+def rest_next(url: str, body: str) -> str | None:
+    try:
+        cursor = _rest_body(body).get("nextPageCursor")
+    except FrameError:
+        return None
+    if not isinstance(cursor, str) or not cursor:
+        return None
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "cursor"] + [("cursor", cursor)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def subscribe_messages(symbols: list[str]) -> list[str]:
+    """Chunked subscribe messages: ≤ SUBSCRIBE_CHUNK args and ≤ SUBSCRIBE_MAX_CHARS each."""
+    out: list[str] = []
+    chunk: list[str] = []
+
+    def flush() -> None:
+        if chunk:
+            out.append(orjson.dumps({"op": "subscribe", "req_id": str(len(out) + 1),
+                                     "args": chunk}).decode())
+
+    size = 0
+    for sym in symbols:
+        arg = TOPIC + sym
+        cost = len(arg) + 3  # quotes and comma
+        if chunk and (len(chunk) >= SUBSCRIBE_CHUNK or size + cost > SUBSCRIBE_MAX_CHARS - 100):
+            flush()
+            chunk, size = [], 0
+        chunk.append(arg)
+        size += cost
+    flush()
+    return out
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    conns = []
+    for name, key, default in (("linear", "ws_linear", WS_LINEAR),
+                               ("inverse", "ws_inverse", WS_INVERSE)):
+        symbols = sorted(s for s, i in meta.instruments.items() if i.market == name)
+        if symbols:  # a connection with nothing to subscribe would look healthy and be silent
+            conns.append(Connection(name=name, url=urls.get(key, default),
+                                    subscribe=subscribe_messages(symbols)))
+    return conns
+
+
+def ping_message(seq: int) -> str:
+    return '{"op":"ping"}'
+
+
+def _market_from_source(source: str) -> Market:
+    path = urlsplit(source).path.rstrip("/")
+    if path.endswith("/inverse"):
+        return "inverse"
+    if path.endswith("/linear"):
+        return "linear"
+    raise FrameError("unknown_market", f"no metadata and source {source!r} names no category")
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    op = msg.get("op")
+    if op is not None:
+        if op in ("ping", "pong"):
+            return Parsed(kind="pong")
+        if op == "subscribe":
+            if msg.get("success") is True:
+                return Parsed(kind="ack")
+            raise FrameError("subscribe_error", str(msg.get("ret_msg"))[:200])
+        if msg.get("success") is False:
+            raise FrameError("venue_error", f"op={op!r} {str(msg.get('ret_msg'))[:200]}")
+        return Parsed(kind="info")
+    topic = msg.get("topic")
+    if not isinstance(topic, str):
+        raise FrameError("unexpected_shape", "neither op nor topic")
+    if not topic.startswith(TOPIC):
+        raise FrameError("unexpected_topic", topic[:100])
+    data = msg.get("data")
+    if not isinstance(data, list):
+        raise FrameError("unexpected_shape", "data is not a list")
+    events = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            raise FrameError("unexpected_shape", "data entry is not an object")
+        symbol = entry.get("s") or topic[len(TOPIC):]
+        if not isinstance(symbol, str) or not symbol:
+            raise FrameError("missing_field", "s")
+        side = side_from_position_side(str(entry.get("S", "")))
+        size, price, ts = num(entry, "v"), num(entry, "p"), num(entry, "T") / 1000.0
+        if size < 0 or price <= 0 or ts <= 0:
+            raise FrameError("bad_number", f"v={entry.get('v')!r} p={entry.get('p')!r} T={entry.get('T')!r}")
+        inst = meta.get(symbol)
+        if inst:
+            base, quote, market = inst.base, inst.quote, inst.market
+        else:
+            market = _market_from_source(source)
+            base, quote = split_symbol(symbol)
+        if market == "inverse":
+            qty, notional = size / price, size
+        else:
+            qty, notional = size, size * price
+        try:
+            events.append(make_event(
+                exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
+                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+                sampled=False, qty_raw=entry.get("v")))
+        except EventError as exc:
+            raise FrameError("invalid_event", str(exc)) from exc
+    return Parsed(kind="data", events=tuple(events))
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="S is the liquidated POSITION side: Buy -> long, Sell -> short",
+    unit_rule="linear: v base units, notional v*p; inverse: v USD, notional v, qty v/p",
+    sampled=False,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    rest_next=rest_next,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    default_urls={"ws_linear": WS_LINEAR, "ws_inverse": WS_INVERSE, "rest": REST},
+)

@@ -1,0 +1,212 @@
+"""OKX v5: the ``liquidation-orders`` channel, one subscription per instType (SWAP, FUTURES).
+
+- Side: ``posSide`` names the liquidated position (long/short). In net mode (``posSide`` "net")
+  the position is the opposite of the closing order ``side``: sell -> long, buy -> short.
+- Units: ``sz`` is in CONTRACTS for SWAP/FUTURES. The contract value comes from REST
+  ``/api/v5/public/instruments``: linear ``sz × ctVal × ctMult`` is base units, notional that
+  × ``bkPx``; inverse ``sz × ctVal × ctMult`` is already USD, base qty that / ``bkPx``. An
+  instrument without metadata gets ``qty``/``notional_usd`` null (counted as unpriced), never
+  ``sz × bkPx``, which treats contracts as coins.
+- Time: ``details[].ts`` (ms, a string). Entries are not in chronological order.
+- Sampling: OKX says the channel "doesn't represent the total number of liquidations": a floor.
+- Replay: a stale batch follows the subscribe; ``drop_before_subscribe`` drops anything dated
+  before the ack (and the worker dedupes by id).
+- Liveness: send the text ``ping`` (< 30 s idle or the server cuts us off); the text ``pong``
+  (not JSON) is the reply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from liqstress.event import EventError, Market, Side, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+    side_from_position_side,
+)
+
+ID = "okx"
+WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+REST = "https://www.okx.com"
+CHANNEL = "liquidation-orders"
+INST_TYPES = ("SWAP", "FUTURES")
+SUBSCRIBE = orjson.dumps({"op": "subscribe", "args": [
+    {"channel": CHANNEL, "instType": t} for t in INST_TYPES]}).decode()
+_USD = ("USD",)
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    base = urls.get("rest", REST).rstrip("/")
+    return [f"{base}/api/v5/public/instruments?instType={t}" for t in INST_TYPES]
+
+
+def _pair(family: str) -> tuple[str, str] | None:
+    """Base/quote of an underlying or instrument family ("BTC-USDT", "BTC-USD-SWAP")."""
+    parts = family.split("-")
+    if len(parts) >= 2 and parts[0] and parts[1]:
+        return parts[0], parts[1]
+    return None
+
+
+def _pos_num(item: dict[str, Any], key: str) -> float | None:
+    try:
+        val = float(item.get(key) or "nan")
+    except (TypeError, ValueError):
+        return None
+    return val if val > 0 and val != float("inf") else None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "REST body is not an object")
+    if str(msg.get("code")) != "0":
+        raise FrameError("rest_error", f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]!r}")
+    data = msg.get("data")
+    if not isinstance(data, list):
+        raise FrameError("unexpected_shape", "missing data")
+    inst_type = dict(parse_qsl(urlsplit(url).query)).get("instType")
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        inst_id = item.get("instId")
+        if not isinstance(inst_id, str) or not inst_id:
+            continue
+        if item.get("instType", inst_type) not in INST_TYPES:
+            continue
+        pair = None
+        if item.get("baseCcy") and item.get("quoteCcy"):  # empty for derivatives, usually
+            pair = (str(item["baseCcy"]), str(item["quoteCcy"]))
+        pair = pair or _pair(str(item.get("uly") or item.get("instFamily") or inst_id))
+        ct_val, ct_mult = _pos_num(item, "ctVal"), _pos_num(item, "ctMult") or 1.0
+        ct_type, ct_ccy = item.get("ctType"), str(item.get("ctValCcy") or "")
+        if pair is None or ct_val is None:
+            continue
+        base, quote = pair
+        # Contract value must be in base (linear) or USD (inverse), or the units are unknown:
+        # leave the instrument out so its events stay unpriced rather than wrong.
+        if ct_type == "linear" and ct_ccy == base:
+            market: Market = "linear"
+        elif ct_type == "inverse" and ct_ccy in _USD:
+            market = "inverse"
+        else:
+            continue
+        meta.instruments[inst_id] = Instrument(symbol=inst_id, base=base, quote=quote,
+                                               market=market, contract_value=ct_val * ct_mult)
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    return [Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
+
+
+def ping_message(seq: int) -> str:
+    return "ping"
+
+
+def _side(detail: dict[str, Any]) -> Side:
+    pos = str(detail.get("posSide") or "net").lower()
+    if pos == "net":
+        return side_from_order_side(str(detail.get("side", "")))
+    return side_from_position_side(pos)
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    if text.strip() == "pong":  # plain text, not JSON
+        return Parsed(kind="pong")
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    event = msg.get("event")
+    if event is not None:
+        if event == "subscribe":
+            return Parsed(kind="ack")
+        if event == "error":
+            raise FrameError("subscribe_error",
+                             f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]}")
+        return Parsed(kind="info")  # unsubscribe, notice (service upgrade), channel-conn-count
+    arg = msg.get("arg")
+    if not isinstance(arg, dict) or not isinstance(msg.get("data"), list):
+        raise FrameError("unexpected_shape", "neither event nor arg+data")
+    if arg.get("channel") != CHANNEL:
+        raise FrameError("unexpected_channel", str(arg.get("channel"))[:100])
+    events = []
+    unpriced = 0
+    for entry in msg["data"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("details"), list):
+            raise FrameError("unexpected_shape", "data entry without details")
+        inst_id = entry.get("instId")
+        if not isinstance(inst_id, str) or not inst_id:
+            raise FrameError("missing_field", "instId")
+        inst_type = entry.get("instType", arg.get("instType"))
+        if inst_type not in INST_TYPES:
+            raise FrameError("unsupported_inst_type", str(inst_type)[:50])
+        inst = meta.get(inst_id)
+        if inst:
+            base, quote, market = inst.base, inst.quote, inst.market
+        else:
+            pair = _pair(str(entry.get("uly") or entry.get("instFamily") or inst_id))
+            if pair is None:
+                raise FrameError("unknown_symbol", inst_id)
+            base, quote = pair
+            # OKX naming: coin-margined (inverse) contracts are quoted in USD.
+            market = "inverse" if quote in _USD else "linear"
+        for d in entry["details"]:
+            if not isinstance(d, dict):
+                raise FrameError("unexpected_shape", "detail is not an object")
+            side = _side(d)
+            sz, price, ts = num(d, "sz"), num(d, "bkPx"), num(d, "ts") / 1000.0
+            if sz < 0 or price <= 0 or ts <= 0:
+                raise FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
+            qty: float | None
+            notional: float | None
+            if inst is None:
+                qty = notional = None
+                unpriced += 1
+            elif inst.market == "inverse":
+                notional = sz * inst.contract_value
+                qty = notional / price
+            else:
+                qty = sz * inst.contract_value
+                notional = qty * price
+            try:
+                events.append(make_event(
+                    exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
+                    side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                    recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
+            except EventError as exc:
+                raise FrameError("invalid_event", str(exc)) from exc
+    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="posSide long/short is the liquidated position; posSide net: side sell -> long, "
+              "buy -> short",
+    unit_rule="sz contracts; linear qty sz*ctVal*ctMult base, notional qty*bkPx; inverse "
+              "notional sz*ctVal*ctMult USD, qty notional/bkPx; no metadata -> null notional",
+    sampled=True,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=25.0,
+    drop_before_subscribe=True,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,128 @@
+"""Real infrastructure for integration tests: the embedded broker, a real Prometheus server,
+and small polling/scraping helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from liqstress.broker import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Parse /metrics into {(sample name, sorted labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def sample(samples: dict[Any, float], name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
+                     what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # the service may not be up yet
+            last_exc = exc
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last error: {last_exc!r}")
+
+
+class Prometheus:
+    """A real Prometheus server (Debian's package) scraping the given targets every second."""
+
+    def __init__(self, targets: list[str], workdir: Path, rule_files: list[str] | None = None) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("the prometheus server is not installed (apt-get install -y prometheus)")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        cfg = workdir / "prometheus.yml"
+        rules = "\n".join(f"  - {r}" for r in (rule_files or []))
+        cfg.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            + (f"rule_files:\n{rules}\n" if rules else "")
+            + "scrape_configs:\n  - job_name: liqstress\n    static_configs:\n"
+            + f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
+        self.cfg = cfg
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Prometheus:
+        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [self.binary, f"--config.file={self.cfg}",
+             f"--storage.tsdb.path={self.workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=log, stderr=subprocess.STDOUT)
+        if not wait_for_port("127.0.0.1", self.port, 30):
+            raise RuntimeError("prometheus did not start; see " + str(self.workdir / "prometheus.log"))
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body = orjson.loads(resp.read())
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def query_map(self, expr: str, *labels: str) -> dict[tuple[str, ...], float]:
+        return {tuple(r["metric"].get(lb, "") for lb in labels): float(r["value"][1])
+                for r in self.query(expr)}
+
+
+def liqstress_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "liqstress", *args]
+
+
+def spawn(args: list[str], logfile: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    log = open(logfile, "wb")  # noqa: SIM115
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int | None = None, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        if sig is None:
+            proc.terminate()
+        else:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode

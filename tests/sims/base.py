@@ -1,0 +1,148 @@
+"""Shared machinery for venue simulators: a websocket server plus an HTTP server on loopback.
+
+A venue simulator subclasses :class:`VenueSim` and implements ``on_message`` (subscribe acks,
+ping replies) and, if the venue needs REST, ``rest_routes``. Tests push documented frames with
+``push`` and break connections with ``disconnect_all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from typing import Any
+
+import websockets
+from aiohttp import web
+
+
+class VenueSim:
+    #: Path the websocket is served on; the collector URL is ``ws_url(path)``.
+    ws_paths: tuple[str, ...] = ("/",)
+
+    def __init__(self) -> None:
+        self.clients: set[Any] = set()
+        self.received: list[tuple[str, str]] = []  # (path, message)
+        self.connections = 0
+        self.answer_pings = True
+        self.gzip = False
+        self._ws_server: Any = None
+        self._runner: web.AppRunner | None = None
+        self.ws_port = 0
+        self.http_port = 0
+        self.rest_hits: list[str] = []
+        self.rest_fail = 0  # answer this many REST requests with 503 first
+        self.connected = asyncio.Event()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> VenueSim:
+        self._ws_server = await websockets.serve(self._handler, "127.0.0.1", 0)
+        self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        app = web.Application()
+        for path, handler in self.rest_routes().items():
+            app.router.add_get(path, self._rest_wrapper(handler))
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._ws_server:
+            self._ws_server.close()
+            await self._ws_server.wait_closed()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> VenueSim:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def ws_url(self, path: str | None = None) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}{path or self.ws_paths[0]}"
+
+    @property
+    def http_base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    # ---- venue hooks ---------------------------------------------------------------------
+    def rest_routes(self) -> dict[str, Any]:
+        return {}
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        """Answer a client message (subscribe ack, pong)."""
+
+    async def on_connect(self, ws: Any, path: str) -> None:
+        """Greeting frames some venues send on connect."""
+
+    # ---- test controls -------------------------------------------------------------------
+    async def push(self, frame: str | bytes, path: str | None = None) -> None:
+        data: str | bytes = frame
+        if self.gzip and isinstance(frame, str):
+            data = gzip.compress(frame.encode())
+        for ws in list(self.clients):
+            if path is None or ws.request.path == path:
+                try:
+                    await ws.send(data)
+                except websockets.ConnectionClosed:
+                    pass
+
+    async def disconnect_all(self) -> None:
+        for ws in list(self.clients):
+            await ws.close(code=1001, reason="going away")
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(loop(), timeout)
+
+    def messages(self, path: str | None = None) -> list[str]:
+        return [m for p, m in self.received if path is None or p == path]
+
+    # ---- internals ----------------------------------------------------------------------
+    async def _handler(self, ws: Any) -> None:
+        path = ws.request.path
+        self.clients.add(ws)
+        self.connections += 1
+        self.connected.set()
+        try:
+            await self.on_connect(ws, path)
+            async for msg in ws:
+                text = msg if isinstance(msg, str) else msg.decode()
+                self.received.append((path, text))
+                await self.on_message(ws, path, text)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(ws)
+
+    def _rest_wrapper(self, handler: Any) -> Any:
+        async def wrapped(request: web.Request) -> web.Response:
+            self.rest_hits.append(str(request.rel_url))
+            if self.rest_fail > 0:
+                self.rest_fail -= 1
+                return web.Response(status=503, text="busy")
+            body = await handler(request)
+            return web.Response(text=body, content_type="application/json")
+        return wrapped
+
+
+class MemorySink:
+    """Collects what a collector publishes, in place of Kafka, for collector unit tests."""
+
+    def __init__(self) -> None:
+        self.raws: list[Any] = []
+        self.events: list[Any] = []
+        self.deadletters: list[dict[str, Any]] = []
+
+    async def raw(self, frame: Any) -> None:
+        self.raws.append(frame)
+
+    async def event(self, ev: Any) -> None:
+        self.events.append(ev)
+
+    async def deadletter(self, record: dict[str, Any]) -> None:
+        self.deadletters.append(record)

@@ -1,0 +1,58 @@
+"""Binance USD-M simulator: serves ``/market/ws/!forceOrder@arr`` (and the silent legacy
+``/ws/!forceOrder@arr``), answers ``LIST_SUBSCRIPTIONS``. Run standalone for a demo:
+``python -m tests.sims.binance``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from .base import VenueSim
+
+# The Binance doc example, verbatim (USD-M Liquidation Order Streams).
+DOC_FRAME = {
+    "e": "forceOrder", "E": 1568014460893,
+    "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.014", "p": "9910",
+          "ap": "9910", "X": "FILLED", "l": "0.014", "z": "0.014", "T": 1568014460893},
+}
+
+
+def force_order(symbol: str, order_side: str, qty: str, price: str, t_ms: int,
+                avg: str | None = None, filled: str | None = None) -> str:
+    return orjson.dumps({
+        "e": "forceOrder", "E": t_ms + 900,
+        "o": {"s": symbol, "S": order_side, "o": "LIMIT", "f": "IOC", "q": qty, "p": price,
+              "ap": avg or price, "X": "FILLED", "l": filled or qty, "z": filled or qty,
+              "T": t_ms},
+    }).decode()
+
+
+class BinanceSim(VenueSim):
+    ws_paths = ("/market/ws/!forceOrder@arr", "/ws/!forceOrder@arr")
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        req = orjson.loads(msg)
+        if req.get("method") == "LIST_SUBSCRIPTIONS" and self.answer_pings:
+            await ws.send(orjson.dumps({"result": ["!forceOrder@arr"], "id": req.get("id")}).decode())
+
+    async def push(self, frame: str | bytes, path: str | None = None) -> None:
+        # The legacy route accepts connections but never delivers liquidations.
+        await super().push(frame, path or self.ws_paths[0])
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with BinanceSim() as sim:
+        print("ws:", sim.ws_url())
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            await sim.push(force_order("BTCUSDT", "SELL" if i % 3 else "BUY", "0.5", "60000",
+                                       int(time.time() * 1000)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())
