@@ -159,7 +159,7 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                   with_worker: bool = True) -> int:
-    metrics = Metrics.create()
+    metrics = Metrics.create(worker=with_worker)
     exchanges = parse_exchange_list(args.exchanges)
     venue_urls = parse_venue_urls(getattr(args, "venue_urls", None))
     port = parse_port(args.metrics_port, "metrics port")

@@ -61,10 +61,8 @@ def event_id(exchange: str, symbol: str, ts: float, side: str, price: float,
     return hashlib.blake2b(basis.encode(), digest_size=12).hexdigest()
 
 
-def make_event(*, exchange: str, symbol: str, base: str, quote: str, market: Market,
-               side: Side, price: float, qty: float | None, notional_usd: float | None,
-               ts: float, recv_ts: float, sampled: bool, qty_raw: str | float | None = None,
-               venue_id: str | None = None) -> LiquidationEvent:
+def _check_values(side: str, market: str, price: float, ts: float, qty: float | None,
+                  notional_usd: float | None) -> None:
     if side not in ("long", "short"):
         raise EventError(f"side must be long|short, got {side!r}")
     if market not in ("linear", "inverse", "spot"):
@@ -76,6 +74,13 @@ def make_event(*, exchange: str, symbol: str, base: str, quote: str, market: Mar
         raise EventError(f"qty must be >= 0, got {qty!r}")
     if notional_usd is not None and (not math.isfinite(notional_usd) or notional_usd < 0):
         raise EventError(f"notional_usd must be >= 0, got {notional_usd!r}")
+
+
+def make_event(*, exchange: str, symbol: str, base: str, quote: str, market: Market,
+               side: Side, price: float, qty: float | None, notional_usd: float | None,
+               ts: float, recv_ts: float, sampled: bool, qty_raw: str | float | None = None,
+               venue_id: str | None = None) -> LiquidationEvent:
+    _check_values(side, market, price, ts, qty, notional_usd)
     return LiquidationEvent(
         v=SCHEMA_VERSION,
         id=event_id(exchange, symbol, ts, side, price, qty_raw if qty_raw is not None else qty,
@@ -106,7 +111,19 @@ def event_from_json(data: bytes | str | dict[str, Any]) -> LiquidationEvent:
         raise EventError(f"unsupported schema version {obj['v']!r}")
     if obj["side"] not in ("long", "short"):
         raise EventError(f"bad side {obj['side']!r}")
-    try:
-        return LiquidationEvent(**{f: obj[f] for f in _FIELDS})
-    except TypeError as exc:
-        raise EventError(str(exc)) from exc
+    for name in ("id", "exchange", "symbol", "base", "quote"):
+        if not isinstance(obj[name], str):
+            raise EventError(f"{name} must be a string")
+    for name in ("price", "ts", "recv_ts", "qty", "notional_usd"):
+        val = obj[name]
+        if val is None and name in ("qty", "notional_usd"):
+            continue
+        if isinstance(val, bool) or not isinstance(val, int | float):
+            raise EventError(f"{name} must be a number, got {val!r}")
+    if not isinstance(obj["sampled"], bool):
+        raise EventError("sampled must be a boolean")
+    # The same value checks as for events we build ourselves: a bad record from another
+    # producer must become a dead letter, not crash the worker.
+    _check_values(obj["side"], obj["market"], obj["price"], obj["ts"], obj["qty"],
+                  obj["notional_usd"])
+    return LiquidationEvent(**{f: obj[f] for f in _FIELDS})

@@ -46,8 +46,11 @@ class Metrics:
     deadletter: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+    def create(cls, registry: CollectorRegistry | None = None, worker: bool = True) -> Metrics:
+        """``worker=False`` (``liqstress collect``) keeps the worker's unlabelled gauges off
+        the exposed registry, so a collector never reports ``liqstress_worker_ready 0``."""
         reg = registry if registry is not None else CollectorRegistry()
+        wreg = reg if worker else CollectorRegistry()
         ex_side = ["exchange", "side"]
         ex_side_win = ["exchange", "side", "window"]
         return cls(
@@ -84,15 +87,15 @@ class Metrics:
             window_refresh_ts=Gauge(
                 "liqstress_window_refresh_timestamp_seconds",
                 "Wall-clock time the window gauges were last recomputed.",
-                registry=reg),
+                registry=wreg),
             worker_ready=Gauge(
                 "liqstress_worker_ready",
                 "1 once the worker has rebuilt its windows from the liquidations topic.",
-                registry=reg),
+                registry=wreg),
             worker_rebuilt_events=Gauge(
                 "liqstress_worker_rebuilt_events",
                 "Events read back from the liquidations topic at the last (re)start.",
-                registry=reg),
+                registry=wreg),
             source_up=Gauge(
                 "liqstress_source_up",
                 "1 while the venue connection is subscribed and answers our pings.",

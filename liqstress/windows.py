@@ -34,14 +34,16 @@ SIDES = ("long", "short")
 _FINE = [(name, size // FINE_SECONDS) for name, size in WINDOWS.items() if size <= FINE_MAX_WINDOW]
 _COARSE = [(name, size // COARSE_SECONDS) for name, size in WINDOWS.items() if size > FINE_MAX_WINDOW]
 
-_MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10|1M|1K|K)(?=[A-Z])")
+# Venues scale tiny-priced coins by a power of ten in the symbol (1000PEPE, 10000SATS).
+_MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10|1M)(?=[A-Z]{2,})")
 
 
 def coin_of(base: str) -> str:
-    """The coin a base asset stands for: ``1000PEPE`` and ``kPEPE`` both trade PEPE."""
-    b = base.upper()
+    """The coin a base asset stands for: ``1000PEPE`` and ``kPEPE`` both trade PEPE, while
+    ``KAVA`` stays KAVA (only a lowercase ``k`` marks the thousand multiplier)."""
     if base.startswith("k") and len(base) > 1 and base[1:].isupper():
         return base[1:]
+    b = base.upper()
     return _MULTIPLIER_PREFIX.sub("", b) or b
 
 
@@ -141,9 +143,7 @@ class WindowStore:
         self.events += 1
         self.exchanges.add(ev.exchange)
         if ev.ts <= now - HORIZON - COARSE_SECONDS:
-            self._old_ids[ev.id] = None
-            if len(self._old_ids) > self._old_id_memory:
-                self._old_ids.popitem(last=False)
+            self._remember_old(ev.id)
             return True
         self._ids.setdefault(coarse, set()).add(ev.id)
         fine = math.floor(ev.ts / FINE_SECONDS)
@@ -152,6 +152,11 @@ class WindowStore:
             self._coarse.setdefault(key, {}).setdefault(coarse, Agg()).add(ev.notional_usd)
             self._fine.setdefault(key, {}).setdefault(fine, Agg()).add(ev.notional_usd)
         return True
+
+    def _remember_old(self, event_id: str) -> None:
+        self._old_ids[event_id] = None
+        if len(self._old_ids) > self._old_id_memory:
+            self._old_ids.popitem(last=False)
 
     def prune(self, now: float) -> None:
         """Forget buckets no window can reach any more (and their ids)."""
@@ -165,7 +170,9 @@ class WindowStore:
                 if not b:
                     del buckets[key]
         for idx in [i for i in self._ids if i < coarse_min]:
-            del self._ids[idx]
+            # Keep remembering them (bounded): a re-delivered copy must still count once.
+            for event_id in self._ids.pop(idx):
+                self._remember_old(event_id)
 
     def snapshot(self, now: float) -> Snapshot:
         windows: dict[str, dict[str, dict[str, dict[str, Agg]]]] = {

@@ -52,6 +52,7 @@ class Backoff:
 @dataclass
 class ConnState:
     up: bool = False
+    acks: int = 0
     awaiting_pong_since: float | None = None
     ping_seq: int = 0
 
@@ -103,9 +104,17 @@ class Collector:
                                     url, exc, delay)
                         await asyncio.sleep(delay)
                         continue
-                    backoff.reset()
                     frame = RawFrame(self.venue.id, url, self.clock(), body)
-                    await self._handle(frame)
+                    out = await self._handle(frame)
+                    if out.deadletter is not None:
+                        # A 200 carrying a venue error (Bybit retCode, OKX code) is as useless
+                        # as a 503: retry rather than run with empty metadata.
+                        delay = backoff.next_delay()
+                        log.warning("%s: REST %s unusable (%s); retry in %.1fs", self.venue.id,
+                                    url, out.deadletter["reason"], delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    backoff.reset()
                     url = self.venue.rest_next(url, body)
 
     # ---- websocket ------------------------------------------------------------------------
@@ -126,7 +135,7 @@ class Collector:
 
     async def _run_connection(self, conn: Connection) -> None:
         backoff = Backoff(self.backoff_initial, self.backoff_cap)
-        state = self.states.setdefault(conn.url, ConnState())
+        state = self.states.setdefault(f"{conn.name}|{conn.url}", ConnState())
         first = True
         while True:
             if not first:
@@ -155,6 +164,7 @@ class Collector:
                                       max_size=2 ** 24) as ws:
             self.session.reset_connection(conn.url)
             state.awaiting_pong_since = None
+            state.acks = 0
             for msg in conn.subscribe:
                 await ws.send(msg)
             if not conn.subscribe:
@@ -167,8 +177,11 @@ class Collector:
                     out = await self._handle(frame)
                     if out.kind == "pong":
                         state.awaiting_pong_since = None
-                    if out.kind == "ack" and not state.up:
-                        self._mark_up(state, backoff)
+                    if out.kind == "ack":
+                        state.acks += 1
+                        # Up only once every subscribe message (one per chunk) is acknowledged.
+                        if not state.up and state.acks >= len(conn.subscribe):
+                            self._mark_up(state, backoff)
                     if out.reply is not None:
                         await ws.send(out.reply)
                     if pinger.done():

@@ -1,0 +1,137 @@
+"""OKX v5 simulator: ``/ws/v5/public`` (subscribe acks per arg, text ``ping`` -> ``pong``, a
+stale liquidation batch right after the ack, as OKX does) and ``/api/v5/public/instruments``.
+Run standalone for a demo: ``python -m tests.sims.okx``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .base import VenueSim
+
+WS_PATH = "/ws/v5/public"
+
+# The OKX doc example, verbatim (liquidation-orders channel).
+DOC_FRAME = {
+    "id": "1512",
+    "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+    "data": [
+        {
+            "details": [
+                {"bkLoss": "0", "bkPx": "0.007831", "ccy": "", "posSide": "short",
+                 "side": "buy", "sz": "13", "ts": "1692266434010"},
+            ],
+            "instFamily": "IOST-USDT", "instId": "IOST-USDT-SWAP",
+            "instType": "SWAP", "uly": "IOST-USDT",
+        },
+    ],
+}
+DOC_ACK = {"event": "subscribe", "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+           "connId": "a4d3ae55"}
+DOC_ERROR = {"event": "error", "code": "60012",
+             "msg": "Invalid request: {\"op\": \"subscribe\", \"argss\":[]}", "connId": "a4d3ae55"}
+
+
+def _inst(inst_type: str, inst_id: str, uly: str, ct_val: str, ct_type: str, ct_ccy: str,
+          settle: str, exp: str = "") -> dict[str, Any]:
+    return {"instType": inst_type, "instId": inst_id, "uly": uly, "instFamily": uly,
+            "baseCcy": "", "quoteCcy": "", "settleCcy": settle, "ctVal": ct_val, "ctMult": "1",
+            "ctValCcy": ct_ccy, "ctType": ct_type, "expTime": exp, "lever": "100",
+            "lotSz": "0.01", "minSz": "0.01", "tickSz": "0.1", "state": "live",
+            "listTime": "1606468572000", "alias": "quarter" if exp else ""}
+
+
+INSTRUMENTS: dict[str, list[dict[str, Any]]] = {
+    "SWAP": [
+        _inst("SWAP", "BTC-USDT-SWAP", "BTC-USDT", "0.01", "linear", "BTC", "USDT"),
+        _inst("SWAP", "ETH-USDT-SWAP", "ETH-USDT", "0.1", "linear", "ETH", "USDT"),
+        _inst("SWAP", "BTC-USD-SWAP", "BTC-USD", "100", "inverse", "USD", "BTC"),
+    ],
+    "FUTURES": [
+        _inst("FUTURES", "BTC-USD-261225", "BTC-USD", "100", "inverse", "USD", "BTC",
+              exp="1798185600000"),
+    ],
+}
+
+
+def instruments_body(inst_type: str) -> str:
+    return orjson.dumps({"code": "0", "msg": "", "data": INSTRUMENTS.get(inst_type, [])}).decode()
+
+
+def detail(pos_side: str, side: str, sz: str, bk_px: str, t_ms: int) -> dict[str, Any]:
+    return {"bkLoss": "0", "bkPx": bk_px, "ccy": "", "posSide": pos_side, "side": side,
+            "sz": sz, "ts": str(t_ms)}
+
+
+def entry(inst_id: str, *details: dict[str, Any], inst_type: str | None = None) -> dict[str, Any]:
+    uly = "-".join(inst_id.split("-")[:2])
+    kind = inst_type or ("SWAP" if inst_id.endswith("-SWAP") else "FUTURES")
+    return {"details": list(details), "instFamily": uly, "instId": inst_id, "instType": kind,
+            "uly": uly}
+
+
+def liquidations(*entries: dict[str, Any], inst_type: str = "SWAP") -> str:
+    return orjson.dumps({"arg": {"channel": "liquidation-orders", "instType": inst_type},
+                         "data": list(entries)}).decode()
+
+
+#: What OKX pushes right after a subscribe: liquidations from minutes to hours ago.
+STALE_BATCH = liquidations(
+    entry("BTC-USDT-SWAP", detail("long", "sell", "5", "60000", 1_692_266_000_000),
+          detail("short", "buy", "2", "60100", 1_692_266_100_000)),
+    entry("ETH-USDT-SWAP", detail("net", "sell", "30", "3000", 1_692_266_200_000)),
+)
+
+
+class OkxSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.send_stale_batch = True
+        self.fail_subscribe = False
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {"/api/v5/public/instruments": self._instruments}
+
+    async def _instruments(self, request: web.Request) -> str:
+        return instruments_body(request.query.get("instType", ""))
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        if msg == "ping":
+            if self.answer_pings:
+                await ws.send("pong")
+            return
+        req = orjson.loads(msg)
+        if req.get("op") != "subscribe":
+            return
+        if self.fail_subscribe:
+            await ws.send(orjson.dumps(DOC_ERROR).decode())
+            return
+        for arg in req.get("args", []):
+            ack: dict[str, Any] = {"event": "subscribe", "arg": arg, "connId": "a4d3ae55"}
+            if "id" in req:
+                ack["id"] = req["id"]
+            await ws.send(orjson.dumps(ack).decode())
+        if self.send_stale_batch:
+            await ws.send(STALE_BATCH)
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with OkxSim() as sim:
+        print("ws:", sim.ws_url(), "rest:", sim.http_base)
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            now = int(time.time() * 1000)
+            await sim.push(liquidations(entry("BTC-USDT-SWAP", detail(
+                "long" if i % 3 else "short", "sell" if i % 3 else "buy", "3", "60000", now))))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())

@@ -1,0 +1,193 @@
+"""Static checks of docker-compose.yml against the Prometheus and Grafana config.
+
+Docker cannot run here, so these tests pin down what a typo would break: the Kafka KRaft
+settings, scrape targets that match compose services and ports, and mounted paths.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+PROMETHEUS = ROOT / "prometheus" / "prometheus.yml"
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _services() -> dict:
+    return _compose()["services"]
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _command(service: dict) -> list[str]:
+    cmd = service.get("command") or []
+    return cmd.split() if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def _option(args: list[str], name: str) -> str:
+    for i, arg in enumerate(args):
+        if arg == name:
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    raise AssertionError(f"{name} not in {args}")
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    """'NAME://host:port,...' -> {NAME: (host, port)}."""
+    out = {}
+    for item in value.split(","):
+        m = re.fullmatch(r"(\w+)://([^:]*):(\d+)", item.strip())
+        assert m, f"bad listener {item!r}"
+        out[m.group(1)] = (m.group(2), int(m.group(3)))
+    return out
+
+
+def _bind_mounts(service: dict) -> list[tuple[str, str]]:
+    mounts = []
+    for vol in service.get("volumes") or []:
+        if isinstance(vol, dict):
+            if vol.get("type") == "bind":
+                mounts.append((vol["source"], vol["target"]))
+            continue
+        source, target = vol.split(":")[:2]
+        if source.startswith((".", "/")):
+            mounts.append((source, target))
+    return mounts
+
+
+def _scrape_targets() -> dict[str, list[str]]:
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    return {
+        job["job_name"]: [t for sc in job.get("static_configs", []) for t in sc["targets"]]
+        for job in config["scrape_configs"]
+    }
+
+
+def test_services_present_and_style() -> None:
+    compose = _compose()
+    assert "version" not in compose, "the top-level version key is obsolete"
+    services = compose["services"]
+    assert {"kafka", "collector", "worker", "prometheus", "alertmanager", "grafana"} <= set(services)
+    for name, svc in services.items():
+        assert svc.get("restart") == "unless-stopped", name
+        image = svc.get("image", "")
+        if "build" not in svc:
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+", image), f"{name}: image must be pinned: {image!r}"
+            assert not image.endswith(":latest"), f"{name}: do not use :latest"
+
+
+def test_kafka_kraft_essentials() -> None:
+    kafka = _services()["kafka"]
+    assert kafka["image"] == "apache/kafka:4.0.0"
+    env = _env(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    node_id = env["KAFKA_NODE_ID"]
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocol_map = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert controller in listeners
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node_id}@kafka:{listeners[controller][1]}"
+    assert set(listeners) <= set(protocol_map), "every listener needs a security protocol"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    # containers use kafka:19092, the host uses localhost:9092
+    assert ("kafka", 19092) in advertised.values()
+    assert ("localhost", 9092) in advertised.values()
+    for name, (_, port) in advertised.items():
+        assert listeners[name][1] == port, f"advertised {name} port differs from its listener"
+    assert "9092:9092" in [str(p) for p in kafka.get("ports", [])]
+    # one broker: Kafka's default replication factor of 3 cannot be met
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
+    assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "1"
+    health = " ".join(kafka["healthcheck"]["test"])
+    assert "/opt/kafka/bin/kafka-broker-api-versions.sh" in health
+
+
+def test_app_services_use_internal_listener() -> None:
+    services = _services()
+    for name, subcommand in (("collector", "collect"), ("worker", "worker")):
+        svc = services[name]
+        assert "build" in svc, f"{name} is built from the repository Dockerfile"
+        args = _command(svc)
+        assert args[0] == subcommand
+        assert _option(args, "--broker") == "kafka://kafka:19092"
+        assert _env(svc)["LIQSTRESS_EXCHANGES"] == "binance,bybit,okx"
+        assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"^RUN pip install \.", text, re.M)
+    assert 'ENTRYPOINT ["liqstress"]' in text
+    assert (ROOT / ".dockerignore").is_file()
+
+
+def test_scrape_targets_match_services() -> None:
+    services = _services()
+    targets = _scrape_targets()
+    for job, service in (("liqstress-collector", "collector"), ("liqstress-worker", "worker")):
+        assert targets[job], job
+        for target in targets[job]:
+            host, port = target.rsplit(":", 1)
+            assert host == service, f"{job}: target {target} is not the {service} service"
+            assert _option(_command(services[host]), "--metrics-port") == port, target
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    am_targets = [
+        t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"]
+        for t in sc["targets"]
+    ]
+    assert am_targets == ["alertmanager:9093"]
+    assert "9093:9093" in [str(p) for p in services["alertmanager"].get("ports", [])]
+
+
+def test_mounted_paths_exist() -> None:
+    compose = _compose()
+    named = set(compose.get("volumes") or {})
+    for name, svc in compose["services"].items():
+        for vol in svc.get("volumes") or []:
+            source = vol["source"] if isinstance(vol, dict) else vol.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in named, f"{name}: named volume {source} is not declared"
+        for source, _ in _bind_mounts(svc):
+            assert (ROOT / source).resolve().exists(), f"{name}: {source} does not exist"
+
+
+def test_config_paths_line_up() -> None:
+    services = _services()
+    prom_mounts = dict(_bind_mounts(services["prometheus"]))
+    assert prom_mounts["./prometheus"] == "/etc/prometheus"
+    prom_args = _command(services["prometheus"])
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prom_args
+    assert "--web.enable-lifecycle" in prom_args
+
+    am_mounts = dict(_bind_mounts(services["alertmanager"]))
+    assert am_mounts["./alertmanager/alertmanager.yml"] == "/etc/alertmanager/alertmanager.yml"
+    am = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+    assert am["route"]["group_by"] == ["alertname", "exchange"]
+    assert am["route"]["receiver"] in {r["name"] for r in am["receivers"]}
+
+    grafana_mounts = dict(_bind_mounts(services["grafana"]))
+    assert grafana_mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    providers = yaml.safe_load(
+        (ROOT / "grafana" / "provisioning" / "dashboards" / "liqstress.yaml").read_text()
+    )["providers"]
+    for provider in providers:
+        assert grafana_mounts["./grafana/dashboards"] == provider["options"]["path"]
+    env = _env(services["grafana"])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"

@@ -1,0 +1,251 @@
+"""Static checks of the committed Grafana dashboards against the metric contract.
+
+Metric names used by the dashboards and by the Prometheus rules must be ones that
+``liqstress.metrics.Metrics.create()`` registers, and recording-rule names must be defined in
+``prometheus/rules``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from prometheus_client import CollectorRegistry
+
+from liqstress.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+DATASOURCES = sorted((ROOT / "grafana" / "provisioning" / "datasources").glob("*.y*ml"))
+RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+DS_REF = {"type": "prometheus", "uid": "${datasource}"}
+
+RECORDED_RE = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
+METRIC_RE = re.compile(r"liqstress_[a-z_]+")
+VAR_RE = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)|\[\[([A-Za-z_]\w*)\]\]")
+SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _panels(panels: list[dict]) -> Iterator[dict]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels") or [])
+
+
+def _targets(dash: dict) -> Iterator[dict]:
+    for panel in _panels(dash.get("panels") or []):
+        yield from panel.get("targets") or []
+
+
+def _exprs(dash: dict) -> list[str]:
+    exprs = [t["expr"] for t in _targets(dash) if t.get("expr")]
+    exprs += [a["expr"] for a in dash.get("annotations", {}).get("list", []) if a.get("expr")]
+    return exprs
+
+
+def _rule_exprs() -> list[str]:
+    exprs = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            exprs += [str(r["expr"]) for r in group["rules"]]
+    return exprs
+
+
+def _recorded_names() -> set[str]:
+    names = set()
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {r["record"] for r in group["rules"] if "record" in r}
+    return names
+
+
+def _registered_names() -> set[str]:
+    metrics = Metrics.create(CollectorRegistry())
+    names = set()
+    for family in metrics.registry.collect():
+        names.add(family.name + "_total" if family.type == "counter" else family.name)
+    return names
+
+
+def _metric_names(expr: str) -> set[str]:
+    """liqstress_* metric names in a PromQL expression, recording-rule names excluded."""
+    bare = RECORDED_RE.sub(" ", expr)
+    names = set()
+    for name in METRIC_RE.findall(bare):
+        for suffix in SUFFIXES:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        names.add(name)
+    return names
+
+
+def _variables(text: str) -> set[str]:
+    found = {a or b or c for a, b, c in VAR_RE.findall(text)}
+    return {v for v in found if not v.startswith("__")}
+
+
+def _datasource_uids() -> set[str]:
+    uids = set()
+    for path in DATASOURCES:
+        for ds in yaml.safe_load(path.read_text())["datasources"]:
+            uids.add(ds.get("uid"))
+    return uids
+
+
+def test_dashboards_exist() -> None:
+    assert DASHBOARDS, "no grafana/dashboards/*.json"
+
+
+def test_uid_unique_and_id_null() -> None:
+    uids = [_load(p).get("uid") for p in DASHBOARDS]
+    titles = [_load(p).get("title") for p in DASHBOARDS]
+    assert all(uids), "every dashboard needs a fixed uid"
+    assert len(set(uids)) == len(uids), f"duplicate dashboard uids: {uids}"
+    assert len(set(titles)) == len(titles), f"duplicate dashboard titles: {titles}"
+    for path in DASHBOARDS:
+        dash = _load(path)
+        assert "id" in dash and dash["id"] is None, f"{path.name}: id must be null"
+
+
+def test_overview_dashboard_shape() -> None:
+    dash = _load(ROOT / "grafana" / "dashboards" / "liqstress-overview.json")
+    assert dash["uid"] == "liqstress-overview"
+    assert dash["title"] == "liqstress / Overview"
+    assert dash["tags"] == ["liqstress"]
+    assert dash["timezone"] == "utc"
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    exchange = variables["exchange"]
+    assert exchange["multi"] and exchange["includeAll"]
+    assert "label_values(liqstress_liquidations_total, exchange)" in json.dumps(exchange["query"])
+    window = variables["window"]
+    assert window["type"] == "custom"
+    assert window["query"].split(",") == ["1m", "5m", "15m", "1h", "4h", "12h", "24h"]
+    assert window["current"]["value"] == "1h"
+
+
+def test_every_target_uses_the_datasource_variable() -> None:
+    for path in DASHBOARDS:
+        dash = _load(path)
+        for panel in _panels(dash["panels"]):
+            if panel.get("type") == "row":
+                continue
+            assert panel.get("datasource") == DS_REF, f"{path.name}: panel {panel.get('title')!r}"
+            for target in panel.get("targets") or []:
+                assert target.get("datasource") == DS_REF, (
+                    f"{path.name}: panel {panel.get('title')!r} target {target.get('refId')}"
+                )
+        for var in dash["templating"]["list"]:
+            if var["type"] == "query":
+                assert var["datasource"] == DS_REF, f"{path.name}: variable {var['name']}"
+
+
+def test_rates_use_rate_interval() -> None:
+    for path in DASHBOARDS:
+        for expr in _exprs(_load(path)):
+            for window in re.findall(r"\b(?:rate|increase|irate)\(.*?\[([^\]]+)\]", expr, re.S):
+                assert window == "$__rate_interval", f"{path.name}: {expr}"
+
+
+def test_every_variable_used_is_defined() -> None:
+    for path in DASHBOARDS:
+        dash = _load(path)
+        defined = {v["name"] for v in dash["templating"]["list"]}
+        used: set[str] = set()
+        for expr in _exprs(dash):
+            used |= _variables(expr)
+        for panel in _panels(dash["panels"]):
+            used |= _variables(panel.get("title", ""))
+            for target in panel.get("targets") or []:
+                used |= _variables(target.get("legendFormat", ""))
+        assert used <= defined, f"{path.name}: undefined variables {sorted(used - defined)}"
+
+
+def test_dashboard_metrics_are_registered() -> None:
+    registered = _registered_names()
+    recorded = _recorded_names()
+    for path in DASHBOARDS:
+        for expr in _exprs(_load(path)):
+            unknown = _metric_names(expr) - registered
+            assert not unknown, f"{path.name}: unregistered metrics {sorted(unknown)} in {expr!r}"
+            undefined = set(RECORDED_RE.findall(expr)) - recorded
+            assert not undefined, f"{path.name}: undefined recording rules {sorted(undefined)}"
+
+
+def test_rule_metrics_are_registered() -> None:
+    registered = _registered_names()
+    recorded = _recorded_names()
+    exprs = _rule_exprs()
+    assert exprs
+    for expr in exprs:
+        unknown = _metric_names(expr) - registered
+        assert not unknown, f"rules: unregistered metrics {sorted(unknown)} in {expr!r}"
+        undefined = set(RECORDED_RE.findall(expr)) - recorded
+        assert not undefined, f"rules: undefined recording rules {sorted(undefined)}"
+
+
+def test_metric_name_extraction() -> None:
+    expr = (
+        'sum(rate(liqstress_x_seconds_bucket[5m])) / '
+        'side_window:liqstress_window_liquidated_usd_long_per_total:ratio'
+    )
+    assert _metric_names(expr) == {"liqstress_x_seconds"}
+    assert _registered_names() >= {
+        "liqstress_liquidations_total",
+        "liqstress_window_liquidated_usd",
+        "liqstress_source_up",
+    }
+
+
+def test_datasource_provisioning_matches_dashboards() -> None:
+    uids = _datasource_uids()
+    assert uids == {"liqstress-prometheus"}
+    for path in DATASOURCES:
+        for ds in yaml.safe_load(path.read_text())["datasources"]:
+            assert ds["type"] == "prometheus"
+            assert ds["url"] == "http://prometheus:9090"
+            assert ds["jsonData"]["timeInterval"] == "15s"
+    for path in DASHBOARDS:
+        dash = _load(path)
+        ds_vars = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
+        assert [v["name"] for v in ds_vars] == ["datasource"], path.name
+        assert ds_vars[0]["current"]["value"] in uids, f"{path.name}: datasource default"
+
+
+def test_dashboard_provider_points_at_dashboards() -> None:
+    providers = []
+    for path in (ROOT / "grafana" / "provisioning" / "dashboards").glob("*.y*ml"):
+        providers += yaml.safe_load(path.read_text())["providers"]
+    assert [p["options"]["path"] for p in providers] == ["/etc/grafana/dashboards"]
+    assert all(p["type"] == "file" for p in providers)
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """Substitute the template variables and let promtool parse every query."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found on PATH: install the 'prometheus' package"
+    values = {"exchange": "binance|bybit", "window": "1h", "datasource": "x"}
+    rules = []
+    for path in DASHBOARDS:
+        for expr in _exprs(_load(path)):
+            text = expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
+            text = text.replace("$__range", "1h")
+            text = VAR_RE.sub(lambda m: values.get(m.group(1) or m.group(2) or m.group(3), "x"), text)
+            rules.append({"record": f"dashboard:check_{len(rules)}:expr", "expr": text})
+    assert rules
+    rule_file = tmp_path / "dashboard_exprs.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    proc = subprocess.run(
+        [promtool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{rule_file.read_text()}"
