@@ -68,7 +68,8 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
         proc = spawn(liqstress_cmd("run", "--exchanges", "binance,bybit,okx", "--venue-urls", urls,
                                    "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
                                    "--refresh-interval", "0.5"), log)
-        prom = Prometheus([f"127.0.0.1:{port}"], tmp_path).start()
+        prom = Prometheus([f"127.0.0.1:{port}"], tmp_path,
+                          rule_files=[str(ROOT / "prometheus" / "rules" / "liqstress.yml")]).start()
         try:
             def broker_line() -> str | None:
                 m = re.search(r"broker (\S+) \(embedded\)", log.read_text())
@@ -136,6 +137,18 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
             assert stale[("okx",)] == 3  # the batch OKX replays on subscribe never counts
             sampled = prom.query_map("liqstress_source_sampled", "exchange")
             assert sampled == {("binance",): 1.0, ("bybit",): 0.0, ("okx",): 1.0}
+
+            # The shipped recording rules evaluate against the real exporter.
+            long_total = sum(v for (_, sd), v in want.items() if sd == "long")
+            share = long_total / sum(want.values())
+
+            def rules_evaluated() -> bool:
+                r = prom.query_map('window:liqstress_window_liquidated_usd_long_per_total:ratio{window="1h"}')
+                return abs(r.get((), -1) - share) < 1e-9
+            await eventually(rules_evaluated, 40, interval=1, what="recording rules")
+            summed = prom.query_map('side_window:liqstress_window_liquidated_usd:sum{window="24h"}', "side")
+            assert abs(summed[("long",)] - long_total) < 1e-6
+            assert prom.query('ALERTS{alertname=~"LiqStressSource.*"}') == []
 
             # Derived topics, read by an independent client and checked against the schemas.
             events = [json.loads(v) for v in read_topic(bootstrap, "liquidations", 8)]
