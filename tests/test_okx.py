@@ -17,7 +17,7 @@ from streams.session import VenueSession
 from streams.venues import okx
 from streams.venues.base import FrameError, Instrument, Metadata
 
-from .sims.base import MemorySink
+from .sims.base import MemorySink, running
 from .sims.okx import (
     DOC_ACK,
     DOC_ERROR,
@@ -233,8 +233,7 @@ async def test_collector_against_simulator() -> None:
         col = Collector(okx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
                         ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
                         backoff_cap=0.2)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             assert len(sim.rest_hits) == 3  # 503 retried, then SWAP and FUTURES
             assert sorted(col.session.meta.instruments) == [
@@ -262,9 +261,6 @@ async def test_collector_against_simulator() -> None:
                 entry("ETH-USDT-SWAP", detail("short", "buy", "20", "3000", _now_ms())),
                 entry("NEW-USDT-SWAP", detail("long", "sell", "20", "3", _now_ms()))))
             await sim.wait_for(lambda: len(sink.events) == 4)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
     assert got == [("BTC-USDT-SWAP", "long", pytest.approx(60000)),
                    ("BTC-USD-SWAP", "short", pytest.approx(1000)),
@@ -284,14 +280,10 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
         col = Collector(okx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
                         ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
                         backoff_cap=0.1)
-        task = asyncio.create_task(col.run())
-        try:
+        async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             await sim.wait_for(lambda: metrics.registry.get_sample_value(
                 "liqstress_source_up", {"exchange": "okx"}) == 0, timeout=5)
             await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert col.reconnects >= 1
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "okx"}) == 0

@@ -8,7 +8,9 @@ ping replies) and, if the venue needs REST, ``rest_routes``. Tests push document
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
@@ -146,3 +148,14 @@ class MemorySink:
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self.deadletters.append(record)
+
+
+@contextlib.asynccontextmanager
+async def running(collector: Any) -> AsyncIterator[asyncio.Task[None]]:
+    """Run a collector in the background for the duration of the block."""
+    task = asyncio.create_task(collector.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,38 @@
+"""Opt-in checks against the real venues (need internet): ``bash scripts/test.sh -m live``.
+Deselected by default; they confirm the endpoints, subscriptions and pings still work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from liqstress.metrics import Metrics
+from streams.collector import Collector
+from streams.venues import get_venue
+
+from .sims.base import MemorySink
+
+pytestmark = pytest.mark.live
+
+
+@pytest.mark.parametrize("venue_id", ["binance", "bybit", "okx"])
+@pytest.mark.timeout(120)
+async def test_live_subscribe_and_pong(venue_id: str) -> None:
+    metrics = Metrics.create()
+    venue = get_venue(venue_id)
+    col = Collector(venue, MemorySink(), metrics, ping_interval=5, pong_timeout=20)
+    task = asyncio.create_task(col.run())
+    try:
+        await asyncio.wait_for(col.subscribed.wait(), 60)
+
+        async def ponged() -> None:
+            while not metrics.registry.get_sample_value(
+                    "liqstress_source_frames_total", {"exchange": venue_id, "kind": "pong"}):
+                await asyncio.sleep(0.2)
+        await asyncio.wait_for(ponged(), 30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert metrics.registry.get_sample_value("liqstress_deadletter_total",
+                                             {"exchange": venue_id, "reason": "malformed_json"}) is None
