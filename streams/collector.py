@@ -10,6 +10,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import websockets
@@ -26,6 +28,58 @@ log = logging.getLogger(__name__)
 
 
 _RNG = random.Random()
+
+
+class FileFollower:
+    """``tail -F`` for a file, or for the newest file under a directory (rotated hourly files,
+    as a node writes them). Returns complete lines only; a partial last line waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current: Path | None = None
+        self.offset = 0
+        self.buffer = b""
+        self.started = False
+
+    def _newest(self) -> Path | None:
+        if self.path.is_file():
+            return self.path
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path} does not exist")
+        files = [p for p in self.path.rglob("*") if p.is_file()]
+        return max(files, key=lambda p: (p.stat().st_mtime, str(p))) if files else None
+
+    def poll(self) -> list[str]:
+        newest = self._newest()
+        lines: list[str] = []
+        if newest is None:
+            self.started = True
+            return lines
+        if newest != self.current:
+            if self.current is not None and self.current.exists():
+                lines += self._read(self.current)  # the rest of the file we were on
+            first = not self.started
+            self.current, self.buffer = newest, b""
+            # Only on the very first poll is existing content history; a file that appears
+            # later (rotation) is read from its start.
+            self.offset = newest.stat().st_size if first else 0
+        self.started = True
+        lines += self._read(self.current)
+        return lines
+
+    def _read(self, path: Path) -> list[str]:
+        size = path.stat().st_size
+        if size < self.offset:  # truncated: start over
+            self.offset, self.buffer = 0, b""
+        if size == self.offset:
+            return []
+        with path.open("rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        self.offset = size
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\n")
+        return [c.decode("utf-8", "replace") for c in complete if c.strip()]
 
 
 class PongTimeout(Exception):
@@ -53,8 +107,10 @@ class Backoff:
 class ConnState:
     up: bool = False
     acks: int = 0
+    expected_acks: int = 0
     awaiting_pong_since: float | None = None
     ping_seq: int = 0
+    ws: Any = None
 
 
 class Collector:
@@ -62,6 +118,7 @@ class Collector:
                  urls: dict[str, str] | None = None, ping_interval: float | None = None,
                  pong_timeout: float | None = None, backoff_initial: float = 1.0,
                  backoff_cap: float = 60.0, rest_timeout: float = 20.0,
+                 metadata_refresh: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
         self.sink = sink
@@ -72,7 +129,11 @@ class Collector:
         self.backoff_initial = backoff_initial
         self.backoff_cap = backoff_cap
         self.rest_timeout = rest_timeout
+        self.metadata_refresh = (venue.metadata_refresh if metadata_refresh is None
+                                 else metadata_refresh)
         self.clock = clock
+        self.conns: dict[str, Connection] = {}
+        self.file_poll_interval = 0.2
         self.session = VenueSession(venue)
         self.states: dict[str, ConnState] = {}
         self.events_published = 0
@@ -117,27 +178,68 @@ class Collector:
                     backoff.reset()
                     url = self.venue.rest_next(url, body)
 
-    # ---- websocket ------------------------------------------------------------------------
+    # ---- connections ----------------------------------------------------------------------
     async def run(self) -> None:
         if self.metrics:
             self.metrics.init_sources({self.venue.id: self.venue.sampled})
         await self.load_metadata()
-        conns = self.venue.connections(self.session.meta, self.urls)
-        tasks = [asyncio.create_task(self._run_connection(c), name=f"{self.venue.id}:{c.name}")
-                 for c in conns]
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        for conn in self.venue.connections(self.session.meta, self.urls):
+            self._start_connection(conn)
+        refresher = None
+        if self.metadata_refresh > 0 and list(self.venue.rest_urls(self.urls)):
+            refresher = asyncio.create_task(self._refresh_loop(), name=f"{self.venue.id}:refresh")
         try:
-            await asyncio.gather(*tasks)
+            while True:
+                # A connection task only ends by raising: surface it instead of idling.
+                done, _ = await asyncio.wait(
+                    [*self._tasks.values(), *([refresher] if refresher else [])],
+                    return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    t.result()
         finally:
+            tasks = [*self._tasks.values(), *([refresher] if refresher else [])]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._set_up(None)
 
-    async def _run_connection(self, conn: Connection) -> None:
+    def _start_connection(self, conn: Connection) -> None:
+        self.conns[conn.name] = conn
+        self.states.setdefault(conn.name, ConnState())
+        runner = self._run_file if conn.url.startswith("file://") else self._run_connection
+        self._tasks[conn.name] = asyncio.create_task(runner(conn.name),
+                                                     name=f"{self.venue.id}:{conn.name}")
+
+    async def _refresh_loop(self) -> None:
+        """Reload contract metadata periodically; subscribe new listings on live connections."""
+        while True:
+            await asyncio.sleep(self.metadata_refresh)
+            await self.load_metadata()
+            await self.apply_connections(self.venue.connections(self.session.meta, self.urls))
+
+    async def apply_connections(self, fresh: list[Connection]) -> None:
+        for conn in fresh:
+            old = self.conns.get(conn.name)
+            if old is None:
+                self._start_connection(conn)
+                continue
+            self.conns[conn.name] = conn  # a reconnect subscribes the full, updated list
+            added = [t for t in conn.topics if t not in set(old.topics)]
+            state = self.states[conn.name]
+            if added and self.venue.subscribe_for and state.ws is not None:
+                msgs = self.venue.subscribe_for(added)
+                log.info("%s/%s: subscribing %d new topics", self.venue.id, conn.name, len(added))
+                state.expected_acks += len(msgs)
+                for msg in msgs:
+                    await state.ws.send(msg)
+
+    async def _run_connection(self, name: str) -> None:
         backoff = Backoff(self.backoff_initial, self.backoff_cap)
-        state = self.states.setdefault(f"{conn.name}|{conn.url}", ConnState())
+        state = self.states[name]
         first = True
         while True:
+            conn = self.conns[name]
             if not first:
                 self.reconnects += 1
                 if self.metrics:
@@ -153,8 +255,32 @@ class Collector:
                             exc or type(exc).__name__)
             state.up = False
             self._set_up(state)
-            delay = backoff.next_delay()
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _run_file(self, name: str) -> None:
+        """A file source (``file:///dir``): follow the newest file below it, one frame per
+        complete line (a node writing fills, for instance). Starts at the end: history in the
+        files is not new. Up while the path exists."""
+        state = self.states[name]
+        conn = self.conns[name]
+        follower = FileFollower(Path(conn.url[len("file://"):]))
+        self.session.mark_subscribed(conn.url, self.clock())
+        while True:
+            try:
+                lines = follower.poll()
+            except OSError as exc:
+                log.warning("%s/%s: %s", self.venue.id, conn.name, exc)
+                lines = None
+            up = lines is not None
+            if up != state.up:
+                state.up = up
+                if up:
+                    self._mark_up(state, Backoff())
+                else:
+                    self._set_up(state)
+            for line in lines or ():
+                await self._handle(RawFrame(self.venue.id, conn.url, self.clock(), line))
+            await asyncio.sleep(self.file_poll_interval)
 
     async def _connect_once(self, conn: Connection, state: ConnState, backoff: Backoff) -> None:
         # Protocol pings stay on (the library answers the server's), but liveness is judged
@@ -165,6 +291,8 @@ class Collector:
             self.session.reset_connection(conn.url)
             state.awaiting_pong_since = None
             state.acks = 0
+            state.expected_acks = len(conn.subscribe)
+            state.ws = ws
             for msg in conn.subscribe:
                 await ws.send(msg)
             if not conn.subscribe:
@@ -180,13 +308,14 @@ class Collector:
                     if out.kind == "ack":
                         state.acks += 1
                         # Up only once every subscribe message (one per chunk) is acknowledged.
-                        if not state.up and state.acks >= len(conn.subscribe):
+                        if not state.up and state.acks >= state.expected_acks:
                             self._mark_up(state, backoff)
                     if out.reply is not None:
                         await ws.send(out.reply)
                     if pinger.done():
                         pinger.result()
             finally:
+                state.ws = None
                 pinger.cancel()
                 await asyncio.gather(pinger, return_exceptions=True)
             if pinger.done() and not pinger.cancelled() and pinger.exception():

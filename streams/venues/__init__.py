@@ -12,6 +12,15 @@ VENUE_MODULES: dict[str, str] = {
     "binance": "binance",
     "bybit": "bybit",
     "okx": "okx",
+    "binance-coinm": "binance_coinm",
+    "deribit": "deribit",
+    "bitmex": "bitmex",
+    "gate": "gate",
+    "bitget": "bitget",
+    "htx": "htx",
+    "dydx": "dydx",
+    "kraken-futures": "kraken_futures",
+    "hyperliquid": "hyperliquid",
 }
 
 

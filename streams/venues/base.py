@@ -70,6 +70,9 @@ class Connection:
     name: str
     url: str
     subscribe: Sequence[str] = ()
+    #: What ``subscribe`` covers (e.g. Bybit symbols): after a metadata refresh the collector
+    #: subscribes only the new ones, on the live connection, via ``VenueSpec.subscribe_for``.
+    topics: Sequence[str] = ()
 
 
 ParseFn = Callable[[str, str, float, Metadata], Parsed]
@@ -102,6 +105,10 @@ class VenueSpec:
     gzip: bool = False
     #: Events dated before the subscribe ack are the venue replaying history (OKX).
     drop_before_subscribe: bool = False
+    #: Subscribe messages for topics added by a metadata refresh (new listings).
+    subscribe_for: Callable[[Sequence[str]], list[str]] | None = None
+    #: Seconds between REST metadata refreshes (contract values, new listings); 0 = never.
+    metadata_refresh: float = 3600.0
     #: Default base URLs (websocket and REST), overridable for simulators.
     default_urls: dict[str, str] = field(default_factory=dict)
 

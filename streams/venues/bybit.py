@@ -132,7 +132,7 @@ def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
         symbols = sorted(s for s, i in meta.instruments.items() if i.market == name)
         if symbols:  # a connection with nothing to subscribe would look healthy and be silent
             conns.append(Connection(name=name, url=urls.get(key, default),
-                                    subscribe=subscribe_messages(symbols)))
+                                    subscribe=subscribe_messages(symbols), topics=tuple(symbols)))
     return conns
 
 
@@ -217,4 +217,6 @@ VENUE = VenueSpec(
     ping_message=ping_message,
     pong_timeout=30.0,
     default_urls={"ws_linear": WS_LINEAR, "ws_inverse": WS_INVERSE, "rest": REST},
+    subscribe_for=subscribe_messages,
+    metadata_refresh=900.0,
 )
