@@ -153,8 +153,15 @@ class Collector:
             for first_url in urls:
                 url: str | None = first_url
                 while url:
+                    target, _, post_body = url.partition("#")
                     try:
-                        async with http.get(url) as resp:
+                        # A fragment carries a POST body (Hyperliquid's /info): it is never sent
+                        # as part of the URL, and it keeps the request identifiable in a
+                        # recording's `source`.
+                        request = (http.post(target, data=post_body,
+                                             headers={"Content-Type": "application/json"})
+                                   if post_body else http.get(url))
+                        async with request as resp:
                             body = await resp.text()
                             if resp.status != 200:
                                 raise aiohttp.ClientResponseError(
@@ -191,10 +198,14 @@ class Collector:
             refresher = asyncio.create_task(self._refresh_loop(), name=f"{self.venue.id}:refresh")
         try:
             while True:
-                # A connection task only ends by raising: surface it instead of idling.
-                done, _ = await asyncio.wait(
-                    [*self._tasks.values(), *([refresher] if refresher else [])],
-                    return_when=asyncio.FIRST_COMPLETED)
+                # A connection task only ends by raising: surface it instead of idling. The
+                # timeout picks up connections a metadata refresh started meanwhile.
+                watched = [*self._tasks.values(), *([refresher] if refresher else [])]
+                if not watched:
+                    await asyncio.sleep(1.0)
+                    continue
+                done, _ = await asyncio.wait(watched, timeout=1.0,
+                                             return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     t.result()
         finally:

@@ -106,3 +106,35 @@ async def test_file_source_collector_publishes_appended_lines(tmp_path: Path) ->
             await asyncio.sleep(0.05)
     assert [(e.side, e.notional_usd) for e in sink.events] == [("short", 6.0)]
     assert sink.deadletters[0]["reason"] == "malformed_json"
+
+
+async def test_rest_url_fragment_is_sent_as_a_post_body() -> None:
+    from aiohttp import web
+
+    seen: list[tuple[str, str]] = []
+
+    async def info(request: web.Request) -> web.Response:
+        seen.append((request.method, await request.text()))
+        return web.Response(text='{"ok": true}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    loaded: list[tuple[str, str]] = []
+    url = f"http://127.0.0.1:{port}/info#" + '{"type":"meta"}'
+    spec = VenueSpec(id="postvenue", side_rule="t", unit_rule="t", sampled=False,
+                     rest_urls=lambda urls: [url], parse=_file_parse,
+                     connections=lambda meta, urls: [],
+                     load_rest=lambda meta, u, body: loaded.append((u, body)))
+    sink = MemorySink()
+    try:
+        await Collector(spec, sink).load_metadata()
+    finally:
+        await runner.cleanup()
+    assert seen == [("POST", '{"type":"meta"}')]
+    assert loaded == [(url, '{"ok": true}')]
+    assert sink.raws[0].source == url  # the recording keeps the request identifiable

@@ -87,7 +87,8 @@ class VenueSpec:
     #: True where the venue throttles/samples its feed (totals are a floor).
     sampled: bool
     #: REST endpoints (from the URL overrides) whose bodies feed ``load_rest``; recorded
-    #: alongside frames so a recording is self-contained.
+    #: alongside frames so a recording is self-contained. ``url#{json}`` means POST that JSON
+    #: body to ``url`` (the fragment stays in the recorded source to identify the request).
     rest_urls: Callable[[dict[str, str]], Sequence[str]]
     #: Builds the connections (URL + subscribe messages) from metadata; ``base_url`` lets tests
     #: point a venue at a local simulator.
