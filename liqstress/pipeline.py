@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from prometheus_client import start_http_server
 
 from agents.app import WorkerState, create_app
@@ -241,9 +242,8 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
                 progress.update(size, "worker")
             state.fixed_now = processing.last_recv_ts or time.time()
             snap = state.refresh()
-            from orjson import dumps
             await app.topic(topics.windows, value_serializer="raw").send(
-                key=b"snapshot", value=dumps(state.snapshot_message(snap)))
+                key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
             result = ReplayResult(state, processing, topics, bootstrap)
             if serve is not None:
                 await serve(result)

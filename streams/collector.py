@@ -302,11 +302,12 @@ class Collector:
             self.session.reset_connection(conn.url)
             state.awaiting_pong_since = None
             state.acks = 0
-            state.expected_acks = len(conn.subscribe)
+            state.expected_acks = (len(conn.subscribe) if conn.expected_acks is None
+                                   else conn.expected_acks)
             state.ws = ws
             for msg in conn.subscribe:
                 await ws.send(msg)
-            if not conn.subscribe:
+            if state.expected_acks == 0:
                 self.session.mark_subscribed(conn.url, self.clock())
                 self._mark_up(state, backoff)
             pinger = asyncio.create_task(self._pinger(ws, state))

@@ -9,14 +9,14 @@ import pytest
 
 from liqstress.metrics import Metrics
 from streams.collector import Collector
-from streams.venues import get_venue
+from streams.venues import all_venue_ids, get_venue
 
 from .sims.base import MemorySink
 
 pytestmark = pytest.mark.live
 
 
-@pytest.mark.parametrize("venue_id", ["binance", "bybit", "okx"])
+@pytest.mark.parametrize("venue_id", all_venue_ids())
 @pytest.mark.timeout(120)
 async def test_live_subscribe_and_pong(venue_id: str) -> None:
     metrics = Metrics.create()

@@ -73,6 +73,9 @@ class Connection:
     #: What ``subscribe`` covers (e.g. Bybit symbols): after a metadata refresh the collector
     #: subscribes only the new ones, on the live connection, via ``VenueSpec.subscribe_for``.
     topics: Sequence[str] = ()
+    #: Acks that confirm the subscription when it is not one per subscribe message (BitMEX
+    #: subscribes in the URL and confirms with one ack); None = one per message.
+    expected_acks: int | None = None
 
 
 ParseFn = Callable[[str, str, float, Metadata], Parsed]

@@ -1,0 +1,174 @@
+"""Binance COIN-M (coin-margined, inverse) futures: the all-market ``!forceOrder@arr`` stream.
+
+- Endpoint: ``wss://dstream.binance.com/ws/!forceOrder@arr``. The 2026 route split
+  (``/market``) covers USD-M ``fstream`` only; COIN-M keeps the unrouted ``/ws`` path (ccxt PR
+  #28091, nautilus_trader docs). The stream is named in the URL: no subscribe message.
+- Side: as for USD-M, ``o.S`` is the side of the liquidation ORDER. A forced SELL closes a long,
+  a forced BUY a short.
+- Units: ``q``/``z`` are CONTRACTS of ``contractSize`` USD each (REST ``GET
+  /dapi/v1/exchangeInfo``: BTCUSD 100 USD, the others 10 USD). USD notional = ``z ×
+  contractSize`` (what filled; ``q × contractSize`` when nothing filled), already USD, with no
+  price in it; base qty = notional / ``ap`` (``p`` on the fallback). A COIN-M symbol missing from
+  exchangeInfo (a listing newer than the last metadata load) keeps ``qty``/``notional_usd`` null
+  (counted as unpriced), never ``z × ap``, which treats contracts as coins.
+- Family filter: the dstream all-market stream has been seen also carrying the USD-M orders,
+  one for one identical to fstream (third-party report, exchanges.md §2.2). Only COIN-M symbols
+  are kept: those exchangeInfo lists as coin-margined (quote USD, margin asset = base asset) and,
+  for listings not loaded yet, the COIN-M naming ``<PAIR>USD_PERP`` / ``<PAIR>USD_<yymmdd>``.
+  Anything else (``BTCUSDT``, ``ETHUSDC``, ``BTCUSDT_261225``) is the USD-M feed's business: the
+  frame is ignored as kind ``info``, so it is neither counted twice nor dead-lettered. It shows
+  up only in ``liqstress_source_frames_total{exchange="binance-coinm",kind="info"}``; the only
+  other info frames of this venue are the exchangeInfo loads (one per metadata refresh).
+- Time: ``o.T`` (trade time), falling back to ``E`` (push time, ~1 s later).
+- Sampling: at most one liquidation per symbol per 1000 ms is pushed, so totals are a floor.
+- Liveness: the server's protocol pings never reach the app, so we send ``LIST_SUBSCRIPTIONS``
+  (the USD-M helper) and treat its ``{"result": [...], "id": n}`` reply as the pong.
+- Replay: none; the stream sends only new liquidations after connect, no snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+)
+from .binance import ping_message
+
+ID = "binance-coinm"
+WS_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
+REST = "https://dapi.binance.com"
+#: COIN-M naming: perpetual ``BTCUSD_PERP``, delivery ``BTCUSD_261225``. USD-M symbols end in
+#: USDT/USDC (``BTCUSDT``, ``BTCUSDT_261225``) and never match.
+COINM_SYMBOL = re.compile(r"^([A-Z0-9]+)USD_(?:PERP|\d{6})$")
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    return [f"{urls.get('rest', REST).rstrip('/')}/dapi/v1/exchangeInfo"]
+
+
+def _pos_num(item: dict[str, Any], key: str) -> float | None:
+    try:
+        val = float(item.get(key) or "nan")
+    except (TypeError, ValueError):
+        return None
+    return val if val > 0 and val != float("inf") else None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    """``/dapi/v1/exchangeInfo``: keep coin-margined contracts (quote USD, margined in the base
+    coin) with a positive ``contractSize`` (USD per contract)."""
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "REST body is not an object")
+    if "symbols" not in msg and "code" in msg:
+        raise FrameError("rest_error", f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]!r}")
+    symbols = msg.get("symbols")
+    if not isinstance(symbols, list):
+        raise FrameError("unexpected_shape", "missing symbols")
+    for item in symbols:
+        if not isinstance(item, dict):
+            continue
+        symbol, base = item.get("symbol"), item.get("baseAsset")
+        if not isinstance(symbol, str) or not symbol or not isinstance(base, str) or not base:
+            continue
+        size = _pos_num(item, "contractSize")
+        # Coin-margined: quoted in USD and margined (settled) in the base coin. Anything else
+        # has no USD contract value we can trust, so it stays out (events unpriced).
+        if size is None or item.get("quoteAsset") != "USD" or item.get("marginAsset") != base:
+            continue
+        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote="USD",
+                                              market="inverse", contract_value=size)
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    # The stream is named in the URL: no subscribe message is needed.
+    return [Connection(name="coinm", url=urls.get("ws", WS_URL))]
+
+
+def is_coinm(symbol: str, meta: Metadata) -> bool:
+    """True for the COIN-M family; False for USD-M orders the dstream feed also carries."""
+    return meta.get(symbol) is not None or COINM_SYMBOL.match(symbol) is not None
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    if "result" in msg and "id" in msg:
+        return Parsed(kind="pong")
+    if "error" in msg:
+        raise FrameError("venue_error", str(msg["error"])[:200])
+    if msg.get("e") != "forceOrder":
+        raise FrameError("unexpected_shape", f"event type {msg.get('e')!r}")
+    o = msg.get("o")
+    if not isinstance(o, dict):
+        raise FrameError("unexpected_shape", "missing o")
+    symbol = o.get("s")
+    if not isinstance(symbol, str) or not symbol:
+        raise FrameError("missing_field", "o.s")
+    if not is_coinm(symbol, meta):
+        # A USD-M order (counted by the binance venue): ignore, never count it twice.
+        return Parsed(kind="info")
+    side = side_from_order_side(str(o.get("S", "")))
+    filled = num(o, "z") if "z" in o else 0.0
+    avg = num(o, "ap") if "ap" in o else 0.0
+    if filled > 0 and avg > 0:
+        contracts, price = filled, avg
+    else:
+        contracts, price = num(o, "q"), num(o, "p")
+    if contracts < 0 or price <= 0:
+        raise FrameError("bad_number", f"q/z={contracts!r} p/ap={price!r}")
+    ts = num(o, "T") / 1000.0 if "T" in o else num(msg, "E") / 1000.0
+    inst = meta.get(symbol)
+    qty: float | None
+    notional: float | None
+    if inst is not None:
+        base = inst.base
+        usd = contracts * inst.contract_value  # already USD: no price involved
+        notional, qty = usd, usd / price
+    else:
+        m = COINM_SYMBOL.match(symbol)
+        base = m.group(1) if m else symbol
+        qty = notional = None  # contract size unknown: unpriced, never a guess
+    try:
+        ev = make_event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse",
+                        side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                        recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
+    except EventError as exc:
+        raise FrameError("invalid_event", str(exc)) from exc
+    return Parsed(kind="data", events=(ev,), unpriced=0 if notional is not None else 1)
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
+    unit_rule="z (fallback q) contracts x contractSize USD (exchangeInfo; BTCUSD 100, others 10); "
+              "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
+              "null notional",
+    sampled=True,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=60.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,274 @@
+"""BitMEX: the ``liquidation`` table ("liquidation orders as they're entered into the book").
+
+- Endpoint and subscribe: ``wss://www.bitmex.com/realtime?subscribe=liquidation`` (all symbols;
+  the subscription is in the URL, so no subscribe message is sent). The server greets with
+  ``{"info":"Welcome to the BitMEX Realtime API.",...}`` (kind ``info``), confirms with
+  ``{"success":true,"subscribe":"liquidation",...}`` (kind ``ack``) and then sends a ``partial``.
+  ``{"status":4xx,"error":...}`` frames raise ``subscribe_error`` (their ``request.op`` is
+  subscribe) or ``venue_error``.
+- Actions: ``partial`` is the snapshot of liquidation orders resting in the book at subscribe
+  time: parsed, returned as ``Parsed(snapshot=True)``, never counted (a reconnect would count them
+  again). ``insert`` is a new liquidation order: the only counted action. ``update`` (``leavesQty``
+  shrinking as it fills) and ``delete`` (filled or cancelled) are kind ``info``.
+- Side: ``side`` is the side of the liquidation ORDER: ``Sell`` closes a long, ``Buy`` a short
+  (exchanges.md §2.7: a captured XBTUSD ``Sell`` insert commented "Long Liquidation").
+- Units: ``leavesQty`` is in CONTRACTS; the value of a contract comes from REST
+  ``GET /api/v1/instrument/active`` (fields isInverse, isQuanto, multiplier,
+  underlyingToPositionMultiplier, underlyingToSettleMultiplier, quoteToSettleMultiplier,
+  quoteCurrency, underlying, positionCurrency, typ):
+
+  * inverse (``isInverse``, quote USD; XBTUSD, XBT futures): a contract is worth
+    ``|multiplier / underlyingToSettleMultiplier|`` USD (XBTUSD: -1e8 / -1e8 = 1 USD; a contract
+    pays ``multiplier / price`` settlement units and ``underlyingToSettleMultiplier`` of those
+    make one coin). Notional = ``leavesQty × that`` (USD, no price involved); base qty =
+    notional / price. XBTUSD therefore gives notional = ``leavesQty`` USD.
+  * linear (neither inverse nor quanto, quoted in USDT/USDC, position in the underlying; XBTUSDT,
+    ETHUSDT): base per contract = ``1 / underlyingToPositionMultiplier`` (ccxt ``contractSize``,
+    nautilus_trader ``derive_contract_decimal_and_increment``), cross-checked against
+    ``multiplier / quoteToSettleMultiplier`` (a contract pays ``multiplier × price`` settlement
+    units, ``quoteToSettleMultiplier`` of those per quote unit): LTCUSDT 100 / 1e6 = 1 / 10 000,
+    XBTUSDT 1 / 1e6, JTOUSDT 1e6 / 1e6 = 1. If the two disagree the instrument stays unpriced.
+    qty = ``leavesQty ×`` base per contract, notional = qty × price (USDT/USDC as USD).
+    (``underlyingToSettleMultiplier`` is null on USDT-settled linear contracts, so it cannot be the
+    linear divisor.)
+  * quanto (``isQuanto``: ETHUSD, SOLUSD... settled in XBT): a contract pays ``multiplier ×
+    price`` satoshis, so USD needs the XBT price too: notional and qty null (unpriced).
+  * anything else (non-USD quotes such as XBTEUR, XBT-quoted futures, spreads and other ``typ``
+    than FFWCSX perpetual / FFCCSX future, missing multipliers): unpriced.
+
+  Symbols absent from the instrument list are unpriced; their base/quote come from the symbol
+  (``XBTUSD`` style or futures codes ``<root><month><yy>``) and ``market`` is a label only.
+  BitMEX's ``XBT`` is reported as base ``BTC``, so coin metrics add it to the other venues' BTC.
+  The ``insert``'s ``leavesQty`` is the order as it entered the book; research notes an order can
+  be partly absorbed before its first print, so a notional can be a floor.
+- Time: the payload has no timestamp: event time = receipt time (``recv_ts``).
+- Sampling: none; every liquidation order is inserted (BitMEX support, BitMEX/api-connectors
+  #241: "you will see all of the liquidation orders - even if they are immediately filled").
+- Dedupe: ``orderID`` is the venue id (the same order seen after a reconnect has the same id).
+- Liveness: send the text ``ping``; the text ``pong`` is the reply (BitMEX docs: ping when no
+  message arrived for 5 s, reconnect when no pong follows).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, Market, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+    split_symbol,
+)
+
+ID = "bitmex"
+WS_URL = "wss://www.bitmex.com/realtime?subscribe=liquidation"
+REST = "https://www.bitmex.com"
+TABLE = "liquidation"
+#: Instrument types whose units are pinned: perpetual swap and dated future.
+PRICED_TYPS = ("FFWCSX", "FFCCSX")
+_STABLE = ("USDT", "USDC")
+_QUOTES = ("USDT", "USDC", "USD", "EUR", "XBT")
+#: BitMEX futures codes: root + month letter + two-digit year (XBTZ26, TRXZ19).
+_FUTURE_CODE = re.compile(r"^([A-Z0-9]+?)[FGHJKMNQUVXZ]\d{2}$")
+_PLAIN = re.compile(r"^[A-Z0-9]+$")
+
+
+def coin(asset: str) -> str:
+    """BitMEX names bitcoin XBT; everyone else (and the coin metrics) say BTC."""
+    return "BTC" if asset in ("XBT", "XBt") else asset
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    return [f"{urls.get('rest', REST).rstrip('/')}/api/v1/instrument/active"]
+
+
+def _finite(item: dict[str, Any], key: str) -> float | None:
+    val = item.get(key)
+    if val is None or isinstance(val, bool):
+        return None
+    try:
+        out = float(val)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out and out not in (float("inf"), float("-inf")) and out != 0 else None
+
+
+def contract_value(item: dict[str, Any]) -> float:
+    """USD per contract (inverse) or base units per contract (linear); 0.0 when the units
+    cannot be pinned from the instrument fields (quanto, non-USD quote, odd types)."""
+    if item.get("typ") not in PRICED_TYPS or item.get("isQuanto") is not False:
+        return 0.0
+    quote = item.get("quoteCurrency")
+    if item.get("isInverse") is True:
+        mult, u2s = _finite(item, "multiplier"), _finite(item, "underlyingToSettleMultiplier")
+        if quote != "USD" or mult is None or u2s is None:
+            return 0.0
+        return abs(mult / u2s)
+    if item.get("isInverse") is not False or quote not in _STABLE:
+        return 0.0
+    if item.get("positionCurrency") not in (None, "", item.get("underlying")):
+        return 0.0
+    u2p = _finite(item, "underlyingToPositionMultiplier")
+    mult, q2s = _finite(item, "multiplier"), _finite(item, "quoteToSettleMultiplier")
+    by_position = 1.0 / u2p if u2p is not None and u2p > 0 else None
+    by_value = mult / q2s if mult is not None and q2s is not None and mult > 0 and q2s > 0 else None
+    if by_position is not None and by_value is not None:
+        if abs(by_position - by_value) > 1e-9 * max(by_position, by_value):
+            return 0.0  # the two derivations disagree: do not pick one
+        return by_position
+    return by_position or by_value or 0.0
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if isinstance(msg, dict) and "error" in msg:
+        raise FrameError("rest_error", str(msg["error"])[:200])
+    if not isinstance(msg, list):
+        raise FrameError("unexpected_shape", "instrument list is not an array")
+    for item in msg:
+        if not isinstance(item, dict):
+            continue
+        symbol, underlying = item.get("symbol"), item.get("underlying")
+        quote = item.get("quoteCurrency")
+        if not (isinstance(symbol, str) and symbol and isinstance(underlying, str)
+                and underlying and isinstance(quote, str) and quote):
+            continue
+        # Quanto payoffs are linear in the price (settled in XBT): labelled linear.
+        market: Market = "inverse" if item.get("isInverse") is True else "linear"
+        meta.instruments[symbol] = Instrument(symbol=symbol, base=coin(underlying), quote=quote,
+                                              market=market, contract_value=contract_value(item))
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    # The subscription is in the URL: no subscribe message is sent.
+    # Subscribed in the URL; up once BitMEX confirms it with {"success": true, "subscribe": ...}.
+    return [Connection(name="realtime", url=urls.get("ws", WS_URL), expected_acks=1)]
+
+
+def ping_message(seq: int) -> str:
+    return "ping"
+
+
+def _unknown_pair(symbol: str) -> tuple[str, str, Market]:
+    """Base/quote/market label for a symbol missing from the instrument list (unpriced)."""
+    if not _PLAIN.match(symbol):  # indices (.BXBT), spreads, spot pairs: not a contract name
+        raise FrameError("unknown_symbol", symbol[:50])
+    m = _FUTURE_CODE.match(symbol)
+    root = m.group(1) if m else symbol
+    try:
+        base, quote = split_symbol(root, _QUOTES)
+    except FrameError:
+        if m is None:
+            raise
+        base, quote = root, ""  # a futures code without its quote currency in the name
+    base = coin(base)
+    market: Market = "inverse" if base == "BTC" and quote not in _STABLE else "linear"
+    return base, quote, market
+
+
+def _events(data: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
+    events = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            raise FrameError("unexpected_shape", "data entry is not an object")
+        order_id, symbol = entry.get("orderID"), entry.get("symbol")
+        if not isinstance(order_id, str) or not order_id:
+            raise FrameError("missing_field", "orderID")
+        if not isinstance(symbol, str) or not symbol:
+            raise FrameError("missing_field", "symbol")
+        side = side_from_order_side(str(entry.get("side", "")))
+        price, contracts = num(entry, "price"), num(entry, "leavesQty")
+        if price <= 0 or contracts < 0:
+            raise FrameError("bad_number", f"price={entry.get('price')!r} "
+                                           f"leavesQty={entry.get('leavesQty')!r}")
+        inst = meta.get(symbol)
+        qty: float | None = None
+        notional: float | None = None
+        if inst is not None:
+            base, quote, market = inst.base, inst.quote, inst.market
+            if inst.contract_value > 0 and market == "inverse":
+                notional = contracts * inst.contract_value  # USD, no price involved
+                qty = notional / price
+            elif inst.contract_value > 0:
+                qty = contracts * inst.contract_value
+                notional = qty * price
+        else:
+            base, quote, market = _unknown_pair(symbol)
+        try:
+            events.append(make_event(
+                exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
+                price=price, qty=qty, notional_usd=notional, ts=recv_ts, recv_ts=recv_ts,
+                sampled=False, qty_raw=entry.get("leavesQty"), venue_id=order_id))
+        except EventError as exc:
+            raise FrameError("invalid_event", str(exc)) from exc
+    return events
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    if text.strip() == "pong":  # plain text, not JSON
+        return Parsed(kind="pong")
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    if "table" in msg:
+        if msg["table"] != TABLE:
+            raise FrameError("unexpected_table", str(msg["table"])[:100])
+        action, data = msg.get("action"), msg.get("data")
+        if not isinstance(data, list):
+            raise FrameError("unexpected_shape", "missing data")
+        if action in ("update", "delete"):
+            return Parsed(kind="info")  # fills/cancels of an order already counted at insert
+        if action == "partial":
+            return Parsed(kind="data", events=tuple(_events(data, recv_ts, meta)), snapshot=True)
+        if action != "insert":
+            raise FrameError("unexpected_action", str(action)[:50])
+        events = _events(data, recv_ts, meta)
+        return Parsed(kind="data", events=tuple(events),
+                      unpriced=sum(1 for e in events if e.notional_usd is None))
+    if "error" in msg:
+        request = msg.get("request")
+        op = request.get("op") if isinstance(request, dict) else None
+        raise FrameError("subscribe_error" if op == "subscribe" else "venue_error",
+                         f"status={msg.get('status')!r} {str(msg['error'])[:200]}")
+    if "success" in msg:
+        if msg["success"] is not True:
+            raise FrameError("subscribe_error", str(msg)[:200])
+        if msg.get("subscribe") is not None:
+            return Parsed(kind="ack")
+        return Parsed(kind="info")  # unsubscribe and other confirmations
+    if "info" in msg:
+        return Parsed(kind="info")  # the welcome banner (version, docs, rate-limit remaining)
+    raise FrameError("unexpected_shape", "neither table, success, error nor info")
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="side is the liquidation order side: Sell -> long, Buy -> short",
+    unit_rule="leavesQty contracts; inverse (XBTUSD) USD = leavesQty*|multiplier/"
+              "underlyingToSettleMultiplier| (1 USD each); linear USDT/USDC qty = leavesQty/"
+              "underlyingToPositionMultiplier (= *multiplier/quoteToSettleMultiplier), notional "
+              "qty*price; quanto, non-USD quotes, unknown symbols -> null notional",
+    sampled=False,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=5.0,
+    ping_message=ping_message,
+    pong_timeout=10.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,241 @@
+"""Deribit: liquidations are flagged inside the public trade prints (JSON-RPC 2.0 websocket).
+
+- Endpoint: ``wss://www.deribit.com/ws/api/v2``. On connect we send ``public/set_heartbeat``
+  (``HEARTBEAT_INTERVAL`` s) and one ``public/subscribe`` for ``CHANNELS``: the trades of every
+  future (perpetuals are kind ``future``) per settlement currency, ``trades.future.{BTC,ETH}``
+  (inverse, coin-settled) and ``trades.future.{USDC,USDT}`` (linear: ``BTC_USDC-PERPETUAL``,
+  ``SOL_USDC-PERPETUAL``, ...; the docs list BTC, ETH, USDC, USDT, EURR and ``any`` as the
+  channel's currencies). ``100ms`` batches the prints of 100 ms into one notification without
+  merging them (``raw`` needs authentication). Options and combos are not subscribed.
+  The subscribe result lists the channels accepted; an empty list is a ``subscribe_error``.
+- Liquidations: only trades carrying ``liquidation`` count; other trades are ignored (kind
+  ``info``, never dead letters). ``direction`` is the TAKER's order side.
+  ``T`` (taker liquidated): the liquidated position is the opposite of ``direction``
+  (sell -> long). ``M`` (maker liquidated): the maker's order side is the opposite of
+  ``direction``, so the position has the same sign as ``direction`` (buy -> long).
+  ``MT`` (both sides liquidated): one long AND one short event, each for the whole amount.
+  (cryptofeed and aggr use ``direction`` for every case, which inverts ``M``.)
+- Units: inverse instruments (``BTC-PERPETUAL``, ``ETH-27DEC26``: no ``_`` in the name, quoted
+  in USD) have ``amount`` in USD: notional = ``amount``, qty = ``amount / price``. Linear
+  instruments (``{BASE}_{QUOTE}-...``, USDC/USDT-settled) have ``amount`` in base: notional =
+  ``amount × price``. A linear quote that is not a USD stablecoin stays unpriced (null), and an
+  instrument name of neither shape (options, combos) is a ``unsupported_instrument`` frame.
+- Time: the trade's ``timestamp`` (ms). Dedupe id: ``trade_id`` (``trade_id:long`` /
+  ``trade_id:short`` for the two events of an ``MT`` trade).
+- Coverage: complete for what it covers (every liquidation prints as a trade): ``sampled`` is
+  False. Options liquidations are not covered.
+- Liveness: the server sends ``heartbeat``/``test_request`` every ``HEARTBEAT_INTERVAL`` s and
+  closes the connection unless each is answered with ``public/test`` (``Parsed.reply``); our
+  own app ping is ``public/test`` too, whose ``{"result": {"version": ...}}`` reply is the pong.
+- Replay: the trades channels send no history on subscribe, so nothing is dropped; ids dedupe
+  anything seen twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, Market, Side, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+)
+
+ID = "deribit"
+WS_URL = "wss://www.deribit.com/ws/api/v2"
+#: One channel per currency: BTC and ETH hold the inverse perpetuals and futures, USDC (and
+#: USDT) the linear ones. ``trades.future.any.100ms`` would cover all of them in one channel.
+CHANNELS: tuple[str, ...] = (
+    "trades.future.BTC.100ms",
+    "trades.future.ETH.100ms",
+    "trades.future.USDC.100ms",
+    "trades.future.USDT.100ms",
+)
+#: Seconds between the server's ``test_request``s (Deribit's minimum is 10).
+HEARTBEAT_INTERVAL = 30
+#: JSON-RPC ids: the subscribe sequence, the answer to a test_request, our pings (1000 + seq).
+SET_HEARTBEAT_ID = 1
+SUBSCRIBE_ID = 2
+TEST_REPLY_ID = 3
+PING_ID_BASE = 1000
+_SUBSCRIBE_IDS = (SET_HEARTBEAT_ID, SUBSCRIBE_ID)
+_USD_QUOTES = ("USD", "USDC", "USDT")
+_EXPIRY = re.compile(r"^\d{1,2}[A-Z]{3}\d{2}$")
+_FLAGS = ("T", "M", "MT")
+
+
+def _rpc(req_id: int, method: str, params: dict[str, Any]) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "method": method,
+                         "params": params}).decode()
+
+
+SET_HEARTBEAT = _rpc(SET_HEARTBEAT_ID, "public/set_heartbeat", {"interval": HEARTBEAT_INTERVAL})
+SUBSCRIBE = _rpc(SUBSCRIBE_ID, "public/subscribe", {"channels": list(CHANNELS)})
+#: What a ``test_request`` must be answered with.
+TEST_REPLY = _rpc(TEST_REPLY_ID, "public/test", {})
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    return []  # units follow from the instrument name; no metadata needed
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    return [Connection(name="public", url=urls.get("ws", WS_URL),
+                       subscribe=(SET_HEARTBEAT, SUBSCRIBE), topics=CHANNELS)]
+
+
+def ping_message(seq: int) -> str:
+    return _rpc(PING_ID_BASE + seq, "public/test", {})
+
+
+def instrument_market(name: str) -> tuple[str, str, Market]:
+    """(base, quote, market) of a future/perpetual from Deribit's naming.
+
+    ``BTC-PERPETUAL``/``BTC-27DEC26``: inverse, quoted in USD. ``BTC_USDC-PERPETUAL``/
+    ``BTC_USDC-27DEC26``: linear, base and quote around the ``_``. Anything else (options
+    ``BTC-27DEC26-60000-C``, combos ``BTC-FS-...``) is not a future we can price."""
+    head, sep, tail = name.partition("-")
+    if not head or not sep or not (tail == "PERPETUAL" or _EXPIRY.match(tail)):
+        raise FrameError("unsupported_instrument", name[:100])
+    if "_" in head:
+        base, _, quote = head.partition("_")
+        if not base or not quote:
+            raise FrameError("unsupported_instrument", name[:100])
+        return base, quote, "linear"
+    return head, "USD", "inverse"
+
+
+def liquidated_sides(flag: str, direction: str) -> list[Side]:
+    """The positions liquidated by one trade. ``direction`` is the taker's order side."""
+    taker = side_from_order_side(direction)  # the taker's order closes this position
+    maker: Side = "short" if taker == "long" else "long"  # the maker's order is the opposite
+    if flag == "T":
+        return [taker]
+    if flag == "M":
+        return [maker]
+    if flag == "MT":
+        return [taker, maker]
+    raise FrameError("bad_liquidation_flag", str(flag)[:20])
+
+
+def _response(msg: dict[str, Any]) -> Parsed:
+    req_id = msg.get("id")
+    if "error" in msg:
+        err = msg.get("error")
+        detail = (f"id={req_id!r} code={err.get('code')!r} {str(err.get('message'))[:200]}"
+                  if isinstance(err, dict) else f"id={req_id!r} {str(err)[:200]}")
+        raise FrameError("subscribe_error" if req_id in _SUBSCRIBE_IDS else "venue_error", detail)
+    result = msg.get("result")
+    if req_id == SUBSCRIBE_ID:
+        if not isinstance(result, list):
+            raise FrameError("unexpected_shape", "subscribe result is not a list")
+        if not result:  # Deribit answers with the channels it accepted
+            raise FrameError("subscribe_error", "no channel accepted")
+        return Parsed(kind="ack")
+    if req_id == SET_HEARTBEAT_ID:
+        return Parsed(kind="ack")
+    # public/test (our ping, or our answer to a test_request): {"version": "..."}
+    return Parsed(kind="pong")
+
+
+def _trade_events(trade: dict[str, Any], recv_ts: float) -> tuple[list[Any], int]:
+    flag = trade.get("liquidation")
+    if not isinstance(flag, str) or flag not in _FLAGS:
+        raise FrameError("bad_liquidation_flag", str(flag)[:20])
+    name = trade.get("instrument_name")
+    if not isinstance(name, str) or not name:
+        raise FrameError("missing_field", "instrument_name")
+    trade_id = trade.get("trade_id")
+    if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
+        raise FrameError("missing_field", "trade_id")
+    base, quote, market = instrument_market(name)
+    sides = liquidated_sides(flag, str(trade.get("direction", "")))
+    amount, price, ts = num(trade, "amount"), num(trade, "price"), num(trade, "timestamp") / 1000
+    if amount <= 0 or price <= 0 or ts <= 0:
+        raise FrameError("bad_number", f"amount={trade.get('amount')!r} price={trade.get('price')!r} "
+                                       f"timestamp={trade.get('timestamp')!r}")
+    qty: float | None
+    notional: float | None
+    if market == "inverse":  # amount is USD
+        notional, qty = amount, amount / price
+    else:  # amount is base
+        qty = amount
+        notional = amount * price if quote in _USD_QUOTES else None
+    events = []
+    for side in sides:
+        venue_id = f"{trade_id}:{side}" if len(sides) > 1 else str(trade_id)
+        try:
+            events.append(make_event(
+                exchange=ID, symbol=name, base=base, quote=quote, market=market, side=side,
+                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+                sampled=False, qty_raw=trade.get("amount"), venue_id=venue_id))
+        except EventError as exc:
+            raise FrameError("invalid_event", str(exc)) from exc
+    return events, (len(events) if notional is None else 0)
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    method = msg.get("method")
+    if method is None:
+        if "error" in msg or ("id" in msg and "result" in msg):
+            return _response(msg)
+        raise FrameError("unexpected_shape", "neither a response nor a notification")
+    params = msg.get("params")
+    if not isinstance(params, dict):
+        raise FrameError("unexpected_shape", "params is not an object")
+    if method == "heartbeat":
+        if params.get("type") == "test_request":
+            return Parsed(kind="ping", reply=TEST_REPLY)
+        return Parsed(kind="info")  # type "heartbeat": the server's own beat
+    if method != "subscription":
+        raise FrameError("unexpected_method", str(method)[:100])
+    channel = params.get("channel")
+    if not isinstance(channel, str) or not channel.startswith("trades."):
+        raise FrameError("unexpected_channel", str(channel)[:100])
+    data = params.get("data")
+    if not isinstance(data, list):
+        raise FrameError("unexpected_shape", "data is not a list")
+    events: list[Any] = []
+    unpriced = 0
+    for trade in data:
+        if not isinstance(trade, dict):
+            raise FrameError("unexpected_shape", "trade is not an object")
+        if "liquidation" not in trade:
+            continue  # an ordinary trade
+        evs, n = _trade_events(trade, recv_ts)
+        events += evs
+        unpriced += n
+    if not events:
+        return Parsed(kind="info")
+    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="trades with liquidation: T taker liquidated, direction sell -> long; M maker "
+              "liquidated, direction buy -> long; MT both: one long and one short",
+    unit_rule="inverse (BTC-PERPETUAL, no _): amount USD = notional, qty amount/price; "
+              "linear (BTC_USDC-...): amount base, notional amount*price",
+    sampled=False,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    metadata_refresh=0.0,
+    default_urls={"ws": WS_URL},
+)

@@ -1,0 +1,261 @@
+"""Gate USDT-settled futures: the ``futures.public_liquidates`` channel with payload ``["!all"]``.
+
+- Endpoint: ``wss://fx-ws.gateio.ws/v4/ws/usdt``; one subscribe covers every USDT contract:
+  ``{"time":<s>,"channel":"futures.public_liquidates","event":"subscribe","payload":["!all"]}``,
+  acked by ``{"event":"subscribe","result":{"status":"success"},"error":null,...}``. A frame
+  with a non-null ``error`` (or a ``result.status`` other than success) is a ``subscribe_error``.
+  Gate wants ``time`` (seconds) on every request, so the subscribe is stamped when it is SENT
+  (each reconnect), not when the connection list was built (see ``_Subscribe``).
+  BTC-settled (``/btc``) and USD1-settled (``/usd1``) contracts are not covered.
+- Updates: ``event: "update"``; ``result`` is an ARRAY in the doc (and since the 2026-08-20
+  batching change) but live captures before that (gateio/WebSocket-API #132) carry a bare
+  OBJECT. Both are parsed, one event per item.
+- Side: the SIGN of ``size``: positive -> a long was liquidated, negative -> a short. The WS sign
+  is undocumented. Decided from the REST sibling ``GET /futures/usdt/liq_orders``, whose
+  ``size`` is documented as the POSITION size (``order_size``, the closing order, carries the
+  opposite sign) and was verified on 167/167 live records (positive = long; ai-rates, as quoted
+  in exchanges.md §2.8); the WS item carries the same field name ``size``, not ``order_size``.
+  Counter-evidence, noted so it can be checked: one small OSS bot maps WS ``size < 0`` to a long
+  (unverified, and it also ignores ``quanto_multiplier``). To confirm live, compare the price
+  with the book at event time: a liquidated long prints below the bid. The rule is the single
+  constant ``POSITIVE_SIZE_IS_LONG``; tests pin it.
+- Units: ``size`` is CONTRACTS (an integer unless the ``X-Gate-Size-Decimal: 1`` header is
+  sent, which we do not). Base qty = ``|size| × quanto_multiplier`` from REST
+  ``GET /api/v4/futures/usdt/contracts`` (``name``, ``quanto_multiplier``; BTC_USDT is
+  0.0001 BTC), notional = qty × ``price`` in USDT, treated as USD. A contract without a
+  multiplier (new listing before the next refresh, or a non-``direct`` type) gets
+  ``qty``/``notional_usd`` null (counted as unpriced), never ``|size| × price``, which would be
+  contracts read as coins (10,000× too large on BTC).
+- Time: the item's ``time_ms`` if present, else its ``time`` (milliseconds since the
+  2026-08-20 doc change, seconds before; the magnitude tells them apart); the frame's
+  ``time_ms``/``time`` (push time) only as a fallback.
+- Sampling: before 2026-08-20 Gate pushed at most one liquidation per contract per second (a
+  floor). Since then, per Gate's changelog (seen only through a third-party changelog diff,
+  never measured), a contract's liquidations in a ~1 s cycle come as one array (flushed at 20)
+  and none are dropped. That completeness is unverified and the only live captures we have
+  still show the old single-object shape, so the venue is flagged ``sampled=True``: totals are
+  labelled a floor rather than risk overstating coverage.
+- Liveness: ``{"time":<s>,"channel":"futures.ping"}`` every 15 s; the reply is a
+  ``futures.pong`` frame. Liquidations are sparse (~1.8/min with ``!all``): silence is normal.
+- Snapshot/replay: Gate sends no history on subscribe, so nothing is dropped. The WS items have
+  no order id, so events are deduped by the content hash (contract, ms time, side, price, size).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, Side, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+)
+
+ID = "gate"
+WS_URL = "wss://fx-ws.gateio.ws/v4/ws/usdt"
+REST = "https://api.gateio.ws"
+CHANNEL = "futures.public_liquidates"
+PING_CHANNEL = "futures.ping"
+PONG_CHANNEL = "futures.pong"
+#: The sign rule, in one place: True = a positive ``size`` is a liquidated LONG (REST semantics).
+POSITIVE_SIZE_IS_LONG = True
+#: Epoch values above this are milliseconds (seconds stay below it until the year 5138).
+_MS_THRESHOLD = 1e11
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    base = urls.get("rest", REST).rstrip("/")
+    return [f"{base}/api/v4/futures/usdt/contracts"]
+
+
+def _pair(contract: str) -> tuple[str, str] | None:
+    parts = contract.split("_")
+    if len(parts) >= 2 and parts[0] and parts[1]:
+        return parts[0], parts[1]
+    return None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if isinstance(msg, dict) and ("label" in msg or "message" in msg):
+        raise FrameError("rest_error", f"label={msg.get('label')!r} {str(msg.get('message'))[:200]!r}")
+    if not isinstance(msg, list):
+        raise FrameError("unexpected_shape", "contracts body is not a list")
+    for item in msg:
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        pair = _pair(name)
+        # Only linear ("direct") contracts are |size| x multiplier base units; anything else
+        # (inverse/quanto, should one appear on this settle) stays unpriced rather than wrong.
+        if pair is None or item.get("type", "direct") != "direct":
+            continue
+        try:
+            mult = float(item.get("quanto_multiplier") or "nan")
+        except (TypeError, ValueError):
+            continue
+        if not (mult > 0 and mult != float("inf")):
+            continue
+        meta.instruments[name] = Instrument(symbol=name, base=pair[0], quote=pair[1],
+                                            market="linear", contract_value=mult)
+
+
+def subscribe_message(now: float | None = None) -> str:
+    return orjson.dumps({"time": int(time.time() if now is None else now), "channel": CHANNEL,
+                         "event": "subscribe", "payload": ["!all"]}).decode()
+
+
+class _Subscribe(Sequence[str]):
+    """The one subscribe message, built when the collector reads it (on every (re)connect), so
+    its ``time`` is the send time and not the time the connection list was built."""
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(1))]
+        if index not in (0, -1):
+            raise IndexError(index)
+        return subscribe_message()
+
+    def __repr__(self) -> str:
+        return f"_Subscribe({CHANNEL!r}, ['!all'])"
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    return [Connection(name="usdt", url=urls.get("ws", WS_URL), subscribe=_Subscribe())]
+
+
+def ping_message(seq: int) -> str:
+    return orjson.dumps({"time": int(time.time()), "channel": PING_CHANNEL}).decode()
+
+
+def side_from_size(size: float) -> Side:
+    if size == 0:
+        raise FrameError("bad_side", "size 0 has no sign")
+    long = size > 0 if POSITIVE_SIZE_IS_LONG else size < 0
+    return "long" if long else "short"
+
+
+def _epoch(obj: dict[str, Any], key: str) -> float:
+    val = num(obj, key)
+    if val <= 0:
+        raise FrameError("bad_number", f"{key}={obj.get(key)!r}")
+    if key == "time_ms" or val > _MS_THRESHOLD:
+        return val / 1000.0
+    return val
+
+
+def _event_time(item: dict[str, Any], msg: dict[str, Any]) -> float:
+    for obj in (item, msg):  # the liquidation's own time first, the push time as a fallback
+        for key in ("time_ms", "time"):
+            if obj.get(key) is not None:
+                return _epoch(obj, key)
+    raise FrameError("missing_field", "time")
+
+
+def _error_text(msg: dict[str, Any]) -> str:
+    err = msg.get("error")
+    if isinstance(err, dict):
+        return f"code={err.get('code')!r} {str(err.get('message'))[:200]}"
+    return str(err if err is not None else msg.get("result"))[:200]
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    channel, event = msg.get("channel"), msg.get("event")
+    if channel == PONG_CHANNEL:
+        return Parsed(kind="pong")
+    if msg.get("error") not in (None, {}):
+        reason = "subscribe_error" if event in ("subscribe", "error") else "venue_error"
+        raise FrameError(reason, f"channel={channel!r} {_error_text(msg)}")
+    if event == "subscribe":
+        result = msg.get("result")
+        if channel == CHANNEL and isinstance(result, dict) and result.get("status") == "success":
+            return Parsed(kind="ack")
+        raise FrameError("subscribe_error", f"channel={channel!r} {_error_text(msg)}")
+    if event == "unsubscribe":
+        return Parsed(kind="info")
+    if event != "update":
+        raise FrameError("unexpected_shape", f"event {event!r}")
+    if channel != CHANNEL:
+        raise FrameError("unexpected_channel", str(channel)[:100])
+    result = msg.get("result")
+    if isinstance(result, dict):  # live frames (gateio/WebSocket-API #132): a bare object
+        items: list[Any] = [result]
+    elif isinstance(result, list):  # the doc, and the batched form since 2026-08-20
+        items = result
+    else:
+        raise FrameError("unexpected_shape", "result is neither an object nor a list")
+    events = []
+    unpriced = 0
+    for item in items:
+        if not isinstance(item, dict):
+            raise FrameError("unexpected_shape", "result item is not an object")
+        contract = item.get("contract")
+        if not isinstance(contract, str) or not contract:
+            raise FrameError("missing_field", "contract")
+        size, price = num(item, "size"), num(item, "price")
+        side = side_from_size(size)
+        if price <= 0:
+            raise FrameError("bad_number", f"price={item.get('price')!r}")
+        ts = _event_time(item, msg)
+        inst = meta.get(contract)
+        if inst is not None:
+            base, quote = inst.base, inst.quote
+            base_qty = abs(size) * inst.contract_value
+            qty: float | None = base_qty
+            notional: float | None = base_qty * price
+        else:
+            pair = _pair(contract)
+            if pair is None:
+                raise FrameError("unknown_symbol", contract[:100])
+            base, quote = pair
+            qty = notional = None
+            unpriced += 1
+        try:
+            events.append(make_event(
+                exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
+                side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
+        except EventError as exc:
+            raise FrameError("invalid_event", str(exc)) from exc
+    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="sign of size: positive -> long, negative -> short (REST liq_orders semantics: "
+              "size is the position; WS sign undocumented)",
+    unit_rule="size contracts; qty |size|*quanto_multiplier base (REST /futures/usdt/contracts), "
+              "notional qty*price USDT; no multiplier -> null notional",
+    sampled=True,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=15.0,
+    ping_message=ping_message,
+    pong_timeout=20.0,
+    metadata_refresh=900.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

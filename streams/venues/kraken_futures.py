@@ -1,0 +1,262 @@
+"""Kraken Futures: liquidations are trades of ``type: "liquidation"`` in the public ``trade`` feed.
+
+- Endpoint: ``wss://futures.kraken.com/ws/v1``. There is no wildcard: every tradeable future
+  from REST ``GET {rest}/derivatives/api/v3/instruments`` is subscribed with
+  ``{"event":"subscribe","feed":"trade","product_ids":[...]}``, ``SUBSCRIBE_CHUNK`` products per
+  message, each acknowledged by ``{"event":"subscribed","feed":"trade",...}``. Products are the
+  multi-collateral linear ``PF_`` perpetuals and ``FF_`` fixed-maturity futures (REST type
+  ``flexible_futures``) and the inverse ``PI_`` perpetuals and ``FI_`` futures
+  (``futures_inverse``); other types (indices, legacy vanilla futures) have no documented trade
+  units and are skipped. The metadata refresh subscribes new listings on the live connection.
+- Liquidations: ``type`` ``liquidation`` counts; ``fill``, ``block`` and ``termination`` (a
+  terminated account, not a liquidation) are info.
+- Side: ``side`` is documented only as the TAKER side ("buy if the taker is a buyer"); the docs
+  do not say which party was liquidated. We take the liquidated account to be the taker (the
+  liquidation engine's closing order is the one that crosses the book, the usual design and the
+  reading in exchanges.md §2.10), so the position is the opposite of ``side``: sell -> long,
+  buy -> short. UNVERIFIED against captures: ``LIQUIDATED_IS_TAKER`` flips it in one place, and
+  tests pin the current rule.
+- Units: ``PF_``/``FF_`` ``qty`` is base units: notional = ``qty × price``. ``PI_``/``FI_``
+  ``qty`` is USD contracts: notional = ``qty``, base qty = ``qty / price``. Both are scaled by
+  the REST ``contractSize`` (1 for every product today). A product without metadata gets
+  ``qty``/``notional_usd`` null, one quoted in a currency that is not USD or a USD stablecoin
+  a null ``notional_usd`` (both counted as unpriced). ``XBT`` is reported as base ``BTC``.
+- Time: the trade's ``time`` (ms). Dedupe id: the trade ``uid``.
+- Coverage: trade prints, so complete for the subscribed products: ``sampled`` is False.
+- Replay: a ``trade_snapshot`` of recent trades follows each (re)subscribe. It is history and
+  is never counted (``Parsed(snapshot=True)``); live ``trade`` messages follow.
+- Liveness: Kraken closes connections idle for 60 s and documents no app-level ping that gets
+  a reply. Our ping is ``{"event":"subscribe","feed":"heartbeat"}``: its
+  ``{"event":"subscribed","feed":"heartbeat"}`` answer and the ``{"feed":"heartbeat",...}``
+  beats that stream from then on (every few seconds) are the pongs; repeating the subscribe is
+  harmless. The websocket protocol pings also keep the connection open.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, Market, Side, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+    side_from_position_side,
+)
+
+ID = "kraken-futures"
+WS_URL = "wss://futures.kraken.com/ws/v1"
+REST = "https://futures.kraken.com"
+FEED = "trade"
+SNAPSHOT_FEED = "trade_snapshot"
+#: Products per subscribe message.
+SUBSCRIBE_CHUNK = 100
+#: The liquidated account is the taker (see the module docstring; unverified).
+LIQUIDATED_IS_TAKER = True
+HEARTBEAT_SUBSCRIBE = orjson.dumps({"event": "subscribe", "feed": "heartbeat"}).decode()
+
+#: REST ``type`` -> market, and the symbol prefixes of each (the fallback when type is absent).
+_TYPE_MARKET: dict[str, Market] = {"flexible_futures": "linear", "futures_inverse": "inverse"}
+_PREFIX_MARKET: dict[str, Market] = {"PF": "linear", "FF": "linear", "PI": "inverse",
+                                     "FI": "inverse"}
+_QUOTES = ("USDT", "USDC", "USD", "EUR", "GBP", "CHF", "AUD", "JPY")
+_USD_QUOTES = ("USD", "USDT", "USDC")
+_MATURITY = re.compile(r"^\d{6}$")
+_ALIASES = {"XBT": "BTC"}
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    return [f"{urls.get('rest', REST).rstrip('/')}/derivatives/api/v3/instruments"]
+
+
+def _coin(code: str) -> str:
+    code = code.upper()
+    return _ALIASES.get(code, code)
+
+
+def product_pair(symbol: str) -> tuple[str, str, Market] | None:
+    """(base, quote, market) from a product id: ``PF_XBTUSD``, ``FI_ETHUSD_261225``."""
+    parts = symbol.upper().split("_")
+    market = _PREFIX_MARKET.get(parts[0])
+    if market is None or len(parts) not in (2, 3):
+        return None
+    if len(parts) == 3 and not _MATURITY.match(parts[2]):
+        return None
+    core = parts[1]
+    for q in _QUOTES:
+        if core.endswith(q) and len(core) > len(q):
+            return _coin(core[: -len(q)]), q, market
+    return None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "REST body is not an object")
+    if msg.get("result") != "success":
+        raise FrameError("rest_error", f"result={msg.get('result')!r} {str(msg.get('error'))[:200]}")
+    items = msg.get("instruments")
+    if not isinstance(items, list):
+        raise FrameError("unexpected_shape", "missing instruments")
+    for item in items:
+        if not isinstance(item, dict) or item.get("tradeable") is not True:
+            continue
+        symbol = item.get("symbol")
+        if not isinstance(symbol, str) or not symbol:
+            continue
+        pair = product_pair(symbol)
+        if pair is None:
+            continue
+        base, quote, market = pair
+        typ = item.get("type")
+        if typ is not None and _TYPE_MARKET.get(str(typ)) != market:
+            continue  # a type whose trade units we do not know, or one at odds with the prefix
+        size = item.get("contractSize", 1)
+        if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
+            continue
+        if isinstance(item.get("base"), str) and isinstance(item.get("quote"), str) \
+                and item["base"] and item["quote"]:
+            base, quote = _coin(item["base"]), item["quote"].upper()
+        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote=quote, market=market,
+                                              contract_value=float(size))
+
+
+def subscribe_messages(products: Sequence[str]) -> list[str]:
+    items = list(products)
+    return [orjson.dumps({"event": "subscribe", "feed": FEED,
+                          "product_ids": items[i:i + SUBSCRIBE_CHUNK]}).decode()
+            for i in range(0, len(items), SUBSCRIBE_CHUNK)]
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    products = sorted(meta.instruments)
+    if not products:  # a connection with nothing to subscribe would look healthy and be silent
+        return []
+    return [Connection(name="public", url=urls.get("ws", WS_URL),
+                       subscribe=subscribe_messages(products), topics=tuple(products))]
+
+
+def ping_message(seq: int) -> str:
+    return HEARTBEAT_SUBSCRIBE
+
+
+def liquidated_side(taker_side: str) -> Side:
+    if LIQUIDATED_IS_TAKER:
+        return side_from_order_side(taker_side)  # the taker's order closed its position
+    return side_from_position_side(taker_side)  # the maker's order was the opposite
+
+
+def _event(trade: dict[str, Any], recv_ts: float, meta: Metadata) -> Any:
+    product = trade.get("product_id")
+    if not isinstance(product, str) or not product:
+        raise FrameError("missing_field", "product_id")
+    uid = trade.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise FrameError("missing_field", "uid")
+    side = liquidated_side(str(trade.get("side", "")))
+    size, price, ts = num(trade, "qty"), num(trade, "price"), num(trade, "time") / 1000.0
+    if size <= 0 or price <= 0 or ts <= 0:
+        raise FrameError("bad_number", f"qty={trade.get('qty')!r} price={trade.get('price')!r} "
+                                       f"time={trade.get('time')!r}")
+    inst = meta.get(product)
+    qty: float | None = None
+    notional: float | None = None
+    if inst is not None:
+        base, quote, market = inst.base, inst.quote, inst.market
+        if market == "inverse":  # qty is contracts of quote currency (USD)
+            quote_value = size * inst.contract_value
+            qty = quote_value / price
+            notional = quote_value if quote in _USD_QUOTES else None
+        else:  # qty is base units
+            qty = size * inst.contract_value
+            notional = qty * price if quote in _USD_QUOTES else None
+    else:
+        pair = product_pair(product)
+        if pair is None:
+            raise FrameError("unknown_symbol", product[:100])
+        base, quote, market = pair  # no contract metadata: unpriced, never a guess
+    try:
+        return make_event(exchange=ID, symbol=product, base=base, quote=quote, market=market,
+                          side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                          recv_ts=recv_ts, sampled=False, qty_raw=trade.get("qty"), venue_id=uid)
+    except EventError as exc:
+        raise FrameError("invalid_event", str(exc)) from exc
+
+
+def _liquidations(trades: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
+    out = []
+    for trade in trades:
+        if not isinstance(trade, dict):
+            raise FrameError("unexpected_shape", "trade is not an object")
+        if trade.get("type") == "liquidation":
+            out.append(_event(trade, recv_ts, meta))
+    return out
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    event = msg.get("event")
+    if event is not None:
+        feed = msg.get("feed")
+        if event == "subscribed":
+            # The heartbeat subscribe is our ping; a trade subscribe is acknowledged.
+            return Parsed(kind="pong" if feed == "heartbeat" else "ack")
+        if event in ("subscribed_failed", "unsubscribed_failed"):
+            raise FrameError("subscribe_error",
+                             f"{event} feed={feed!r} {str(msg.get('product_ids'))[:200]}")
+        if event in ("error", "alert"):
+            raise FrameError("venue_error", f"{event}: {str(msg.get('message'))[:200]}")
+        return Parsed(kind="info")  # info (version greeting on connect), unsubscribed
+    feed = msg.get("feed")
+    if feed == "heartbeat":
+        return Parsed(kind="pong")
+    if feed == SNAPSHOT_FEED:
+        trades = msg.get("trades")
+        if not isinstance(trades, list):
+            raise FrameError("unexpected_shape", "trade_snapshot without trades")
+        events = _liquidations(trades, recv_ts, meta)
+        # History replayed on (re)subscribe: never new liquidations.
+        return Parsed(kind="data" if events else "info", events=tuple(events), snapshot=True)
+    if feed == FEED:
+        events = _liquidations([msg], recv_ts, meta)
+        if not events:
+            return Parsed(kind="info")  # fill, block, termination
+        return Parsed(kind="data", events=tuple(events),
+                      unpriced=sum(1 for e in events if e.notional_usd is None))
+    raise FrameError("unexpected_feed", str(feed)[:100])
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="type liquidation; side is the taker side and the taker is taken to be the "
+              "liquidated account (unverified): sell -> long, buy -> short",
+    unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
+              "contracts x contractSize = notional, qty notional/price; no metadata -> null",
+    sampled=False,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    subscribe_for=subscribe_messages,
+    metadata_refresh=900.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,97 @@
+"""Bitget UTA simulator: ``/v3/ws/public`` (per-arg subscribe acks, ``event: error`` for a bad
+instType, text ``ping`` -> ``pong``, optionally an ``action: snapshot`` frame right after an
+ack). No REST: the venue needs no metadata. Run standalone for a demo:
+``python -m tests.sims.bitget``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from .base import VenueSim
+
+WS_PATH = "/v3/ws/public"
+TOPIC = "liquidation"
+KNOWN_INST_TYPES = ("usdt-futures", "coin-futures", "usdc-futures")
+
+# The message shape of exchanges.md §2.9 verbatim (tardis-node type; values from an OSS test
+# fixture, not an exchange capture).
+SAMPLE_FRAME = {
+    "action": "update", "arg": {"instType": "usdt-futures", "topic": "liquidation"},
+    "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "60000", "amount": "150000",
+              "ts": "1791500000000"}],
+    "ts": 1791500000000,
+}
+DOC_ACK = {"event": "subscribe", "arg": {"instType": "usdt-futures", "topic": "liquidation"}}
+# Bitget's error frame shape (v2 doc example), with a v3 arg.
+DOC_ERROR = {"event": "error", "arg": {"instType": "spot", "topic": "liquidation"},
+             "code": 30001, "msg": "instType:spot,topic:liquidation doesn't exist",
+             "op": "subscribe"}
+
+
+def entry(symbol: str, side: str, amount: str, price: str, t_ms: int) -> dict[str, Any]:
+    """One liquidation: ``side`` the POSITION side, ``amount`` in quote (the notional)."""
+    return {"symbol": symbol, "side": side, "price": price, "amount": amount, "ts": str(t_ms)}
+
+
+def liquidations(*entries: dict[str, Any], inst_type: str = "usdt-futures",
+                 action: str = "update") -> str:
+    push_ms = max(int(e["ts"]) for e in entries) + 200
+    return orjson.dumps({"action": action, "arg": {"instType": inst_type, "topic": TOPIC},
+                         "data": list(entries), "ts": push_ms}).decode()
+
+
+def stale_snapshot(inst_type: str = "usdt-futures") -> str:
+    """What a snapshot after subscribe would look like: liquidations from minutes ago."""
+    t = int(time.time() * 1000) - 600_000
+    quote = {"usdt-futures": "USDT", "coin-futures": "USD", "usdc-futures": "PERP"}[inst_type]
+    return liquidations(entry(f"BTC{quote}", "buy", "5000", "60000", t),
+                        entry(f"ETH{quote}", "sell", "3000", "3000", t + 1000),
+                        inst_type=inst_type, action="snapshot")
+
+
+class BitgetSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_subscribe = False
+        self.send_snapshot = False
+        #: Every subscribed arg, across connections (resubscribes repeat them).
+        self.subscribed: list[dict[str, Any]] = []
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        if msg == "ping":
+            if self.answer_pings:
+                await ws.send("pong")
+            return
+        req = orjson.loads(msg)
+        if req.get("op") != "subscribe":
+            return
+        for arg in req.get("args", []):
+            if self.fail_subscribe or arg.get("instType") not in KNOWN_INST_TYPES:
+                await ws.send(orjson.dumps({**DOC_ERROR, "arg": arg}).decode())
+                continue
+            self.subscribed.append(arg)
+            await ws.send(orjson.dumps({"event": "subscribe", "arg": arg}).decode())
+            if self.send_snapshot:
+                await ws.send(stale_snapshot(arg["instType"]))
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with BitgetSim() as sim:
+        print("ws:", sim.ws_url())
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            now = int(time.time() * 1000)
+            await sim.push(liquidations(entry("BTCUSDT", "buy" if i % 3 else "sell", "120000",
+                                              "60000", now)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())

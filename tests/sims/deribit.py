@@ -1,0 +1,148 @@
+"""Deribit simulator: ``/ws/api/v2`` speaking JSON-RPC 2.0: ``public/set_heartbeat`` (then
+``test_request``s the client must answer with ``public/test``, or the connection is closed, as
+Deribit does), ``public/subscribe`` (the result lists the accepted channels) and
+``public/test`` (our ping; the result is the pong). Run standalone for a demo:
+``python -m tests.sims.deribit``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+
+from .base import VenueSim
+
+WS_PATH = "/ws/api/v2"
+VERSION = "1.2.26"
+
+# The Deribit doc example of the trades.(kind).(currency).(interval) family, verbatim: the
+# ``data`` of a user.trades.(kind).(currency).100ms notification (public trades carry the same
+# trade fields, without the private ones). No ``liquidation`` key: an ordinary trade.
+DOC_TRADE: dict[str, Any] = {
+    "trade_seq": 74405, "trade_id": "48079262", "timestamp": 1590484255886,
+    "tick_direction": 2, "state": "filled", "reduce_only": False, "price": 8947,
+    "post_only": False, "order_type": "limit", "order_id": "4008978075", "matching_id": None,
+    "mark_price": 8970.03, "liquidity": "T", "instrument_name": "BTC-25SEP20",
+    "index_price": 8953.53, "fee_currency": "BTC", "fee": 0.00049961, "direction": "sell",
+    "amount": 8940,
+}
+DOC_FRAME = {"jsonrpc": "2.0", "method": "subscription",
+             "params": {"channel": "trades.future.BTC.100ms", "data": [DOC_TRADE]}}
+#: The same documented trade as a liquidation print (the documented optional field added).
+DOC_LIQUIDATION = {"jsonrpc": "2.0", "method": "subscription", "params": {
+    "channel": "trades.future.BTC.100ms", "data": [{**DOC_TRADE, "liquidation": "M"}]}}
+#: Documented server heartbeat frames (``public/set_heartbeat``).
+TEST_REQUEST = {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+HEARTBEAT = {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "heartbeat"}}
+DOC_ERROR = {"jsonrpc": "2.0", "id": 2, "error": {
+    "message": "Invalid params", "data": {"reason": "wrong format", "param": "channels"},
+    "code": -32602}, "testnet": False, "usIn": 1789670000000000, "usOut": 1789670000000200,
+    "usDiff": 200}
+
+
+def response(req_id: Any, result: Any, t_us: int = 1_789_670_000_000_000) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "result": result, "usIn": t_us,
+                         "usOut": t_us + 150, "usDiff": 150, "testnet": False}).decode()
+
+
+def trade(instrument: str, direction: str, amount: float, price: float, t_ms: int,
+          trade_id: str, liquidation: str | None = None, seq: int = 1) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "trade_seq": seq, "trade_id": trade_id, "timestamp": t_ms, "tick_direction": 1,
+        "price": price, "mark_price": price, "instrument_name": instrument,
+        "index_price": price, "direction": direction, "amount": amount,
+        "contracts": amount / 10 if "_" not in instrument else amount}
+    if liquidation is not None:
+        out["liquidation"] = liquidation
+    return out
+
+
+def trades(channel: str, *items: dict[str, Any]) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "method": "subscription",
+                         "params": {"channel": channel, "data": list(items)}}).decode()
+
+
+class DeribitSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_subscribe = False
+        #: Channels the sim rejects (left out of the subscribe result, as Deribit does).
+        self.reject_channels: set[str] = set()
+        #: Seconds between test_requests; None: only when a test calls ``send_test_request``.
+        self.test_request_every: float | None = None
+        #: Close a connection whose test_request went unanswered for this long (Deribit does).
+        self.test_request_grace = 1.0
+        self.subscribed: list[list[str]] = []
+        self.heartbeat_intervals: list[Any] = []
+        self.test_requests_sent = 0
+        self.test_replies = 0
+        self._pending: dict[Any, float] = {}  # ws -> time of the unanswered test_request
+        self._beats: set[asyncio.Task[None]] = set()
+
+    async def stop(self) -> None:
+        for t in self._beats:
+            t.cancel()
+        await asyncio.gather(*self._beats, return_exceptions=True)
+        await super().stop()
+
+    async def send_test_request(self, ws: Any | None = None) -> None:
+        for client in [ws] if ws is not None else list(self.clients):
+            self._pending.setdefault(client, time.monotonic())
+            self.test_requests_sent += 1
+            with contextlib.suppress(Exception):
+                await client.send(orjson.dumps(TEST_REQUEST).decode())
+
+    async def _beat(self, ws: Any) -> None:
+        while ws in self.clients:
+            await asyncio.sleep(self.test_request_every or 0.1)
+            if self.test_request_every:
+                await self.send_test_request(ws)
+            since = self._pending.get(ws)
+            if since is not None and time.monotonic() - since > self.test_request_grace:
+                await ws.close(code=1000, reason="heartbeat test_request unanswered")
+                return
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        req = orjson.loads(msg)
+        method, req_id, params = req.get("method"), req.get("id"), req.get("params") or {}
+        if method == "public/test":
+            if self._pending.pop(ws, None) is not None:  # any public/test answers it
+                self.test_replies += 1
+            if self.answer_pings:
+                await ws.send(response(req_id, {"version": VERSION}))
+        elif method == "public/set_heartbeat":
+            self.heartbeat_intervals.append(params.get("interval"))
+            await ws.send(response(req_id, "ok"))
+            task = asyncio.create_task(self._beat(ws))
+            self._beats.add(task)
+            task.add_done_callback(self._beats.discard)
+        elif method == "public/subscribe":
+            if self.fail_subscribe:
+                await ws.send(orjson.dumps({**DOC_ERROR, "id": req_id}).decode())
+                return
+            channels = [c for c in params.get("channels", []) if c not in self.reject_channels]
+            self.subscribed.append(channels)
+            await ws.send(response(req_id, channels))
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with DeribitSim() as sim:
+        sim.test_request_every = 10
+        print("ws:", sim.ws_url())
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            now = int(time.time() * 1000)
+            await sim.push(trades("trades.future.BTC.100ms", trade(
+                "BTC-PERPETUAL", "sell" if i % 2 else "buy", 10000, 60000, now, str(i),
+                liquidation=("T", "M", "MT")[i % 3])))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())

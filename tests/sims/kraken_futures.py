@@ -1,0 +1,173 @@
+"""Kraken Futures simulator: ``/ws/v1`` (the ``info`` greeting on connect, ``trade`` subscribe
+acks followed by a ``trade_snapshot`` per product, the ``heartbeat`` feed: a ``subscribed``
+answer then ``{"feed":"heartbeat"}`` beats) and REST ``/derivatives/api/v3/instruments``.
+Run standalone for a demo: ``python -m tests.sims.kraken_futures``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .base import VenueSim
+
+WS_PATH = "/ws/v1"
+REST_PATH = "/derivatives/api/v3/instruments"
+
+# Kraken Futures doc examples, verbatim (websocket trade feed; heartbeat feed; errors).
+DOC_TRADE = {"feed": "trade", "product_id": "PF_XBTUSD",
+             "uid": "caa9c653-420b-4c24-a9f1-462a054d86f1", "side": "sell", "type": "fill",
+             "seq": 655508, "time": 1612269657781, "qty": 440, "price": 34893}
+DOC_SUBSCRIBE = {"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD"]}
+DOC_HEARTBEAT_SUBSCRIBED = {"event": "subscribed", "feed": "heartbeat"}
+DOC_HEARTBEAT = {"feed": "heartbeat", "time": 1534262350627}
+DOC_ERROR = {"event": "error", "message": "Json Error"}
+INFO = {"event": "info", "version": 1}
+
+
+def _inst(symbol: str, typ: str, contract_size: float = 1, tradeable: bool = True,
+          **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "symbol": symbol, "type": typ, "tickSize": 0.5, "contractSize": contract_size,
+        "tradeable": tradeable, "impactMidSize": 1, "maxPositionSize": 1000000,
+        "openingDate": "2022-01-01T00:00:00.000Z",
+        "marginLevels": [{"contracts": 0, "initialMargin": 0.02, "maintenanceMargin": 0.01}],
+        "fundingRateCoefficient": 8, "maxRelativeFundingRate": 0.001,
+        "contractValueTradePrecision": 4 if typ == "flexible_futures" else 0,
+        "postOnly": False, "category": "", "tags": []}
+    out.update(extra)
+    return out
+
+
+INSTRUMENTS: list[dict[str, Any]] = [
+    _inst("PI_XBTUSD", "futures_inverse", underlying="rr_xbtusd", isin="GB00J62YGL67"),
+    _inst("PI_ETHUSD", "futures_inverse", underlying="rr_ethusd"),
+    _inst("FI_XBTUSD_261225", "futures_inverse", underlying="rr_xbtusd",
+          lastTradingTime="2026-12-25T16:00:00.000Z"),
+    _inst("PF_XBTUSD", "flexible_futures", base="BTC", quote="USD", pair="BTC:USD",
+          category="Layer 1"),
+    _inst("PF_ETHUSD", "flexible_futures"),
+    _inst("PF_SOLUSD", "flexible_futures", base="SOL", quote="USD", pair="SOL:USD"),
+    _inst("FF_XBTUSD_261225", "flexible_futures", lastTradingTime="2026-12-25T16:00:00.000Z"),
+    _inst("PF_OLDUSD", "flexible_futures", tradeable=False),
+    {"symbol": "in_xbtusd", "type": "spot index", "tradeable": False},
+    {"symbol": "rr_xbtusd", "type": "spot index", "tradeable": False},
+]
+PRODUCTS = sorted(i["symbol"] for i in INSTRUMENTS
+                  if i["tradeable"] and i["symbol"][:2] in ("PF", "PI", "FI", "FF"))
+
+
+def instruments_body(items: list[dict[str, Any]] | None = None) -> str:
+    return orjson.dumps({"result": "success", "instruments": INSTRUMENTS if items is None else items,
+                         "serverTime": "2026-09-17T15:33:20.000Z"}).decode()
+
+
+def trade_msg(product: str, side: str, qty: float, price: float, t_ms: int, uid: str,
+              typ: str = "liquidation", seq: int = 1) -> dict[str, Any]:
+    return {"feed": "trade", "product_id": product, "uid": uid, "side": side, "type": typ,
+            "seq": seq, "time": t_ms, "qty": qty, "price": price}
+
+
+def trade(product: str, side: str, qty: float, price: float, t_ms: int, uid: str,
+          typ: str = "liquidation", seq: int = 1) -> str:
+    return orjson.dumps(trade_msg(product, side, qty, price, t_ms, uid, typ, seq)).decode()
+
+
+def snapshot(product: str, *trades: dict[str, Any]) -> str:
+    return orjson.dumps({"feed": "trade_snapshot", "product_id": product,
+                         "trades": list(trades)}).decode()
+
+
+#: What the sim replays after a trade subscribe: recent history with one old liquidation.
+def history(product: str, t_ms: int = 1_789_600_000_000) -> str:
+    return snapshot(product,
+                    trade_msg(product, "buy", 100, 60000, t_ms, f"{product}-h1", "fill", 90),
+                    trade_msg(product, "sell", 500, 59900, t_ms - 5000, f"{product}-h2", seq=89))
+
+
+class KrakenFuturesSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.instruments = list(INSTRUMENTS)
+        self.fail_subscribe = False
+        self.send_snapshots = True
+        self.heartbeat_every = 0.05
+        #: Every trade subscribe message's product list, over all connections.
+        self.subscribed: list[list[str]] = []
+        self.heartbeat_subscribes = 0
+        self._beats: dict[Any, asyncio.Task[None]] = {}
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {REST_PATH: self._instruments}
+
+    async def _instruments(self, request: web.Request) -> str:
+        return instruments_body(self.instruments)
+
+    async def stop(self) -> None:
+        for t in self._beats.values():
+            t.cancel()
+        await asyncio.gather(*self._beats.values(), return_exceptions=True)
+        await super().stop()
+
+    async def on_connect(self, ws: Any, path: str) -> None:
+        await ws.send(orjson.dumps(INFO).decode())
+
+    async def _beat(self, ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            while ws in self.clients and self.answer_pings:
+                await ws.send(orjson.dumps({"feed": "heartbeat",
+                                            "time": int(time.time() * 1000)}).decode())
+                await asyncio.sleep(self.heartbeat_every)
+        self._beats.pop(ws, None)
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        try:
+            req = orjson.loads(msg)
+        except orjson.JSONDecodeError:
+            await ws.send(orjson.dumps(DOC_ERROR).decode())
+            return
+        if req.get("event") != "subscribe":
+            return
+        feed = req.get("feed")
+        if feed == "heartbeat":
+            self.heartbeat_subscribes += 1
+            if not self.answer_pings:
+                return
+            await ws.send(orjson.dumps(DOC_HEARTBEAT_SUBSCRIBED).decode())
+            if ws not in self._beats:
+                self._beats[ws] = asyncio.create_task(self._beat(ws))
+        elif feed == "trade":
+            products = list(req.get("product_ids") or [])
+            if self.fail_subscribe:
+                await ws.send(orjson.dumps({"event": "subscribed_failed", "feed": "trade",
+                                            "product_ids": products}).decode())
+                return
+            self.subscribed.append(products)
+            await ws.send(orjson.dumps({"event": "subscribed", "feed": "trade",
+                                        "product_ids": products}).decode())
+            if self.send_snapshots:
+                for p in products:
+                    await ws.send(history(p))
+        else:
+            await ws.send(orjson.dumps({"event": "error", "message": "Invalid feed"}).decode())
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with KrakenFuturesSim() as sim:
+        print("ws:", sim.ws_url(), "rest:", sim.http_base)
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            await sim.push(trade("PF_XBTUSD", "sell" if i % 3 else "buy", 0.5, 60000,
+                                 int(time.time() * 1000), f"demo-{i}"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())

@@ -1,0 +1,241 @@
+"""Bitget UTA: parser on the sample payload (position side, amount in QUOTE -> notional),
+every instType, snapshot frames, and the collector against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from liqstress.metrics import Metrics
+from liqstress.recording import RawFrame
+from streams.collector import Collector
+from streams.session import VenueSession
+from streams.venues import bitget
+from streams.venues.base import FrameError, Metadata
+
+from .sims.base import MemorySink, running
+from .sims.bitget import (
+    DOC_ACK,
+    DOC_ERROR,
+    SAMPLE_FRAME,
+    WS_PATH,
+    BitgetSim,
+    entry,
+    liquidations,
+    stale_snapshot,
+)
+
+T0 = 1_789_670_000_000
+
+
+def parse_out(frame: object):  # type: ignore[no-untyped-def]
+    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
+    return bitget.parse(text, bitget.WS_URL, 1_800_000_000.0, Metadata())
+
+
+def parse(frame: object) -> list:
+    return list(parse_out(frame).events)
+
+
+def test_sample_payload_buy_is_long_and_amount_is_the_quote_notional() -> None:
+    (ev,) = parse(SAMPLE_FRAME)
+    assert ev.side == "long"  # side is the POSITION side: buy = a long was liquidated
+    assert (ev.exchange, ev.symbol, ev.base, ev.quote, ev.market) == (
+        "bitget", "BTCUSDT", "BTC", "USDT", "linear")
+    # The unit decision, pinned: amount is QUOTE. 150000 USDT at 60000 is 2.5 BTC, a plausible
+    # liquidation; read as base it would be 150000 BTC x 60000 = $9e9 in one event.
+    assert ev.notional_usd == pytest.approx(150_000)
+    assert ev.qty == pytest.approx(2.5)
+    assert ev.notional_usd != pytest.approx(150_000 * 60_000)
+    assert ev.price == pytest.approx(60_000)
+    assert ev.ts == pytest.approx(1_791_500_000.0)
+    assert ev.sampled is True
+
+
+@pytest.mark.parametrize("side,expected", [("buy", "long"), ("sell", "short"),
+                                           ("Buy", "long"), ("SELL", "short")])
+def test_side_is_the_position_side(side: str, expected: str) -> None:
+    (ev,) = parse(liquidations(entry("ETHUSDT", side, "9000", "3000", T0)))
+    assert ev.side == expected
+    assert ev.notional_usd == pytest.approx(9000) and ev.qty == pytest.approx(3.0)
+
+
+def test_coin_futures_are_inverse_and_amount_is_usd() -> None:
+    (ev,) = parse(liquidations(entry("BTCUSD", "sell", "25000", "62500", T0),
+                               inst_type="coin-futures"))
+    assert (ev.base, ev.quote, ev.market, ev.side) == ("BTC", "USD", "inverse", "short")
+    assert ev.notional_usd == pytest.approx(25_000)
+    assert ev.qty == pytest.approx(0.4)
+    (dated,) = parse(liquidations(entry("ETHUSDZ26", "buy", "1000", "2500", T0),
+                                  inst_type="coin-futures"))
+    assert (dated.base, dated.quote, dated.market) == ("ETH", "USD", "inverse")
+
+
+def test_usdc_futures_symbols() -> None:
+    evs = parse(liquidations(entry("BTCPERP", "buy", "6000", "60000", T0),
+                             entry("ETHUSDC", "sell", "3000", "3000", T0 + 4),
+                             inst_type="usdc-futures"))
+    assert [(e.base, e.quote, e.market, e.side) for e in evs] == [
+        ("BTC", "USDC", "linear", "long"), ("ETH", "USDC", "linear", "short")]
+    assert [e.notional_usd for e in evs] == pytest.approx([6000, 3000])
+
+
+def test_several_entries_and_time_fallback() -> None:
+    frame = {"action": "update", "arg": {"instType": "USDT-FUTURES", "topic": "liquidation"},
+             "data": [entry("BTCUSDT", "buy", "120000", "60000", T0),
+                      {"symbol": "SOLUSDT", "side": "sell", "price": "150", "amount": "1500"}],
+             "ts": T0 + 300}
+    out = parse_out(frame)
+    assert [(e.symbol, e.side) for e in out.events] == [("BTCUSDT", "long"), ("SOLUSDT", "short")]
+    assert [e.ts for e in out.events] == pytest.approx([T0 / 1000, (T0 + 300) / 1000])
+    assert [e.qty for e in out.events] == pytest.approx([2.0, 10.0])
+    assert out.unpriced == 0 and not out.snapshot
+
+
+def test_snapshot_action_is_history_not_new_liquidations() -> None:
+    out = parse_out(stale_snapshot())
+    assert out.snapshot is True and len(out.events) == 2
+    session = VenueSession(bitget.VENUE)
+    assert session.process(RawFrame("bitget", bitget.WS_URL, 1.0,
+                                    orjson.dumps(DOC_ACK).decode())).kind == "ack"
+    dropped = session.process(RawFrame("bitget", bitget.WS_URL, 1.1, stale_snapshot()))
+    assert dropped.events == [] and dropped.snapshot_dropped == 2
+    kept = session.process(RawFrame("bitget", bitget.WS_URL, 2.0, liquidations(
+        entry("BTCUSDT", "sell", "60000", "60000", T0))))
+    assert [e.side for e in kept.events] == ["short"] and kept.snapshot_dropped == 0
+
+
+def test_control_frames() -> None:
+    assert parse_out("pong").kind == "pong"
+    assert parse_out(DOC_ACK).kind == "ack"
+    assert parse_out({"event": "unsubscribe", "arg": DOC_ACK["arg"]}).kind == "info"
+    with pytest.raises(FrameError) as err:
+        parse_out(DOC_ERROR)
+    assert err.value.reason == "subscribe_error"
+
+
+def test_subscribe_and_ping_messages() -> None:
+    (conn,) = bitget.connections(Metadata(), bitget.VENUE.default_urls)
+    assert conn.url == "wss://ws.bitget.com/v3/ws/public"
+    assert [orjson.loads(m) for m in conn.subscribe] == [
+        {"op": "subscribe", "args": [{"instType": t, "topic": "liquidation"}]}
+        for t in ("usdt-futures", "coin-futures", "usdc-futures")]
+    assert bitget.VENUE.ping_message(1) == "ping" and bitget.VENUE.ping_interval <= 30
+    assert bitget.rest_urls({}) == [] and bitget.VENUE.sampled is True
+
+
+@pytest.mark.parametrize("frame,reason", [
+    ("{not json", "malformed_json"),
+    ("[1]", "unexpected_shape"),
+    ('{"arg":{"instType":"usdt-futures","topic":"liquidation"}}', "unexpected_shape"),
+    ('{"arg":{"instType":"usdt-futures","topic":"ticker"},"data":[]}', "unexpected_topic"),
+    ('{"arg":{"instType":"spot","topic":"liquidation"},"data":[]}', "unsupported_inst_type"),
+    ('{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[1]}', "unexpected_shape"),
+    ('{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"side":"buy"}]}',
+     "missing_field"),
+    (liquidations(entry("BTCUSDT", "long", "1", "1", T0)), None),
+    (liquidations(entry("BTCUSDT", "hold", "1", "1", T0)), "bad_side"),
+    (liquidations(entry("BTCUSDT", "buy", "x", "1", T0)), "bad_number"),
+    (liquidations(entry("BTCUSDT", "buy", "-5", "1", T0)), "bad_number"),
+    (liquidations(entry("BTCUSDT", "buy", "5", "0", T0)), "bad_number"),
+    (liquidations(entry("BTCEUR", "buy", "5", "1", T0)), "unknown_symbol"),
+    (liquidations(entry("BTCUSDT", "buy", "5", "1", T0), inst_type="coin-futures"),
+     "unknown_symbol"),
+    (liquidations(entry("BTCUSDT", "buy", "5", "1", T0), inst_type="usdc-futures"),
+     "unknown_symbol"),
+    ('{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"symbol":"BTCUSDT",'
+     '"side":"buy","price":"1","amount":"1"}]}', "missing_field"),
+])
+def test_bad_frames_raise_with_reason(frame: str, reason: str | None) -> None:
+    if reason is None:  # "long" is accepted as a position side too
+        assert parse(frame)[0].side == "long"
+        return
+    with pytest.raises(FrameError) as err:
+        bitget.parse(frame, bitget.WS_URL, 1.0, Metadata())
+    assert err.value.reason == reason
+
+
+def _frames(metrics: Metrics, kind: str) -> float:
+    return metrics.registry.get_sample_value(
+        "liqstress_source_frames_total", {"exchange": "bitget", "kind": kind}) or 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_collector_against_simulator() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with BitgetSim() as sim:
+        sim.send_snapshot = True
+        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
+                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
+                        backoff_cap=0.2)
+        async with running(col):
+            await asyncio.wait_for(col.subscribed.wait(), 5)
+            assert [a["instType"] for a in sim.subscribed] == [
+                "usdt-futures", "coin-futures", "usdc-futures"]
+            # A snapshot after each ack is history: dropped, never published.
+            await sim.wait_for(lambda: (metrics.registry.get_sample_value(
+                "liqstress_snapshot_dropped_total", {"exchange": "bitget"}) or 0) == 6)
+            await sim.push(liquidations(entry("BTCUSDT", "buy", "120000", "60000", _now_ms())))
+            await sim.push(liquidations(entry("BTCUSD", "sell", "5000", "60000", _now_ms()),
+                                        inst_type="coin-futures"))
+            await sim.push("{malformed")
+            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 1)
+            await sim.wait_for(lambda: "ping" in sim.messages(WS_PATH))
+            await sim.wait_for(lambda: _frames(metrics, "pong") > 0)
+            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 1
+            # Server-side disconnect (Bitget also cuts every connection at 24 h): reconnect,
+            # resubscribe all three instTypes, drop the replayed snapshots again.
+            await sim.disconnect_all()
+            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
+                               and len(sim.subscribed) == 6)
+            await sim.wait_for(lambda: metrics.registry.get_sample_value(
+                "liqstress_snapshot_dropped_total", {"exchange": "bitget"}) == 12)
+            await sim.push(liquidations(entry("ETHPERP", "sell", "3000", "3000", _now_ms()),
+                                        inst_type="usdc-futures"))
+            await sim.wait_for(lambda: len(sink.events) == 3)
+    got = [(e.symbol, e.market, e.side, e.notional_usd) for e in sink.events]
+    assert got == [("BTCUSDT", "linear", "long", pytest.approx(120000)),
+                   ("BTCUSD", "inverse", "short", pytest.approx(5000)),
+                   ("ETHPERP", "linear", "short", pytest.approx(3000))]
+    assert sink.deadletters[0]["reason"] == "malformed_json"
+    assert metrics.registry.get_sample_value(
+        "liqstress_source_reconnects_total", {"exchange": "bitget"}) >= 1
+
+
+async def test_subscribe_errors_are_dead_letters_and_the_source_stays_down() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with BitgetSim() as sim:
+        sim.fail_subscribe = True
+        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
+                        ping_interval=0.2, pong_timeout=1.0)
+        async with running(col):
+            await sim.wait_for(lambda: len(sink.deadletters) == 3)
+            await asyncio.sleep(0.3)
+            assert not col.subscribed.is_set()
+    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
+    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 0
+
+
+async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with BitgetSim() as sim:
+        sim.answer_pings = False
+        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
+                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
+                        backoff_cap=0.1)
+        async with running(col):
+            await asyncio.wait_for(col.subscribed.wait(), 5)
+            await sim.wait_for(lambda: metrics.registry.get_sample_value(
+                "liqstress_source_up", {"exchange": "bitget"}) == 0, timeout=5)
+            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
+    assert col.reconnects >= 1
+    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 0
