@@ -118,7 +118,7 @@ class Collector:
                  urls: dict[str, str] | None = None, ping_interval: float | None = None,
                  pong_timeout: float | None = None, backoff_initial: float = 1.0,
                  backoff_cap: float = 60.0, rest_timeout: float = 20.0,
-                 metadata_refresh: float | None = None,
+                 metadata_refresh: float | None = None, subscribe_timeout: float = 30.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
         self.sink = sink
@@ -131,9 +131,13 @@ class Collector:
         self.rest_timeout = rest_timeout
         self.metadata_refresh = (venue.metadata_refresh if metadata_refresh is None
                                  else metadata_refresh)
+        self.subscribe_timeout = subscribe_timeout
         self.clock = clock
         self.conns: dict[str, Connection] = {}
         self.file_poll_interval = 0.2
+        #: Coverage of the source actually configured (Hyperliquid: vault trades vs node fills).
+        self.sampled = (venue.sampled_for(self.urls) if venue.sampled_for is not None
+                        else venue.sampled)
         self.session = VenueSession(venue)
         self.states: dict[str, ConnState] = {}
         self.events_published = 0
@@ -188,7 +192,7 @@ class Collector:
     # ---- connections ----------------------------------------------------------------------
     async def run(self) -> None:
         if self.metrics:
-            self.metrics.init_sources({self.venue.id: self.venue.sampled})
+            self.metrics.init_sources({self.venue.id: self.sampled})
         await self.load_metadata()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for conn in self.venue.connections(self.session.meta, self.urls):
@@ -274,8 +278,9 @@ class Collector:
         files is not new. Up while the path exists."""
         state = self.states[name]
         conn = self.conns[name]
+        # No history cut-off here: the follower already starts at the end of the files, and a
+        # lagging node writes fills dated before our start that are still new to us.
         follower = FileFollower(Path(conn.url[len("file://"):]))
-        self.session.mark_subscribed(conn.url, self.clock())
         while True:
             try:
                 lines = follower.poll()
@@ -335,10 +340,15 @@ class Collector:
 
     async def _pinger(self, ws: websockets.ClientConnection, state: ConnState) -> None:
         tick = min(1.0, self.ping_interval / 4, self.pong_timeout / 4)
-        last_ping = self.clock()
+        last_ping = connected_at = self.clock()
         while True:
             await asyncio.sleep(tick)
             now = self.clock()
+            if not state.up and now - connected_at > self.subscribe_timeout:
+                # A rejected or unanswered subscribe would otherwise leave the source down
+                # until some unrelated reconnect.
+                await ws.close(code=4001, reason="subscribe not acknowledged")
+                raise PongTimeout(f"subscription not acknowledged within {self.subscribe_timeout:.0f}s")
             if state.awaiting_pong_since is not None and now - state.awaiting_pong_since > self.pong_timeout:
                 await ws.close(code=4000, reason="pong timeout")
                 raise PongTimeout(f"no reply to ping within {self.pong_timeout:.0f}s")

@@ -302,3 +302,18 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
             await sim.wait_for(lambda: sim.connections >= 4, timeout=10)
     assert col.reconnects >= 2
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 0
+
+
+async def test_rejected_subscribe_is_retried_on_a_new_connection() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with BybitSim() as sim:
+        sim.fail_subscribe = True
+        col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
+                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.1,
+                        subscribe_timeout=0.5)
+        async with running(col):
+            await sim.wait_for(lambda: sim.connections >= 4)  # 2 connections, each retried
+            sim.fail_subscribe = False  # the venue recovers: the next attempt succeeds
+            await asyncio.wait_for(col.subscribed.wait(), 10)
+            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 1

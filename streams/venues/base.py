@@ -111,6 +111,8 @@ class VenueSpec:
     drop_before_subscribe: bool = False
     #: Subscribe messages for topics added by a metadata refresh (new listings).
     subscribe_for: Callable[[Sequence[str]], list[str]] | None = None
+    #: Coverage by configured source, where a venue has several (default: ``sampled``).
+    sampled_for: Callable[[dict[str, str]], bool] | None = None
     #: Seconds between REST metadata refreshes (contract values, new listings); 0 = never.
     metadata_refresh: float = 3600.0
     #: Default base URLs (websocket and REST), overridable for simulators.

@@ -1,0 +1,267 @@
+"""dYdX v4: ``LIQUIDATED`` trades on the indexer's per-market ``v4_trades`` channel.
+
+- Endpoint: ``wss://indexer.dydx.trade/v4/ws``; markets from REST ``GET {rest}/v4/perpetualMarkets``
+  (indexer, ``https://indexer.dydx.trade``): every market with ``status`` ``ACTIVE``.
+- Subscribe: one ``{"type":"subscribe","channel":"v4_trades","id":"<MARKET>"}`` per market; there
+  is no all-markets form. The indexer allows at most 32 ``v4_trades`` subscriptions per connection
+  (``V4_TRADES_CHANNEL_LIMIT``, dYdX docs "Indexer Rate Limits" and socks ``config.ts``), so
+  markets are spread over several connections by ``clobPairId``: connection ``trades-<k>`` holds
+  the ACTIVE markets with ``clobPairId // 32 == k``. The split is stable: a new listing gets a
+  new, higher clobPairId and lands in the last group (subscribed on the live connection through
+  ``subscribe_for`` after a metadata refresh) or opens a new connection; existing markets never
+  move, so no connection ever goes past 32.
+- Frames: ``connected`` (info); ``subscribed`` = the ack AND a snapshot of recent trade HISTORY
+  (up to 100 trades, which can include old liquidations: one third party saw 78 in the snapshot
+  and none live in 24 min): ``Parsed(kind="ack", snapshot=True)``, never counted;
+  ``channel_data`` (``contents.trades``) and ``channel_batch_data`` (``contents`` = list of
+  ``{"trades": [...]}``) are live trades.
+- What counts: only trades with ``type`` ``LIQUIDATED``. ``DELEVERAGED`` (ADL: a profitable
+  counterparty's position closed to absorb a bankrupt one) is a different event and is kept
+  apart: never an event, never in the totals; a frame holding only ADL, ``LIMIT`` or ``MARKET``
+  trades is kind ``info`` (visible in ``liqstress_source_frames_total{kind="info"}``).
+- Side: ``side`` is the TAKER side, and the taker of a liquidation trade is the liquidation order:
+  ``SELL`` closes a long, ``BUY`` closes a short (reasoned from the field definition; a third
+  party could not yet confirm it against the book).
+- Units: ``size`` is base units, ``price`` USD (USDC-settled, USD-quoted perps; no contract
+  multiplier on v4): notional = ``size × price``; no metadata needed, so never unpriced.
+- Time: ``createdAt`` (ISO 8601, UTC) of each trade. ``id`` is the venue trade id, used as the
+  event's ``venue_id`` so the same fill seen again (reconnect, snapshot overlap) dedupes.
+- Sampling: trade prints, complete for what the indexer publishes (``sampled=False``).
+- Liveness: the indexer sends a protocol ping every 30 s and drops us without a pong within 10 s;
+  the websockets library answers those. For the app-level check, ``{"type":"ping"}`` is not
+  usable: the current socks server accepts it silently (older versions answered ``pong``). We
+  send ``{"type":"unsubscribe","channel":"v4_trades","id":"liqstress-heartbeat-<n>"}``
+  instead: the server always answers an unsubscribe with ``unsubscribed`` and an unsubscribe of
+  something not subscribed is a documented no-op (socks ``subscription.ts``); the id is never a
+  market ticker (tickers are upper case). That ``unsubscribed`` (and a legacy ``pong``) is kind
+  ``pong``. Unsubscribes are not rate limited, unlike pings (5/s) and invalid messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, LiquidationEvent, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+)
+
+ID = "dydx"
+WS_URL = "wss://indexer.dydx.trade/v4/ws"
+REST = "https://indexer.dydx.trade"
+CHANNEL = "v4_trades"
+#: v4_trades subscriptions the indexer accepts per connection (V4_TRADES_CHANNEL_LIMIT).
+MARKETS_PER_CONNECTION = 32
+HEARTBEAT_ID = "liqstress-heartbeat-"
+LIQUIDATED = "LIQUIDATED"
+
+
+@dataclass(frozen=True, slots=True)
+class DydxInstrument(Instrument):
+    #: The market's CLOB pair id: assigned once, in listing order; it fixes the connection.
+    clob_pair_id: int = 0
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    return [f"{urls.get('rest', REST).rstrip('/')}/v4/perpetualMarkets"]
+
+
+def _pair(ticker: str) -> tuple[str, str] | None:
+    base, sep, quote = ticker.rpartition("-")
+    return (base, quote) if sep and base and quote else None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "REST body is not an object")
+    if "errors" in msg:
+        raise FrameError("rest_error", str(msg["errors"])[:200])
+    markets = msg.get("markets")
+    if not isinstance(markets, dict):
+        raise FrameError("unexpected_shape", "missing markets")
+    active: dict[str, Instrument] = {}
+    for key, item in markets.items():
+        if not isinstance(item, dict) or item.get("status") != "ACTIVE":
+            continue
+        ticker = item.get("ticker") or key
+        pair = _pair(ticker) if isinstance(ticker, str) else None
+        try:
+            clob = int(str(item.get("clobPairId")))
+        except ValueError:
+            continue
+        if pair is None or clob < 0:
+            continue
+        active[ticker] = DydxInstrument(symbol=ticker, base=pair[0], quote=pair[1],
+                                        market="linear", clob_pair_id=clob)
+    if not active:
+        # An empty listing would start no connection at all: retry rather than run blind.
+        raise FrameError("no_active_markets", f"{len(markets)} markets, none ACTIVE")
+    # The listing is complete: markets no longer ACTIVE leave (a reconnect drops them).
+    meta.instruments.clear()
+    meta.instruments.update(active)
+
+
+def subscribe_messages(markets: Sequence[str]) -> list[str]:
+    return [orjson.dumps({"type": "subscribe", "channel": CHANNEL, "id": m}).decode()
+            for m in markets]
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    groups: dict[int, list[str]] = {}
+    for symbol, inst in meta.instruments.items():
+        if isinstance(inst, DydxInstrument):
+            groups.setdefault(inst.clob_pair_id // MARKETS_PER_CONNECTION, []).append(symbol)
+    url = urls.get("ws", WS_URL)
+    return [Connection(name=f"trades-{k}", url=url, subscribe=tuple(subscribe_messages(sorted(m))),
+                       topics=tuple(sorted(m)))
+            for k, m in sorted(groups.items())]
+
+
+def ping_message(seq: int) -> str:
+    return orjson.dumps({"type": "unsubscribe", "channel": CHANNEL,
+                         "id": f"{HEARTBEAT_ID}{seq}"}).decode()
+
+
+def _timestamp(trade: dict[str, Any]) -> float:
+    raw = trade.get("createdAt")
+    if not isinstance(raw, str) or not raw:
+        raise FrameError("missing_field", "createdAt")
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FrameError("bad_timestamp", f"createdAt={raw!r}"[:200]) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _liquidation(market: str, trade: Any, recv_ts: float) -> LiquidationEvent | None:
+    """The event for one trade if it is a liquidation, None for any other trade type."""
+    if not isinstance(trade, dict):
+        raise FrameError("unexpected_shape", "trade is not an object")
+    kind = trade.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("missing_field", "type")
+    if kind.upper() != LIQUIDATED:
+        return None  # LIMIT/MARKET fills, DELEVERAGED (ADL) and anything newer: not counted
+    pair = _pair(market)
+    if pair is None:
+        raise FrameError("unknown_symbol", market[:100])
+    side = side_from_order_side(str(trade.get("side", "")))
+    size, price = num(trade, "size"), num(trade, "price")
+    if size < 0 or price <= 0:
+        raise FrameError("bad_number", f"size={trade.get('size')!r} price={trade.get('price')!r}")
+    ts = _timestamp(trade)
+    trade_id = trade.get("id")
+    try:
+        return make_event(
+            exchange=ID, symbol=market, base=pair[0], quote=pair[1], market="linear", side=side,
+            price=price, qty=size, notional_usd=size * price, ts=ts, recv_ts=recv_ts,
+            sampled=False, qty_raw=trade.get("size"),
+            venue_id=trade_id if isinstance(trade_id, str) and trade_id else None)
+    except EventError as exc:
+        raise FrameError("invalid_event", str(exc)) from exc
+
+
+def _trade_lists(msg: dict[str, Any]) -> list[Any]:
+    contents = msg.get("contents")
+    batches = contents if msg["type"] == "channel_batch_data" else [contents]
+    if not isinstance(batches, list):
+        raise FrameError("unexpected_shape", "contents is not a list")
+    out = []
+    for batch in batches:
+        if not isinstance(batch, dict) or not isinstance(batch.get("trades"), list):
+            raise FrameError("unexpected_shape", "contents without a trades list")
+        out.append(batch["trades"])
+    return out
+
+
+def _snapshot(market: str, msg: dict[str, Any], recv_ts: float) -> list[LiquidationEvent]:
+    """Liquidations in the subscribe snapshot, only to count what is dropped: history is never
+    new, so a malformed old trade must not cost us the ack."""
+    events: list[LiquidationEvent] = []
+    try:
+        lists = _trade_lists(msg)
+    except FrameError:
+        return events
+    for trades in lists:
+        for trade in trades:
+            try:
+                ev = _liquidation(market, trade, recv_ts)
+            except FrameError:
+                continue
+            if ev is not None:
+                events.append(ev)
+    return events
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    kind = msg.get("type")
+    if kind == "connected":
+        return Parsed(kind="info")
+    if kind == "pong":  # older indexers answered {"type":"ping"}
+        return Parsed(kind="pong")
+    if kind == "unsubscribed":
+        heartbeat = str(msg.get("id", "")).startswith(HEARTBEAT_ID)
+        return Parsed(kind="pong" if heartbeat else "info")
+    if kind == "error":
+        message = str(msg.get("message", ""))
+        reason = ("subscribe_error" if "subscri" in message.lower() or msg.get("channel")
+                  or msg.get("id") else "venue_error")
+        raise FrameError(reason, message[:200])
+    if kind not in ("subscribed", "channel_data", "channel_batch_data"):
+        raise FrameError("unexpected_type", str(kind)[:50])
+    if msg.get("channel") != CHANNEL:
+        raise FrameError("unexpected_channel", str(msg.get("channel"))[:100])
+    market = msg.get("id")
+    if not isinstance(market, str) or not market:
+        raise FrameError("missing_field", "id")
+    if kind == "subscribed":
+        return Parsed(kind="ack", events=tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
+    events = []
+    for trades in _trade_lists(msg):
+        for trade in trades:
+            ev = _liquidation(market, trade, recv_ts)
+            if ev is not None:
+                events.append(ev)
+    return Parsed(kind="data" if events else "info", events=tuple(events))
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="type LIQUIDATED trades; side is the taker = liquidation order side: SELL -> long, "
+              "BUY -> short; DELEVERAGED (ADL) not counted",
+    unit_rule="size base units, price USD: notional size*price",
+    sampled=False,
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    subscribe_for=subscribe_messages,
+    metadata_refresh=900.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,227 @@
+"""HTX (Huobi) USDT-margined swaps: ``public.*.liquidation_orders`` on the notification endpoint.
+
+- Endpoint: ``wss://api.hbdm.com/linear-swap-notification`` (public topic, no authentication).
+- Subscribe: ``{"op":"sub","cid":"liqstress-liq","topic":"public.*.liquidation_orders"}``; the
+  ``*`` wildcard covers every USDT-M contract (swaps and USDT-M futures). The ack is
+  ``{"op":"sub","cid":...,"topic":...,"ts":...,"err-code":0}``; any other ``err-code`` is a
+  ``subscribe_error``.
+- Transport: EVERY server frame (acks, pings, data) is gzip-compressed binary (``gzip=True``);
+  what we send is plain JSON text.
+- Side: ``direction`` is the side of the liquidation ORDER (``offset`` is always ``close``): a
+  forced ``sell`` closes a long, a forced ``buy`` closes a short. Any other ``offset`` is refused
+  (``unexpected_offset``) rather than guessed.
+- Units: ``volume`` is CONTRACTS (0.01 ETH per ETH-USDT contract, for instance), ``amount`` is the
+  base coin, ``trade_turnover`` is already the USDT notional. notional = ``trade_turnover``;
+  qty = ``amount``. ``volume × price`` would be wrong by the contract size (100× on ETH-USDT) and
+  is never used. Without ``trade_turnover`` the notional falls back to ``amount × price`` (base ×
+  USDT, same units); without either, qty/notional are null (counted as unpriced). ``price`` is
+  the bankruptcy price. USDT is counted 1:1 as USD, as for the other venues.
+- Time: ``created_at`` (ms) of each entry; the frame's ``ts`` is the push time.
+- Sampling: HTX documents the topic as pushing every liquidation (``sampled=False``); it is sparse
+  (0.23 events/min measured by a third party in a quiet period), so silence never means dead.
+- Liveness: HTX pings US. It sends ``{"op":"ping","ts":"<ts>"}`` about every 5 s and closes the
+  connection ("Bye") after ~5 unanswered pings. ``parse`` answers with
+  ``{"op":"pong","ts":<ts>}`` echoing the ``ts`` token byte for byte (HTX sends it as a quoted
+  string on pings and as a number on acks, so it is never re-formatted) via ``Parsed.reply``.
+  Because the server's pings are the proof that it is alive, a server ping is returned as kind
+  ``pong`` (with the reply): the collector's pong timer is reset by every server ping, and a
+  server that stops pinging is declared dead after ``pong_timeout``.
+  The collector still sends its own ``ping_message`` every ``ping_interval``; HTX's heartbeat is
+  one-way, so there is no ping op to send. We send a harmless, answered request instead: a
+  repeated subscribe of ``public.BTC-USDT.liquidation_orders`` with a heartbeat ``cid``
+  (``liqstress-hb-<n>``). Once the wildcard is subscribed, HTX refuses it with ``err-code`` 2014
+  "Repeated subscription" and keeps the connection (measured by a third party, 2026-09-18; HTX
+  documents no rate limit for ``sub``). That reply is also a pong. Should HTX ever accept it,
+  BTC-USDT would be pushed twice with identical fields, which hash to the same event id and are
+  deduplicated by the worker.
+- Snapshot/replay: none; the topic pushes only new liquidations, and HTX has no native id, so
+  events get the hash id of (symbol, time, side, price, volume).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, make_event
+
+from .base import (
+    Connection,
+    FrameError,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    side_from_order_side,
+)
+
+ID = "htx"
+WS_URL = "wss://api.hbdm.com/linear-swap-notification"
+TOPIC = "public.*.liquidation_orders"
+SUB_CID = "liqstress-liq"
+SUBSCRIBE = orjson.dumps({"op": "sub", "cid": SUB_CID, "topic": TOPIC}).decode()
+#: The heartbeat request: a subscribe HTX refuses (2014) while the wildcard is active.
+HEARTBEAT_CID = "liqstress-hb-"
+HEARTBEAT_TOPIC = "public.BTC-USDT.liquidation_orders"
+_TOPIC_PREFIX, _TOPIC_SUFFIX = "public.", ".liquidation_orders"
+
+#: The raw JSON token of a top-level "ts" (or "ping") member: a string or a number.
+_TS_TOKEN = re.compile(
+    r'"(ts|ping)"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    return [Connection(name="linear-swap", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
+
+
+def ping_message(seq: int) -> str:
+    return orjson.dumps({"op": "sub", "cid": f"{HEARTBEAT_CID}{seq}",
+                         "topic": HEARTBEAT_TOPIC}).decode()
+
+
+def _raw_token(text: str, key: str, value: Any) -> str:
+    """The exact JSON token the venue sent for ``key`` (echoed byte for byte); falls back to
+    re-encoding the parsed value if the raw form cannot be located."""
+    for m in _TS_TOKEN.finditer(text):
+        if m.group(1) == key:
+            token = m.group(2)
+            try:
+                if orjson.loads(token) == value:
+                    return token
+            except orjson.JSONDecodeError:
+                pass
+    return orjson.dumps(value).decode()
+
+
+def _echo(text: str, key: str, value: Any, reply_key: str, op: bool) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise FrameError("bad_ping", f"{key}={value!r}"[:200])
+    token = _raw_token(text, key, value)
+    if op:
+        return f'{{"op":"pong","{reply_key}":{token}}}'
+    return f'{{"{reply_key}":{token}}}'
+
+
+def _base_quote(entry: dict[str, Any], topic: str) -> tuple[str, str]:
+    pair = entry.get("pair")
+    if isinstance(pair, str) and pair.count("-") == 1:
+        base, quote = pair.split("-")
+        if base and quote:
+            return base, quote
+    code = entry.get("contract_code")
+    if not isinstance(code, str) or "-" not in code:
+        code = topic[len(_TOPIC_PREFIX):-len(_TOPIC_SUFFIX)] if topic.endswith(_TOPIC_SUFFIX) else ""
+    parts = code.split("-")
+    if len(parts) >= 2 and parts[0] and parts[1]:
+        return parts[0], parts[1]
+    raise FrameError("unknown_symbol", str(entry.get("contract_code"))[:100])
+
+
+def _optional_positive(entry: dict[str, Any], key: str) -> float | None:
+    if entry.get(key) in (None, ""):
+        return None
+    val = num(entry, key)
+    if val < 0:
+        raise FrameError("bad_number", f"{key}={entry.get(key)!r}")
+    return val if val > 0 else None
+
+
+def _control(msg: dict[str, Any], text: str, op: str) -> Parsed:
+    if op == "ping":
+        if "ts" not in msg:
+            raise FrameError("missing_field", "ts")
+        return Parsed(kind="pong", reply=_echo(text, "ts", msg["ts"], "ts", op=True))
+    if op == "sub":
+        cid = str(msg.get("cid") or "")
+        if cid.startswith(HEARTBEAT_CID):
+            # The reply to our heartbeat (2014 "Repeated subscription", or 0): proof of life.
+            return Parsed(kind="pong")
+        code = msg.get("err-code")
+        if code in (0, "0"):
+            return Parsed(kind="ack")
+        raise FrameError("subscribe_error",
+                         f"err-code={code!r} {str(msg.get('err-msg'))[:150]} topic={msg.get('topic')!r}")
+    if op == "pong":
+        # HTX only sends this to reject one of our pongs (err-code 2011 "invalid pong").
+        raise FrameError("pong_error",
+                         f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
+    if op == "error":
+        raise FrameError("venue_error",
+                         f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
+    # "close" (sent just before HTX hangs up), "unsub" acks, "auth": nothing to count.
+    return Parsed(kind="info")
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    op = msg.get("op")
+    if op is None:
+        if "ping" in msg:  # the market endpoints' bare form, answered the same way
+            return Parsed(kind="pong", reply=_echo(text, "ping", msg["ping"], "pong", op=False))
+        raise FrameError("unexpected_shape", "no op")
+    if op != "notify":
+        return _control(msg, text, str(op))
+    topic = msg.get("topic")
+    if not isinstance(topic, str) or not (topic.startswith(_TOPIC_PREFIX)
+                                          and topic.endswith(_TOPIC_SUFFIX)):
+        raise FrameError("unexpected_topic", str(topic)[:100])
+    data = msg.get("data")
+    if not isinstance(data, list):
+        raise FrameError("unexpected_shape", "data is not a list")
+    events = []
+    unpriced = 0
+    for entry in data:
+        if not isinstance(entry, dict):
+            raise FrameError("unexpected_shape", "data entry is not an object")
+        symbol = entry.get("contract_code")
+        if not isinstance(symbol, str) or not symbol:
+            raise FrameError("missing_field", "contract_code")
+        offset = entry.get("offset", "close")
+        if str(offset).lower() != "close":
+            raise FrameError("unexpected_offset", f"offset={offset!r}")
+        side = side_from_order_side(str(entry.get("direction", "")))
+        price, ts = num(entry, "price"), num(entry, "created_at") / 1000.0
+        if price <= 0 or ts <= 0:
+            raise FrameError("bad_number",
+                             f"price={entry.get('price')!r} created_at={entry.get('created_at')!r}")
+        volume = entry.get("volume")
+        if volume is not None:
+            num(entry, "volume")  # contracts: validated, kept only for the dedupe id
+        qty = _optional_positive(entry, "amount")
+        notional = _optional_positive(entry, "trade_turnover")
+        if notional is None and qty is not None:
+            notional = qty * price
+        if notional is None:
+            unpriced += 1
+        base, quote = _base_quote(entry, topic)
+        try:
+            events.append(make_event(
+                exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
+                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+                sampled=False, qty_raw=volume if volume is not None else entry.get("amount")))
+        except EventError as exc:
+            raise FrameError("invalid_event", str(exc)) from exc
+    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="direction is the liquidation ORDER side (offset close): sell -> long, buy -> short",
+    unit_rule="volume contracts (unused), amount base = qty, trade_turnover USDT = notional "
+              "(fallback amount*price); never volume*price",
+    sampled=False,
+    rest_urls=lambda urls: [],
+    connections=connections,
+    parse=parse,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    gzip=True,
+    metadata_refresh=0.0,
+    default_urls={"ws": WS_URL},
+)

@@ -1,0 +1,310 @@
+"""Hyperliquid: there is NO public market-wide liquidation stream. Two sources, one venue id.
+
+Which source runs is chosen by the URL overrides: with ``node_fills`` set (a ``file://``
+directory, no default) the node-fills source runs INSTEAD of the websocket one.
+
+(a) ``ws`` (default): public ``trades`` + the HLP liquidator vaults. BACKSTOP-ONLY HEURISTIC.
+   ******************************************************************************************
+   * This source sees ONLY backstop liquidations (the position is handed to an HLP liquidator *
+   * vault because the book could not absorb it). Ordinary liquidations, the great majority, *
+   * are market orders against ordinary makers and are INVISIBLE here: public trades carry   *
+   * no liquidation flag. Totals from this source are a FLOOR, and a thin one (a third-party *
+   * poller saw 0 events in ~924k trades over 2 days). It can also over-count: the vaults'   *
+   * own trades that unwind an inherited position look the same on the tape. Every event is  *
+   * ``sampled=True``. Label it "backstop only"; run a node (b) for real coverage.            *
+   ******************************************************************************************
+   - Endpoint: ``wss://api.hyperliquid.xyz/ws``; one
+     ``{"method":"subscribe","subscription":{"type":"trades","coin":C}}`` per perp coin of the
+     main dex. Coins come from ``POST https://api.hyperliquid.xyz/info {"type":"meta"}``
+     (``universe[].name``, delisted skipped), sent as ``…/info#{"type":"meta"}`` (the collector
+     POSTs a URL fragment); refreshed hourly, new listings subscribed live. HIP-3 builder dexes
+     (``xyz:…``) are not subscribed.
+   - A trade is a liquidation when one of ``users`` (``[buyer, seller]``) is an HLP liquidator
+     vault (``LIQUIDATORS``: HLP Liquidator 1-4, child vaults of HLP
+     ``0xdfc24b077bc1425ad1dea75bcb6f8158e10df303``); the other user is the liquidated trader.
+   - Side: the vault takes over the liquidated position, so a liquidated LONG is SOLD to the
+     vault: vault = buyer (``users[0]``) -> long; vault = seller (``users[1]``) -> short.
+     Evidence: a live backstop fill in a liquidator vault's own ``userFills`` reads
+     ``"side":"B"`` with ``"dir":"Liquidated Cross Long"``. (exchanges.md §2.5 quotes the
+     opposite rule from a third-party README; that rule inverts every event.)
+   - Acks ``{"channel":"subscriptionResponse",...}`` (one per coin); the greeting text
+     ``Websocket connection established.`` is info; ``{"channel":"error",...}`` dead-letters.
+   - Replay: trades the venue may send right after a subscribe are history:
+     ``drop_before_subscribe`` drops anything dated before the ack (and ids dedupe).
+   - Liveness: ``{"method":"ping"}`` every 20 s, reply ``{"channel":"pong"}``; the server closes
+     a connection after 60 s without a client message.
+
+(b) ``node_fills``: a non-validator node's fills, COMPLETE for whoever runs a node.
+   ``hl-visor run-non-validator --write-fills`` writes ``~/hl/data/node_fills/hourly/{date}/{hour}``
+   (each line ``[user, fill]``, the API fill format); with ``--batch-by-block`` it writes
+   ``node_fills_by_block/hourly/{date}/{hour}`` (each line
+   ``{"local_time","block_time","block_number","events":[[user, fill], ...]}``). Point
+   ``node_fills`` at either directory: the collector follows the newest hourly file from its end
+   (history is not new), one frame per complete line, through rotation. Both line shapes parse.
+   - Every fill of a liquidation trade carries ``liquidation: {liquidatedUser, markPx, method}``,
+     the counterparties' fills (makers, the vault) too. One event per fill whose own user IS
+     ``liquidatedUser``: the liquidated trader's fills only, so nothing is counted twice. Fills of
+     a liquidator vault are never events (an auto-deleveraging of the vault closes a position it
+     inherited from a backstop liquidation already counted).
+   - Side: ``dir`` names the position ("Liquidated Cross Long", "Liquidated Isolated Short",
+     "Close Long", "Close Short"); without a long/short ``dir`` ("Auto-Deleveraging") the
+     trader's own order side: ``A`` (ask, sells) -> long, ``B`` (bid, buys) -> short.
+   - ``sampled=False`` on these events: complete, not a floor. ``VenueSpec.sampled`` describes
+     the default source (a).
+   - Liveness: up while the directory exists (no ping); a dead node shows as silence.
+
+Both sources:
+- Units: ``sz`` is base coin, ``px`` USDC: notional ``sz × px`` (USDC taken as USD). HIP-3
+  coins (``dex:COIN``) settle in their dex's collateral token, unknown here: qty ``sz``,
+  notional null (counted as unpriced). Spot coins (``@N``, ``A/B``) are never liquidated:
+  dead-lettered.
+- Time: ``time`` (ms, block time).
+- Ids: ``time:tid:liquidated user`` is the venue id (``tid`` alone is a 50-bit hash of the two
+  order ids), so the same backstop liquidation seen by both sources has one event id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from liqstress.event import EventError, LiquidationEvent, Market, Side, make_event
+
+from .base import Connection, FrameError, Instrument, Metadata, Parsed, VenueSpec, loads, num
+
+ID = "hyperliquid"
+WS_URL = "wss://api.hyperliquid.xyz/ws"
+REST = "https://api.hyperliquid.xyz"
+META_BODY = '{"type":"meta"}'
+QUOTE = "USDC"
+#: The greeting the server sends as plain text on every new connection.
+CONNECTED = "Websocket connection established."
+
+#: HLP liquidator child vaults (HLP parent 0xdfc24b077bc1425ad1dea75bcb6f8158e10df303). The
+#: agents rotate: a live probe (2026-08) found recent backstop fills on Liquidator 2 and 4, none
+#: on Liquidator 1 for ~90 days, which is why all four are watched.
+LIQUIDATORS: frozenset[str] = frozenset({
+    "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",  # HLP Liquidator
+    "0xb0a55f13d22f66e6d495ac98113841b2326e9540",  # HLP Liquidator 2
+    "0x5e177e5e39c0f4e421f5865a6d8beed8d921cb70",  # HLP Liquidator 3
+    "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308",  # HLP Liquidator 4
+})
+
+_DIR_WORDS = re.compile(r"[A-Za-z]+")
+
+
+def _node_url(urls: dict[str, str]) -> str | None:
+    url = urls.get("node_fills")
+    if not url:
+        return None
+    if url.startswith("/"):
+        return f"file://{url}"
+    if not url.startswith("file://"):
+        raise ValueError(f"hyperliquid node_fills must be a file:// directory, got {url!r}")
+    return url
+
+
+def rest_urls(urls: dict[str, str]) -> list[str]:
+    if _node_url(urls):
+        return []  # node fills name their coins; nothing to subscribe
+    return [f"{urls.get('rest', REST).rstrip('/')}/info#{META_BODY}"]
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    """``{"type":"meta"}``: ``universe[]`` of perps (``name``, ``szDecimals``, ``isDelisted``)."""
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    universe = msg.get("universe") if isinstance(msg, dict) else None
+    if not isinstance(universe, list) or not universe:
+        raise FrameError("unexpected_shape", "meta without a universe")
+    for item in universe:
+        if not isinstance(item, dict) or item.get("isDelisted") is True:
+            continue
+        name = item.get("name")
+        if isinstance(name, str) and name and _is_main_perp(name):
+            meta.instruments[name] = Instrument(symbol=name, base=name, quote=QUOTE,
+                                                market="linear")
+
+
+def subscribe_messages(coins: Sequence[str]) -> list[str]:
+    """One subscribe message (hence one ack) per coin: the venue takes no lists."""
+    return [orjson.dumps({"method": "subscribe",
+                          "subscription": {"type": "trades", "coin": c}}).decode() for c in coins]
+
+
+def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    node = _node_url(urls)
+    if node:
+        return [Connection(name="node_fills", url=node)]
+    coins = sorted(meta.instruments)
+    if not coins:  # a connection with nothing to subscribe would look healthy and be silent
+        return []
+    return [Connection(name="trades", url=urls.get("ws", WS_URL),
+                       subscribe=subscribe_messages(coins), topics=tuple(coins))]
+
+
+def ping_message(seq: int) -> str:
+    return '{"method":"ping"}'
+
+
+# ---- shared helpers ----------------------------------------------------------------------
+
+def _is_main_perp(coin: str) -> bool:
+    return not (coin.startswith("@") or "/" in coin or ":" in coin)
+
+
+def _market(coin: str, meta: Metadata) -> tuple[str, str, bool]:
+    """(base, quote, priced) for a perp coin; spot coins are never liquidated."""
+    inst = meta.get(coin)
+    if inst:
+        return inst.base, inst.quote, True
+    if coin.startswith("@") or "/" in coin:
+        raise FrameError("unsupported_market", f"spot coin {coin!r}")
+    dex, sep, name = coin.partition(":")
+    if sep:  # HIP-3 builder dex: collateral token unknown here, so no USD notional
+        if not dex or not name:
+            raise FrameError("unknown_symbol", coin)
+        return name, "USD", False
+    return coin, QUOTE, True
+
+
+def _event(coin: str, side: Side, px: float, sz: float, t_ms: float, tid: Any, user: str,
+           recv_ts: float, sampled: bool, meta: Metadata, qty_raw: Any) -> LiquidationEvent:
+    if sz <= 0 or px <= 0 or t_ms <= 0:
+        raise FrameError("bad_number", f"sz={sz!r} px={px!r} time={t_ms!r}")
+    base, quote, priced = _market(coin, meta)
+    market: Market = "linear"
+    venue_id = f"{int(t_ms)}:{tid}:{user.lower()}" if tid is not None else None
+    try:
+        return make_event(exchange=ID, symbol=coin, base=base, quote=quote, market=market,
+                          side=side, price=px, qty=sz, notional_usd=sz * px if priced else None,
+                          ts=t_ms / 1000.0, recv_ts=recv_ts, sampled=sampled, qty_raw=qty_raw,
+                          venue_id=venue_id)
+    except EventError as exc:
+        raise FrameError("invalid_event", str(exc)) from exc
+
+
+def _coin(obj: dict[str, Any]) -> str:
+    coin = obj.get("coin")
+    if not isinstance(coin, str) or not coin:
+        raise FrameError("missing_field", "coin")
+    return coin
+
+
+# ---- (a) public trades -----------------------------------------------------------------
+
+def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
+    channel = msg.get("channel")
+    data = msg.get("data")
+    if channel == "pong":
+        return Parsed(kind="pong")
+    if channel == "subscriptionResponse":
+        method = data.get("method") if isinstance(data, dict) else None
+        return Parsed(kind="ack" if method == "subscribe" else "info")
+    if channel == "error":
+        text = str(data)[:300]
+        raise FrameError("subscribe_error" if "subscri" in text else "venue_error", text)
+    if channel != "trades":
+        raise FrameError("unexpected_channel", str(channel)[:100])
+    if not isinstance(data, list):
+        raise FrameError("unexpected_shape", "trades data is not a list")
+    events = []
+    for trade in data:
+        if not isinstance(trade, dict):
+            raise FrameError("unexpected_shape", "trade is not an object")
+        users = trade.get("users")
+        if (not isinstance(users, list) or len(users) != 2
+                or not all(isinstance(u, str) for u in users)):
+            raise FrameError("missing_field", "users")
+        buyer, seller = users[0].lower(), users[1].lower()
+        if (buyer in LIQUIDATORS) == (seller in LIQUIDATORS):
+            continue  # an ordinary trade (or vault to vault): not a backstop liquidation
+        # The vault takes the liquidated position over: it BUYS a liquidated long.
+        side: Side = "long" if buyer in LIQUIDATORS else "short"
+        liquidated = seller if side == "long" else buyer
+        events.append(_event(_coin(trade), side, num(trade, "px"), num(trade, "sz"),
+                             num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
+                             True, meta, trade.get("sz")))
+    return Parsed(kind="data", events=tuple(events))
+
+
+# ---- (b) node fills --------------------------------------------------------------------
+
+def _fill_side(fill: dict[str, Any]) -> Side:
+    words = {w.lower() for w in _DIR_WORDS.findall(str(fill.get("dir") or ""))}
+    if "long" in words and "short" not in words:
+        return "long"
+    if "short" in words and "long" not in words:
+        return "short"
+    # No position named (Auto-Deleveraging, a flip): the trader's own order side closes it.
+    order_side = fill.get("side")
+    if order_side == "A":
+        return "long"
+    if order_side == "B":
+        return "short"
+    raise FrameError("bad_side", f"dir={fill.get('dir')!r} side={order_side!r}")
+
+
+def _fill_event(pair: Any, recv_ts: float, meta: Metadata) -> LiquidationEvent | None:
+    if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str)
+            or not isinstance(pair[1], dict)):
+        raise FrameError("unexpected_shape", "fill is not a [user, fill] pair")
+    user, fill = pair[0].lower(), pair[1]
+    liq = fill.get("liquidation")
+    if liq is None:
+        return None
+    if not isinstance(liq, dict) or not isinstance(liq.get("liquidatedUser"), str):
+        raise FrameError("unexpected_shape", "liquidation without liquidatedUser")
+    if liq["liquidatedUser"].lower() != user or user in LIQUIDATORS:
+        return None  # a counterparty's fill (maker, vault): the liquidated trader's is counted
+    return _event(_coin(fill), _fill_side(fill), num(fill, "px"), num(fill, "sz"),
+                  num(fill, "time"), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
+
+
+def _parse_node(msg: Any, recv_ts: float, meta: Metadata) -> Parsed:
+    if isinstance(msg, list):  # node_fills: one [user, fill] per line
+        pairs: list[Any] = [msg]
+    else:  # node_fills_by_block: one block per line
+        pairs = msg.get("events")
+        if not isinstance(pairs, list):
+            raise FrameError("unexpected_shape", "block without an events list")
+    events = [ev for ev in (_fill_event(p, recv_ts, meta) for p in pairs) if ev is not None]
+    return Parsed(kind="data", events=tuple(events))
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    if text.strip() == CONNECTED:
+        return Parsed(kind="info")
+    msg = loads(text)
+    if isinstance(msg, dict) and "channel" in msg:
+        return _parse_ws(msg, recv_ts, meta)
+    if isinstance(msg, list) or (isinstance(msg, dict) and "events" in msg):
+        return _parse_node(msg, recv_ts, meta)
+    raise FrameError("unexpected_shape", "neither a websocket message nor a node fills line")
+
+
+VENUE = VenueSpec(
+    id=ID,
+    side_rule="ws (backstop only): HLP liquidator vault is the buyer (users[0]) -> long, the "
+              "seller -> short; node fills: the liquidated user's own fill, dir Long/Short, "
+              "else order side A -> long, B -> short",
+    unit_rule="sz base coin, px USDC: notional sz*px; HIP-3 dex coins: null notional",
+    sampled=True,  # the default source (ws) is backstop-only
+    sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
+    rest_urls=rest_urls,
+    connections=connections,
+    parse=parse,
+    load_rest=load_rest,
+    ping_interval=20.0,
+    ping_message=ping_message,
+    pong_timeout=30.0,
+    drop_before_subscribe=True,
+    subscribe_for=subscribe_messages,
+    metadata_refresh=3600.0,
+    default_urls={"ws": WS_URL, "rest": REST},
+)

@@ -1,0 +1,168 @@
+"""HTX simulator: ``/linear-swap-notification`` with every server frame gzip-compressed, ``sub``
+acks (``err-code`` 0, 2014 "Repeated subscription", or an error), and the venue's one-way
+heartbeat: the server sends ``{"op":"ping","ts":"<ms>"}`` every ``ping_every`` seconds, expects
+``{"op":"pong","ts":<same>}`` and, after ``max_missed`` unanswered pings, sends
+``{"op":"close"}`` and closes with "Bye", as HTX does. Run standalone for a demo:
+``python -m tests.sims.htx``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import time
+from typing import Any
+
+import orjson
+import websockets
+
+from .base import VenueSim
+
+WS_PATH = "/linear-swap-notification"
+
+# Live capture (ai-rates liqhtx.go, 2026-09-18), as quoted in exchanges.md §2.12, verbatim.
+LIVE_FRAME = ('{"op":"notify","topic":"public.ETH-USDT.liquidation_orders","ts":1789670297217,'
+              '"data":[{"symbol":"ETH","contract_code":"ETH-USDT","direction":"buy","offset":"close",'
+              '"volume":500,"price":2446.26,"created_at":1789670297212,"amount":5,'
+              '"trade_turnover":12231.3,"contract_type":"swap","pair":"ETH-USDT",'
+              '"business_type":"swap","trade_partition":"USDT"}]}')
+# The ack and ping seen on one live connection seconds apart: ts is a number on the ack and a
+# quoted string on the ping (ai-rates liqhtx.go).
+LIVE_ACK = ('{"op":"sub","cid":"airates-liq","topic":"public.*.liquidation_orders",'
+            '"ts":1789676350590,"err-code":0}')
+LIVE_PING = '{"op":"ping","ts":"1789676355591"}'
+REPEATED = {"err-code": 2014, "err-msg": "Repeated subscription"}
+INVALID_TOPIC = {"err-code": 2011, "err-msg": "invalid topic"}
+
+
+def gz(text: str) -> bytes:
+    """A server frame as HTX sends it (deterministic: no mtime in the header)."""
+    return gzip.compress(text.encode(), mtime=0)
+
+
+def liquidation(contract: str, *entries: tuple[str, float, float, float, int, float],
+                business_type: str = "swap") -> str:
+    """A ``notify`` frame; each entry is (order direction, volume contracts, price, amount base,
+    created_at ms, trade_turnover USDT)."""
+    base, quote = contract.split("-")[:2]
+    data = [{"symbol": base, "contract_code": contract, "direction": d, "offset": "close",
+             "volume": v, "price": p, "created_at": t, "amount": a, "trade_turnover": tt,
+             "contract_type": "swap" if business_type == "swap" else "quarter",
+             "pair": f"{base}-{quote}", "business_type": business_type,
+             "trade_partition": quote} for d, v, p, a, t, tt in entries]
+    push_ts = max(e[4] for e in entries) + 5
+    return orjson.dumps({"op": "notify", "topic": f"public.{contract}.liquidation_orders",
+                         "ts": push_ts, "data": data}).decode()
+
+
+def ping(ts_ms: int) -> str:
+    """A server heartbeat, ts quoted as HTX sends it."""
+    return f'{{"op":"ping","ts":"{ts_ms}"}}'
+
+
+def ack(cid: str, topic: str, ts: int, err: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {"op": "sub", "cid": cid, "topic": topic, "ts": ts, "err-code": 0}
+    if err:
+        body.update(err)
+    return orjson.dumps(body).decode()
+
+
+class HtxSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self, ping_every: float = 5.0, max_missed: int = 5) -> None:
+        super().__init__()
+        self.gzip = True
+        self.ping_every = ping_every
+        self.max_missed = max_missed
+        #: Server heartbeats on/off (off: a server that went quiet).
+        self.send_pings = True
+        #: Pings carry ts as a quoted string (as HTX does); False sends a bare number.
+        self.ts_as_string = True
+        self.fail_subscribe = False
+        self.pings_sent: list[str] = []  # the raw ts token of every ping
+        self.pongs: list[str] = []  # every pong received, verbatim
+        self.bad_pongs = 0
+        self.byes = 0  # connections closed for unanswered pings
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Per connection: topics subscribed, ping ts tokens not answered yet.
+        self._topics: dict[Any, set[str]] = {}
+        self._outstanding: dict[Any, list[str]] = {}
+
+    async def send(self, ws: Any, text: str) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(gz(text))
+
+    async def on_connect(self, ws: Any, path: str) -> None:
+        self._topics[ws] = set()
+        self._outstanding[ws] = []
+        task = asyncio.create_task(self._heartbeat(ws))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _heartbeat(self, ws: Any) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while ws.close_code is None:
+                await asyncio.sleep(self.ping_every)
+                if not self.send_pings:
+                    continue
+                if len(self._outstanding[ws]) >= self.max_missed:
+                    self.byes += 1
+                    await ws.send(gz('{"op":"close"}'))
+                    await ws.close(code=1000, reason="Bye")
+                    return
+                ms = str(int(time.time() * 1000))
+                token = f'"{ms}"' if self.ts_as_string else ms
+                self._outstanding[ws].append(token)
+                self.pings_sent.append(token)
+                await ws.send(gz(f'{{"op":"ping","ts":{token}}}'))
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        req = orjson.loads(msg)
+        op = req.get("op")
+        now = int(time.time() * 1000)
+        if op == "pong":
+            self.pongs.append(msg)
+            token = orjson.dumps(req.get("ts")).decode()
+            if token in self._outstanding[ws]:
+                self._outstanding[ws].clear()  # an answer to the latest pings: the client is alive
+            else:
+                self.bad_pongs += 1
+                await self.send(ws, orjson.dumps({"op": "pong", "ts": str(now), "err-code": 2011,
+                                                  "err-msg": "invalid pong"}).decode())
+        elif op == "sub":
+            topic, cid = str(req.get("topic")), str(req.get("cid", ""))
+            covered = topic in self._topics[ws] or "public.*.liquidation_orders" in self._topics[ws]
+            if self.fail_subscribe:
+                await self.send(ws, ack(cid, topic, now, INVALID_TOPIC))
+            elif covered:
+                if self.answer_pings:
+                    await self.send(ws, ack(cid, topic, now, REPEATED))
+            else:
+                self._topics[ws].add(topic)
+                await self.send(ws, ack(cid, topic, now))
+        else:
+            await self.send(ws, orjson.dumps({"op": "error", "ts": now, "err-code": 2002,
+                                              "err-msg": "invalid op"}).decode())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().stop()
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with HtxSim() as sim:
+        print("ws:", sim.ws_url())
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            now = int(time.time() * 1000)
+            await sim.push(liquidation("BTC-USDT", ("sell" if i % 3 else "buy", 100, 60000.0,
+                                                    0.1, now, 6000.0)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())

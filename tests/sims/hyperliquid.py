@@ -1,0 +1,237 @@
+"""Hyperliquid simulator: ``/ws`` (the plain-text greeting, one ``subscriptionResponse`` per
+``trades`` coin, the recent trades pushed right after a subscribe, ``{"method":"ping"}`` ->
+``{"channel":"pong"}``, and the server closing a connection after ``idle_timeout`` seconds
+without a client message) and ``POST /info`` ``{"type":"meta"}``. Plus builders for node
+fills lines (``[user, fill]`` and by-block). Run standalone for a demo:
+``python -m tests.sims.hyperliquid``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from typing import Any
+
+import orjson
+import websockets
+from aiohttp import web
+
+from streams.venues.hyperliquid import CONNECTED
+
+from .base import VenueSim
+
+WS_PATH = "/ws"
+
+#: HLP Liquidator (1) and HLP Liquidator 4: backstop counterparties.
+VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+VAULT4 = "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308"
+TRADER = "0x7ba283114573bde6fd304ad7b188a763e5402a52"
+MAKER = "0x4a8a68b2ec7c67cbb79060d98157b68c47eba0e6"
+OTHER = "0xbb8b801eeddaa7061ae171041ec77516313f2921"
+
+# Live captures quoted in a public probe write-up (2026-08-18): public trades, an ack and the
+# error a made-up subscription type gets.
+LIVE_TRADES = (
+    '{"channel":"trades","data":['
+    '{"coin":"BTC","side":"A","px":"64159.0","sz":"0.13722","time":1787047504010,'
+    '"hash":"0x292f4dcc51901beb2aa904426dff020202cf00b1ec933abdccf7f91f1093f5d5",'
+    '"tid":1016897150094344,"users":["0x07fd7e702ba749ffa49c3a6c17fcd9e6c7b7082a",'
+    '"0x4a8a68b2ec7c67cbb79060d98157b68c47eba0e6"]},'
+    '{"coin":"BTC","side":"B","px":"64160.0","sz":"0.00587","time":1787047505157,'
+    '"hash":"0x77daa017a76cb4ca795404426dff1302011f00fd426fd39c1ba34b6a66608eb5",'
+    '"tid":284971718326268,"users":["0xd0bd58f100b3a25aecc1b9ac900c6a6868acf729",'
+    '"0x654086857e1fad6dcf05cf6695cce51ea3984268"]}]}')
+LIVE_ACK = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
+            '"subscription":{"type":"trades","coin":"BTC"}}}')
+LIVE_ERROR = ('{"channel":"error","data":"Error parsing JSON into valid websocket request: '
+              '{\\"method\\": \\"subscribe\\", \\"subscription\\": {\\"type\\": '
+              '\\"liquidations\\"}}"}')
+PONG = '{"channel":"pong"}'
+
+#: A backstop fill in a liquidator vault's own ``userFills`` (the same probe, fields as
+#: quoted): the VAULT bought (side B) while the liquidated position was a LONG.
+VAULT_BACKSTOP_FILL = {
+    "coin": "SOL", "px": "67.5499", "sz": "28.33", "side": "B", "time": 1770337193454,
+    "dir": "Liquidated Cross Long", "crossed": True, "fee": "0.0",
+    "liquidation": {"liquidatedUser": "0x7ba283114573bde6fd304ad7b188a763e5402a52",
+                    "markPx": "68.2", "method": "backstop"},
+}
+#: A maker's fill that absorbed a market liquidation of ANOTHER user (HIP-3 coin).
+MAKER_MARKET_FILL = {
+    "coin": "xyz:CRWV", "px": "116.86", "sz": "2.47", "side": "A", "time": 1786628572099,
+    "startPosition": "-143.54", "dir": "Open Short", "closedPnl": "0.0",
+    "hash": "0xe6838c8a3dba3578e7fd044214d3e2020481006fd8bd544a8a4c37dcfcbe0f63",
+    "oid": 515445455983, "crossed": False, "fee": "0.008659", "tid": 711626751774561,
+    "liquidation": {"liquidatedUser": "0xbb8b801eeddaa7061ae171041ec77516313f2921",
+                    "markPx": "116.84", "method": "market"},
+    "feeToken": "USDC", "twapId": None,
+}
+#: node_fills_by_block line from the S3 archive (hourly/20251010/21, the 2025-10-10 cascade):
+#: a trader auto-deleveraged against the liquidator vault. Not a liquidation of that trader.
+ADL_BLOCK = (
+    '{"local_time":"2025-10-10T21:16:04.831874828","block_time":"2025-10-10T21:16:04.831874687",'
+    '"block_number":758800641,"events":[["0xe92d2041199b18f611b137457f3acee8bedb22d3",'
+    '{"coin":"AVAX","px":"22.075","sz":"28.53","side":"B","time":1760130964831,'
+    '"startPosition":"-28.53","dir":"Auto-Deleveraging","closedPnl":"194.275035",'
+    '"hash":"0x922ada1583e0175a93a4042d3a6101010100f1fb1ee3362c35f3856842e3f145",'
+    '"oid":194018286846,"crossed":true,"fee":"0.0","tid":771334864158847,'
+    '"liquidation":{"liquidatedUser":"0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",'
+    '"markPx":"22.025","method":"backstop"},"feeToken":"USDC"}]]}')
+
+META_COINS = ("BTC", "ETH", "SOL", "HYPE", "kPEPE")
+
+_tids = itertools.count(100_000_000_000_001)
+
+
+def meta_body(coins: tuple[str, ...] = META_COINS, delisted: tuple[str, ...] = ("MATIC",)) -> str:
+    universe = [{"szDecimals": 3, "name": c, "maxLeverage": 20, "marginTableId": 20}
+                for c in coins]
+    universe += [{"szDecimals": 1, "name": c, "maxLeverage": 20, "marginTableId": 20,
+                  "onlyIsolated": True, "isDelisted": True} for c in delisted]
+    return orjson.dumps({"universe": universe, "marginTables": [], "collateralToken": 0}).decode()
+
+
+def trade(coin: str, taker_side: str, px: str, sz: str, t_ms: int, buyer: str, seller: str,
+          tid: int | None = None) -> dict[str, Any]:
+    return {"coin": coin, "side": taker_side, "px": px, "sz": sz, "time": t_ms,
+            "hash": "0x" + "0" * 64, "tid": tid if tid is not None else next(_tids),
+            "users": [buyer, seller]}
+
+
+def trades(*items: dict[str, Any]) -> str:
+    return orjson.dumps({"channel": "trades", "data": list(items)}).decode()
+
+
+def fill(coin: str, px: str, sz: str, side: str, t_ms: int, dir_: str, tid: int,
+         liquidated: str | None = None, method: str = "market",
+         start: str = "0.0") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "coin": coin, "px": px, "sz": sz, "side": side, "time": t_ms, "startPosition": start,
+        "dir": dir_, "closedPnl": "0.0", "hash": f"0x{tid:064x}", "oid": tid // 3,
+        "crossed": True, "fee": "0.0", "tid": tid, "feeToken": "USDC"}
+    if liquidated is not None:
+        out["liquidation"] = {"liquidatedUser": liquidated, "markPx": px, "method": method}
+    return out
+
+
+def node_line(user: str, f: dict[str, Any]) -> str:
+    """A ``node_fills`` line: ``[user, fill]``."""
+    return orjson.dumps([user, f]).decode()
+
+
+def block_line(block: int, t_ms: int, *pairs: tuple[str, dict[str, Any]]) -> str:
+    """A ``node_fills_by_block`` line."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_ms / 1000)) + f".{t_ms % 1000:03d}"
+    return orjson.dumps({"local_time": stamp + "500000", "block_time": stamp + "000000",
+                         "block_number": block,
+                         "events": [[u, f] for u, f in pairs]}).decode()
+
+
+class HyperliquidSim(VenueSim):
+    ws_paths = (WS_PATH,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_subscribe = False
+        #: Push recent trades (a vault one among them) right after each subscribe ack.
+        self.snapshot_on_subscribe = True
+        #: Close a connection after this long without a client message, as the venue does.
+        self.idle_timeout = 60.0
+        self.idle_closes = 0
+        self.meta = meta_body()
+        #: Coins subscribed, over every connection (resubscribes repeat them).
+        self.subscribed: list[str] = []
+        self._last_seen: dict[Any, float] = {}
+        self._watchdogs: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> HyperliquidSim:
+        # /info is POST-only: the base class only routes GETs.
+        self._ws_server = await websockets.serve(self._handler, "127.0.0.1", 0)
+        self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        app = web.Application()
+        app.router.add_post("/info", self._info)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        for task in list(self._watchdogs):
+            task.cancel()
+        await asyncio.gather(*self._watchdogs, return_exceptions=True)
+        await super().stop()
+
+    async def _info(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        self.rest_hits.append(f"POST {request.rel_url} {body}")
+        if self.rest_fail > 0:
+            self.rest_fail -= 1
+            return web.Response(status=503, text="busy")
+        try:
+            req = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            req = None
+        if not isinstance(req, dict) or req.get("type") != "meta":
+            return web.Response(status=422, text="Failed to deserialize the JSON body into "
+                                                 "the target type")
+        return web.Response(text=self.meta, content_type="application/json")
+
+    async def on_connect(self, ws: Any, path: str) -> None:
+        await ws.send(CONNECTED)
+        self._last_seen[ws] = time.monotonic()
+        task = asyncio.create_task(self._idle_watchdog(ws))
+        self._watchdogs.add(task)
+        task.add_done_callback(self._watchdogs.discard)
+
+    async def _idle_watchdog(self, ws: Any) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while ws in self.clients:
+                await asyncio.sleep(min(0.05, self.idle_timeout / 4))
+                if time.monotonic() - self._last_seen.get(ws, time.monotonic()) > self.idle_timeout:
+                    self.idle_closes += 1
+                    await ws.close(code=1000, reason="idle")
+                    return
+
+    async def on_message(self, ws: Any, path: str, msg: str) -> None:
+        self._last_seen[ws] = time.monotonic()
+        req = orjson.loads(msg)
+        if req.get("method") == "ping":
+            if self.answer_pings:
+                await ws.send(PONG)
+            return
+        sub = req.get("subscription") or {}
+        if req.get("method") != "subscribe" or sub.get("type") != "trades":
+            await ws.send(orjson.dumps({"channel": "error", "data": (
+                f"Error parsing JSON into valid websocket request: {msg}")}).decode())
+            return
+        if self.fail_subscribe:
+            await ws.send(orjson.dumps({"channel": "error", "data": (
+                "Error parsing JSON into valid websocket request: "
+                + orjson.dumps(req).decode())}).decode())
+            return
+        coin = sub.get("coin")
+        self.subscribed.append(coin)
+        await ws.send(orjson.dumps({"channel": "subscriptionResponse", "data": req}).decode())
+        if self.snapshot_on_subscribe:
+            old = int(time.time() * 1000) - 120_000
+            await ws.send(trades(trade(coin, "A", "100", "1", old, VAULT, TRADER),
+                                 trade(coin, "B", "100", "2", old + 1, MAKER, OTHER)))
+
+
+async def _main() -> None:  # pragma: no cover - manual demo
+    async with HyperliquidSim() as sim:
+        print("ws:", sim.ws_url(), "rest:", sim.http_base)
+        i = 0
+        while True:
+            await asyncio.sleep(1)
+            i += 1
+            now = int(time.time() * 1000)
+            buyer, seller = (VAULT, TRADER) if i % 2 else (TRADER, VAULT4)
+            await sim.push(trades(trade("BTC", "A", "60000", "0.5", now, buyer, seller)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_main())
