@@ -40,7 +40,7 @@ from .pipeline import (
 
 log = logging.getLogger("liqstress")
 
-DEFAULT_EXCHANGES = "binance,bybit,okx"
+DEFAULT_EXCHANGES = ",".join(all_venue_ids())
 
 
 def _env_help(var: str, text: str) -> str:
