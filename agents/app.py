@@ -22,6 +22,7 @@ import orjson
 from liqstress.config import WorkerSettings
 from liqstress.event import EventError, LiquidationEvent, event_from_json
 from liqstress.metrics import SIDES, Metrics
+from liqstress.stress import SIGNAL_WINDOWS, StressEngine, StressResult
 from liqstress.windows import WINDOWS, Snapshot, WindowStore
 
 from .rebuild import read_topic
@@ -46,6 +47,8 @@ class WorkerState:
     fixed_now: float | None = None
     last_snapshot: Snapshot | None = None
     snapshots_published: int = 0
+    stress: StressEngine = field(default_factory=StressEngine)
+    last_stress: StressResult | None = None
 
     def now(self) -> float:
         if self.fixed_now is not None:
@@ -99,9 +102,22 @@ class WorkerState:
                 for side in SIDES:
                     m.coin_window_liquidated_usd.labels(coin, side, w).set(
                         sides[side].usd if sides else 0.0)
+        self.last_stress = self.stress.evaluate(snap, self.store.hourly_totals(snap.now))
+        export_stress(m, self.last_stress)
         m.window_refresh_ts.set(time.time())
         self.last_snapshot = snap
         return snap
+
+    def stress_messages(self) -> list[dict[str, Any]]:
+        """The ``stress.signals`` records for the last refresh: its state changes, then the
+        periodic snapshot."""
+        res = self.last_stress
+        if res is None:
+            return []
+        out = [{"v": 1, **ev} for ev in res.events]
+        out.append({"v": 1, "type": "snapshot", "ts": res.ts, "published_at": time.time(),
+                    "signals": res.to_dict()})
+        return out
 
     def snapshot_message(self, snap: Snapshot) -> dict[str, Any]:
         return {
@@ -115,6 +131,48 @@ class WorkerState:
             "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
             "windows": snap.to_dict(),
         }
+
+
+def _set_or_remove(gauge: Any, labels: tuple[str, ...], value: float | None) -> None:
+    if value is None:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            pass
+    elif labels:
+        gauge.labels(*labels).set(value)
+    else:
+        gauge.set(value)
+
+
+def export_stress(m: Metrics, res: StressResult) -> None:
+    for w in SIGNAL_WINDOWS:
+        imb, conc = res.imbalance[w], res.concentration[w]
+        _set_or_remove(m.long_share, (w,), imb.long_share)
+        for ex, share in imb.per_exchange.items():
+            _set_or_remove(m.exchange_long_share, (ex, w), share)
+        for ex, share in conc.shares.items():
+            m.exchange_share.labels(ex, w).set(share)
+        _set_or_remove(m.top2_share, (w,), conc.top2_share)
+        _set_or_remove(m.hhi, (w,), conc.hhi)
+    for side in SIDES:
+        sp = res.spike[side]
+        _set_or_remove(m.spike_multiple, (side,), sp.multiple)
+        m.spike_active.labels(side).set(1 if sp.flag else 0)
+        cs = res.cascades[side]
+        m.cascade_active.labels(side).set(1 if cs.active else 0)
+        m.cascade_size_usd.labels(side).set(cs.size_usd)
+    for ev in res.events:
+        if ev["type"] == "cascade_start":
+            m.cascades.labels(ev["direction"]).inc()
+    d = res.deleveraging
+    m.deleveraging_largest_hour_share.set(d.largest_hour_share or 0.0)
+    m.deleveraging_spike_hours.set(d.distinct_spike_hours)
+    for state in ("calm", "staged", "capitulation"):
+        m.deleveraging_state.labels(state).set(1 if d.label == state else 0)
+    m.stress_index.set(res.index.value)
+    for comp, val in res.index.components.items():
+        _set_or_remove(m.stress_component, (comp,), val)
 
 
 def create_app(settings: WorkerSettings, metrics: Metrics,
@@ -141,6 +199,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     windows_topic = app.topic(settings.topics.windows, value_serializer="raw", key_serializer="raw")
     deadletter_topic = app.topic(settings.topics.deadletter, value_serializer="raw",
                                  key_serializer="raw")
+    signals_topic = app.topic(settings.topics.signals, value_serializer="raw",
+                              key_serializer="raw")
 
     async def rebuild() -> None:
         started = time.monotonic()
@@ -187,6 +247,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             return
         snap = state.refresh()
         await windows_topic.send(key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
+        for msg in state.stress_messages():
+            await signals_topic.send(key=msg["type"].encode(), value=orjson.dumps(msg))
         state.snapshots_published += 1
 
     for task in tasks or []:

@@ -80,6 +80,7 @@ class Topics:
     events: str = "liquidations"
     deadletter: str = "liquidations.deadletter"
     windows: str = "liquidation.windows"
+    signals: str = "stress.signals"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -87,7 +88,7 @@ class Topics:
             return cls()
         return cls(raw=f"{prefix}liquidations.raw", events=f"{prefix}liquidations",
                    deadletter=f"{prefix}liquidations.deadletter",
-                   windows=f"{prefix}liquidation.windows")
+                   windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals")
 
 
 @dataclass

@@ -44,6 +44,22 @@ class Metrics:
     snapshot_dropped: Counter
     unpriced: Counter
     deadletter: Counter
+    # Stress signals (liqstress/signals.py), recomputed with the windows.
+    long_share: Gauge
+    exchange_long_share: Gauge
+    spike_multiple: Gauge
+    spike_active: Gauge
+    exchange_share: Gauge
+    top2_share: Gauge
+    hhi: Gauge
+    cascade_active: Gauge
+    cascade_size_usd: Gauge
+    cascades: Counter
+    deleveraging_largest_hour_share: Gauge
+    deleveraging_spike_hours: Gauge
+    deleveraging_state: Gauge
+    stress_index: Gauge
+    stress_component: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, worker: bool = True) -> Metrics:
@@ -136,6 +152,63 @@ class Metrics:
                 "liqstress_deadletter_total",
                 "Frames sent to the dead-letter topic, by reason.",
                 ["exchange", "reason"], registry=reg),
+            long_share=Gauge(
+                "liqstress_long_share_ratio",
+                "Long share of the USD liquidated in the window, all exchanges (0-1); absent "
+                "when nothing was liquidated.", ["window"], registry=wreg),
+            exchange_long_share=Gauge(
+                "liqstress_exchange_long_share_ratio",
+                "Long share of the USD liquidated in the window on one exchange (0-1).",
+                ["exchange", "window"], registry=wreg),
+            spike_multiple=Gauge(
+                "liqstress_spike_multiple",
+                "Last hour's USD liquidated (all exchanges) over the median of the 24 hourly "
+                "totals before it; absent without history.", ["side"], registry=wreg),
+            spike_active=Gauge(
+                "liqstress_spike_active",
+                "1 while the last hour is a spike (multiple >= factor and above the USD floor).",
+                ["side"], registry=wreg),
+            exchange_share=Gauge(
+                "liqstress_exchange_share_ratio",
+                "Exchange's share of the USD liquidated in the window, both sides (0-1).",
+                ["exchange", "window"], registry=wreg),
+            top2_share=Gauge(
+                "liqstress_top2_share_ratio",
+                "Share of the USD liquidated in the window on the two largest exchanges (0-1).",
+                ["window"], registry=wreg),
+            hhi=Gauge(
+                "liqstress_concentration_hhi_ratio",
+                "Herfindahl-Hirschman index of exchange shares in the window (1/n..1).",
+                ["window"], registry=wreg),
+            cascade_active=Gauge(
+                "liqstress_cascade_active",
+                "1 while same-direction liquidations on >= 2 venues exceed the cascade threshold.",
+                ["side"], registry=wreg),
+            cascade_size_usd=Gauge(
+                "liqstress_cascade_size_usd",
+                "Estimated USD liquidated in the current (or last) cascade of that side.",
+                ["side"], registry=wreg),
+            cascades=Counter(
+                "liqstress_cascades_total",
+                "Cascades started, by side.", ["side"], registry=wreg),
+            deleveraging_largest_hour_share=Gauge(
+                "liqstress_deleveraging_largest_hour_share_ratio",
+                "Largest hour's share of the last 24 h of USD liquidated (0-1).",
+                registry=wreg),
+            deleveraging_spike_hours=Gauge(
+                "liqstress_deleveraging_spike_hours",
+                "Distinct spike stages among the last 24 hourly totals.", registry=wreg),
+            deleveraging_state=Gauge(
+                "liqstress_deleveraging_state",
+                "1 for the current classification of the last 24 h: calm, staged or "
+                "capitulation.", ["state"], registry=wreg),
+            stress_index=Gauge(
+                "liqstress_stress_index",
+                "Composite leverage-stress index, 0-100 (docs/signals.md).", registry=wreg),
+            stress_component=Gauge(
+                "liqstress_stress_component_ratio",
+                "Each stress-index component mapped to 0-1 before weighting.",
+                ["component"], registry=wreg),
         )
 
     def init_exchanges(self, exchanges: Iterable[str], sampled: dict[str, bool] | None = None) -> None:

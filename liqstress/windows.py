@@ -29,6 +29,9 @@ FINE_SECONDS = 5
 COARSE_SECONDS = 60
 FINE_MAX_WINDOW = 900
 HORIZON = max(WINDOWS.values())
+#: Minute buckets are kept one hour longer than the longest window: the spike baseline needs
+#: the 24 hourly totals BEFORE the current hour.
+HISTORY = HORIZON + 3600
 SIDES = ("long", "short")
 
 _FINE = [(name, size // FINE_SECONDS) for name, size in WINDOWS.items() if size <= FINE_MAX_WINDOW]
@@ -142,7 +145,7 @@ class WindowStore:
             self.max_event_ts = ev.ts
         self.events += 1
         self.exchanges.add(ev.exchange)
-        if ev.ts <= now - HORIZON - COARSE_SECONDS:
+        if ev.ts <= now - HISTORY - COARSE_SECONDS:
             self._remember_old(ev.id)
             return True
         self._ids.setdefault(coarse, set()).add(ev.id)
@@ -161,7 +164,7 @@ class WindowStore:
     def prune(self, now: float) -> None:
         """Forget buckets no window can reach any more (and their ids)."""
         fine_min = math.floor(now / FINE_SECONDS) - FINE_MAX_WINDOW // FINE_SECONDS
-        coarse_min = math.floor(now / COARSE_SECONDS) - HORIZON // COARSE_SECONDS
+        coarse_min = math.floor(now / COARSE_SECONDS) - HISTORY // COARSE_SECONDS
         for buckets, lo in ((self._fine, fine_min), (self._coarse, coarse_min)):
             for key in list(buckets):
                 b = buckets[key]
@@ -199,6 +202,22 @@ class WindowStore:
                         if age < n:
                             target.merge(agg)
         return Snapshot(now=now, windows=windows, events=self.events)
+
+    def hourly_totals(self, now: float, hours: int = 25) -> dict[str, list[float]]:
+        """USD per side over all exchanges for each of the last ``hours`` hours, oldest first;
+        the last entry is the current hour as the 1h window sees it (same minute buckets)."""
+        cur = math.floor(now / COARSE_SECONDS)
+        per_hour = 3600 // COARSE_SECONDS
+        out = {side: [0.0] * hours for side in SIDES}
+        for (scope, _, side), b in self._coarse.items():
+            if scope != "exchange":
+                continue
+            series = out[side]
+            for idx, agg in b.items():
+                k = (cur - idx) // per_hour  # 0 = current hour
+                if 0 <= k < hours:
+                    series[hours - 1 - k] += agg.usd
+        return out
 
     def bucket_count(self) -> int:
         return sum(len(b) for b in self._fine.values()) + sum(len(b) for b in self._coarse.values())

@@ -26,7 +26,7 @@ RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 RECORDED_RE = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
-METRIC_RE = re.compile(r"liqstress_[a-z_]+")
+METRIC_RE = re.compile(r"liqstress_[a-z0-9_]+")
 VAR_RE = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)|\[\[([A-Za-z_]\w*)\]\]")
 SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -173,6 +173,15 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
                 ["malformed_json", "malformed_json", "unexpected_shape"]) or len(dls) == 3
             for d in dls:
                 jsonschema.validate(d, schema("deadletter"))
+            stress = [json.loads(v) for v in read_topic(bootstrap, "stress.signals", 1)]
+            assert any(m["type"] == "snapshot" for m in stress)
+            for m in stress:
+                jsonschema.validate(m, schema("stress"))
+            last_stress = [m for m in stress if m["type"] == "snapshot"][-1]["signals"]
+            assert last_stress["imbalance"]["1h"]["long_share"] == pytest.approx(
+                long_total / sum(want.values()))
+            index = prom.query_map("liqstress_stress_index")
+            assert 0 <= index[()] <= 100
             raws = [json.loads(v) for v in read_topic(bootstrap, "liquidations.raw", 10)]
             for r in raws:
                 jsonschema.validate(r, schema("raw"))

@@ -15,6 +15,7 @@ from liqstress.windows import (
     COARSE_SECONDS,
     FINE_MAX_WINDOW,
     FINE_SECONDS,
+    HISTORY,
     HORIZON,
     SIDES,
     WINDOWS,
@@ -254,7 +255,7 @@ def test_duplicate_ids_count_once() -> None:
 
 def test_duplicate_of_event_older_than_horizon_counts_once() -> None:
     s = WindowStore()
-    old = ev(25 * 3600, uid="old")
+    old = ev(26 * 3600, uid="old")  # beyond the 25 h of minute buckets kept
     assert s.add(old, NOW) is True
     assert s.add(old, NOW) is False
     assert (s.events, s.duplicates) == (1, 1)
@@ -263,7 +264,7 @@ def test_duplicate_of_event_older_than_horizon_counts_once() -> None:
 
 def test_old_id_memory_is_bounded() -> None:
     s = WindowStore(old_id_memory=2)
-    a, b, c = (ev(25 * 3600 + i, uid=f"old{i}") for i in range(3))
+    a, b, c = (ev(26 * 3600 + i, uid=f"old{i}") for i in range(3))
     for e in (a, b, c):
         s.add(e, NOW)
     assert not s.seen(a)  # evicted first-in
@@ -312,10 +313,10 @@ def test_prune_drops_old_buckets_but_not_window_values() -> None:
     s.prune(NOW)
     assert s.bucket_count() < buckets_before
     assert _values(s.snapshot(NOW)) == before
-    # Fine buckets older than 15 min are gone; coarse ones stay until 24 h.
+    # Fine buckets older than 15 min are gone; coarse ones stay 25 h (spike baseline).
     assert all(i >= NOW // FINE_SECONDS - FINE_MAX_WINDOW // FINE_SECONDS
                for b in s._fine.values() for i in b)
-    assert all(i >= NOW // COARSE_SECONDS - HORIZON // COARSE_SECONDS
+    assert all(i >= NOW // COARSE_SECONDS - HISTORY // COARSE_SECONDS
                for b in s._coarse.values() for i in b)
     s.prune(NOW)  # idempotent
     assert _values(s.snapshot(NOW)) == before
@@ -536,3 +537,15 @@ def test_pruned_ids_still_dedupe_a_late_redelivery() -> None:
     store.prune(now + 100)
     assert store.add(ev, now + 100) is False
     assert (store.events, store.duplicates) == (1, 1)
+
+
+def test_hourly_totals_are_per_side_oldest_first_and_match_the_1h_window() -> None:
+    s = store_with(ev(30, side="long", notional=10.0), ev(1800, side="long", notional=5.0),
+                   ev(3600 + 600, side="long", notional=7.0), ev(2 * 3600 + 60, side="short", notional=3.0),
+                   ev(24 * 3600 + 600, side="long", notional=11.0), ev(26 * 3600, side="long", notional=99.0))
+    h = s.hourly_totals(NOW, hours=25)
+    assert len(h["long"]) == len(h["short"]) == 25
+    assert h["long"][-1] == 15.0 == s.snapshot(NOW).total("1h", "long").usd
+    assert h["long"][-2] == 7.0 and h["short"][-3] == 3.0
+    assert h["long"][0] == 11.0  # 24 h ago: outside every window, inside the baseline
+    assert sum(h["long"]) == 33.0  # 26 h ago is beyond what is kept
