@@ -147,7 +147,8 @@ def test_topics_with_prefix() -> None:
     t = Topics.with_prefix("replay-1234.")
     assert t == Topics(raw="replay-1234.liquidations.raw", events="replay-1234.liquidations",
                        deadletter="replay-1234.liquidations.deadletter",
-                       windows="replay-1234.liquidation.windows")
+                       windows="replay-1234.liquidation.windows",
+                       signals="replay-1234.stress.signals")
     # Every topic gets the prefix; none is forgotten if a topic is added.
     for f in dataclasses.fields(Topics):
         assert getattr(t, f.name) == "replay-1234." + getattr(Topics(), f.name)

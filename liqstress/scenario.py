@@ -1,0 +1,404 @@
+"""The seed scenario: a SYNTHETIC recording of the article's hour, as venue-native frames.
+
+Nothing here was captured from an exchange. Every frame is generated from a fixed random seed in
+the exact wire format each venue's parser accepts (``streams/venues/*.py``), stamped with that
+venue's real websocket or REST URL as its ``source`` so it replays through the same code path as
+a live recording. Use it for demos, dashboards and end-to-end tests; never as market data.
+``docs/scenario.md`` describes the story and the signal readings it must produce.
+
+The story, for the 24 h before ``end``:
+
+* the final hour holds about $230M of LONG liquidations against about $3.5M of shorts, spread
+  over seven venues, Hyperliquid (~$59M) and Binance (~$36M) the two largest;
+* in that hour prices are range-bound (a ~1.2% range per coin) and every long is liquidated
+  within 0.8% of the hour's local low, in three dips to the low (the last one still running
+  at ``end``); shorts are liquidated near the high;
+* the 23 hours before hold four earlier, smaller and separated waves ($46M-$85M) on a calm
+  baseline of $2-5M an hour, while prices drift down about 6%: leverage reduced in stages, the
+  big hour is not more than half of the day.
+
+Venue specifics honoured: Binance pushes at most one liquidation per symbol per second (event
+times are spread to distinct seconds); Hyperliquid's default source counts public trades with an
+HLP liquidator vault as a counterparty (vault buys a liquidated long), after its
+``{"type":"meta"}`` REST body and one subscribe ack per coin; OKX gets its instruments bodies
+and its subscribe ack before any event (it drops events dated before the ack); Bybit gets its
+instruments-info bodies; Gate its contracts body; HTX frames are gzip-compressed.
+
+CLI: ``python -m liqstress.scenario OUT.jsonl [--end EPOCH] [--seed N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
+
+from .recording import RawFrame
+
+VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx")
+
+#: USD of LONG liquidations per venue in the final hour (total 230M).
+FINAL_HOUR_LONGS: dict[str, float] = {
+    "binance": 36_000_000.0, "hyperliquid": 59_000_000.0, "bybit": 34_000_000.0,
+    "okx": 33_000_000.0, "gate": 28_000_000.0, "bitget": 26_000_000.0, "htx": 14_000_000.0,
+}
+#: USD of SHORT liquidations per venue in the final hour (total 3.5M).
+FINAL_HOUR_SHORTS: dict[str, float] = {
+    "binance": 800_000.0, "hyperliquid": 500_000.0, "bybit": 700_000.0, "okx": 600_000.0,
+    "gate": 350_000.0, "bitget": 350_000.0, "htx": 200_000.0,
+}
+#: Earlier waves: hours before the final hour (1 = the hour just before it) -> USD, both sides.
+WAVES: dict[int, float] = {19: 46_000_000.0, 13: 58_000_000.0, 8: 72_000_000.0,
+                           3: 85_000_000.0}
+WAVE_LONG_SHARE = 0.8
+#: Calm hours: total USD per hour drawn uniformly from this range; long share 45-65%.
+BASELINE_USD = (2_000_000.0, 5_000_000.0)
+#: Venue split of the earlier hours.
+EARLIER_VENUE_WEIGHTS: dict[str, float] = {
+    "binance": 0.25, "bybit": 0.20, "okx": 0.15, "hyperliquid": 0.15, "gate": 0.10,
+    "bitget": 0.10, "htx": 0.05,
+}
+#: Hours of history before the final hour (the spike baseline uses 24).
+HISTORY_HOURS = 24
+
+#: coin -> (final hour's local low, weight in the notional). Synthetic levels.
+COINS: dict[str, tuple[float, float]] = {
+    "BTC": (61_200.0, 0.42), "ETH": (2_380.0, 0.30), "SOL": (131.5, 0.14),
+    "XRP": (2.06, 0.08), "DOGE": (0.171, 0.06),
+}
+#: Final hour: the high is this many percent above the low (range-bound).
+RANGE_PCT = 1.2
+#: Final hour: longs are liquidated at most this many percent above the low.
+NEAR_LOW_PCT = 0.8
+#: Final hour: shorts are liquidated at most this many percent below the high.
+NEAR_HIGH_PCT = 0.4
+#: Final hour: centres (seconds before ``end``), half-width and long weight of the dips.
+DIPS: tuple[tuple[float, float, float], ...] = ((2880.0, 150.0, 0.30), (1620.0, 150.0, 0.30),
+                                                (150.0, 130.0, 0.25))
+#: Event times keep clear of the hour edges (minute buckets) and of ``end``.
+FINAL_SPAN = (20.0, 3480.0)
+EARLIER_SPAN = (120.0, 3480.0)
+
+_PRICE_DECIMALS = {"BTC": 1, "ETH": 2, "SOL": 3, "XRP": 4, "DOGE": 5}
+_QTY_DECIMALS = {"BTC": 3, "ETH": 2, "SOL": 1, "XRP": 0, "DOGE": 0}
+_OKX_CT_VAL = {"BTC": "0.01", "ETH": "0.1", "SOL": "1", "XRP": "100", "DOGE": "1000"}
+_GATE_MULT = {"BTC": "0.0001", "ETH": "0.01", "SOL": "1", "XRP": "10", "DOGE": "10"}
+_HTX_CONTRACT = {"BTC": 0.001, "ETH": 0.01, "SOL": 1.0, "XRP": 10.0, "DOGE": 100.0}
+_LIQUIDATOR_VAULTS = sorted(hyperliquid.LIQUIDATORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Liq:
+    """One planned liquidation: the POSITION side, its USD size and event time."""
+
+    venue: str
+    coin: str
+    side: str
+    usd: float
+    price: float
+    ts: float
+
+
+def local_extremes() -> dict[str, tuple[float, float]]:
+    """coin -> (local low, local high) of the final hour (the 24 h low as well)."""
+    return {c: (low, low * (1 + RANGE_PCT / 100)) for c, (low, _) in COINS.items()}
+
+
+def _split(total: float, n: int, rng: random.Random) -> list[float]:
+    w = [rng.lognormvariate(0.0, 0.9) for _ in range(n)]
+    s = sum(w)
+    return [total * x / s for x in w]
+
+
+def _coin(rng: random.Random) -> str:
+    return rng.choices(list(COINS), weights=[w for _, w in COINS.values()])[0]
+
+
+def _final_hour_ts(end: float, side: str, rng: random.Random) -> float:
+    lo, hi = FINAL_SPAN
+    if side == "long":
+        r = rng.random()
+        acc = 0.0
+        for centre, half, weight in DIPS:
+            acc += weight
+            if r < acc:
+                return end - min(hi, max(lo, centre + rng.uniform(-half, half)))
+    return end - rng.uniform(lo, hi)
+
+
+def plan(end: float, seed: int = 7) -> list[Liq]:
+    """Every liquidation of the scenario, before it is written as venue frames."""
+    rng = random.Random(seed)
+    extremes = local_extremes()
+    liqs: list[Liq] = []
+    for venue in VENUES:
+        for side, target, avg in (("long", FINAL_HOUR_LONGS[venue], 150_000.0),
+                                  ("short", FINAL_HOUR_SHORTS[venue], 20_000.0)):
+            for usd in _split(target, max(5, round(target / avg)), rng):
+                coin = _coin(rng)
+                low, high = extremes[coin]
+                if side == "long":
+                    price = low * (1 + NEAR_LOW_PCT / 100 * rng.random() ** 2)
+                else:
+                    price = high * (1 - NEAR_HIGH_PCT / 100 * rng.random())
+                liqs.append(Liq(venue, coin, side, usd, price, _final_hour_ts(end, side, rng)))
+    for k in range(1, HISTORY_HOURS + 1):
+        wave = WAVES.get(k)
+        total = wave if wave is not None else rng.uniform(*BASELINE_USD)
+        long_share = WAVE_LONG_SHARE if wave is not None else rng.uniform(0.45, 0.65)
+        avg = 150_000.0 if wave is not None else 40_000.0
+        for venue, vw in EARLIER_VENUE_WEIGHTS.items():
+            for side, share in (("long", long_share), ("short", 1 - long_share)):
+                usd_total = total * vw * share
+                for usd in _split(usd_total, max(1, round(usd_total / avg)), rng):
+                    coin = _coin(rng)
+                    level = COINS[coin][0] * (1.006 + 0.0022 * k)
+                    liqs.append(Liq(venue, coin, side, usd,
+                                    level * (1 + rng.uniform(-0.004, 0.004)),
+                                    end - 3600 * k - rng.uniform(*EARLIER_SPAN)))
+    return liqs
+
+
+# ---- venue-native frames ------------------------------------------------------------------
+
+def _dumps(obj: object) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _px(coin: str, price: float) -> str:
+    return f"{price:.{_PRICE_DECIMALS[coin]}f}"
+
+
+def _qty(coin: str, usd: float, price: float) -> str:
+    d = _QTY_DECIMALS[coin]
+    q = max(round(usd / price, d), 10.0 ** -d)
+    return f"{q:.{d}f}"
+
+
+def _ms(ts: float) -> int:
+    return int(round(ts * 1000))
+
+
+def _spread_binance(liqs: list[Liq], end: float) -> list[Liq]:
+    """Binance pushes at most one liquidation per symbol per second: move clashing events to
+    the nearest free second (never after ``end - 1``)."""
+    used: set[tuple[str, int]] = set()
+    out = []
+    for liq in sorted(liqs, key=lambda x: x.ts):
+        sec, frac = int(math.floor(liq.ts)), liq.ts - math.floor(liq.ts)
+        for step in range(10_000):
+            cand = sec + (step + 1) // 2 * (1 if step % 2 else -1)
+            if (liq.coin, cand) not in used and cand + frac <= end - 2:
+                break
+        used.add((liq.coin, cand))
+        out.append(Liq(liq.venue, liq.coin, liq.side, liq.usd, liq.price, cand + frac))
+    return out
+
+
+def _binance(liq: Liq, rng: random.Random) -> RawFrame:
+    t = _ms(liq.ts)
+    qty, px = _qty(liq.coin, liq.usd, liq.price), _px(liq.coin, liq.price)
+    text = _dumps({"e": "forceOrder", "E": t + 900, "o": {
+        "s": f"{liq.coin}USDT", "S": "SELL" if liq.side == "long" else "BUY", "o": "LIMIT",
+        "f": "IOC", "q": qty, "p": px, "ap": px, "X": "FILLED", "l": qty, "z": qty, "T": t}})
+    return RawFrame("binance", binance.WS_URL, liq.ts + 0.95, text)
+
+
+def _hyperliquid(liq: Liq, rng: random.Random, tid: int) -> RawFrame:
+    vault = rng.choice(_LIQUIDATOR_VAULTS)
+    trader = "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    # The vault takes the position over: it BUYS a liquidated long, SELLS a liquidated short.
+    buyer, seller = (vault, trader) if liq.side == "long" else (trader, vault)
+    text = _dumps({"channel": "trades", "data": [{
+        "coin": liq.coin, "side": "A" if liq.side == "long" else "B",
+        "px": _px(liq.coin, liq.price), "sz": _qty(liq.coin, liq.usd, liq.price),
+        "time": _ms(liq.ts), "hash": f"0x{tid:064x}", "tid": tid, "users": [buyer, seller]}]})
+    return RawFrame("hyperliquid", hyperliquid.WS_URL, liq.ts + 0.4, text)
+
+
+def _bybit(liq: Liq, rng: random.Random) -> RawFrame:
+    t = _ms(liq.ts)
+    sym = f"{liq.coin}USDT"
+    text = _dumps({"topic": f"{bybit.TOPIC}{sym}", "type": "snapshot", "ts": t + 300, "data": [
+        {"T": t, "s": sym, "S": "Buy" if liq.side == "long" else "Sell",
+         "v": _qty(liq.coin, liq.usd, liq.price), "p": _px(liq.coin, liq.price)}]})
+    return RawFrame("bybit", bybit.WS_LINEAR, liq.ts + 0.35, text)
+
+
+def _okx(liq: Liq, rng: random.Random) -> RawFrame:
+    ct = float(_OKX_CT_VAL[liq.coin])
+    sz = max(round(liq.usd / (liq.price * ct), 2), 0.01)
+    inst = f"{liq.coin}-USDT-SWAP"
+    text = _dumps({"arg": {"channel": okx.CHANNEL, "instType": "SWAP"}, "data": [{
+        "details": [{"bkLoss": "0", "bkPx": _px(liq.coin, liq.price), "ccy": "",
+                     "posSide": liq.side, "side": "sell" if liq.side == "long" else "buy",
+                     "sz": f"{sz:.2f}", "ts": str(_ms(liq.ts))}],
+        "instFamily": f"{liq.coin}-USDT", "instId": inst, "instType": "SWAP",
+        "uly": f"{liq.coin}-USDT"}]})
+    return RawFrame("okx", okx.WS_URL, liq.ts + 0.5, text)
+
+
+def _gate(liq: Liq, rng: random.Random) -> RawFrame:
+    contracts = max(1, round(liq.usd / (liq.price * float(_GATE_MULT[liq.coin]))))
+    t = _ms(liq.ts)
+    text = _dumps({"time": (t + 400) // 1000, "time_ms": t + 400, "channel": gate.CHANNEL,
+                   "event": "update", "result": [{
+                       "price": _px(liq.coin, liq.price),
+                       "size": contracts if liq.side == "long" else -contracts,
+                       "time": t, "contract": f"{liq.coin}_USDT"}]})
+    return RawFrame("gate", gate.WS_URL, liq.ts + 0.45, text)
+
+
+def _bitget(liq: Liq, rng: random.Random) -> RawFrame:
+    t = _ms(liq.ts)
+    text = _dumps({"action": "update", "arg": {"instType": "usdt-futures", "topic": bitget.TOPIC},
+                   "data": [{"symbol": f"{liq.coin}USDT",
+                             "side": "buy" if liq.side == "long" else "sell",
+                             "price": _px(liq.coin, liq.price), "amount": f"{liq.usd:.2f}",
+                             "ts": str(t)}], "ts": t + 200})
+    return RawFrame("bitget", bitget.WS_URL, liq.ts + 0.25, text)
+
+
+def _htx(liq: Liq, rng: random.Random) -> RawFrame:
+    cs = _HTX_CONTRACT[liq.coin]
+    volume = max(1, round(liq.usd / (liq.price * cs)))
+    amount = volume * cs
+    price = round(liq.price, _PRICE_DECIMALS[liq.coin])
+    contract = f"{liq.coin}-USDT"
+    t = _ms(liq.ts)
+    text = _dumps({"op": "notify", "topic": f"public.{contract}.liquidation_orders",
+                   "ts": t + 5, "data": [{
+                       "symbol": liq.coin, "contract_code": contract,
+                       "direction": "sell" if liq.side == "long" else "buy", "offset": "close",
+                       "volume": volume, "price": price, "created_at": t,
+                       "amount": round(amount, 6), "trade_turnover": round(amount * price, 4),
+                       "contract_type": "swap", "pair": contract, "business_type": "swap",
+                       "trade_partition": "USDT"}]})
+    return RawFrame("htx", htx.WS_URL, liq.ts + 0.3, gzip.compress(text.encode(), mtime=0))
+
+
+def _setup_frames(t0: float) -> list[RawFrame]:
+    """REST bodies and subscribe acks each venue needs before its first event."""
+    coins = list(COINS)
+    out: list[RawFrame] = []
+    # Hyperliquid: meta (POST body in the URL fragment), greeting, one ack per coin.
+    meta = {"universe": [{"szDecimals": _QTY_DECIMALS[c], "name": c, "maxLeverage": 40,
+                          "marginTableId": 50} for c in coins],
+            "marginTables": [], "collateralToken": 0}
+    out.append(RawFrame("hyperliquid", hyperliquid.rest_urls({})[0], t0, _dumps(meta)))
+    out.append(RawFrame("hyperliquid", hyperliquid.WS_URL, t0 + 1, hyperliquid.CONNECTED))
+    for i, c in enumerate(coins):
+        out.append(RawFrame("hyperliquid", hyperliquid.WS_URL, t0 + 1.1 + i / 100, _dumps(
+            {"channel": "subscriptionResponse", "data": {
+                "method": "subscribe", "subscription": {"type": "trades", "coin": c}}})))
+    # OKX: instruments (SWAP, FUTURES), then the subscribe acks.
+    swap = [{"instType": "SWAP", "instId": f"{c}-USDT-SWAP", "uly": f"{c}-USDT",
+             "instFamily": f"{c}-USDT", "baseCcy": "", "quoteCcy": "", "settleCcy": "USDT",
+             "ctVal": _OKX_CT_VAL[c], "ctMult": "1", "ctValCcy": c, "ctType": "linear",
+             "expTime": "", "lever": "100", "lotSz": "0.01", "minSz": "0.01", "tickSz": "0.1",
+             "state": "live", "listTime": "1606468572000", "alias": ""} for c in coins]
+    for url, data in zip(okx.rest_urls({}), (swap, []), strict=True):
+        out.append(RawFrame("okx", url, t0, _dumps({"code": "0", "msg": "", "data": data})))
+    for i, inst_type in enumerate(okx.INST_TYPES):
+        out.append(RawFrame("okx", okx.WS_URL, t0 + 1 + i / 100, _dumps(
+            {"event": "subscribe", "arg": {"channel": okx.CHANNEL, "instType": inst_type},
+             "connId": "5ce9a1f0"})))
+    # Bybit: instruments-info (linear; inverse empty), then the linear subscribe ack.
+    linear = [{"symbol": f"{c}USDT", "contractType": "LinearPerpetual", "status": "Trading",
+               "baseCoin": c, "quoteCoin": "USDT", "settleCoin": "USDT",
+               "launchTime": "1585526400000", "deliveryTime": "0", "priceScale": "2"}
+              for c in coins]
+    for url, (cat, items) in zip(bybit.rest_urls({}), (("linear", linear), ("inverse", [])),
+                                 strict=True):
+        out.append(RawFrame("bybit", url, t0, _dumps({
+            "retCode": 0, "retMsg": "OK", "result": {"category": cat, "list": items,
+                                                     "nextPageCursor": ""},
+            "retExtInfo": {}, "time": _ms(t0)})))
+    out.append(RawFrame("bybit", bybit.WS_LINEAR, t0 + 1, _dumps(
+        {"success": True, "ret_msg": "", "conn_id": "c1", "req_id": "1", "op": "subscribe"})))
+    # Gate: contracts, then the subscribe ack.
+    contracts = [{"name": f"{c}_USDT", "type": "direct", "quanto_multiplier": _GATE_MULT[c],
+                  "mark_type": "index", "leverage_min": "1", "leverage_max": "100",
+                  "in_delisting": False, "status": "trading"} for c in coins]
+    out.append(RawFrame("gate", gate.rest_urls({})[0], t0, _dumps(contracts)))
+    out.append(RawFrame("gate", gate.WS_URL, t0 + 1, _dumps(
+        {"time": int(t0 + 1), "time_ms": _ms(t0 + 1), "conn_id": "5e74253e9c793974",
+         "channel": gate.CHANNEL, "event": "subscribe", "payload": ["!all"], "error": None,
+         "result": {"status": "success"}})))
+    # Bitget: one ack per instType (no REST).
+    for i, inst_type in enumerate(bitget.INST_TYPES):
+        out.append(RawFrame("bitget", bitget.WS_URL, t0 + 1 + i / 100, _dumps(
+            {"event": "subscribe", "arg": {"instType": inst_type, "topic": bitget.TOPIC}})))
+    # HTX: the wildcard subscribe ack (gzip, as every HTX server frame).
+    out.append(RawFrame("htx", htx.WS_URL, t0 + 1, gzip.compress(_dumps(
+        {"op": "sub", "cid": htx.SUB_CID, "topic": htx.TOPIC, "ts": _ms(t0 + 1),
+         "err-code": 0}).encode(), mtime=0)))
+    return out
+
+
+def seed_scenario(end: float, seed: int = 7) -> list[RawFrame]:
+    """The SYNTHETIC seed recording ending exactly at ``end`` (epoch seconds), ordered by
+    receipt time: setup frames (REST bodies, acks) 25 h before, 24 h of liquidations, and a
+    Binance ``LIST_SUBSCRIPTIONS`` reply at ``end`` so a replay's clock stops there."""
+    rng = random.Random(seed * 7919 + 1)
+    liqs = plan(end, seed)
+    t0 = end - (HISTORY_HOURS + 1) * 3600 - 600
+    frames = _setup_frames(t0)
+    by_venue: dict[str, list[Liq]] = {v: [] for v in VENUES}
+    for liq in liqs:
+        by_venue[liq.venue].append(liq)
+    tid = 900_000_000_000_000 + seed * 1_000_000
+    for liq in _spread_binance(by_venue["binance"], end):
+        frames.append(_binance(liq, rng))
+    for liq in sorted(by_venue["hyperliquid"], key=lambda x: x.ts):
+        tid += 1
+        frames.append(_hyperliquid(liq, rng, tid))
+    for venue, render in (("bybit", _bybit), ("okx", _okx), ("gate", _gate),
+                          ("bitget", _bitget), ("htx", _htx)):
+        for liq in by_venue[venue]:
+            frames.append(render(liq, rng))
+    frames.append(RawFrame("binance", binance.WS_URL, end,
+                           _dumps({"result": ["!forceOrder@arr"], "id": 1})))
+    frames.sort(key=lambda f: f.recv_ts)
+    return frames
+
+
+def to_jsonl(frames: Sequence[RawFrame]) -> bytes:
+    """The recording format (``liqstress.recording``): one JSON object per line."""
+    return b"".join(f.to_json() + b"\n" for f in frames)
+
+
+def write_seed(path: str | Path, end: float, seed: int = 7) -> int:
+    """Write the synthetic seed recording to ``path``; returns the number of frames."""
+    frames = seed_scenario(end, seed)
+    Path(path).write_bytes(to_jsonl(frames))
+    return len(frames)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m liqstress.scenario",
+        description="Write the SYNTHETIC seed scenario (the article's hour) as a recording.")
+    ap.add_argument("out", help="output .jsonl path")
+    ap.add_argument("--end", type=float, default=None,
+                    help="epoch seconds the recording ends at (default: now, to the minute)")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    end = args.end if args.end is not None else float(int(time.time()) // 60 * 60)
+    n = write_seed(args.out, end, args.seed)
+    print(f"wrote {n} synthetic frames ending at {end:.0f} to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
