@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from liqstress.event import make_event
@@ -41,7 +43,9 @@ def ping_message(seq: int) -> str:
     return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": seq}).decode()
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] | Parsed:
+    """The ``forceOrder`` envelope both Binance futures families share: (message, order,
+    symbol), or the Parsed pong for a ``LIST_SUBSCRIPTIONS`` reply."""
     msg = loads(text)
     if not isinstance(msg, dict):
         raise FrameError("unexpected_shape", "frame is not an object")
@@ -57,6 +61,14 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
     symbol = o.get("s")
     if not isinstance(symbol, str) or not symbol:
         raise FrameError("missing_field", "o.s")
+    return msg, o, symbol
+
+
+def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    decoded = decode_force_order(text)
+    if isinstance(decoded, Parsed):
+        return decoded
+    msg, o, symbol = decoded
     side = side_from_order_side(str(o.get("S", "")))
     filled = num(o, "z") if "z" in o else 0.0
     avg = num(o, "ap") if "ap" in o else 0.0

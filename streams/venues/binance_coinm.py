@@ -42,11 +42,10 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
 )
-from .binance import ping_message
+from .binance import decode_force_order, ping_message
 
 ID = "binance-coinm"
 WS_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
@@ -108,21 +107,10 @@ def is_coinm(symbol: str, meta: Metadata) -> bool:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
-    if "result" in msg and "id" in msg:
-        return Parsed(kind="pong")
-    if "error" in msg:
-        raise FrameError("venue_error", str(msg["error"])[:200])
-    if msg.get("e") != "forceOrder":
-        raise FrameError("unexpected_shape", f"event type {msg.get('e')!r}")
-    o = msg.get("o")
-    if not isinstance(o, dict):
-        raise FrameError("unexpected_shape", "missing o")
-    symbol = o.get("s")
-    if not isinstance(symbol, str) or not symbol:
-        raise FrameError("missing_field", "o.s")
+    decoded = decode_force_order(text)
+    if isinstance(decoded, Parsed):
+        return decoded
+    msg, o, symbol = decoded
     if not is_coinm(symbol, meta):
         # A USD-M order (counted by the binance venue): ignore, never count it twice.
         return Parsed(kind="info")
