@@ -1,5 +1,6 @@
-"""The Faust worker: consumes ``liquidations``, keeps rolling windows, exports metrics and
-publishes window snapshots to ``liquidation.windows``.
+"""The Faust worker: consumes ``liquidations`` and ``prices``, keeps rolling windows and price
+history, exports metrics and publishes window snapshots to ``liquidation.windows`` and stress
+signals to ``stress.signals``.
 
 State is an in-memory :class:`~liqstress.windows.WindowStore` rebuilt at start from the
 ``liquidations`` topic (see agents/rebuild.py for why not a Faust changelog table). Every window
@@ -22,10 +23,11 @@ import orjson
 from liqstress.config import WorkerSettings
 from liqstress.event import EventError, LiquidationEvent, event_from_json
 from liqstress.metrics import SIDES, Metrics
+from liqstress.prices import LiquidationLevels, PriceError, PriceStore, PriceTick, tick_from_json
 from liqstress.stress import SIGNAL_WINDOWS, StressEngine, StressResult
-from liqstress.windows import WINDOWS, Snapshot, WindowStore
+from liqstress.windows import WINDOWS, Snapshot, WindowStore, coin_scale
 
-from .rebuild import read_topic
+from .rebuild import ensure_topics, read_topic
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +51,60 @@ class WorkerState:
     snapshots_published: int = 0
     stress: StressEngine = field(default_factory=StressEngine)
     last_stress: StressResult | None = None
+    prices: PriceStore = field(default_factory=PriceStore)
+    levels: LiquidationLevels | None = None
+    #: As ``offsets``/``rebuilt_until``/``invalid_offsets``, for the prices topic.
+    price_offsets: dict[int, int] = field(default_factory=dict)
+    price_rebuilt_until: dict[int, int] = field(default_factory=dict)
+    invalid_price_offsets: set[tuple[int, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.levels is None:
+            self.levels = LiquidationLevels(horizon=self.stress.settings.cluster_window)
 
     def now(self) -> float:
         if self.fixed_now is not None:
             return self.fixed_now
         if self.settings.clock == "event":
-            return self.store.max_recv_ts
+            return max(self.store.max_recv_ts, self.prices.max_recv_ts)
         return time.time()
 
     def apply(self, ev: LiquidationEvent) -> bool:
         now = self.now() if self.settings.clock == "wall" or self.fixed_now is not None \
-            else max(self.store.max_recv_ts, ev.recv_ts)
+            else max(self.now(), ev.recv_ts)
         if not self.store.add(ev, now):
             self.metrics.duplicates.labels(ev.exchange).inc()
             return False
         self.metrics.liquidations.labels(ev.exchange, ev.side).inc()
         if ev.notional_usd is not None:
             self.metrics.liquidated_usd.labels(ev.exchange, ev.side).inc(ev.notional_usd)
+        assert self.levels is not None
+        coin, units = coin_scale(ev.base)
+        # Only after the id dedupe above: a re-delivered event must not add its USD twice.
+        self.levels.add(coin, ev.price / units, ev.side, ev.notional_usd, ev.ts, now)
         return True
+
+    def apply_tick(self, tick: PriceTick) -> bool:
+        if not self.prices.add(tick):
+            return False
+        self.metrics.prices.labels(tick.exchange).inc()
+        return True
+
+    def apply_price_record(self, partition: int, offset: int,
+                           value: bytes | None) -> PriceTick | None:
+        seen_before = offset <= self.price_rebuilt_until.get(partition, -1)
+        if offset > self.price_offsets.get(partition, -1):
+            self.price_offsets[partition] = offset
+        try:
+            tick = tick_from_json(value or b"")
+        except PriceError as exc:
+            if not seen_before:
+                self.invalid += 1
+                self.invalid_price_offsets.add((partition, offset))
+                log.warning("invalid price at partition %d offset %d: %s", partition, offset, exc)
+            return None
+        self.apply_tick(tick)
+        return tick
 
     def apply_record(self, partition: int, offset: int, value: bytes | None) -> LiquidationEvent | None:
         seen_before = offset <= self.rebuilt_until.get(partition, -1)
@@ -102,8 +140,15 @@ class WorkerState:
                 for side in SIDES:
                     m.coin_window_liquidated_usd.labels(coin, side, w).set(
                         sides[side].usd if sides else 0.0)
-        self.last_stress = self.stress.evaluate(snap, self.store.hourly_totals(snap.now))
+        assert self.levels is not None
+        self.prices.prune(now)
+        self.levels.prune(now)
+        coin_list = tuple(self.settings.coins)
+        self.last_stress = self.stress.evaluate(
+            snap, self.store.hourly_totals(snap.now), prices=self.prices, levels=self.levels,
+            coin_hourly=self.store.hourly_totals_by_coin(snap.now, coin_list), coins=coin_list)
         export_stress(m, self.last_stress)
+        export_prices(m, self, now)
         m.window_refresh_ts.set(time.time())
         self.last_snapshot = snap
         return snap
@@ -145,6 +190,34 @@ def _set_or_remove(gauge: Any, labels: tuple[str, ...], value: float | None) -> 
         gauge.set(value)
 
 
+def export_prices(m: Metrics, state: WorkerState, now: float) -> None:
+    """Price gauges for allowlisted coins, and the price-based signals."""
+    res = state.last_stress
+    lookback = state.stress.settings.local_extreme_hours * 3600.0
+    current = state.prices.breadth_inputs(now)
+    m.price_coins.set(len(current))
+    for coin in state.settings.coins:
+        _set_or_remove(m.coin_price, (coin,), state.prices.price_at(coin, now))
+        ext = state.prices.extremes(coin, now, lookback)
+        _set_or_remove(m.coin_local_low, (coin,), ext[0] if ext else None)
+        _set_or_remove(m.coin_local_high, (coin,), ext[1] if ext else None)
+        info = (res.clusters.get("coins", {}).get(coin) if res and res.clusters else None) or {}
+        _set_or_remove(m.coin_near_extreme, (coin, "long"), info.get("long_share_near_low"))
+        _set_or_remove(m.coin_near_extreme, (coin, "short"), info.get("short_share_near_high"))
+        div = res.divergence.get(coin) if res else None
+        _set_or_remove(m.divergence_active, (coin,), None if div is None else float(div.flag))
+        _set_or_remove(m.divergence_liq_trend, (coin,), div.liq_slope if div else None)
+        _set_or_remove(m.divergence_range_trend, (coin,), div.range_slope if div else None)
+    near = res.near_extreme if res else None
+    _set_or_remove(m.near_extreme, ("long",), near.long_share_near_low if near else None)
+    _set_or_remove(m.near_extreme, ("short",), near.short_share_near_high if near else None)
+    b = res.breadth if res else None
+    _set_or_remove(m.breadth_down, ("1h",), b.down_1h_share if b else None)
+    _set_or_remove(m.breadth_down, ("24h",), b.down_24h_share if b else None)
+    _set_or_remove(m.breadth_coins, ("1h",), float(b.coins_1h) if b else None)
+    _set_or_remove(m.breadth_coins, ("24h",), float(b.coins_24h) if b else None)
+
+
 def export_stress(m: Metrics, res: StressResult) -> None:
     for w in SIGNAL_WINDOWS:
         imb, conc = res.imbalance[w], res.concentration[w]
@@ -181,7 +254,14 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     settings.validate()
     state = state or WorkerState(settings=settings, metrics=metrics)
     metrics.init_coins(settings.coins)
-    app = faust.App(
+    class WorkerApp(faust.App):
+        async def on_first_start(self) -> None:
+            # Before the consumer joins its group: every source topic must exist by then.
+            await ensure_topics(settings.broker, [settings.topics.events, settings.topics.prices],
+                                settings.partitions)
+            await super().on_first_start()
+
+    app = WorkerApp(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
@@ -201,6 +281,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                                  key_serializer="raw")
     signals_topic = app.topic(settings.topics.signals, value_serializer="raw",
                               key_serializer="raw")
+    prices_topic = app.topic(settings.topics.prices, value_serializer="raw", key_serializer="raw")
 
     async def rebuild() -> None:
         started = time.monotonic()
@@ -208,13 +289,21 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         def on_record(msg: Any) -> None:
             state.apply_record(msg.partition, msg.offset, msg.value)
 
+        def on_price(msg: Any) -> None:
+            state.apply_price_record(msg.partition, msg.offset, msg.value)
+
         before = state.store.events
+        ticks_before = state.prices.ticks
+        # Prices first: the clusters judge liquidations against the local low/high.
+        price_ends = await read_topic(settings.broker, settings.topics.prices, on_price)
+        state.price_rebuilt_until = {p: end - 1 for p, end in price_ends.items()}
         ends = await read_topic(settings.broker, settings.topics.events, on_record)
         state.rebuilt_until = {p: end - 1 for p, end in ends.items()}
         n = state.store.events - before
         metrics.worker_rebuilt_events.set(n)
-        log.info("rebuilt %d events from %s in %.2fs", n, settings.topics.events,
-                 time.monotonic() - started)
+        log.info("rebuilt %d events from %s and %d prices from %s in %.2fs", n,
+                 settings.topics.events, state.prices.ticks - ticks_before,
+                 settings.topics.prices, time.monotonic() - started)
         state.refresh()
         state.ready.set()
         metrics.worker_ready.set(1)
@@ -234,6 +323,22 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                 await deadletter_topic.send(key=b"worker", value=orjson.dumps({
                     "exchange": "", "source": f"kafka:{settings.topics.events}",
                     "recv_ts": time.time(), "reason": "invalid_event",
+                    "detail": f"partition {msg.partition} offset {msg.offset}",
+                    "frame": (event.value or b"").decode("utf-8", "replace")}))
+
+    @app.agent(prices_topic, name="apply-prices")
+    async def apply_prices(stream: Any) -> None:
+        await state.ready.wait()
+        async for event in stream.events():
+            msg = event.message
+            if (msg.offset <= state.price_rebuilt_until.get(msg.partition, -1)
+                    and (msg.partition, msg.offset) not in state.invalid_price_offsets):
+                continue
+            tick = state.apply_price_record(msg.partition, msg.offset, event.value)
+            if tick is None:
+                await deadletter_topic.send(key=b"worker", value=orjson.dumps({
+                    "exchange": "", "source": f"kafka:{settings.topics.prices}",
+                    "recv_ts": time.time(), "reason": "invalid_price",
                     "detail": f"partition {msg.partition} offset {msg.offset}",
                     "frame": (event.value or b"").decode("utf-8", "replace")}))
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +61,25 @@ async def read_topic(bootstrap: str, topic: str, on_record: Callable[[Any], None
         return ends
     finally:
         await consumer.stop()
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> list[str]:
+    """Create the topics the worker consumes if they are missing; returns those created.
+
+    Faust's partition assignor only assigns topics that exist when the group forms: with a
+    source topic missing (no price feed has published yet), other topics' partitions were
+    left unassigned until the next rebalance.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+            except TopicAlreadyExistsError:
+                pass  # another worker or a producer's auto-create won the race
+        return missing
+    finally:
+        await admin.close()

@@ -81,6 +81,7 @@ class Topics:
     deadletter: str = "liquidations.deadletter"
     windows: str = "liquidation.windows"
     signals: str = "stress.signals"
+    prices: str = "prices"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -88,7 +89,8 @@ class Topics:
             return cls()
         return cls(raw=f"{prefix}liquidations.raw", events=f"{prefix}liquidations",
                    deadletter=f"{prefix}liquidations.deadletter",
-                   windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals")
+                   windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals",
+                   prices=f"{prefix}prices")
 
 
 @dataclass

@@ -44,6 +44,21 @@ class Metrics:
     snapshot_dropped: Counter
     unpriced: Counter
     deadletter: Counter
+    source_prices: Counter
+    source_last_price_ts: Gauge
+    # Prices (worker side) and the price-based signals.
+    prices: Counter
+    price_coins: Gauge
+    coin_price: Gauge
+    coin_local_low: Gauge
+    coin_local_high: Gauge
+    near_extreme: Gauge
+    coin_near_extreme: Gauge
+    divergence_active: Gauge
+    divergence_liq_trend: Gauge
+    divergence_range_trend: Gauge
+    breadth_down: Gauge
+    breadth_coins: Gauge
     # Stress signals (liqstress/signals.py), recomputed with the windows.
     long_share: Gauge
     exchange_long_share: Gauge
@@ -152,6 +167,59 @@ class Metrics:
                 "liqstress_deadletter_total",
                 "Frames sent to the dead-letter topic, by reason.",
                 ["exchange", "reason"], registry=reg),
+            source_prices=Counter(
+                "liqstress_source_prices_total",
+                "Price ticks (mark or mid) published by the collector.",
+                ["exchange"], registry=reg),
+            source_last_price_ts=Gauge(
+                "liqstress_source_last_price_timestamp_seconds",
+                "Receipt time of the last price frame kept from the venue (0 = none yet).",
+                ["exchange"], registry=reg),
+            prices=Counter(
+                "liqstress_prices_total",
+                "Price ticks applied by the worker.", ["exchange"], registry=wreg),
+            price_coins=Gauge(
+                "liqstress_price_coins",
+                "Coins with a current price (tick within 15 minutes).", registry=wreg),
+            coin_price=Gauge(
+                "liqstress_coin_price_usd",
+                "Current price of an allowlisted coin (USD per coin).", ["coin"], registry=wreg),
+            coin_local_low=Gauge(
+                "liqstress_coin_local_low_usd",
+                "Lowest price of an allowlisted coin over the local-extreme lookback.",
+                ["coin"], registry=wreg),
+            coin_local_high=Gauge(
+                "liqstress_coin_local_high_usd",
+                "Highest price of an allowlisted coin over the local-extreme lookback.",
+                ["coin"], registry=wreg),
+            near_extreme=Gauge(
+                "liqstress_near_extreme_ratio",
+                "side=long: share of the cluster window's long USD (all coins with prices) "
+                "liquidated within the threshold of the coin's local low; side=short: shorts "
+                "near the local high (0-1).", ["side"], registry=wreg),
+            coin_near_extreme=Gauge(
+                "liqstress_coin_near_extreme_ratio",
+                "As liqstress_near_extreme_ratio, per allowlisted coin (0-1).",
+                ["coin", "side"], registry=wreg),
+            divergence_active=Gauge(
+                "liqstress_divergence_active",
+                "1 while hourly liquidations trend up as the hourly price range shrinks.",
+                ["coin"], registry=wreg),
+            divergence_liq_trend=Gauge(
+                "liqstress_divergence_liquidation_trend",
+                "Least-squares slope of hourly liquidated USD over its mean (per hour).",
+                ["coin"], registry=wreg),
+            divergence_range_trend=Gauge(
+                "liqstress_divergence_range_trend",
+                "Least-squares slope of the hourly price range over its mean (per hour).",
+                ["coin"], registry=wreg),
+            breadth_down=Gauge(
+                "liqstress_breadth_down_ratio",
+                "Share of coins with a price whose price is lower than 1 h / 24 h ago (0-1).",
+                ["window"], registry=wreg),
+            breadth_coins=Gauge(
+                "liqstress_breadth_coins",
+                "Coins counted in liqstress_breadth_down_ratio.", ["window"], registry=wreg),
             long_share=Gauge(
                 "liqstress_long_share_ratio",
                 "Long share of the USD liquidated in the window, all exchanges (0-1); absent "

@@ -28,6 +28,7 @@ from .broker import EmbeddedBroker
 from .config import Topics, WorkerSettings
 from .event import LiquidationEvent
 from .metrics import Metrics
+from .prices import PriceTick
 from .recording import RawFrame, RecordingError, read_recording
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class FileProcessing:
     last_recv_ts: float | None = None
     snapshot_dropped: int = 0
     unpriced: int = 0
+    prices: list[PriceTick] = field(default_factory=list)
 
 
 def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
@@ -127,6 +129,7 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
             on_error(lineno, f"{res.deadletter['reason']}: {res.deadletter['detail']}")
             out.deadletters.append(res.deadletter)
         out.events.extend(res.events)
+        out.prices.extend(res.prices)
         out.snapshot_dropped += res.snapshot_dropped
         out.unpriced += res.unpriced
     return out
@@ -211,10 +214,13 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
         sink = KafkaSink(bootstrap, topics)
         await sink.start()
         try:
-            n = len(processing.frames) + len(processing.events) + len(processing.deadletters)
+            n = (len(processing.frames) + len(processing.events) + len(processing.deadletters)
+                 + len(processing.prices))
             sent = 0
             for frame in processing.frames:
                 await sink.raw(frame)
+            for tick in processing.prices:
+                await sink.price(tick)
             for ev in processing.events:
                 await sink.event(ev)
             for dl in processing.deadletters:
@@ -228,11 +234,15 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
             if progress:
                 progress.update(size, "publish")
             targets = {p: o for (t, p), o in sink.last_offsets.items() if t == topics.events}
+            price_targets = {p: o for (t, p), o in sink.last_offsets.items()
+                             if t == topics.prices}
             deadline = time.monotonic() + timeout
-            while any(state.offsets.get(p, -1) < o for p, o in targets.items()):
+            while (any(state.offsets.get(p, -1) < o for p, o in targets.items())
+                   or any(state.price_offsets.get(p, -1) < o for p, o in price_targets.items())):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"worker did not catch up within {timeout:.0f}s: "
-                                       f"{state.offsets} < {targets}")
+                                       f"{state.offsets} < {targets} or "
+                                       f"{state.price_offsets} < {price_targets}")
                 if progress:
                     done = sum(min(state.offsets.get(p, -1) + 1, o + 1) for p, o in targets.items())
                     progress.update(int(size * done / max(sum(o + 1 for o in targets.values()), 1)),
@@ -244,6 +254,9 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
             snap = state.refresh()
             await app.topic(topics.windows, value_serializer="raw").send(
                 key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
+            signals = app.topic(topics.signals, value_serializer="raw")
+            for msg in state.stress_messages():
+                await signals.send(key=msg["type"].encode(), value=orjson.dumps(msg))
             result = ReplayResult(state, processing, topics, bootstrap)
             if serve is not None:
                 await serve(result)

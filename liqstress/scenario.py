@@ -15,7 +15,10 @@ The story, for the 24 h before ``end``:
   at ``end``); shorts are liquidated near the high;
 * the 23 hours before hold four earlier, smaller and separated waves ($46M-$85M) on a calm
   baseline of $2-5M an hour, while prices drift down about 6%: leverage reduced in stages, the
-  big hour is not more than half of the day.
+  big hour is not more than half of the day;
+* Binance ``!markPrice@arr@1s`` frames every 30 s for all 25 hours: each hour swings less than
+  the one before (the range shrinks from about 3% to the final hour's 1.2% while liquidations
+  grow), the final hour touches its low at the centre of each dip.
 
 Venue specifics honoured: Binance pushes at most one liquidation per symbol per second (event
 times are spread to distinct seconds); Hyperliquid's default source counts public trades with an
@@ -88,6 +91,10 @@ DIPS: tuple[tuple[float, float, float], ...] = ((2880.0, 150.0, 0.30), (1620.0, 
 #: Event times keep clear of the hour edges (minute buckets) and of ``end``.
 FINAL_SPAN = (20.0, 3480.0)
 EARLIER_SPAN = (120.0, 3480.0)
+#: Seconds between mark-price frames (a multiple of 10 that divides every dip centre).
+PRICE_STEP = 30
+#: Earlier hour k's price swings +/- this many percent around its level: wider further back.
+SWING_PCT = (0.6, 0.08)  # a + b*k
 
 _PRICE_DECIMALS = {"BTC": 1, "ETH": 2, "SOL": 3, "XRP": 4, "DOGE": 5}
 _QTY_DECIMALS = {"BTC": 3, "ETH": 2, "SOL": 1, "XRP": 0, "DOGE": 0}
@@ -107,6 +114,26 @@ class Liq:
     usd: float
     price: float
     ts: float
+
+
+def hour_level(coin: str, k: int) -> float:
+    """Earlier hour ``k`` (hours before the final hour)'s mid price: drifts down into the end."""
+    return COINS[coin][0] * (1.006 + 0.0022 * k)
+
+
+def price_path(coin: str, end: float, t: float) -> float:
+    """The scenario's mark price of ``coin`` at time ``t`` (synthetic, deterministic)."""
+    low = COINS[coin][0]
+    age = end - t  # seconds before end
+    if age <= 3600:
+        # Final hour: range-bound in [low, low*(1+RANGE_PCT%)], dipping to the low at each dip.
+        u = 0.6 + 0.4 * math.sin(2 * math.pi * age / 900.0)
+        for centre, half, _ in DIPS:
+            u = min(u, abs(age - centre) / (half + 300.0))
+        return low * (1 + RANGE_PCT / 100 * max(0.0, min(1.0, u)))
+    k = math.ceil((age - 3600) / 3600)
+    swing = (SWING_PCT[0] + SWING_PCT[1] * k) / 100
+    return hour_level(coin, k) * (1 + swing * math.sin(4 * math.pi * (age % 3600) / 3600))
 
 
 def local_extremes() -> dict[str, tuple[float, float]]:
@@ -162,7 +189,7 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
                 usd_total = total * vw * share
                 for usd in _split(usd_total, max(1, round(usd_total / avg)), rng):
                     coin = _coin(rng)
-                    level = COINS[coin][0] * (1.006 + 0.0022 * k)
+                    level = hour_level(coin, k)
                     liqs.append(Liq(venue, coin, side, usd,
                                     level * (1 + rng.uniform(-0.004, 0.004)),
                                     end - 3600 * k - rng.uniform(*EARLIER_SPAN)))
@@ -287,6 +314,20 @@ def _htx(liq: Liq, rng: random.Random) -> RawFrame:
     return RawFrame("htx", htx.WS_URL, liq.ts + 0.3, gzip.compress(text.encode(), mtime=0))
 
 
+def _mark_prices(end: float, t0: float) -> list[RawFrame]:
+    """Binance ``!markPrice@arr@1s`` frames every PRICE_STEP seconds from ``t0`` to ``end``."""
+    out: list[RawFrame] = []
+    n = int((end - t0) // PRICE_STEP)
+    for j in range(n, 0, -1):  # t = end - j*step: the dip centres fall on a tick
+        t = end - j * PRICE_STEP
+        items = [{"e": "markPriceUpdate", "E": _ms(t), "s": f"{c}USDT",
+                  "p": _px(c, price_path(c, end, t)), "i": _px(c, price_path(c, end, t)),
+                  "P": "0", "r": "0.00010000", "T": _ms(t) // 28_800_000 * 28_800_000
+                  + 28_800_000} for c in COINS]
+        out.append(RawFrame("binance", binance.PRICES_URL, t + 0.05, _dumps(items)))
+    return out
+
+
 def _setup_frames(t0: float) -> list[RawFrame]:
     """REST bodies and subscribe acks each venue needs before its first event."""
     coins = list(COINS)
@@ -367,6 +408,7 @@ def seed_scenario(end: float, seed: int = 7) -> list[RawFrame]:
                           ("bitget", _bitget), ("htx", _htx)):
         for liq in by_venue[venue]:
             frames.append(render(liq, rng))
+    frames.extend(_mark_prices(end, t0))
     frames.append(RawFrame("binance", binance.WS_URL, end,
                            _dumps({"result": ["!forceOrder@arr"], "id": 1})))
     frames.sort(key=lambda f: f.recv_ts)

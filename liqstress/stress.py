@@ -1,17 +1,19 @@
-"""Turns window snapshots into stress signals: the glue between liqstress/windows.py and the
-formulas in liqstress/signals.py. Pure (no Faust/Kafka/Prometheus): the worker calls
-:meth:`StressEngine.evaluate` on every refresh and publishes what it returns.
+"""Turns window snapshots into stress signals: the glue between liqstress/windows.py,
+liqstress/prices.py and the formulas in liqstress/signals.py. Pure (no Faust/Kafka/Prometheus):
+the worker calls :meth:`StressEngine.evaluate` on every refresh and publishes what it returns.
 
-Price-based signals (clusters near local lows, range divergence, breadth) need the prices feed
-and are not computed yet; the index renormalises its weights over the inputs present.
+Price-based signals (clusters near local lows/highs, range divergence, breadth) need the prices
+topic; without prices they are absent and the index renormalises its weights over the inputs
+present (``index.coverage`` says how much of the weight was available).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import signals as sg
+from .prices import LiquidationLevels, PriceStore
 from .windows import SIDES, Snapshot
 
 #: Windows whose imbalance and concentration are published.
@@ -29,6 +31,18 @@ class StressSettings:
     deleveraging_min_hour_usd: float = 1_000_000.0
     #: Window feeding the index's skew, size and concentration components.
     index_window: str = "1h"
+    #: Clusters: liquidations of the last ``cluster_window`` seconds against each coin's low
+    #: and high over the last ``local_extreme_hours``; "near" = within ``near_extreme_pct`` %.
+    cluster_window: float = 3600.0
+    local_extreme_hours: float = 4.0
+    near_extreme_pct: float = sg.NEAR_EXTREME_PCT
+    cluster_top_levels: int = sg.TOP_LEVELS
+    #: Coins whose levels are published: the allowlist plus this many with the most USD.
+    cluster_top_coins: int = 5
+    #: Divergence: hourly points per coin (allowlisted coins).
+    divergence_hours: int = 12
+    divergence_min_points: int = sg.DIVERGENCE_MIN_POINTS
+    breadth_min_move_pct: float = 0.0
     config: sg.StressConfig = field(default_factory=lambda: sg.DEFAULT_CONFIG)
 
 
@@ -43,6 +57,11 @@ class StressResult:
     index: sg.StressIndex
     #: State changes since the previous evaluation (cascade start/end, deleveraging label).
     events: list[dict[str, Any]]
+    #: Price-based signals; empty/None without prices.
+    clusters: dict[str, Any] = field(default_factory=dict)
+    near_extreme: sg.NearExtreme | None = None
+    divergence: dict[str, sg.Divergence] = field(default_factory=dict)
+    breadth: sg.Breadth | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +70,9 @@ class StressResult:
             "spike": {s: v.to_dict() for s, v in self.spike.items()},
             "cascade": {s: v.to_dict() for s, v in self.cascades.items()},
             "deleveraging": self.deleveraging.to_dict(),
+            "clusters": self.clusters or None,
+            "divergence": {c: d.to_dict() for c, d in self.divergence.items()},
+            "breadth": self.breadth.to_dict() if self.breadth else None,
             "index": self.index.to_dict(),
         }
 
@@ -63,9 +85,14 @@ class StressEngine:
                                           min_venues=s.cascade_min_venues)
         self._last_label: str | None = None
 
-    def evaluate(self, snap: Snapshot, hourly: dict[str, list[float]]) -> StressResult:
+    def evaluate(self, snap: Snapshot, hourly: dict[str, list[float]], *,
+                 prices: PriceStore | None = None, levels: LiquidationLevels | None = None,
+                 coin_hourly: dict[str, list[float]] | None = None,
+                 coins: tuple[str, ...] = ()) -> StressResult:
         """``hourly``: per side, the last 25 hourly totals oldest first, the current hour last
-        (``WindowStore.hourly_totals``)."""
+        (``WindowStore.hourly_totals``). ``prices``/``levels``: the price history and the
+        liquidation price levels; ``coin_hourly``: per allowlisted coin (``coins``) the hourly
+        totals of both sides (``WindowStore.hourly_totals_by_coin``)."""
         s = self.settings
         by_window = snap.usd_by_exchange()
         imbalance = {w: sg.imbalance(by_window[w]) for w in SIGNAL_WINDOWS}
@@ -83,13 +110,83 @@ class StressEngine:
                 events.append({"type": "deleveraging_change", "ts": snap.now,
                                "from": self._last_label, "to": delev.label})
             self._last_label = delev.label
+        clusters: dict[str, Any] = {}
+        near: sg.NearExtreme | None = None
+        divergence: dict[str, sg.Divergence] = {}
+        breadth: sg.Breadth | None = None
+        if prices is not None:
+            if levels is not None:
+                clusters, near = self._clusters(snap.now, prices, levels, coins)
+            divergence = self._divergence(snap.now, prices, coin_hourly or {}, coins)
+            b = sg.breadth(prices.breadth_inputs(snap.now), s.breadth_min_move_pct)
+            breadth = b if b.coins else None
+        # Divergence enters the index only where a coin had enough hourly points to judge.
+        judged = [d.flag for d in divergence.values() if d.points >= s.divergence_min_points]
         # The index follows the larger side's spike: stress from shorts counts too.
         main = max(SIDES, key=lambda side: hourly[side][-1])
         inputs = sg.StressInputs.from_signals(
             imbalance=imbalance[s.index_window], spike=spike[main],
             concentration=concentration[s.index_window],
-            cascade_active=self.cascade.active(), deleveraging=delev)
+            cascade_active=self.cascade.active(), deleveraging=delev, near_extreme=near,
+            breadth=breadth)
+        if judged:
+            inputs = replace(inputs, divergence=any(judged))
         index = sg.stress_index(inputs, s.config)
         return StressResult(ts=snap.now, imbalance=imbalance, concentration=concentration,
                             spike=spike, cascades=self.cascade.states(), deleveraging=delev,
-                            index=index, events=events)
+                            index=index, events=events, clusters=clusters, near_extreme=near,
+                            divergence=divergence, breadth=breadth)
+
+    def _clusters(self, now: float, prices: PriceStore, levels: LiquidationLevels,
+                  coins: tuple[str, ...]) -> tuple[dict[str, Any], sg.NearExtreme | None]:
+        """Per coin near-extreme shares and top levels; market-wide shares weighted by USD
+        over the coins that have a local low/high (a coin without prices cannot be judged)."""
+        s = self.settings
+        lookback = s.local_extreme_hours * 3600.0
+        per_coin: dict[str, dict[str, Any]] = {}
+        long_all = long_near = short_all = short_near = 0.0
+        for coin in levels.coins():
+            liqs = levels.liquidations(coin, now, s.cluster_window)
+            if not liqs:
+                continue
+            ext = prices.extremes(coin, now, lookback)
+            low, high = ext if ext else (None, None)
+            ne = sg.near_extreme_share(liqs, low, high, s.near_extreme_pct)
+            long_usd = sum(u for _, side, u in liqs if side == "long")
+            short_usd = sum(u for _, side, u in liqs if side == "short")
+            if ext:
+                long_all += long_usd
+                short_all += short_usd
+                long_near += (ne.long_share_near_low or 0.0) * long_usd
+                short_near += (ne.short_share_near_high or 0.0) * short_usd
+            per_coin[coin] = {
+                "price": prices.price_at(coin, now), "local_low": low, "local_high": high,
+                "long_usd": long_usd, "short_usd": short_usd, **ne.to_dict(),
+                "top_levels": [lv.to_dict() for lv in sg.top_levels(
+                    sg.price_clusters(liqs, levels.bucket_pct), s.cluster_top_levels)],
+            }
+        ranked = sorted(per_coin, key=lambda c: -(per_coin[c]["long_usd"] + per_coin[c]["short_usd"]))
+        keep = set(ranked[:s.cluster_top_coins]) | (set(coins) & set(per_coin))
+        if not per_coin:
+            return {}, None
+        # Levels are published without prices too; the shares need a coin with a low/high.
+        near = (sg.NearExtreme(long_near / long_all if long_all > 0 else None,
+                               short_near / short_all if short_all > 0 else None)
+                if long_all > 0 or short_all > 0 else None)
+        return {"window_s": s.cluster_window, "lookback_s": lookback,
+                "within_pct": s.near_extreme_pct, "bucket_pct": levels.bucket_pct,
+                **(near or sg.NearExtreme(None, None)).to_dict(),
+                "coins": {c: per_coin[c] for c in ranked if c in keep}}, near
+
+    def _divergence(self, now: float, prices: PriceStore, coin_hourly: dict[str, list[float]],
+                    coins: tuple[str, ...]) -> dict[str, sg.Divergence]:
+        s = self.settings
+        h = s.divergence_hours
+        out: dict[str, sg.Divergence] = {}
+        for coin in coins:
+            ranges = prices.hourly_ranges(coin, now, h)
+            if not any(r is not None for r in ranges):
+                continue
+            liq = coin_hourly.get(coin, [0.0] * h)[-h:]
+            out[coin] = sg.divergence(liq, ranges, min_points=s.divergence_min_points)
+        return out

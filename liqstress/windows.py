@@ -41,13 +41,24 @@ _COARSE = [(name, size // COARSE_SECONDS) for name, size in WINDOWS.items() if s
 _MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10|1M)(?=[A-Z]{2,})")
 
 
+def coin_scale(base: str) -> tuple[str, float]:
+    """``(coin, units)``: how many coins one unit of ``base`` stands for. ``1000PEPE`` and
+    ``kPEPE`` are (PEPE, 1000), ``1MBABYDOGE`` (BABYDOGE, 1e6), ``BTC`` (BTC, 1). A price per
+    ``base`` divided by ``units`` is a price per coin, comparable across venues."""
+    if base.startswith("k") and len(base) > 1 and base[1:].isupper():
+        return base[1:], 1000.0
+    b = base.upper()
+    m = _MULTIPLIER_PREFIX.match(b)
+    if not m:
+        return b, 1.0
+    prefix = m.group(1)
+    return b[len(prefix):] or b, 1_000_000.0 if prefix == "1M" else float(prefix)
+
+
 def coin_of(base: str) -> str:
     """The coin a base asset stands for: ``1000PEPE`` and ``kPEPE`` both trade PEPE, while
     ``KAVA`` stays KAVA (only a lowercase ``k`` marks the thousand multiplier)."""
-    if base.startswith("k") and len(base) > 1 and base[1:].isupper():
-        return base[1:]
-    b = base.upper()
-    return _MULTIPLIER_PREFIX.sub("", b) or b
+    return coin_scale(base)[0]
 
 
 @dataclass(slots=True)
@@ -215,6 +226,22 @@ class WindowStore:
             series = out[side]
             for idx, agg in b.items():
                 k = (cur - idx) // per_hour  # 0 = current hour
+                if 0 <= k < hours:
+                    series[hours - 1 - k] += agg.usd
+        return out
+
+    def hourly_totals_by_coin(self, now: float, coins: Iterable[str],
+                              hours: int = 25) -> dict[str, list[float]]:
+        """As ``hourly_totals`` but per coin, both sides summed."""
+        cur = math.floor(now / COARSE_SECONDS)
+        per_hour = 3600 // COARSE_SECONDS
+        out = {coin: [0.0] * hours for coin in coins}
+        for (scope, name, _), b in self._coarse.items():
+            series = out.get(name) if scope == "coin" else None
+            if series is None:
+                continue
+            for idx, agg in b.items():
+                k = (cur - idx) // per_hour
                 if 0 <= k < hours:
                     series[hours - 1 - k] += agg.usd
         return out

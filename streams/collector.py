@@ -111,6 +111,8 @@ class ConnState:
     awaiting_pong_since: float | None = None
     ping_seq: int = 0
     ws: Any = None
+    #: Receipt time of the last price frame kept (``Connection.min_interval``).
+    last_kept: float = float("-inf")
 
 
 class Collector:
@@ -119,7 +121,7 @@ class Collector:
                  pong_timeout: float | None = None, backoff_initial: float = 1.0,
                  backoff_cap: float = 60.0, rest_timeout: float = 20.0,
                  metadata_refresh: float | None = None, subscribe_timeout: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 price_interval: float | None = None, clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
         self.sink = sink
         self.metrics = metrics
@@ -132,6 +134,8 @@ class Collector:
         self.metadata_refresh = (venue.metadata_refresh if metadata_refresh is None
                                  else metadata_refresh)
         self.subscribe_timeout = subscribe_timeout
+        #: Overrides each price connection's ``min_interval`` (tests, or denser prices).
+        self.price_interval = price_interval
         self.clock = clock
         self.conns: dict[str, Connection] = {}
         self.file_poll_interval = 0.2
@@ -196,6 +200,10 @@ class Collector:
         await self.load_metadata()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for conn in self.venue.connections(self.session.meta, self.urls):
+            if conn.kind == "prices" and self.metrics:
+                # At 0 from the start, so "prices stale" alerts on a feed that never delivers.
+                self.metrics.source_prices.labels(self.venue.id)
+                self.metrics.source_last_price_ts.labels(self.venue.id).set(0)
             self._start_connection(conn)
         refresher = None
         if self.metadata_refresh > 0 and list(self.venue.rest_urls(self.urls)):
@@ -319,7 +327,9 @@ class Collector:
             try:
                 async for data in ws:
                     frame = RawFrame(self.venue.id, conn.url, self.clock(), data)
-                    out = await self._handle(frame)
+                    interval = (self.price_interval if self.price_interval is not None
+                                and conn.kind == "prices" else conn.min_interval)
+                    out = await self._handle(frame, interval, state)
                     if out.kind == "pong":
                         state.awaiting_pong_since = None
                     if out.kind == "ack":
@@ -372,11 +382,21 @@ class Collector:
         up = bool(self.states) and state is not None and all(s.up for s in self.states.values())
         self.metrics.source_up.labels(self.venue.id).set(1 if up else 0)
 
-    async def _handle(self, frame: RawFrame) -> Outcome:
+    async def _handle(self, frame: RawFrame, min_interval: float = 0.0,
+                      state: ConnState | None = None) -> Outcome:
         out = self.session.process(frame)
-        await self.sink.raw(frame)
         m = self.metrics
         ex = self.venue.id
+        if out.prices and not out.events and state is not None and min_interval > 0:
+            # Parsed first: a pong or ack on the same connection must never be throttled.
+            if frame.recv_ts - state.last_kept < min_interval:
+                if m:
+                    m.source_frames.labels(ex, "throttled").inc()
+                    m.source_last_message_ts.labels(ex).set(frame.recv_ts)
+                out.prices = []
+                return out
+            state.last_kept = frame.recv_ts
+        await self.sink.raw(frame)
         if m:
             m.source_frames.labels(ex, out.kind).inc()
             if not frame.is_rest:
@@ -389,6 +409,11 @@ class Collector:
                      out.deadletter["detail"])
         for ev in out.events:
             await self.sink.event(ev)
+        for tick in out.prices:
+            await self.sink.price(tick)
+        if out.prices and m:
+            m.source_prices.labels(ex).inc(len(out.prices))
+            m.source_last_price_ts.labels(ex).set(frame.recv_ts)
         self.events_published += len(out.events)
         if m:
             if out.events:

@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
+from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 class Sink(Protocol):
     async def raw(self, frame: RawFrame) -> None: ...
     async def event(self, ev: LiquidationEvent) -> None: ...
+    async def price(self, tick: PriceTick) -> None: ...
     async def deadletter(self, record: dict[str, Any]) -> None: ...
 
 
@@ -38,6 +40,9 @@ class RecordingSink:
         self.lines += 1
 
     async def event(self, ev: LiquidationEvent) -> None:
+        return None
+
+    async def price(self, tick: PriceTick) -> None:
         return None
 
     async def deadletter(self, record: dict[str, Any]) -> None:
@@ -102,6 +107,9 @@ class KafkaSink:
 
     async def event(self, ev: LiquidationEvent) -> None:
         self._put(self.topics.events, ev.key, ev.to_json())
+
+    async def price(self, tick: PriceTick) -> None:
+        self._put(self.topics.prices, tick.key, tick.to_json())
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self._put(self.topics.deadletter, str(record.get("exchange", "")), orjson.dumps(record))

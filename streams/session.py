@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqstress.event import LiquidationEvent
+from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
 from .venues.base import FrameError, FrameKind, Metadata, VenueSpec
@@ -28,6 +29,7 @@ class Outcome:
     reply: str | None = None
     snapshot_dropped: int = 0
     unpriced: int = 0
+    prices: list[PriceTick] = field(default_factory=list)
 
 
 def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, Any]:
@@ -76,6 +78,7 @@ class VenueSession:
                 out.snapshot_dropped = len(events) - len(kept)
                 events = kept
         out.events = events
+        out.prices = list(parsed.prices)
         out.unpriced = sum(1 for e in events if e.notional_usd is None)
         return out
 

@@ -4,6 +4,7 @@ and small polling/scraping helpers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from liqstress.broker import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "liqstress" / "schemas"
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -126,3 +129,37 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int | None = None, timeout:
             proc.kill()
             proc.wait(5)
     return proc.returncode
+
+
+def schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+def read_topic(bootstrap: str, topic: str, expect_at_least: int, timeout: float = 30) -> list[bytes]:
+    """Everything in ``topic``, read by an independent client (librdkafka)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{topic}-{time.time()}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + timeout
+        parts: list[int] = []
+        while not parts and time.monotonic() < deadline:
+            # The topic may not exist yet (its first record is still on the way).
+            md = c.list_topics(topic, timeout=10)
+            meta = md.topics.get(topic)
+            parts = list(meta.partitions) if meta is not None and meta.error is None else []
+            if not parts:
+                time.sleep(0.2)
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        out: list[bytes] = []
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                if len(out) >= expect_at_least:
+                    break
+                continue
+            if msg.error():
+                continue
+            out.append(msg.value())
+        return out
+    finally:
+        c.close()

@@ -12,10 +12,17 @@ from liqstress.recording import RawFrame
 from streams.collector import Collector
 from streams.session import VenueSession
 from streams.venues import binance
-from streams.venues.base import FrameError, Metadata
+from streams.venues.base import FrameError, Metadata, Parsed
 
 from .sims.base import MemorySink, running
-from .sims.binance import DOC_FRAME, BinanceSim, force_order
+from .sims.binance import (
+    DOC_FRAME,
+    DOC_MARK_PRICE_ITEM,
+    MARK_PRICE_PATH,
+    BinanceSim,
+    force_order,
+    mark_prices,
+)
 
 
 def parse(frame: object) -> list:
@@ -99,7 +106,7 @@ async def test_collector_against_simulator_pings_reconnects_and_dead_letters() -
     metrics = Metrics.create()
     sink = MemorySink()
     async with BinanceSim() as sim:
-        col = Collector(binance.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
+        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(),
                         ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
                         backoff_cap=0.2)
         async with running(col):
@@ -114,7 +121,7 @@ async def test_collector_against_simulator_pings_reconnects_and_dead_letters() -
             assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "binance"}) == 1
             # Server-side disconnect: the collector reconnects and keeps receiving.
             await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1)
+            await sim.wait_for(lambda: sim.connections >= 4 and len(sim.clients) == 2)
             await sim.push(force_order("ETHUSDT", "BUY", "2", "3000", 1_700_000_001_000))
             await sim.wait_for(lambda: len(sink.events) == 2)
     assert [e.side for e in sink.events] == ["long", "short"]
@@ -132,10 +139,91 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
     sink = MemorySink()
     async with BinanceSim() as sim:
         sim.answer_pings = False
-        col = Collector(binance.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
+        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(),
                         ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
                         backoff_cap=0.1)
         async with running(col):
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
+            await sim.wait_for(lambda: col.reconnects >= 1, timeout=10)
     assert col.reconnects >= 1
     assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "binance"}) == 0
+
+
+# ---- mark prices (!markPrice@arr@1s) ------------------------------------------------------
+
+def parse_prices(text: str, recv_ts: float = 1_562_305_381.0) -> Parsed:
+    return binance.parse(text, binance.PRICES_URL, recv_ts, Metadata())
+
+
+def test_doc_mark_price_array_becomes_a_tick() -> None:
+    parsed = parse_prices(orjson.dumps([DOC_MARK_PRICE_ITEM]).decode())
+    assert parsed.kind == "data" and parsed.events == ()
+    (tick,) = parsed.prices
+    assert (tick.exchange, tick.symbol, tick.coin, tick.kind) == ("binance", "BTCUSDT", "BTC", "mark")
+    assert tick.price == 11185.87786614  # p, the mark price (not i, the index)
+    assert tick.ts == 1562305380.0 and tick.recv_ts == 1_562_305_381.0
+
+
+def test_mark_prices_keep_usdt_perpetuals_and_scale_multiplier_symbols() -> None:
+    text = mark_prices({"BTCUSDT": "97000.5", "BTCUSDC": "97001", "BTCUSDT_261225": "98000",
+                        "1000PEPEUSDT": "0.0125", "ETHUSDT": "3100"}, 1_700_000_000_000)
+    ticks = {t.symbol: t for t in parse_prices(text).prices}
+    assert sorted(ticks) == ["1000PEPEUSDT", "BTCUSDT", "ETHUSDT"]
+    # 1000PEPEUSDT quotes 1000 PEPE: the tick is per ONE coin, comparable across venues.
+    assert ticks["1000PEPEUSDT"].coin == "PEPE"
+    assert ticks["1000PEPEUSDT"].price == pytest.approx(0.0000125)
+
+
+def test_bad_mark_price_items_are_skipped_but_an_unusable_frame_dead_letters() -> None:
+    ok = parse_prices(orjson.dumps([{**DOC_MARK_PRICE_ITEM, "p": "NaN"},
+                                    {**DOC_MARK_PRICE_ITEM, "s": "ETHUSDT", "p": "3000"}]).decode())
+    assert [t.symbol for t in ok.prices] == ["ETHUSDT"]
+    with pytest.raises(FrameError) as exc:
+        parse_prices(orjson.dumps([{**DOC_MARK_PRICE_ITEM, "p": "-1"}]).decode())
+    assert exc.value.reason == "bad_price"
+    assert parse_prices("[]").kind == "info"
+
+
+def test_prices_connection_is_on_the_market_route_and_can_be_turned_off() -> None:
+    conns = {c.name: c for c in binance.connections(Metadata(), binance.VENUE.default_urls)}
+    assert conns["markprice"].url == "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
+    assert conns["markprice"].kind == "prices"
+    assert conns["markprice"].min_interval == binance.PRICE_INTERVAL
+    assert [c.name for c in binance.connections(Metadata(), {"prices": "off"})] == ["usdm"]
+
+
+async def test_collector_publishes_throttled_mark_prices_and_keeps_pongs() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with BinanceSim() as sim:
+        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(), price_interval=0.5,
+                        ping_interval=0.1, pong_timeout=2.0, backoff_initial=0.05,
+                        backoff_cap=0.2)
+        async with running(col):
+            await asyncio.wait_for(col.subscribed.wait(), 5)
+            # Ten frames within ~0.1 s: only the first is kept and published.
+            for i in range(10):
+                await sim.push(mark_prices({"BTCUSDT": str(60000 + i), "ETHUSDT": "3000"},
+                                           1_700_000_000_000 + i), MARK_PRICE_PATH)
+            await sim.wait_for(lambda: (metrics.registry.get_sample_value(
+                "liqstress_source_frames_total", {"exchange": "binance", "kind": "throttled"})
+                or 0) >= 9)
+            await asyncio.sleep(0.6)
+            await sim.push(mark_prices({"BTCUSDT": "61000"}, 1_700_000_001_000), MARK_PRICE_PATH)
+            await sim.wait_for(lambda: len(sink.prices) == 3)
+            # Pongs on the price connection are parsed before throttling: never dropped.
+            await sim.wait_for(lambda: any("LIST_SUBSCRIPTIONS" in m
+                                           for m in sim.messages(MARK_PRICE_PATH)))
+            await asyncio.sleep(0.3)
+            assert metrics.registry.get_sample_value(
+                "liqstress_source_up", {"exchange": "binance"}) == 1
+    assert [(t.coin, t.price) for t in sink.prices] == [("BTC", 60000.0), ("ETH", 3000.0),
+                                                        ("BTC", 61000.0)]
+    assert col.reconnects == 0
+    assert metrics.registry.get_sample_value(
+        "liqstress_source_prices_total", {"exchange": "binance"}) == 3
+    assert metrics.registry.get_sample_value(
+        "liqstress_source_last_price_timestamp_seconds", {"exchange": "binance"}) > 0
+    # Only kept frames become raw records: a recording replays exactly what was published.
+    price_raws = [r for r in sink.raws if r.source.endswith(MARK_PRICE_PATH)
+                  and str(r.data).startswith("[")]
+    assert len(price_raws) == 2

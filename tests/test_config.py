@@ -138,8 +138,9 @@ def test_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---- topics --------------------------------------------------------------------------------------
 def test_topics_defaults() -> None:
     t = Topics()
-    assert (t.raw, t.events, t.deadletter, t.windows) == (
-        "liquidations.raw", "liquidations", "liquidations.deadletter", "liquidation.windows")
+    assert (t.raw, t.events, t.deadletter, t.windows, t.signals, t.prices) == (
+        "liquidations.raw", "liquidations", "liquidations.deadletter", "liquidation.windows",
+        "stress.signals", "prices")
 
 
 def test_topics_with_prefix() -> None:
@@ -147,7 +148,7 @@ def test_topics_with_prefix() -> None:
     t = Topics.with_prefix("replay-1234.")
     assert t == Topics(raw="replay-1234.liquidations.raw", events="replay-1234.liquidations",
                        deadletter="replay-1234.liquidations.deadletter",
-                       windows="replay-1234.liquidation.windows",
+                       windows="replay-1234.liquidation.windows", prices="replay-1234.prices",
                        signals="replay-1234.stress.signals")
     # Every topic gets the prefix; none is forgotten if a topic is added.
     for f in dataclasses.fields(Topics):

@@ -11,53 +11,30 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from .helpers import ROOT, Prometheus, eventually, liqstress_cmd, spawn, stop_process
-from .sims.binance import BinanceSim, force_order
+from .helpers import (
+    ROOT,
+    Prometheus,
+    eventually,
+    liqstress_cmd,
+    read_topic,
+    schema,
+    spawn,
+    stop_process,
+)
+from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
 from .sims.bybit import INVERSE_PATH, LINEAR_PATH, BybitSim, liquidation
 from .sims.okx import OkxSim, detail, entry, liquidations
-
-SCHEMAS = ROOT / "liqstress" / "schemas"
-
-
-def schema(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-
-
-def read_topic(bootstrap: str, topic: str, expect_at_least: int, timeout: float = 30) -> list[bytes]:
-    """Everything in ``topic``, read by an independent client (librdkafka)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{topic}-{time.time()}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    try:
-        md = c.list_topics(topic, timeout=10)
-        parts = list(md.topics[topic].partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None:
-                if len(out) >= expect_at_least:
-                    break
-                continue
-            if msg.error():
-                continue
-            out.append(msg.value())
-        return out
-    finally:
-        c.close()
 
 
 @pytest.mark.timeout(240)
 async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> None:
     async with BinanceSim() as bn, BybitSim() as bb, OkxSim() as ok:
         urls = ",".join([
-            f"binance.ws={bn.ws_url()}",
+            f"binance.ws={bn.ws_url()}", f"binance.prices={bn.ws_url(MARK_PRICE_PATH)}",
             f"bybit.ws_linear={bb.ws_url(LINEAR_PATH)}", f"bybit.ws_inverse={bb.ws_url(INVERSE_PATH)}",
             f"bybit.rest={bb.http_base}",
             f"okx.ws={ok.ws_url()}", f"okx.rest={ok.http_base}",
@@ -75,13 +52,16 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
                 m = re.search(r"broker (\S+) \(embedded\)", log.read_text())
                 return m.group(1) if m else None
             bootstrap = await eventually(broker_line, 30, what="embedded broker address")
-            await eventually(lambda: bn.clients and len(bb.clients) == 2 and ok.clients
+            await eventually(lambda: len(bn.clients) == 2 and len(bb.clients) == 2 and ok.clients
                              and bb.subscribed[LINEAR_PATH] and bb.subscribed[INVERSE_PATH],
                              60, what="collectors to connect and subscribe")
             await asyncio.sleep(0.5)  # past the OKX subscribe ack: stale batch already dropped
             # Dated now: OKX drops anything dated before its subscribe ack as replayed history.
             now_ms = int(time.time() * 1000)
 
+            # Binance mark prices (one frame; the collector keeps one per 10 s).
+            await bn.push(mark_prices({"BTCUSDT": "60100.5", "ETHUSDT": "3001.25",
+                                       "1000PEPEUSDT": "0.0123"}, now_ms), MARK_PRICE_PATH)
             # Binance: SELL closes a long. 0.5 BTC @ 60000 and 2 ETH @ 3000 (BUY: short).
             await bn.push(force_order("BTCUSDT", "SELL", "0.5", "60000", now_ms))
             await bn.push(force_order("ETHUSDT", "BUY", "2", "3000", now_ms + 1))
@@ -182,6 +162,15 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
                 long_total / sum(want.values()))
             index = prom.query_map("liqstress_stress_index")
             assert 0 <= index[()] <= 100
+            prices = [json.loads(v) for v in read_topic(bootstrap, "prices", 3)]
+            for t in prices:
+                jsonschema.validate(t, schema("price"))
+            assert sorted((t["coin"], t["price"]) for t in prices) == [
+                ("BTC", 60100.5), ("ETH", 3001.25), ("PEPE", pytest.approx(0.0000123))]
+            await eventually(lambda: prom.query_map("liqstress_coin_price_usd", "coin") == {
+                ("BTC",): 60100.5, ("ETH",): 3001.25}, 30, interval=0.5, what="coin prices")
+            clusters = last_stress["clusters"]["coins"]["BTC"]
+            assert clusters["price"] == 60100.5
             raws = [json.loads(v) for v in read_topic(bootstrap, "liquidations.raw", 10)]
             for r in raws:
                 jsonschema.validate(r, schema("raw"))

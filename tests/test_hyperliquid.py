@@ -1,6 +1,7 @@
 """Hyperliquid: the backstop-only trades heuristic (side rule pinned on the vault's own fill),
 node fills (only the liquidated user's fill counts), both line shapes, metadata over POST, the
-collector against the simulator, and a node fills directory appended to while it runs."""
+allMids price connection, the collector against the simulator, and a node fills directory
+appended to while it runs."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from liqstress.recording import RawFrame
 from streams.collector import Collector
 from streams.session import VenueSession
 from streams.venues import hyperliquid as hl
-from streams.venues.base import FrameError, Instrument, Metadata
+from streams.venues.base import FrameError, Instrument, Metadata, Parsed
 
 from .sims.base import MemorySink, running
 from .sims.hyperliquid import (
     ADL_BLOCK,
+    ALL_MIDS_ACK,
+    DOC_ALL_MIDS,
     LIVE_ACK,
     LIVE_ERROR,
     LIVE_TRADES,
@@ -30,11 +33,13 @@ from .sims.hyperliquid import (
     META_COINS,
     OTHER,
     PONG,
+    PRICES_PATH,
     TRADER,
     VAULT,
     VAULT4,
     VAULT_BACKSTOP_FILL,
     HyperliquidSim,
+    all_mids,
     block_line,
     fill,
     meta_body,
@@ -253,13 +258,18 @@ def test_meta_over_post_skips_delisted() -> None:
 def test_connections_per_source() -> None:
     meta = Metadata()
     hl.load_rest(meta, "x", meta_body())
-    (ws,) = hl.connections(meta, dict(hl.VENUE.default_urls))
+    ws, mids = hl.connections(meta, dict(hl.VENUE.default_urls))
     assert ws.url == "wss://api.hyperliquid.xyz/ws" and list(ws.topics) == sorted(META_COINS)
+    assert (ws.name, ws.kind) == ("trades", "liquidations")
     assert [orjson.loads(m) for m in ws.subscribe] == [
         {"method": "subscribe", "subscription": {"type": "trades", "coin": c}}
         for c in sorted(META_COINS)]
-    assert hl.connections(Metadata(), dict(hl.VENUE.default_urls)) == []
-    urls = {**hl.VENUE.default_urls, "node_fills": "file:///data/node_fills_by_block/hourly"}
+    assert mids.name == "allmids"
+    # No coins: no trades connection (it would look healthy and stay silent); prices still run.
+    assert [c.name for c in hl.connections(Metadata(), dict(hl.VENUE.default_urls))] == [
+        "allmids"]
+    urls = {**hl.VENUE.default_urls, "node_fills": "file:///data/node_fills_by_block/hourly",
+            "prices": "off"}
     (node,) = hl.connections(meta, urls)
     assert (node.name, node.url, tuple(node.subscribe)) == (
         "node_fills", "file:///data/node_fills_by_block/hourly", ())
@@ -271,10 +281,117 @@ def test_connections_per_source() -> None:
     assert hl.VENUE.sampled is True and hl.VENUE.drop_before_subscribe is True
 
 
+# ---- prices: allMids -------------------------------------------------------------------------
+
+RECV = 1_800_000_000.5
+
+
+def parse_mids(text: str, recv_ts: float = RECV) -> Parsed:
+    return hl.parse(text, hl.prices_url(hl.VENUE.default_urls) or "", recv_ts, Metadata())
+
+
+def test_doc_all_mids_frame_becomes_mid_ticks_dated_at_receipt() -> None:
+    parsed = parse_mids(DOC_ALL_MIDS)
+    assert parsed.kind == "data" and parsed.events == ()
+    ticks = {t.symbol: t for t in parsed.prices}
+    # Spot pairs (@107 by index, PURR/USDC by name) are skipped: perps only.
+    assert sorted(ticks) == ["BTC", "ETH", "SOL", "kPEPE"]
+    btc = ticks["BTC"]
+    assert (btc.exchange, btc.coin, btc.price, btc.kind) == ("hyperliquid", "BTC", 97000.5, "mid")
+    # allMids carries no time: the tick is dated at its receipt.
+    assert all(t.ts == t.recv_ts == RECV for t in parsed.prices)
+
+
+def test_kpepe_mid_is_per_1000_coins_and_comes_out_per_pepe() -> None:
+    (tick,) = parse_mids(all_mids({"kPEPE": "0.012345", "@1": "2"})).prices
+    assert (tick.symbol, tick.coin) == ("kPEPE", "PEPE")
+    assert tick.price == pytest.approx(0.000012345)
+    (kava,) = parse_mids(all_mids({"KAVA": "0.5"})).prices  # only a lowercase k is a multiplier
+    assert (kava.coin, kava.price) == ("KAVA", 0.5)
+
+
+def test_builder_dex_and_spot_keys_are_skipped() -> None:
+    parsed = parse_mids(all_mids({"xyz:XYZ100": "25000", "@107": "38.9", "PURR/USDC": "0.18"}))
+    assert (parsed.kind, parsed.prices) == ("info", ())
+    assert parse_mids(all_mids({})).kind == "info"
+
+
+def test_bad_mids_are_skipped_but_a_frame_of_only_bad_mids_dead_letters() -> None:
+    parsed = parse_mids(all_mids({"BTC": "NaN", "ETH": "-1", "SOL": "x", "DOGE": None,
+                                  "HYPE": True, "XRP": 0, "SUI": "3.5", "@5": "bad"}))
+    assert [(t.symbol, t.price) for t in parsed.prices] == [("SUI", 3.5)]
+    for mids in ({"BTC": "0"}, {"BTC": "abc", "@107": "38.9"}, {"ETH": "inf"}, {"SOL": ""}):
+        with pytest.raises(FrameError) as err:
+            parse_mids(all_mids(mids))
+        assert err.value.reason == "bad_price", mids
+
+
+@pytest.mark.parametrize("frame", [
+    '{"channel":"allMids","data":[]}',
+    '{"channel":"allMids","data":{"mids":[]}}',
+    '{"channel":"allMids","data":{}}',
+    '{"channel":"allMids"}',
+])
+def test_all_mids_of_the_wrong_shape(frame: str) -> None:
+    with pytest.raises(FrameError) as err:
+        parse_mids(frame)
+    assert err.value.reason == "unexpected_shape"
+
+
+def test_all_mids_control_frames() -> None:
+    assert kind(ALL_MIDS_ACK) == "ack"
+    with pytest.raises(FrameError) as err:  # the error a rejected allMids subscribe gets
+        kind('{"channel":"error","data":"Error parsing JSON into valid websocket request: '
+             '{\\"method\\":\\"subscribe\\",\\"subscription\\":{\\"type\\":\\"allMids\\"}}"}')
+    assert err.value.reason == "subscribe_error"
+
+
+def test_prices_connection_on_the_ws_endpoint_with_a_source_of_its_own() -> None:
+    meta = Metadata()
+    hl.load_rest(meta, "x", meta_body())
+    conns = {c.name: c for c in hl.connections(meta, dict(hl.VENUE.default_urls))}
+    mids = conns["allmids"]
+    assert (mids.kind, mids.min_interval) == ("prices", hl.PRICE_INTERVAL)
+    assert [orjson.loads(m) for m in mids.subscribe] == [
+        {"method": "subscribe", "subscription": {"type": "allMids"}}]
+    assert mids.expected_acks is None and tuple(mids.topics) == ()  # one ack, no refresh topics
+    # The same endpoint, its port spelled out: one server, two recording sources.
+    assert mids.url == "wss://api.hyperliquid.xyz:443/ws" != conns["trades"].url
+    # It follows a `ws` override (testnet, proxy) unless `prices` names its own URL.
+    assert hl.prices_url({"ws": "wss://api.hyperliquid-testnet.xyz/ws"}) == \
+        "wss://api.hyperliquid-testnet.xyz:443/ws"
+    assert hl.prices_url({"ws": "ws://127.0.0.1:8080/ws"}) == "ws://127.0.0.1:8080/ws"
+    assert hl.prices_url({"prices": "wss://proxy.example/hl"}) == "wss://proxy.example/hl"
+    # `off` turns it off, whichever liquidation source runs.
+    assert [c.name for c in hl.connections(meta, {"prices": "off"})] == ["trades"]
+    node = {c.name: c.url for c in hl.connections(meta, {"node_fills": "/data/x"})}
+    assert node == {"node_fills": "file:///data/x",
+                    "allmids": "wss://api.hyperliquid.xyz:443/ws"}
+    assert [c.name for c in hl.connections(meta, {"node_fills": "/data/x", "prices": "off"})] \
+        == ["node_fills"]
+
+
+def test_all_mids_ack_never_moves_the_trades_history_cut_off() -> None:
+    urls = dict(hl.VENUE.default_urls)
+    trades_src, mids_src = hl.WS_URL, hl.prices_url(urls) or ""
+    session = VenueSession(hl.VENUE)
+    session.process(RawFrame("hyperliquid", trades_src, 100.0, LIVE_ACK))
+    session.reset_connection(mids_src)  # the allMids connection (re)connects ...
+    session.process(RawFrame("hyperliquid", mids_src, 200.0, ALL_MIDS_ACK))  # ... and is acked
+    out = session.process(RawFrame("hyperliquid", trades_src, 201.0, trades(
+        trade("BTC", "A", "60000", "1", 150_000, VAULT, TRADER))))
+    assert len(out.events) == 1 and out.snapshot_dropped == 0  # dated after the TRADES ack
+    old = session.process(RawFrame("hyperliquid", trades_src, 202.0, trades(
+        trade("BTC", "A", "60000", "1", 99_000, VAULT, TRADER))))
+    assert (old.events, old.snapshot_dropped) == ([], 1)
+    out = session.process(RawFrame("hyperliquid", mids_src, 203.0, DOC_ALL_MIDS))
+    assert len(out.prices) == 4 and out.events == []
+
+
 # ---- collector against the simulator ----------------------------------------------------------
 
 def _urls(sim: HyperliquidSim) -> dict[str, str]:
-    return {"ws": sim.ws_url(), "rest": sim.http_base}
+    return sim.urls()
 
 
 def _sample(metrics: Metrics, name: str, **labels: str) -> float:
@@ -306,12 +423,13 @@ async def test_collector_against_simulator() -> None:
             await sim.wait_for(lambda: _sample(metrics, "liqstress_source_frames_total",
                                                kind="pong") >= 2)
             await asyncio.sleep(1.0)  # longer than the idle timeout: pings keep it alive
-            assert sim.idle_closes == 0 and sim.connections == 1
+            assert sim.idle_closes == 0 and sim.connections == 2  # trades + allMids
             assert _sample(metrics, "liqstress_source_up") == 1
-            # Server-side disconnect: reconnect and resubscribe every coin.
+            # Server-side disconnect: reconnect and resubscribe every coin (and allMids).
             await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and len(sim.subscribed) == 2 * len(META_COINS))
+            await sim.wait_for(lambda: sim.connections >= 4 and len(sim.clients) == 2
+                               and len(sim.subscribed) == 2 * len(META_COINS)
+                               and sim.all_mids_subscribes == 2)
             await asyncio.wait_for(col.subscribed.wait(), 5)
             await sim.wait_for(lambda: _sample(metrics, "liqstress_source_up") == 1)
             later = int(time.time() * 1000) + 500
@@ -349,7 +467,7 @@ async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
         async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             await sim.wait_for(lambda: _sample(metrics, "liqstress_source_up") == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 3, timeout=10)
+            await sim.wait_for(lambda: col.reconnects >= 2, timeout=10)
     assert col.reconnects >= 2
     assert _sample(metrics, "liqstress_source_up") == 0
 
@@ -362,8 +480,56 @@ async def test_server_closes_an_idle_connection_and_we_reconnect() -> None:
         col = Collector(hl.VENUE, sink, urls=_urls(sim), ping_interval=5.0, pong_timeout=10.0,
                         backoff_initial=0.05, backoff_cap=0.1)
         async with running(col):
-            await sim.wait_for(lambda: sim.idle_closes >= 1 and sim.connections >= 2, timeout=5)
+            await sim.wait_for(lambda: sim.idle_closes >= 1 and sim.connections >= 3, timeout=5)
     assert col.reconnects >= 1
+
+
+async def test_collector_publishes_throttled_mids_and_keeps_pongs() -> None:
+    metrics = Metrics.create()
+    sink = MemorySink()
+    async with HyperliquidSim() as sim:
+        sim.idle_timeout = 0.8
+        col = Collector(hl.VENUE, sink, metrics, urls=sim.urls(), price_interval=0.5,
+                        ping_interval=0.1, pong_timeout=0.5, backoff_initial=0.05,
+                        backoff_cap=0.2)
+        async with running(col):
+            await asyncio.wait_for(col.subscribed.wait(), 5)
+            assert sim.all_mids_subscribes == 1  # acked: the source is up with both connections
+            assert _sample(metrics, "liqstress_source_up") == 1
+            assert sim.messages(PRICES_PATH) == [
+                '{"method":"subscribe","subscription":{"type":"allMids"}}']
+            # Ten frames within ~0.1 s: only the first is kept and published.
+            for i in range(10):
+                await sim.push(all_mids({"BTC": str(60000 + i), "kPEPE": "0.0125",
+                                         "@107": "38.9"}))
+            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_frames_total",
+                                               kind="throttled") >= 9)
+            # Mids every 50 ms for longer than the pong timeout: pongs on the price connection
+            # are parsed before throttling, so it is never declared dead.
+            for _ in range(24):
+                await sim.push(all_mids({"BTC": "61000"}))
+                await asyncio.sleep(0.05)
+            await sim.wait_for(lambda: '{"method":"ping"}' in sim.messages(PRICES_PATH))
+            assert col.reconnects == 0 and sim.connections == 2 and sim.idle_closes == 0
+            assert _sample(metrics, "liqstress_source_up") == 1
+            # A liquidation on the trades connection alongside: prices never delay or drop it.
+            now = int(time.time() * 1000) + 1000
+            await sim.push(trades(trade("BTC", "A", "60000", "0.5", now, VAULT, TRADER)))
+            await sim.wait_for(lambda: len(sink.events) == 1)
+    # Only kept frames become raw records, each under the allMids connection's own source.
+    kept = [r for r in sink.raws if str(r.data).startswith('{"channel":"allMids"')]
+    assert all(r.source.endswith(PRICES_PATH) for r in kept)
+    # 34 frames in ~1.3 s: the first, then one per 0.5 s (spot @107 skipped throughout).
+    assert 3 <= len(kept) <= 6
+    assert [(t.coin, t.price, t.kind) for t in sink.prices] == [
+        ("BTC", 60000.0, "mid"), ("PEPE", pytest.approx(0.0000125), "mid"),
+        *[("BTC", 61000.0, "mid")] * (len(kept) - 1)]
+    assert all(t.exchange == "hyperliquid" and t.ts == t.recv_ts for t in sink.prices)
+    assert sorted({t.recv_ts for t in sink.prices}) == [r.recv_ts for r in kept]
+    assert _sample(metrics, "liqstress_source_prices_total") == len(sink.prices)
+    assert _sample(metrics, "liqstress_source_last_price_timestamp_seconds") > 0
+    assert _sample(metrics, "liqstress_source_frames_total", kind="pong") >= 2
+    assert [(e.symbol, e.side) for e in sink.events] == [("BTC", "long")]
 
 
 # ---- the node fills source, live ---------------------------------------------------------------
@@ -386,7 +552,8 @@ async def test_node_fills_appended_while_the_collector_runs(tmp_path: Path) -> N
                                                        "Liquidated Cross Long", 1, TRADER))) + "\n")
     metrics = Metrics.create()
     sink = MemorySink()
-    col = Collector(hl.VENUE, sink, metrics, urls={"node_fills": f"file://{tmp_path}"})
+    col = Collector(hl.VENUE, sink, metrics,
+                    urls={"node_fills": f"file://{tmp_path}", "prices": "off"})
     col.file_poll_interval = 0.05
     async with running(col):
         await asyncio.wait_for(col.subscribed.wait(), 5)

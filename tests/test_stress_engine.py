@@ -108,3 +108,105 @@ def test_snapshot_and_event_records_validate_against_the_schema() -> None:
                                                                         "components": {}, "level": "x"}}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+# ---- price-based signals -----------------------------------------------------------------
+
+def _worker_with(prices: list[tuple[str, float, float]],
+                 liqs: list[tuple[str, str, float, float, float]]):  # noqa: ANN202
+    """A WorkerState (event clock) fed ticks (coin, price, age) and liquidations
+    (coin, side, price, usd, age), as the Faust agents would."""
+    from agents.app import WorkerState
+    from liqstress.config import WorkerSettings
+    from liqstress.prices import make_tick
+
+    state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event",
+                                                coins=("BTC", "ETH")),
+                        metrics=Metrics.create())
+    for coin, price, age in prices:
+        state.apply_tick(make_tick(exchange="binance", symbol=f"{coin}USDT", base=coin,
+                                   price=price, ts=NOW - age, recv_ts=NOW - age))
+    for i, (coin, side, price, usd, age) in enumerate(liqs):
+        state.apply(make_event(exchange="okx" if i % 2 else "binance", symbol=f"{coin}USDT",
+                               base=coin, quote="USDT", market="linear", side=side,
+                               price=price, qty=usd / price, notional_usd=usd, ts=NOW - age,
+                               recv_ts=NOW - age, sampled=False))
+    state.fixed_now = NOW
+    state.refresh()
+    return state
+
+
+def test_without_prices_the_price_signals_are_absent_and_the_index_renormalises() -> None:
+    state = _worker_with([], [("BTC", "long", 100.0, 1e6, 60)])
+    res = state.last_stress
+    assert res is not None
+    # Levels are still published; nothing can be "near" a low that is unknown.
+    btc = res.clusters["coins"]["BTC"]
+    assert btc["local_low"] is None and btc["long_share_near_low"] is None
+    assert btc["top_levels"][0]["long_usd"] == 1e6
+    assert res.clusters["long_share_near_low"] is None
+    assert res.near_extreme is None and res.breadth is None
+    assert res.divergence == {}
+    comps = res.index.components
+    assert all(comps[c] is None for c in ("clusters", "divergence", "breadth_1h", "breadth_24h"))
+    assert res.index.coverage < 1
+    jsonschema.validate(json.loads(json.dumps(state.stress_messages()[-1])), SCHEMA)
+    reg = state.metrics.registry
+    assert reg.get_sample_value("liqstress_near_extreme_ratio", {"side": "long"}) is None
+    assert reg.get_sample_value("liqstress_breadth_down_ratio", {"window": "1h"}) is None
+
+
+def test_longs_at_the_local_low_shorts_mid_range_breadth_and_gauges() -> None:
+    # 230 minutes of prices (inside the 4 h lookback): BTC falls 110 -> 100, ETH rises 50 -> 60.
+    prices = []
+    for m in range(0, 231):
+        age = (230 - m) * 60
+        prices.append(("BTC", 110.0 - 10.0 * m / 230, age))
+        prices.append(("ETH", 50.0 + 10.0 * m / 230, age))
+    liqs = [("BTC", "long", 100.5, 3e6, 120), ("BTC", "long", 108.0, 1e6, 300),
+            ("BTC", "short", 105.0, 1e6, 200), ("ETH", "short", 59.9, 2e6, 100)]
+    state = _worker_with(prices, liqs)
+    res = state.last_stress
+    assert res is not None and res.near_extreme is not None
+    btc = res.clusters["coins"]["BTC"]
+    assert (btc["local_low"], btc["local_high"]) == (100.0, 110.0)
+    assert btc["long_share_near_low"] == pytest.approx(0.75)  # 3M of 4M within 1% of 100
+    assert btc["short_share_near_high"] == 0.0  # 105 is mid-range
+    assert res.clusters["coins"]["ETH"]["short_share_near_high"] == 1.0
+    # Market-wide: USD-weighted over both coins.
+    assert res.near_extreme.long_share_near_low == pytest.approx(0.75)
+    assert res.near_extreme.short_share_near_high == pytest.approx(2e6 / 3e6)
+    assert btc["top_levels"][0]["long_usd"] == 3e6
+    assert res.breadth is not None
+    assert (res.breadth.down_1h, res.breadth.coins_1h) == (1, 2)  # BTC down, ETH up
+    assert res.breadth.down_24h_share is None  # no price 24 h ago yet
+    assert res.index.components["clusters"] is not None
+    assert res.index.components["breadth_1h"] == pytest.approx(0.0)  # 0.5 is the ramp's start
+    jsonschema.validate(json.loads(json.dumps(state.stress_messages()[-1])), SCHEMA)
+    reg = state.metrics.registry
+    assert reg.get_sample_value("liqstress_near_extreme_ratio", {"side": "long"}) == \
+        pytest.approx(0.75)
+    assert reg.get_sample_value("liqstress_coin_near_extreme_ratio",
+                                {"coin": "ETH", "side": "short"}) == 1.0
+    assert reg.get_sample_value("liqstress_coin_local_low_usd", {"coin": "BTC"}) == 100.0
+    assert reg.get_sample_value("liqstress_coin_price_usd", {"coin": "ETH"}) == 60.0
+    assert reg.get_sample_value("liqstress_breadth_down_ratio", {"window": "1h"}) == 0.5
+    assert reg.get_sample_value("liqstress_breadth_coins", {"window": "1h"}) == 2
+    assert reg.get_sample_value("liqstress_price_coins") == 2
+    assert reg.get_sample_value("liqstress_prices_total", {"exchange": "binance"}) == 462
+
+
+def test_divergence_flags_rising_liquidations_in_a_shrinking_range() -> None:
+    prices, liqs = [], []
+    for h in range(12):  # hour h before now: range (h+1)% wide, liquidations falling with h
+        for m in range(0, 60, 5):
+            age = h * 3600 + m * 60 + 30
+            prices.append(("BTC", 100.0 * (1 + (h + 1) / 100 * (m % 10 == 0)), age))
+        liqs.append(("BTC", "long", 100.0, 1e6 * (12 - h), h * 3600 + 1800))
+    res = _worker_with(prices, liqs).last_stress
+    assert res is not None
+    div = res.divergence["BTC"]
+    assert div.points == 12 and div.flag
+    assert div.liq_slope > 0 and div.range_slope < 0
+    assert res.index.components["divergence"] == 1.0
+    assert "ETH" not in res.divergence  # no prices: not judged

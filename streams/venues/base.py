@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from liqstress.event import LiquidationEvent, Market, Side
+from liqstress.prices import PriceTick
 
 FrameKind = Literal["data", "ack", "pong", "ping", "info"]
 
@@ -61,6 +62,8 @@ class Parsed:
     snapshot: bool = False
     #: Events parsed but without a USD notional (metadata missing); counted, not guessed.
     unpriced: int = 0
+    #: Mark/mid prices (price connections); published to the prices topic.
+    prices: Sequence[PriceTick] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,11 @@ class Connection:
     #: Acks that confirm the subscription when it is not one per subscribe message (BitMEX
     #: subscribes in the URL and confirms with one ack); None = one per message.
     expected_acks: int | None = None
+    #: "prices" for a mark/mid price feed (its frames carry ``Parsed.prices``).
+    kind: Literal["liquidations", "prices"] = "liquidations"
+    #: Keep at most one price frame per this many seconds (0 = all): minute-level signals
+    #: need no 1-second marks, and every kept frame is also a raw record.
+    min_interval: float = 0.0
 
 
 ParseFn = Callable[[str, str, float, Metadata], Parsed]

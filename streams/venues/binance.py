@@ -8,6 +8,11 @@
 - Sampling: at most one liquidation per symbol per 1000 ms is pushed, so totals are a floor.
 - Liveness: the server's protocol pings never reach the app, so we send ``LIST_SUBSCRIPTIONS``
   and treat its ``{"result": [...], "id": n}`` reply as the pong.
+- Prices: a second connection takes ``!markPrice@arr@1s`` (also a ``/market`` stream): a JSON
+  ARRAY of ``markPriceUpdate`` objects, ``p`` the mark price, ``E`` its time. One frame per
+  ``PRICE_INTERVAL`` seconds is kept. Only USDT perpetuals (no ``_`` delivery suffix) become
+  ticks: one price per coin, and USDC twins would only repeat it. ``prices=off`` in the venue
+  URLs turns the connection off.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import orjson
 
 from liqstress.event import make_event
+from liqstress.prices import PriceTick, make_tick
 
 from .base import (
     Connection,
@@ -32,11 +38,46 @@ from .base import (
 
 ID = "binance"
 WS_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+PRICES_URL = "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
+#: Seconds between kept mark-price frames (signals work on 5-minute price slots).
+PRICE_INTERVAL = 10.0
 
 
 def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    # The stream is named in the URL: no subscribe message is needed.
-    return [Connection(name="usdm", url=urls.get("ws", WS_URL))]
+    # Streams are named in the URL: no subscribe message is needed.
+    conns = [Connection(name="usdm", url=urls.get("ws", WS_URL))]
+    prices = urls.get("prices", PRICES_URL)
+    if prices != "off":
+        conns.append(Connection(name="markprice", url=prices, kind="prices",
+                                min_interval=PRICE_INTERVAL))
+    return conns
+
+
+def parse_mark_prices(items: list[Any], recv_ts: float) -> Parsed:
+    """A ``!markPrice@arr`` frame. Items that are not USDT perpetuals are skipped; a bad
+    item is skipped too (one odd symbol must not cost the other prices), but a frame with no
+    usable item at all is an error."""
+    ticks: list[PriceTick] = []
+    bad = foreign = 0
+    for item in items:
+        if not isinstance(item, dict) or item.get("e") != "markPriceUpdate":
+            foreign += 1
+            continue
+        symbol = item.get("s")
+        if not isinstance(symbol, str) or "_" in symbol or not symbol.endswith("USDT"):
+            continue
+        try:
+            price, ts = num(item, "p"), num(item, "E") / 1000.0
+            base, _ = split_symbol(symbol, ("USDT",))
+            ticks.append(make_tick(exchange=ID, symbol=symbol, base=base, price=price, ts=ts,
+                                   recv_ts=recv_ts))
+        except (FrameError, ValueError):
+            bad += 1
+    if foreign == len(items) and items:
+        raise FrameError("unexpected_shape", "array without markPriceUpdate items")
+    if (bad or foreign) and not ticks:
+        raise FrameError("bad_price", f"{bad + foreign} unusable items")
+    return Parsed(kind="data" if ticks else "info", prices=tuple(ticks))
 
 
 def ping_message(seq: int) -> str:
@@ -65,6 +106,10 @@ def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] 
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+    if text.startswith("["):
+        items = loads(text)
+        if isinstance(items, list):
+            return parse_mark_prices(items, recv_ts)
     decoded = decode_force_order(text)
     if isinstance(decoded, Parsed):
         return decoded
@@ -96,5 +141,5 @@ VENUE = VenueSpec(
     ping_interval=60.0,
     ping_message=ping_message,
     pong_timeout=30.0,
-    default_urls={"ws": WS_URL},
+    default_urls={"ws": WS_URL, "prices": PRICES_URL},
 )

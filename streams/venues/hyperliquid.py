@@ -61,6 +61,20 @@ Both sources:
 - Time: ``time`` (ms, block time).
 - Ids: ``time:tid:liquidated user`` is the venue id (``tid`` alone is a 50-bit hash of the two
   order ids), so the same backstop liquidation seen by both sources has one event id.
+
+Prices (with either source): a connection of its own (``allmids``, kind ``prices``) subscribes
+``{"method":"subscribe","subscription":{"type":"allMids"}}`` (no ``dex``: the main perp dex, spot
+mids included) and gets ``{"channel":"allMids","data":{"mids":{"BTC":"97000.5",...}}}``. Mids are
+``(best bid + best ask) / 2`` in USDC (taken as USD): ``kind="mid"`` ticks, one per main-dex perp
+coin (``kPEPE`` is per 1000 PEPE: ``make_tick`` divides it out). Spot keys (``@107``,
+``PURR/USDC``) and builder-dex keys (``dex:COIN``, other collateral) are skipped; a mid that is
+not a positive number is skipped too, but a frame with no usable mid at all dead-letters
+(``bad_price``). The frame carries NO time: a tick's ``ts`` is its receipt time ``recv_ts``.
+One frame per ``PRICE_INTERVAL`` seconds is kept. Same ack, ping and idle rules as above.
+URL key ``prices``: ``off`` turns it off; unset, it is the ``ws`` endpoint with its port spelled
+out (``wss://api.hyperliquid.xyz:443/ws``): the same server and handshake, but a ``source`` of
+its own, so recordings tell the two connections apart and an allMids (re)subscribe never moves
+the trades connection's history cut-off (``drop_before_subscribe`` is kept per source).
 """
 
 from __future__ import annotations
@@ -68,10 +82,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from liqstress.event import EventError, LiquidationEvent, Market, Side, make_event
+from liqstress.prices import PriceError, PriceTick, make_tick
 
 from .base import Connection, FrameError, Instrument, Metadata, Parsed, VenueSpec, loads, num
 
@@ -82,6 +98,9 @@ META_BODY = '{"type":"meta"}'
 QUOTE = "USDC"
 #: The greeting the server sends as plain text on every new connection.
 CONNECTED = "Websocket connection established."
+#: Seconds between kept allMids frames (signals work on 5-minute price slots).
+PRICE_INTERVAL = 10.0
+ALL_MIDS_SUBSCRIBE = '{"method":"subscribe","subscription":{"type":"allMids"}}'
 
 #: HLP liquidator child vaults (HLP parent 0xdfc24b077bc1425ad1dea75bcb6f8158e10df303). The
 #: agents rotate: a live probe (2026-08) found recent backstop fills on Liquidator 2 and 4, none
@@ -137,15 +156,42 @@ def subscribe_messages(coins: Sequence[str]) -> list[str]:
                           "subscription": {"type": "trades", "coin": c}}).decode() for c in coins]
 
 
+def _with_port(url: str) -> str:
+    """``url`` with its default port spelled out: the same endpoint and handshake (the Host
+    header leaves a default port out), but a different string."""
+    parts = urlsplit(url)
+    if parts.port is not None or not parts.netloc:
+        return url
+    port = 443 if parts.scheme in ("wss", "https") else 80
+    return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
+
+
+def prices_url(urls: dict[str, str]) -> str | None:
+    """The allMids connection's URL: ``prices`` if set (``off``: none), else the ``ws``
+    endpoint under a source string of its own (see the module doc)."""
+    url = urls.get("prices")
+    if url == "off":
+        return None
+    return url or _with_port(urls.get("ws", WS_URL))
+
+
 def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+    conns: list[Connection] = []
     node = _node_url(urls)
     if node:
-        return [Connection(name="node_fills", url=node)]
-    coins = sorted(meta.instruments)
-    if not coins:  # a connection with nothing to subscribe would look healthy and be silent
-        return []
-    return [Connection(name="trades", url=urls.get("ws", WS_URL),
-                       subscribe=subscribe_messages(coins), topics=tuple(coins))]
+        conns.append(Connection(name="node_fills", url=node))
+    else:
+        coins = sorted(meta.instruments)
+        # Without coins a trades connection would have nothing to subscribe: it would look
+        # healthy and stay silent. A metadata refresh starts it once coins are known.
+        if coins:
+            conns.append(Connection(name="trades", url=urls.get("ws", WS_URL),
+                                    subscribe=subscribe_messages(coins), topics=tuple(coins)))
+    prices = prices_url(urls)
+    if prices is not None:
+        conns.append(Connection(name="allmids", url=prices, subscribe=(ALL_MIDS_SUBSCRIBE,),
+                                kind="prices", min_interval=PRICE_INTERVAL))
+    return conns
 
 
 def ping_message(seq: int) -> str:
@@ -209,6 +255,8 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
     if channel == "error":
         text = str(data)[:300]
         raise FrameError("subscribe_error" if "subscri" in text else "venue_error", text)
+    if channel == "allMids":
+        return _parse_all_mids(data, recv_ts)
     if channel != "trades":
         raise FrameError("unexpected_channel", str(channel)[:100])
     if not isinstance(data, list):
@@ -231,6 +279,34 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
                              num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
                              True, meta, trade.get("sz")))
     return Parsed(kind="data", events=tuple(events))
+
+
+# ---- prices: allMids -------------------------------------------------------------------
+
+def _parse_all_mids(data: Any, recv_ts: float) -> Parsed:
+    """``{"mids": {coin: mid}}``. Spot and builder-dex keys are skipped; so is a bad mid (one
+    odd coin must not cost the others), but a frame with no usable mid at all is an error. No
+    time in the frame: ``ts`` is the receipt time."""
+    mids = data.get("mids") if isinstance(data, dict) else None
+    if not isinstance(mids, dict):
+        raise FrameError("unexpected_shape", "allMids data without a mids object")
+    ticks: list[PriceTick] = []
+    bad = 0
+    for coin, mid in mids.items():
+        if not coin or not _is_main_perp(coin):
+            continue
+        if isinstance(mid, bool):
+            bad += 1
+            continue
+        try:
+            ticks.append(make_tick(exchange=ID, symbol=coin, base=coin,
+                                   price=num(mids, coin), ts=recv_ts, recv_ts=recv_ts,
+                                   kind="mid"))
+        except (FrameError, PriceError):
+            bad += 1
+    if bad and not ticks:
+        raise FrameError("bad_price", f"{bad} unusable mids")
+    return Parsed(kind="data" if ticks else "info", prices=tuple(ticks))
 
 
 # ---- (b) node fills --------------------------------------------------------------------
@@ -293,7 +369,8 @@ VENUE = VenueSpec(
     side_rule="ws (backstop only): HLP liquidator vault is the buyer (users[0]) -> long, the "
               "seller -> short; node fills: the liquidated user's own fill, dir Long/Short, "
               "else order side A -> long, B -> short",
-    unit_rule="sz base coin, px USDC: notional sz*px; HIP-3 dex coins: null notional",
+    unit_rule="sz base coin, px USDC: notional sz*px; HIP-3 dex coins: null notional; "
+              "allMids mids in USDC per coin (kPEPE per 1000)",
     sampled=True,  # the default source (ws) is backstop-only
     sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
     rest_urls=rest_urls,

@@ -139,12 +139,16 @@ class MemorySink:
         self.raws: list[Any] = []
         self.events: list[Any] = []
         self.deadletters: list[dict[str, Any]] = []
+        self.prices: list[Any] = []
 
     async def raw(self, frame: Any) -> None:
         self.raws.append(frame)
 
     async def event(self, ev: Any) -> None:
         self.events.append(ev)
+
+    async def price(self, tick: Any) -> None:
+        self.prices.append(tick)
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self.deadletters.append(record)

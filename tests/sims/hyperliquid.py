@@ -1,9 +1,9 @@
 """Hyperliquid simulator: ``/ws`` (the plain-text greeting, one ``subscriptionResponse`` per
-``trades`` coin, the recent trades pushed right after a subscribe, ``{"method":"ping"}`` ->
-``{"channel":"pong"}``, and the server closing a connection after ``idle_timeout`` seconds
-without a client message) and ``POST /info`` ``{"type":"meta"}``. Plus builders for node
-fills lines (``[user, fill]`` and by-block). Run standalone for a demo:
-``python -m tests.sims.hyperliquid``."""
+``trades`` coin, the recent trades pushed right after a subscribe, the ``allMids`` subscription
+acked, ``{"method":"ping"}`` -> ``{"channel":"pong"}``, and the server closing a connection after
+``idle_timeout`` seconds without a client message) and ``POST /info`` ``{"type":"meta"}``. Plus
+builders for ``allMids`` frames and node fills lines (``[user, fill]`` and by-block). Run
+standalone for a demo: ``python -m tests.sims.hyperliquid``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from streams.venues.hyperliquid import CONNECTED
 from .base import VenueSim
 
 WS_PATH = "/ws"
+#: What the allMids connection connects to in tests (``HyperliquidSim.urls``): the same ``/ws``
+#: endpoint; the query only gives it a source of its own, as the spelled-out port does live.
+PRICES_PATH = "/ws?conn=allmids"
 
 #: HLP Liquidator (1) and HLP Liquidator 4: backstop counterparties.
 VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
@@ -48,6 +51,13 @@ LIVE_ERROR = ('{"channel":"error","data":"Error parsing JSON into valid websocke
               '{\\"method\\": \\"subscribe\\", \\"subscription\\": {\\"type\\": '
               '\\"liquidations\\"}}"}')
 PONG = '{"channel":"pong"}'
+ALL_MIDS_ACK = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
+                '"subscription":{"type":"allMids"}}}')
+#: The allMids frame shape of the Hyperliquid docs ("Websocket > Subscriptions", AllMids: a
+#: ``mids`` map of coin -> mid string) with the keys a main-dex subscription gets: perps, spot
+#: pairs by index (``@107``) and by name (``PURR/USDC``), and a per-1000 coin (``kPEPE``).
+DOC_ALL_MIDS = ('{"channel":"allMids","data":{"mids":{"@107":"38.95","BTC":"97000.5",'
+                '"ETH":"3100.1","PURR/USDC":"0.1873","kPEPE":"0.012345","SOL":"180.05"}}}')
 
 #: A backstop fill in a liquidator vault's own ``userFills`` (the same probe, fields as
 #: quoted): the VAULT bought (side B) while the liquidated position was a LONG.
@@ -115,6 +125,11 @@ def fill(coin: str, px: str, sz: str, side: str, t_ms: int, dir_: str, tid: int,
     return out
 
 
+def all_mids(mids: dict[str, Any]) -> str:
+    """An ``allMids`` frame."""
+    return orjson.dumps({"channel": "allMids", "data": {"mids": mids}}).decode()
+
+
 def node_line(user: str, f: dict[str, Any]) -> str:
     """A ``node_fills`` line: ``[user, fill]``."""
     return orjson.dumps([user, f]).decode()
@@ -126,6 +141,14 @@ def block_line(block: int, t_ms: int, *pairs: tuple[str, dict[str, Any]]) -> str
     return orjson.dumps({"local_time": stamp + "500000", "block_time": stamp + "000000",
                          "block_number": block,
                          "events": [[u, f] for u, f in pairs]}).decode()
+
+
+def _channel(frame: str | bytes) -> Any:
+    try:
+        msg = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    return msg.get("channel") if isinstance(msg, dict) else None
 
 
 class HyperliquidSim(VenueSim):
@@ -142,6 +165,10 @@ class HyperliquidSim(VenueSim):
         self.meta = meta_body()
         #: Coins subscribed, over every connection (resubscribes repeat them).
         self.subscribed: list[str] = []
+        #: allMids subscriptions acked, over every connection.
+        self.all_mids_subscribes = 0
+        #: Subscription types per connection: data goes only where it was subscribed.
+        self._subs: dict[Any, set[str]] = {}
         self._last_seen: dict[Any, float] = {}
         self._watchdogs: set[asyncio.Task[None]] = set()
 
@@ -157,6 +184,22 @@ class HyperliquidSim(VenueSim):
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    def urls(self) -> dict[str, str]:
+        """Venue URL overrides pointing every connection (trades, allMids, /info) here."""
+        return {"ws": self.ws_url(), "rest": self.http_base, "prices": self.ws_url(PRICES_PATH)}
+
+    async def push(self, frame: str | bytes, path: str | None = None) -> None:
+        """Like the venue, ``trades`` and ``allMids`` data go to the connections subscribed to
+        them; anything else goes to ``path``, by default the trades connection's ``/ws``."""
+        channel = _channel(frame)
+        if path is None and channel in ("trades", "allMids"):
+            for ws in list(self.clients):
+                if channel in self._subs.get(ws, ()):
+                    with contextlib.suppress(websockets.ConnectionClosed):
+                        await ws.send(frame)
+            return
+        await super().push(frame, WS_PATH if path is None else path)
 
     async def stop(self) -> None:
         for task in list(self._watchdogs):
@@ -203,7 +246,7 @@ class HyperliquidSim(VenueSim):
                 await ws.send(PONG)
             return
         sub = req.get("subscription") or {}
-        if req.get("method") != "subscribe" or sub.get("type") != "trades":
+        if req.get("method") != "subscribe" or sub.get("type") not in ("trades", "allMids"):
             await ws.send(orjson.dumps({"channel": "error", "data": (
                 f"Error parsing JSON into valid websocket request: {msg}")}).decode())
             return
@@ -211,6 +254,11 @@ class HyperliquidSim(VenueSim):
             await ws.send(orjson.dumps({"channel": "error", "data": (
                 "Error parsing JSON into valid websocket request: "
                 + orjson.dumps(req).decode())}).decode())
+            return
+        self._subs.setdefault(ws, set()).add(sub["type"])
+        if sub.get("type") == "allMids":
+            self.all_mids_subscribes += 1
+            await ws.send(orjson.dumps({"channel": "subscriptionResponse", "data": req}).decode())
             return
         coin = sub.get("coin")
         self.subscribed.append(coin)
@@ -231,6 +279,7 @@ async def _main() -> None:  # pragma: no cover - manual demo
             now = int(time.time() * 1000)
             buyer, seller = (VAULT, TRADER) if i % 2 else (TRADER, VAULT4)
             await sim.push(trades(trade("BTC", "A", "60000", "0.5", now, buyer, seller)))
+            await sim.push(all_mids({"BTC": str(60000 + i), "@107": "38.9"}))
 
 
 if __name__ == "__main__":  # pragma: no cover
