@@ -290,6 +290,7 @@ class LiquidationLevels:
         self._log_g = math.log(self._g)
         #: coin -> minute -> bucket index -> [long USD, short USD]
         self._data: dict[str, dict[int, dict[int, list[float]]]] = {}
+        self._mids: dict[int, float] = {}
 
     def add(self, coin: str, price: float, side: str, usd: float | None, ts: float,
             now: float) -> bool:
@@ -304,7 +305,10 @@ class LiquidationLevels:
         return True
 
     def _mid(self, k: int) -> float:
-        return (self._g ** k + self._g ** (k + 1)) / 2
+        mid = self._mids.get(k)
+        if mid is None:
+            mid = self._mids[k] = (self._g ** k + self._g ** (k + 1)) / 2
+        return mid
 
     def liquidations(self, coin: str, now: float,
                      window: float | None = None) -> list[tuple[float, str, float]]:

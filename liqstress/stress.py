@@ -159,14 +159,16 @@ class StressEngine:
                 short_all += short_usd
                 long_near += (ne.long_share_near_low or 0.0) * long_usd
                 short_near += (ne.short_share_near_high or 0.0) * short_usd
-            per_coin[coin] = {
-                "price": prices.price_at(coin, now), "local_low": low, "local_high": high,
-                "long_usd": long_usd, "short_usd": short_usd, **ne.to_dict(),
-                "top_levels": [lv.to_dict() for lv in sg.top_levels(
-                    sg.price_clusters(liqs, levels.bucket_pct), s.cluster_top_levels)],
-            }
+            per_coin[coin] = {"local_low": low, "local_high": high, "long_usd": long_usd,
+                              "short_usd": short_usd, **ne.to_dict(), "_liqs": liqs}
         ranked = sorted(per_coin, key=lambda c: -(per_coin[c]["long_usd"] + per_coin[c]["short_usd"]))
         keep = set(ranked[:s.cluster_top_coins]) | (set(coins) & set(per_coin))
+        # Levels only for the coins published: with hundreds of coins they are most of the cost.
+        for coin in keep:
+            info = per_coin[coin]
+            info["price"] = prices.price_at(coin, now)
+            info["top_levels"] = [lv.to_dict() for lv in sg.top_levels(
+                sg.price_clusters(info.pop("_liqs"), levels.bucket_pct), s.cluster_top_levels)]
         if not per_coin:
             return {}, None
         # Levels are published without prices too; the shares need a coin with a low/high.

@@ -46,3 +46,16 @@ async def test_bench_counts_exactly() -> None:
     assert r["store"]["duplicates"] == dups
     assert r["store"]["buckets"] > 0
     assert "ratio pipeline/baseline" in format_report(r)
+
+
+def test_prices_bench_runs_on_a_small_universe() -> None:
+    from bench.prices_bench import format_report as price_report
+    from bench.prices_bench import run as run_prices
+
+    r = run_prices(coins=12)
+    assert r["series"] == 24  # 12 coins x 2 venues
+    # Same slots in both stores: the array rings cost a fixed ~12 KiB per series.
+    assert 10_000 < r["memory"]["bytes_per_series"] < 16_000
+    for part in ("memory", "ingest", "evaluate", "parse"):
+        assert r[part]["ratio"] > 0
+    assert "coins: 12" in price_report(r)
