@@ -12,7 +12,7 @@ import pytest
 from liqstress import cli
 from liqstress.pipeline import process_recording
 
-from .sims.binance import BinanceSim, force_order
+from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
 from .sims.okx import OkxSim, detail, entry, liquidations
 
 
@@ -20,15 +20,19 @@ from .sims.okx import OkxSim, detail, entry, liquidations
 async def test_record_then_normalize(tmp_path: Path) -> None:
     out = tmp_path / "rec.jsonl"
     async with BinanceSim() as bn, OkxSim() as ok:
-        urls = f"binance.ws={bn.ws_url()},okx.ws={ok.ws_url()},okx.rest={ok.http_base}"
+        urls = (f"binance.ws={bn.ws_url()},binance.prices={bn.ws_url(MARK_PRICE_PATH)},"
+                f"okx.ws={ok.ws_url()},okx.rest={ok.http_base}")
         args = cli.build_parser().parse_args(
             ["record", "--out", str(out), "--exchanges", "binance,okx", "--venue-urls", urls,
              "--duration", "3"])
         task = asyncio.create_task(cli.cmd_record(args))
-        await bn.wait_for(lambda: bn.clients and ok.clients and ok.messages())
+        await bn.wait_for(lambda: len(bn.clients) == 2 and ok.clients and ok.messages())
         await asyncio.sleep(0.3)
         t = int(time.time() * 1000)
         await bn.push(force_order("BTCUSDT", "SELL", "1", "50000", t))
+        # Mark prices: the first frame is kept, the second (within 10 s) is throttled away.
+        await bn.push(mark_prices({"BTCUSDT": "50100.5", "ETHUSDT": "3001"}, t), MARK_PRICE_PATH)
+        await bn.push(mark_prices({"BTCUSDT": "50200"}, t + 1000), MARK_PRICE_PATH)
         await ok.push(liquidations(entry("ETH-USDT-SWAP", detail("short", "buy", "4", "3000", t))))
         assert await asyncio.wait_for(task, 10) == 0
     lines = out.read_bytes().splitlines()
@@ -38,3 +42,5 @@ async def test_record_then_normalize(tmp_path: Path) -> None:
     got = sorted((e.exchange, e.side, e.notional_usd) for e in res.events)
     assert got == [("binance", "long", 50000.0), ("okx", "short", 4 * 0.1 * 3000)]
     assert res.snapshot_dropped == 3  # the OKX stale batch, recorded but never an event
+    # Prices are recorded as frames and replay into the same ticks.
+    assert sorted((p.coin, p.price) for p in res.prices) == [("BTC", 50100.5), ("ETH", 3001.0)]

@@ -1,4 +1,4 @@
-"""A record on the liquidations topic that is not a valid event (another producer, a bug)
+"""A record on the liquidations or prices topic that is not valid (another producer, a bug)
 becomes a dead letter with a reason; the worker keeps counting the valid ones."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from liqstress.broker import EmbeddedBroker
 from liqstress.config import WorkerSettings
 from liqstress.event import make_event
 from liqstress.metrics import Metrics
+from liqstress.prices import make_tick
 
 from .test_e2e import read_topic
 
@@ -35,18 +36,26 @@ async def test_invalid_records_are_dead_lettered(broker: EmbeddedBroker) -> None
         bad_obj = {**good.to_dict(), "notional_usd": "lots", "id": "x"}
         for value in (b"not json", json.dumps(bad_obj).encode(), good.to_json()):
             await producer.send_and_wait("liquidations", value=value, key=b"okx:BTC-USDT-SWAP")
+        tick = make_tick(exchange="binance", symbol="BTCUSDT", base="BTC", price=50_100.0,
+                         ts=now, recv_ts=now)
+        bad_tick = {**json.loads(tick.to_json()), "price": -1}
+        for value in (json.dumps(bad_tick).encode(), tick.to_json()):
+            await producer.send_and_wait("prices", value=value, key=b"BTC")
 
         async def settled() -> None:
-            while state.store.events < 1 or state.invalid < 2:
+            while state.store.events < 1 or state.invalid < 3 or state.prices.ticks < 1:
                 await asyncio.sleep(0.05)
         await asyncio.wait_for(settled(), 60)
         dls = [json.loads(v) for v in await asyncio.to_thread(
-            read_topic, broker.bootstrap, "liquidations.deadletter", 2)]
+            read_topic, broker.bootstrap, "liquidations.deadletter", 3)]
     finally:
         await producer.stop()
         await app.stop()
-    assert state.store.events == 1 and state.invalid == 2
+    assert state.store.events == 1 and state.invalid == 3
     assert metrics.registry.get_sample_value(
         "liqstress_liquidated_usd_total", {"exchange": "okx", "side": "short"}) == 10000.0
-    assert [d["reason"] for d in dls] == ["invalid_event", "invalid_event"]
-    assert dls[0]["frame"] == "not json"
+    assert sorted(d["reason"] for d in dls) == ["invalid_event", "invalid_event", "invalid_price"]
+    assert "not json" in [d["frame"] for d in dls]
+    bad_price = next(d for d in dls if d["reason"] == "invalid_price")
+    assert bad_price["source"] == "kafka:prices" and '"price": -1' in bad_price["frame"]
+    assert state.prices.price_at("BTC", now) == 50_100.0

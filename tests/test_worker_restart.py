@@ -12,6 +12,7 @@ from pathlib import Path
 from liqstress.broker import EmbeddedBroker, free_port
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, make_event
+from liqstress.prices import make_tick
 from streams.publisher import KafkaSink
 
 from .helpers import eventually, liqstress_cmd, sample, scrape, spawn, stop_process
@@ -67,10 +68,15 @@ async def test_kill_9_and_restart_keeps_windows_exact(broker: EmbeddedBroker, tm
     events = synthetic(900, seed=7, now=now)
     first, second = events[:300], events[300:]
     dupes = random.Random(1).sample(events[:600], 40)  # a collector resending after reconnect
+    # BTC mark prices over the last 10 minutes: low 60,000, newest 60,029.
+    ticks = [make_tick(exchange="binance", symbol="BTCUSDT", base="BTC", price=60_000.0 + i,
+                       ts=now - 600 + 10 * i, recv_ts=now - 600 + 10 * i) for i in range(30)]
     sink = KafkaSink(broker.bootstrap, Topics())
     await sink.start()
     for ev in first:
         await sink.event(ev)
+    for tick in ticks[:15]:
+        await sink.price(tick)
     await sink.flush()
 
     port = free_port()
@@ -87,6 +93,8 @@ async def test_kill_9_and_restart_keeps_windows_exact(broker: EmbeddedBroker, tm
         async def stream_rest() -> None:
             for i, ev in enumerate(second + dupes):
                 await sink.event(ev)
+                if i < 15:
+                    await sink.price(ticks[15 + i])
                 if i % 20 == 0:
                     await asyncio.sleep(0.02)
             await sink.flush()
@@ -118,6 +126,9 @@ async def test_kill_9_and_restart_keeps_windows_exact(broker: EmbeddedBroker, tm
             assert win_15m == 0.0
         s = scrape(port)
         assert (sample(s, "liqstress_worker_rebuilt_events") or 0) >= 300
+        # Prices come back from the prices topic too: the newest close and the local low.
+        assert sample(s, "liqstress_coin_price_usd", coin="BTC") == 60_029.0
+        assert sample(s, "liqstress_coin_local_low_usd", coin="BTC") == 60_000.0
     finally:
         stop_process(worker2)
         await sink.stop()
