@@ -175,8 +175,24 @@ class ReplayResult:
     def summary(self) -> dict[str, Any]:
         snap = self.state.last_snapshot
         assert snap is not None
-        return {"windows": snap.usd_by_exchange(), "events": self.state.store.events,
-                "deadletter": len(self.processing.deadletters)}
+        out: dict[str, Any] = {"windows": snap.usd_by_exchange(),
+                               "events": self.state.store.events,
+                               "prices": self.state.prices.ticks,
+                               "deadletter": len(self.processing.deadletters)}
+        res = self.state.last_stress
+        if res is not None:
+            near = res.near_extreme
+            out["signals"] = {
+                "stress_index": res.index.value, "level": res.index.level,
+                "long_share_1h": res.imbalance["1h"].long_share,
+                "long_spike_multiple": res.spike["long"].multiple,
+                "top2_share_1h": res.concentration["1h"].top2_share,
+                "deleveraging": res.deleveraging.label,
+                "long_share_near_low": near.long_share_near_low if near else None,
+                "breadth_down_1h": res.breadth.down_1h_share if res.breadth else None,
+                "divergence_coins": sorted(c for c, d in res.divergence.items() if d.flag),
+            }
+        return out
 
 
 async def replay(path: str, broker: str | None = None, metrics: Metrics | None = None,
@@ -272,7 +288,12 @@ def format_table(summary: dict[str, Any]) -> str:
         for ex in sorted(exchanges):
             sides = exchanges[ex]
             lines.append(f"{w:<6} {ex:<16} {sides.get('long', 0):>16,.2f} {sides.get('short', 0):>16,.2f}")
-    lines.append(f"events: {summary['events']}  deadletter: {summary['deadletter']}")
+    lines.append(f"events: {summary['events']}  prices: {summary.get('prices', 0)}  "
+                 f"deadletter: {summary['deadletter']}")
+    for key, val in (summary.get("signals") or {}).items():
+        shown = (f"{val:,.3f}" if isinstance(val, float)
+                 else ", ".join(val) or "-" if isinstance(val, list) else val)
+        lines.append(f"{key:<22} {shown}")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from liqstress.metrics import Metrics
-from liqstress.pipeline import ReplayResult, metrics_server, replay
+from liqstress.pipeline import ReplayResult, format_table, metrics_server, replay
 from liqstress.scenario import FINAL_HOUR_LONGS, FINAL_HOUR_SHORTS, write_seed
 
 from .helpers import read_topic, sample, schema, scrape
@@ -101,3 +101,13 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
     assert sample(m, "liqstress_stress_index") == pytest.approx(index["value"])
     assert index["value"] >= 75
     assert sample(m, "liqstress_prices_total", exchange="binance") == 3020 * 5
+
+    # What `liqstress replay seed.jsonl` prints.
+    summary = result.summary()
+    sig = summary["signals"]
+    assert summary["prices"] == 3020 * 5
+    assert sig["level"] == "extreme" and sig["deleveraging"] == "staged"
+    assert sig["long_share_near_low"] == pytest.approx(1.0)
+    assert sig["divergence_coins"] == ["BTC", "DOGE", "ETH", "SOL", "XRP"]
+    table = format_table(summary)
+    assert "staged" in table and "prices: 15100" in table and "stress_index" in table
