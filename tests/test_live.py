@@ -36,3 +36,24 @@ async def test_live_subscribe_and_pong(venue_id: str) -> None:
         await asyncio.gather(task, return_exceptions=True)
     assert metrics.registry.get_sample_value("liqstress_deadletter_total",
                                              {"exchange": venue_id, "reason": "malformed_json"}) is None
+
+
+@pytest.mark.parametrize("venue_id", ["binance", "hyperliquid"])
+@pytest.mark.timeout(120)
+async def test_live_prices_arrive(venue_id: str) -> None:
+    """The price feeds deliver ticks (mark prices are pushed every second, mids per block)."""
+    metrics = Metrics.create()
+    sink = MemorySink()
+    col = Collector(get_venue(venue_id), sink, metrics, ping_interval=5, pong_timeout=20)
+    task = asyncio.create_task(col.run())
+    try:
+        async def priced() -> None:
+            while not any(t.coin == "BTC" for t in sink.prices):
+                await asyncio.sleep(0.2)
+        await asyncio.wait_for(priced(), 60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    btc = next(t for t in sink.prices if t.coin == "BTC")
+    assert 1_000 < btc.price < 10_000_000
+    assert not [d for d in sink.deadletters if d["reason"] == "bad_price"]
