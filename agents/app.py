@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -33,17 +33,40 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class TopicProgress:
+    """Where the worker is in one source topic (liquidations or prices)."""
+
+    #: Highest offset applied per partition (rebuild or live).
+    offsets: dict[int, int] = field(default_factory=dict)
+    #: End of what the start-up rebuild read, per partition: the agent re-delivers part of it.
+    rebuilt_until: dict[int, int] = field(default_factory=dict)
+    #: Invalid records the rebuild met: the agent still owes them a dead letter.
+    invalid: set[tuple[int, int]] = field(default_factory=set)
+
+    def advance(self, partition: int, offset: int) -> bool:
+        """Record ``offset`` as applied; True when the start-up rebuild already read it."""
+        if offset > self.offsets.get(partition, -1):
+            self.offsets[partition] = offset
+        return offset <= self.rebuilt_until.get(partition, -1)
+
+    def already_applied(self, partition: int, offset: int) -> bool:
+        """A record the rebuild applied (a fresh or lagging consumer group re-reads history):
+        the agent skips it without decoding, unless it still owes it a dead letter."""
+        return (offset <= self.rebuilt_until.get(partition, -1)
+                and (partition, offset) not in self.invalid)
+
+
+T = TypeVar("T")
+
+
+@dataclass
 class WorkerState:
     settings: WorkerSettings
     metrics: Metrics
     store: WindowStore = field(default_factory=WindowStore)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Highest offset applied per partition of the events topic (rebuild or live).
-    offsets: dict[int, int] = field(default_factory=dict)
-    #: End of what the start-up rebuild read, per partition: the agent re-delivers part of it.
-    rebuilt_until: dict[int, int] = field(default_factory=dict)
-    #: Invalid records the rebuild met: the agent still owes them a dead letter.
-    invalid_offsets: set[tuple[int, int]] = field(default_factory=set)
+    events_in: TopicProgress = field(default_factory=TopicProgress)
+    prices_in: TopicProgress = field(default_factory=TopicProgress)
     invalid: int = 0
     #: Pins the window clock (replay: the recording's last timestamp).
     fixed_now: float | None = None
@@ -53,14 +76,19 @@ class WorkerState:
     last_stress: StressResult | None = None
     prices: PriceStore = field(default_factory=PriceStore)
     levels: LiquidationLevels | None = None
-    #: As ``offsets``/``rebuilt_until``/``invalid_offsets``, for the prices topic.
-    price_offsets: dict[int, int] = field(default_factory=dict)
-    price_rebuilt_until: dict[int, int] = field(default_factory=dict)
-    invalid_price_offsets: set[tuple[int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.levels is None:
             self.levels = LiquidationLevels(horizon=self.stress.settings.cluster_window)
+
+    @property
+    def offsets(self) -> dict[int, int]:
+        """Highest offset applied per partition of the liquidations topic."""
+        return self.events_in.offsets
+
+    @property
+    def price_offsets(self) -> dict[int, int]:
+        return self.prices_in.offsets
 
     def now(self) -> float:
         if self.fixed_now is not None:
@@ -90,35 +118,33 @@ class WorkerState:
         self.metrics.prices.labels(tick.exchange).inc()
         return True
 
+    def _decode(self, progress: TopicProgress, partition: int, offset: int,
+                value: bytes | None, decode: Callable[[bytes], T],
+                errors: type[Exception], what: str) -> T | None:
+        seen_before = progress.advance(partition, offset)
+        try:
+            return decode(value or b"")
+        except errors as exc:
+            if not seen_before:  # counted once: the agent re-delivers what the rebuild read
+                self.invalid += 1
+                progress.invalid.add((partition, offset))
+                log.warning("invalid %s at partition %d offset %d: %s", what, partition, offset,
+                            exc)
+            return None
+
     def apply_price_record(self, partition: int, offset: int,
                            value: bytes | None) -> PriceTick | None:
-        seen_before = offset <= self.price_rebuilt_until.get(partition, -1)
-        if offset > self.price_offsets.get(partition, -1):
-            self.price_offsets[partition] = offset
-        try:
-            tick = tick_from_json(value or b"")
-        except PriceError as exc:
-            if not seen_before:
-                self.invalid += 1
-                self.invalid_price_offsets.add((partition, offset))
-                log.warning("invalid price at partition %d offset %d: %s", partition, offset, exc)
-            return None
-        self.apply_tick(tick)
+        tick = self._decode(self.prices_in, partition, offset, value, tick_from_json,
+                            PriceError, "price")
+        if tick is not None:
+            self.apply_tick(tick)
         return tick
 
     def apply_record(self, partition: int, offset: int, value: bytes | None) -> LiquidationEvent | None:
-        seen_before = offset <= self.rebuilt_until.get(partition, -1)
-        if offset > self.offsets.get(partition, -1):
-            self.offsets[partition] = offset
-        try:
-            ev = event_from_json(value or b"")
-        except EventError as exc:
-            if not seen_before:
-                self.invalid += 1
-                self.invalid_offsets.add((partition, offset))
-                log.warning("invalid event at partition %d offset %d: %s", partition, offset, exc)
-            return None
-        self.apply(ev)
+        ev = self._decode(self.events_in, partition, offset, value, event_from_json,
+                          EventError, "event")
+        if ev is not None:
+            self.apply(ev)
         return ev
 
     def refresh(self) -> Snapshot:
@@ -283,22 +309,21 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                               key_serializer="raw")
     prices_topic = app.topic(settings.topics.prices, value_serializer="raw", key_serializer="raw")
 
+    #: (topic, progress, apply) of each source topic, in rebuild order.
+    sources = ((settings.topics.prices, state.prices_in, state.apply_price_record),
+               (settings.topics.events, state.events_in, state.apply_record))
+
     async def rebuild() -> None:
         started = time.monotonic()
-
-        def on_record(msg: Any) -> None:
-            state.apply_record(msg.partition, msg.offset, msg.value)
-
-        def on_price(msg: Any) -> None:
-            state.apply_price_record(msg.partition, msg.offset, msg.value)
 
         before = state.store.events
         ticks_before = state.prices.ticks
         # Prices first: the clusters judge liquidations against the local low/high.
-        price_ends = await read_topic(settings.broker, settings.topics.prices, on_price)
-        state.price_rebuilt_until = {p: end - 1 for p, end in price_ends.items()}
-        ends = await read_topic(settings.broker, settings.topics.events, on_record)
-        state.rebuilt_until = {p: end - 1 for p, end in ends.items()}
+        for topic, progress, apply_record in sources:
+            ends = await read_topic(settings.broker, topic,
+                                    lambda msg, f=apply_record: f(msg.partition, msg.offset,
+                                                                  msg.value))
+            progress.rebuilt_until = {p: end - 1 for p, end in ends.items()}
         n = state.store.events - before
         metrics.worker_rebuilt_events.set(n)
         log.info("rebuilt %d events from %s and %d prices from %s in %.2fs", n,
@@ -308,39 +333,28 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         state.ready.set()
         metrics.worker_ready.set(1)
 
-    @app.agent(events_topic, name="count-liquidations")
-    async def count_liquidations(stream: Any) -> None:
-        await state.ready.wait()
-        async for event in stream.events():
-            msg = event.message
-            if (msg.offset <= state.rebuilt_until.get(msg.partition, -1)
-                    and (msg.partition, msg.offset) not in state.invalid_offsets):
-                # Already applied by the rebuild (a fresh or lagging consumer group re-reads
-                # history): skip without decoding.
-                continue
-            ev = state.apply_record(msg.partition, msg.offset, event.value)
-            if ev is None:
-                await deadletter_topic.send(key=b"worker", value=orjson.dumps({
-                    "exchange": "", "source": f"kafka:{settings.topics.events}",
-                    "recv_ts": time.time(), "reason": "invalid_event",
-                    "detail": f"partition {msg.partition} offset {msg.offset}",
-                    "frame": (event.value or b"").decode("utf-8", "replace")}))
+    def consumer(topic: str, progress: TopicProgress,
+                 apply_record: Callable[[int, int, bytes | None], Any],
+                 reason: str) -> Callable[[Any], Awaitable[None]]:
+        async def consume(stream: Any) -> None:
+            await state.ready.wait()
+            async for event in stream.events():
+                msg = event.message
+                if progress.already_applied(msg.partition, msg.offset):
+                    continue
+                if apply_record(msg.partition, msg.offset, event.value) is None:
+                    await deadletter_topic.send(key=b"worker", value=orjson.dumps({
+                        "exchange": "", "source": f"kafka:{topic}", "recv_ts": time.time(),
+                        "reason": reason,
+                        "detail": f"partition {msg.partition} offset {msg.offset}",
+                        "frame": (event.value or b"").decode("utf-8", "replace")}))
+        return consume
 
-    @app.agent(prices_topic, name="apply-prices")
-    async def apply_prices(stream: Any) -> None:
-        await state.ready.wait()
-        async for event in stream.events():
-            msg = event.message
-            if (msg.offset <= state.price_rebuilt_until.get(msg.partition, -1)
-                    and (msg.partition, msg.offset) not in state.invalid_price_offsets):
-                continue
-            tick = state.apply_price_record(msg.partition, msg.offset, event.value)
-            if tick is None:
-                await deadletter_topic.send(key=b"worker", value=orjson.dumps({
-                    "exchange": "", "source": f"kafka:{settings.topics.prices}",
-                    "recv_ts": time.time(), "reason": "invalid_price",
-                    "detail": f"partition {msg.partition} offset {msg.offset}",
-                    "frame": (event.value or b"").decode("utf-8", "replace")}))
+    app.agent(prices_topic, name="apply-prices")(
+        consumer(settings.topics.prices, state.prices_in, state.apply_price_record,
+                 "invalid_price"))
+    app.agent(events_topic, name="count-liquidations")(
+        consumer(settings.topics.events, state.events_in, state.apply_record, "invalid_event"))
 
     @app.task
     async def start_rebuild() -> None:
