@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .signals import CLUSTER_BUCKET_PCT, range_pct
+from .signals import CLUSTER_BUCKET_PCT, bucket_index, range_pct
 from .windows import coin_scale
 
 SCHEMA_VERSION = 1
@@ -138,6 +138,16 @@ class _Series:
         if slot > self.newest:
             self.newest = slot
 
+    def span(self, first: int, last: int) -> tuple[float, float] | None:
+        """(low, high) over slots ``first..last`` inclusive; None without a tick there."""
+        lo, hi = math.inf, -math.inf
+        for slot in range(first, last + 1):
+            got = self.get(slot)
+            if got is not None:
+                hi = max(hi, got[0])
+                lo = min(lo, got[1])
+        return (lo, hi) if hi >= lo else None
+
     def get(self, slot: int) -> tuple[float, float, float, float] | None:
         i = slot % N_SLOTS
         if self.ids[i] != slot:
@@ -219,14 +229,7 @@ class PriceStore:
         if s is None:
             return None
         cur = math.floor(now / SLOT_SECONDS)
-        n = max(1, math.ceil(lookback / SLOT_SECONDS))
-        lo, hi = math.inf, -math.inf
-        for slot in range(cur - n + 1, cur + 1):
-            got = s.get(slot)
-            if got is not None:
-                hi = max(hi, got[0])
-                lo = min(lo, got[1])
-        return (lo, hi) if hi >= lo else None
+        return s.span(cur - max(1, math.ceil(lookback / SLOT_SECONDS)) + 1, cur)
 
     def hourly_ranges(self, coin: str, now: float, hours: int) -> list[float | None]:
         """``range_pct`` of each of the last ``hours`` hours (trailing 60-minute blocks ending
@@ -238,14 +241,9 @@ class PriceStore:
         per_hour = 3600 // SLOT_SECONDS
         cur = math.floor(now / SLOT_SECONDS)
         for k in range(hours):
-            lo, hi = math.inf, -math.inf
-            for slot in range(cur - (k + 1) * per_hour + 1, cur - k * per_hour + 1):
-                got = s.get(slot)
-                if got is not None:
-                    hi = max(hi, got[0])
-                    lo = min(lo, got[1])
-            if hi >= lo:
-                out[hours - 1 - k] = range_pct(hi, lo)
+            got = s.span(cur - (k + 1) * per_hour + 1, cur - k * per_hour)
+            if got is not None:
+                out[hours - 1 - k] = range_pct(got[1], got[0])
         return out
 
     def breadth_inputs(self, now: float) -> dict[str, tuple[float | None, float | None,
@@ -287,7 +285,6 @@ class LiquidationLevels:
         self.bucket_pct = bucket_pct
         self.horizon = horizon
         self._g = 1.0 + bucket_pct / 100.0
-        self._log_g = math.log(self._g)
         #: coin -> minute -> bucket index -> [long USD, short USD]
         self._data: dict[str, dict[int, dict[int, list[float]]]] = {}
         self._mids: dict[int, float] = {}
@@ -298,7 +295,7 @@ class LiquidationLevels:
         if usd is None or not (price > 0 and math.isfinite(price)) or usd < 0 \
                 or ts <= now - self.horizon - 60:
             return False
-        k = math.floor(math.log(price) / self._log_g)
+        k = bucket_index(price, self.bucket_pct)
         cell = self._data.setdefault(coin, {}).setdefault(math.floor(ts / 60), {}) \
             .setdefault(k, [0.0, 0.0])
         cell[0 if side == "long" else 1] += usd

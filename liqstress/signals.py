@@ -584,20 +584,27 @@ def _valid_liqs(liquidations: Iterable[Sequence[Any]]) -> Iterable[tuple[float, 
         yield p, side, u
 
 
-def bucket_bounds(price: float, bucket_pct: float = CLUSTER_BUCKET_PCT) -> tuple[float, float]:
-    """The geometric bucket holding ``price``: ``[g^k, g^(k+1))`` with ``g = 1 + bucket_pct/100``
-    and ``k = floor(ln price / ln g)``. Each bucket is ``bucket_pct`` % wide and a price always
-    lands in the same bucket, whatever else is in the data (stable levels across snapshots)."""
+def bucket_index(price: float, bucket_pct: float = CLUSTER_BUCKET_PCT) -> int:
+    """``k`` of the geometric bucket ``[g^k, g^(k+1))`` holding ``price``, with
+    ``g = 1 + bucket_pct/100`` and ``k = floor(ln price / ln g)`` (see ``bucket_bounds``)."""
     if not bucket_pct > 0:
         raise ValueError("bucket_pct must be > 0")
     g = 1.0 + bucket_pct / 100.0
     k = math.floor(math.log(price) / math.log(g))
-    lo, hi = g ** k, g ** (k + 1)
-    # float rounding at a boundary: keep lo <= price < hi
-    if price < lo:
+    # float rounding at a boundary: keep g^k <= price < g^(k+1)
+    if price < g ** k:
         k -= 1
-    elif price >= hi:
+    elif price >= g ** (k + 1):
         k += 1
+    return k
+
+
+def bucket_bounds(price: float, bucket_pct: float = CLUSTER_BUCKET_PCT) -> tuple[float, float]:
+    """The geometric bucket holding ``price``: ``[g^k, g^(k+1))`` with ``g = 1 + bucket_pct/100``
+    and ``k = bucket_index(price)``. Each bucket is ``bucket_pct`` % wide and a price always
+    lands in the same bucket, whatever else is in the data (stable levels across snapshots)."""
+    k = bucket_index(price, bucket_pct)
+    g = 1.0 + bucket_pct / 100.0
     return g ** k, g ** (k + 1)
 
 

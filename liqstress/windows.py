@@ -14,10 +14,11 @@ happened, not "now". Event ids seen before count once.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ _COARSE = [(name, size // COARSE_SECONDS) for name, size in WINDOWS.items() if s
 _MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10|1M)(?=[A-Z]{2,})")
 
 
+@functools.lru_cache(maxsize=8192)
 def coin_scale(base: str) -> tuple[str, float]:
     """``(coin, units)``: how many coins one unit of ``base`` stands for. ``1000PEPE`` and
     ``kPEPE`` are (PEPE, 1000), ``1MBABYDOGE`` (BABYDOGE, 1e6), ``BTC`` (BTC, 1). A price per
@@ -214,30 +216,14 @@ class WindowStore:
                             target.merge(agg)
         return Snapshot(now=now, windows=windows, events=self.events)
 
-    def hourly_totals(self, now: float, hours: int = 25) -> dict[str, list[float]]:
-        """USD per side over all exchanges for each of the last ``hours`` hours, oldest first;
-        the last entry is the current hour as the 1h window sees it (same minute buckets)."""
+    def _hourly(self, now: float, hours: int, out: dict[str, list[float]],
+                series_of: Callable[[Key], list[float] | None]) -> dict[str, list[float]]:
+        """Add each minute bucket's USD to the hour it falls in (0 = the current hour, last),
+        in the series ``series_of(key)`` picks (None: skip the key)."""
         cur = math.floor(now / COARSE_SECONDS)
         per_hour = 3600 // COARSE_SECONDS
-        out = {side: [0.0] * hours for side in SIDES}
-        for (scope, _, side), b in self._coarse.items():
-            if scope != "exchange":
-                continue
-            series = out[side]
-            for idx, agg in b.items():
-                k = (cur - idx) // per_hour  # 0 = current hour
-                if 0 <= k < hours:
-                    series[hours - 1 - k] += agg.usd
-        return out
-
-    def hourly_totals_by_coin(self, now: float, coins: Iterable[str],
-                              hours: int = 25) -> dict[str, list[float]]:
-        """As ``hourly_totals`` but per coin, both sides summed."""
-        cur = math.floor(now / COARSE_SECONDS)
-        per_hour = 3600 // COARSE_SECONDS
-        out = {coin: [0.0] * hours for coin in coins}
-        for (scope, name, _), b in self._coarse.items():
-            series = out.get(name) if scope == "coin" else None
+        for key, b in self._coarse.items():
+            series = series_of(key)
             if series is None:
                 continue
             for idx, agg in b.items():
@@ -245,6 +231,20 @@ class WindowStore:
                 if 0 <= k < hours:
                     series[hours - 1 - k] += agg.usd
         return out
+
+    def hourly_totals(self, now: float, hours: int = 25) -> dict[str, list[float]]:
+        """USD per side over all exchanges for each of the last ``hours`` hours, oldest first;
+        the last entry is the current hour as the 1h window sees it (same minute buckets)."""
+        out = {side: [0.0] * hours for side in SIDES}
+        return self._hourly(now, hours, out,
+                            lambda key: out[key[2]] if key[0] == "exchange" else None)
+
+    def hourly_totals_by_coin(self, now: float, coins: Iterable[str],
+                              hours: int = 25) -> dict[str, list[float]]:
+        """As ``hourly_totals`` but per coin, both sides summed."""
+        out = {coin: [0.0] * hours for coin in coins}
+        return self._hourly(now, hours, out,
+                            lambda key: out.get(key[1]) if key[0] == "coin" else None)
 
     def bucket_count(self) -> int:
         return sum(len(b) for b in self._fine.values()) + sum(len(b) for b in self._coarse.values())

@@ -17,7 +17,7 @@ from liqstress.event import make_event
 from liqstress.metrics import Metrics
 from liqstress.prices import make_tick
 
-from .test_e2e import read_topic
+from .helpers import read_topic
 
 
 @pytest.mark.timeout(90)
