@@ -127,6 +127,14 @@ class VenueSpec:
     default_urls: dict[str, str] = field(default_factory=dict)
 
 
+def price_frame(ticks: Sequence[PriceTick], bad: int) -> Parsed:
+    """A price frame's outcome. Bad items were skipped (one odd symbol must not cost the other
+    prices), but a frame with no usable item at all is an error; none at all is ``info``."""
+    if bad and not ticks:
+        raise FrameError("bad_price", f"{bad} unusable prices")
+    return Parsed(kind="data" if ticks else "info", prices=tuple(ticks))
+
+
 def loads(text: str) -> Any:
     try:
         return orjson.loads(text)

@@ -32,6 +32,7 @@ from .base import (
     VenueSpec,
     loads,
     num,
+    price_frame,
     side_from_order_side,
     split_symbol,
 )
@@ -75,9 +76,7 @@ def parse_mark_prices(items: list[Any], recv_ts: float) -> Parsed:
             bad += 1
     if foreign == len(items) and items:
         raise FrameError("unexpected_shape", "array without markPriceUpdate items")
-    if (bad or foreign) and not ticks:
-        raise FrameError("bad_price", f"{bad + foreign} unusable items")
-    return Parsed(kind="data" if ticks else "info", prices=tuple(ticks))
+    return price_frame(ticks, bad + foreign)
 
 
 def ping_message(seq: int) -> str:

@@ -89,7 +89,17 @@ import orjson
 from liqstress.event import EventError, LiquidationEvent, Market, Side, make_event
 from liqstress.prices import PriceError, PriceTick, make_tick
 
-from .base import Connection, FrameError, Instrument, Metadata, Parsed, VenueSpec, loads, num
+from .base import (
+    Connection,
+    FrameError,
+    Instrument,
+    Metadata,
+    Parsed,
+    VenueSpec,
+    loads,
+    num,
+    price_frame,
+)
 
 ID = "hyperliquid"
 WS_URL = "wss://api.hyperliquid.xyz/ws"
@@ -304,9 +314,7 @@ def _parse_all_mids(data: Any, recv_ts: float) -> Parsed:
                                    kind="mid"))
         except (FrameError, PriceError):
             bad += 1
-    if bad and not ticks:
-        raise FrameError("bad_price", f"{bad} unusable mids")
-    return Parsed(kind="data" if ticks else "info", prices=tuple(ticks))
+    return price_frame(ticks, bad)
 
 
 # ---- (b) node fills --------------------------------------------------------------------
