@@ -74,6 +74,8 @@ class WorkerState:
     snapshots_published: int = 0
     stress: StressEngine = field(default_factory=StressEngine)
     last_stress: StressResult | None = None
+    #: State changes (cascade start/end, ...) evaluated but not yet handed out for publishing.
+    pending_changes: list[dict[str, Any]] = field(default_factory=list)
     prices: PriceStore = field(default_factory=PriceStore)
     levels: LiquidationLevels | None = None
 
@@ -174,18 +176,22 @@ class WorkerState:
             snap, self.store.hourly_totals(snap.now), prices=self.prices, levels=self.levels,
             coin_hourly=self.store.hourly_totals_by_coin(snap.now, coin_list), coins=coin_list)
         export_stress(m, self.last_stress)
+        # Queued, not just kept on last_stress: a second refresh before the publisher runs
+        # (replay's final one racing the timer) must not drop a cascade start.
+        self.pending_changes.extend(self.last_stress.events)
         export_prices(m, self, now)
         m.window_refresh_ts.set(time.time())
         self.last_snapshot = snap
         return snap
 
     def stress_messages(self) -> list[dict[str, Any]]:
-        """The ``stress.signals`` records for the last refresh: its state changes, then the
-        periodic snapshot."""
+        """The ``stress.signals`` records to publish: every state change not handed out yet,
+        then the snapshot of the last refresh."""
         res = self.last_stress
         if res is None:
             return []
-        out = [{"v": 1, **ev} for ev in res.events]
+        out = [{"v": 1, **ev} for ev in self.pending_changes]
+        self.pending_changes.clear()
         out.append({"v": 1, "type": "snapshot", "ts": res.ts, "published_at": time.time(),
                     "signals": res.to_dict()})
         return out

@@ -210,3 +210,21 @@ def test_divergence_flags_rising_liquidations_in_a_shrinking_range() -> None:
     assert div.liq_slope > 0 and div.range_slope < 0
     assert res.index.components["divergence"] == 1.0
     assert "ETH" not in res.divergence  # no prices: not judged
+
+
+def test_a_second_refresh_before_publishing_does_not_drop_a_state_change() -> None:
+    """Replay's final refresh can run while the timer is between its refresh and its publish:
+    the cascade start must still be handed out, once."""
+    from agents.app import WorkerState
+    from liqstress.config import WorkerSettings
+
+    state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event"),
+                        metrics=Metrics.create())
+    for i, (ex, usd) in enumerate((("binance", 8e6), ("okx", 4e6))):
+        state.apply(make_event(exchange=ex, symbol="BTCUSDT", base="BTC", quote="USDT",
+                               market="linear", side="long", price=1.0, qty=usd,
+                               notional_usd=usd, ts=NOW - 10 - i, recv_ts=NOW, sampled=False))
+    state.refresh()
+    state.refresh()  # no new change: the detector is already active
+    assert [m["type"] for m in state.stress_messages()] == ["cascade_start", "snapshot"]
+    assert [m["type"] for m in state.stress_messages()] == ["snapshot"]
