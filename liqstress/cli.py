@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,9 +29,9 @@ from .config import (
     parse_port,
     parse_venue_urls,
 )
+from .journal import DEFAULT_MAX_BYTES
 from .metrics import Metrics
 from .pipeline import (
-    broker_or_embedded,
     build_collectors,
     format_table,
     metrics_server,
@@ -37,6 +41,15 @@ from .pipeline import (
     run_collectors,
     worker_settings,
 )
+from .supervisor import (
+    BROKER_METRICS,
+    DEFAULT_RECYCLE_BYTES,
+    BrokerSupervisor,
+    default_data_dir,
+    unregister,
+    wait_failed_or,
+)
+from .topics import Retention
 
 log = logging.getLogger("liqstress")
 
@@ -89,6 +102,50 @@ def _add_worker_opts(p: argparse.ArgumentParser) -> None:
                    help=_env_help("COINS", "coins that get their own per-coin metric series"))
 
 
+def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-port",
+                      default_port: int = 0) -> None:
+    """The supervised embedded broker: journal, refill, recycle (docs/storage.md)."""
+    p.add_argument(port_flag, dest="broker_port", type=int,
+                   default=int(env("BROKER_PORT", str(default_port)) or default_port),
+                   help=_env_help("BROKER_PORT", f"port of the embedded broker (default "
+                                  f"{default_port or 'a free port'}; kept across restarts)"))
+    p.add_argument("--data-dir", default=env("DATA_DIR"), help=_env_help(
+        "DATA_DIR", f"where the embedded broker's journal lives (default {default_data_dir()})"))
+    p.add_argument("--ephemeral", action="store_true",
+                   default=bool(env("EPHEMERAL") and env("EPHEMERAL") not in ("0", "false")),
+                   help=_env_help("EPHEMERAL", "no journal: history is lost when the broker or "
+                                  "liqstress restarts, and recycling is off"))
+    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
+        "RETENTION", "per-role retention overrides, e.g. raw=1h,deadletter=3d (roles: events, "
+        "prices, raw, deadletter, signals, windows, partials)"))
+    p.add_argument("--journal-max-bytes", type=int,
+                   default=int(env("JOURNAL_MAX_BYTES", str(DEFAULT_MAX_BYTES)) or 0),
+                   help=_env_help("JOURNAL_MAX_BYTES", f"byte cap of the journal; the oldest "
+                                  f"segments are dropped above it (default {DEFAULT_MAX_BYTES})"))
+    p.add_argument("--broker-recycle-bytes", type=int,
+                   default=int(env("BROKER_RECYCLE_BYTES", str(DEFAULT_RECYCLE_BYTES)) or 0),
+                   help=_env_help("BROKER_RECYCLE_BYTES", f"recycle (restart + refill) the "
+                                  f"embedded broker when its resident memory passes this "
+                                  f"(default {DEFAULT_RECYCLE_BYTES})"))
+    p.add_argument("--broker-recycle-interval", type=float,
+                   default=float(env("BROKER_RECYCLE_INTERVAL", "60") or 60),
+                   help=_env_help("BROKER_RECYCLE_INTERVAL", "minimum seconds between two "
+                                  "recycles (default 60)"))
+    p.add_argument("--broker-restart-attempts", type=int,
+                   default=int(env("BROKER_RESTART_ATTEMPTS", "5") or 5),
+                   help=_env_help("BROKER_RESTART_ATTEMPTS", "failed restarts in a row of a "
+                                  "dead embedded broker before liqstress exits with an error "
+                                  "(default 5, backoff 0.5 s doubling to 8 s)"))
+
+
+def _add_raw_policy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--raw-frames", default=env("RAW_FRAMES", "liquidations"),
+                   choices=["all", "liquidations", "off"], help=_env_help(
+                       "RAW_FRAMES", "which venue frames go to liquidations.raw: all, "
+                       "liquidations (frames that gave an event or a dead letter, plus REST "
+                       "bodies; default) or off"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liqstress",
@@ -101,11 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
                        "broker when --broker is not given")
     _add_common(p)
     _add_worker_opts(p)
+    _add_storage_opts(p)
+    _add_raw_policy(p)
 
     p = sub.add_parser("collect", help="collectors only, publishing to a Kafka cluster")
     _add_common(p)
     p.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
                    help=_env_help("TOPIC_PREFIX", "prefix for every topic name"))
+    p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
+                   help=_env_help("PARTITIONS", "partitions of topics the collector creates "
+                                  "(default 4)"))
+    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
+        "RETENTION", "per-role retention of the topics it creates, e.g. raw=1h"))
+    _add_raw_policy(p)
+
+    p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
+                       "recycle), for collect and worker processes on this machine")
+    _add_common(p, broker=False, exchanges=False, default_port=9465)
+    p.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
+                   help=_env_help("TOPIC_PREFIX", "prefix for every topic name"))
+    p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
+                   help=_env_help("PARTITIONS", "partitions of the topics (default 4)"))
+    _add_storage_opts(p, port_flag="--port", default_port=9092)
 
     p = sub.add_parser("worker", help="the Faust worker only, against a Kafka cluster")
     _add_common(p, exchanges=False)
@@ -134,13 +208,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _install_stop(stop: asyncio.Event) -> None:
+#: Every stop step is bounded; the watchdog ends the process if they still add up past this.
+STOP_DEADLINE = 9.0
+
+
+def _install_stop(stop: asyncio.Event, on_kill: list[Any] | None = None) -> None:
+    """Ctrl-C/SIGTERM set ``stop``; from then a watchdog thread ends the process after
+    ``STOP_DEADLINE`` whatever is stuck, and a second signal ends it at once."""
     loop = asyncio.get_running_loop()
+
+    def hard_exit(reason: str) -> None:
+        for proc in on_kill or []:
+            with contextlib.suppress(Exception):
+                proc()
+        print(f"liqstress: {reason}; exiting", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    def handler() -> None:
+        if stop.is_set():
+            hard_exit("second stop signal")
+        stop.set()
+        timer = threading.Timer(STOP_DEADLINE, hard_exit,
+                                args=(f"stop took longer than {STOP_DEADLINE:.0f}s",))
+        timer.daemon = True
+        timer.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
             pass
+
+
+_TIMED_OUT = object()
+
+
+async def _bounded(what: str, aw: Any, timeout: float) -> Any:
+    """Await a stop step for at most ``timeout`` seconds; log, never raise. On timeout the
+    step is cancelled but not waited for (a stuck client may swallow the cancel), and
+    ``_TIMED_OUT`` is returned."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if task not in done:
+        task.cancel()
+        log.error("%s did not finish within %.1fs; going on", what, timeout)
+        return _TIMED_OUT
+    if task.cancelled():
+        return None
+    if task.exception() is not None:
+        log.error("%s failed: %s", what, task.exception())
+        return None
+    return task.result()
+
+
+async def _unless_stopped(stop: asyncio.Event, aw: Any) -> bool:
+    """Await ``aw`` unless a stop signal comes first (then cancel it): False if stopped."""
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+            return True
+        return False
+    finally:
+        for t in (task, stopper):
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(task, stopper, return_exceptions=True)
 
 
 def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,6 +292,27 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _supervisor(args: argparse.Namespace, metrics: Metrics, topics: Topics,
+                retention: Retention) -> BrokerSupervisor:
+    data_dir = None if args.ephemeral else Path(args.data_dir or default_data_dir())
+    for flag, value in (("--journal-max-bytes", args.journal_max_bytes),
+                        ("--broker-recycle-bytes", args.broker_recycle_bytes)):
+        if value <= 0:
+            raise ConfigError(f"{flag} must be > 0, got {value}")
+    return BrokerSupervisor(
+        topics, port=parse_port(args.broker_port, "broker port") or None, data_dir=data_dir,
+        partitions=args.partitions, retention=retention, metrics=metrics,
+        recycle_bytes=args.broker_recycle_bytes,
+        recycle_min_interval=args.broker_recycle_interval,
+        journal_max_bytes=args.journal_max_bytes,
+        max_failures=max(1, args.broker_restart_attempts))
+
+
+def _collector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    policy = getattr(args, "raw_frames", None)
+    return {} if policy is None else {"raw_policy": policy}
+
+
 async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                   with_worker: bool = True) -> int:
     metrics = Metrics.create(worker=with_worker)
@@ -166,43 +322,134 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
     broker = normalize_broker(args.broker) if args.broker else None
     if broker is None and not with_worker:
         raise ConfigError("collect needs --broker (or LIQSTRESS_BROKER); use `liqstress run` "
-                          "for the embedded broker")
+                          "for the embedded broker, or start `liqstress broker`")
     if broker is None and not with_collectors:
         raise ConfigError("worker needs --broker (or LIQSTRESS_BROKER); use `liqstress run` "
-                          "for the embedded broker")
+                          "for the embedded broker, or start `liqstress broker`")
+    topics = Topics.with_prefix(args.topic_prefix)
+    retention = Retention.parse(getattr(args, "retention", None))
+    partitions = getattr(args, "partitions", 4)
+    collector_kw = _collector_kwargs(args)
+    supervisor = _supervisor(args, metrics, topics, retention) if broker is None else None
+    if supervisor is None:
+        unregister(metrics, BROKER_METRICS)
     stop = asyncio.Event()
-    _install_stop(stop)
-    async with broker_or_embedded(broker) as (bootstrap, embedded):
-        topics = Topics.with_prefix(args.topic_prefix)
+    kill: list[Any] = []
+    _install_stop(stop, kill)
+    app = None
+    sink: KafkaSink | None = None
+    error: str | None = None
+    unsent = 0
+    stuck = False
+    try:
+        if supervisor is not None:
+            kill.append(lambda: supervisor.broker.proc and supervisor.broker.proc.kill())
+            if not await _unless_stopped(stop, supervisor.start()):
+                return 0
+        bootstrap = broker or supervisor.bootstrap  # type: ignore[union-attr]
         with metrics_server(metrics, port, args.metrics_host) as bound:
-            print(f"liqstress: broker {bootstrap}{' (embedded)' if embedded else ''}, "
+            where = ""
+            if supervisor is not None:
+                where = (f" (embedded), journal {supervisor.journal.root}"
+                         if supervisor.journal else " (embedded), ephemeral")
+            print(f"liqstress: broker {bootstrap}{where}, "
                   f"metrics http://{args.metrics_host}:{bound}/metrics", file=sys.stderr, flush=True)
-            app = None
-            if with_worker:
-                settings = worker_settings(bootstrap, embedded, **_settings_kwargs(args))
-                metrics.init_exchanges(exchanges)
-                from agents.app import create_app
-                app, _state = create_app(settings, metrics)
-                try:
-                    await app.start()
-                except Exception as exc:
-                    await app.stop()
-                    raise ConfigError(f"worker could not start against {bootstrap}: {exc}") from exc
-            sink = None
             try:
-                if with_collectors:
-                    sink = KafkaSink(bootstrap, topics)
-                    await sink.start()
-                    collectors = build_collectors(exchanges, sink, metrics, venue_urls)
-                    await run_collectors(collectors, stop)
-                else:
-                    await stop.wait()
+                if with_worker:
+                    settings = worker_settings(bootstrap, supervisor is not None,
+                                               **_settings_kwargs(args))
+                    metrics.init_exchanges(exchanges)
+                    from agents.app import create_app
+                    app, state = create_app(settings, metrics)
+                    if supervisor is not None:
+                        set_up = getattr(state, "set_broker_up", None)
+                        if set_up is not None:
+                            supervisor.on_down(lambda: set_up(False))
+                            supervisor.on_up(lambda: set_up(True))
+                    try:
+                        await _unless_stopped(stop, wait_failed_or(supervisor, app.start()))
+                    except Exception as exc:
+                        raise ConfigError(f"worker could not start against {bootstrap}: "
+                                          f"{exc}") from exc
+                if supervisor is not None and supervisor.failed.is_set():
+                    error = supervisor.error
+                elif not stop.is_set():
+                    if with_collectors:
+                        sink = KafkaSink(bootstrap, topics, metrics=metrics,
+                                         partitions=partitions, retention=retention)
+                        if supervisor is not None:
+                            supervisor.sink = sink
+                            supervisor.on_down(sink.mark_down)
+                        await sink.start()
+                        collectors = build_collectors(exchanges, sink, metrics, venue_urls,
+                                                      **collector_kw)
+                        error = await wait_failed_or(supervisor,
+                                                     run_collectors(collectors, stop))
+                    else:
+                        error = await wait_failed_or(supervisor, stop.wait())
             finally:
                 print("liqstress: stopping", file=sys.stderr, flush=True)
-                if sink:
-                    await sink.stop()
+                # Each step bounded, sink and worker side by side: the broker may be gone,
+                # the worker stuck joining its group, the sink unable to flush.
+                steps = []
+                if sink is not None:
+                    steps.append(_bounded("kafka sink stop", sink.stop(flush_timeout=3.0), 3.5))
                 if app is not None:
-                    await app.stop()
+                    steps.append(_bounded("worker stop", app.stop(), 4.0))
+                results = await asyncio.gather(*steps)
+                if sink is not None:
+                    unsent = results[0] if isinstance(results[0], int) else sink.backlog
+                    stuck = stuck or results[0] is _TIMED_OUT
+                if app is not None:
+                    stuck = stuck or results[-1] is _TIMED_OUT
+    finally:
+        if supervisor is not None:
+            await _bounded("embedded broker stop", supervisor.stop(timeout=1.5), 2.0)
+    rc = 0
+    if error:
+        print(f"liqstress: error: {error}", file=sys.stderr, flush=True)
+        rc = 1
+    elif unsent:
+        print(f"liqstress: {unsent} records unsent", file=sys.stderr, flush=True)
+        rc = 1
+    if stuck:
+        # A client stuck on the dead broker (Faust's consumer thread) would hold up the
+        # interpreter's shutdown past the deadline; everything of ours is stopped.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+async def cmd_broker(args: argparse.Namespace) -> int:
+    """The supervised embedded broker in the foreground, for separate collect/worker processes."""
+    metrics = Metrics.create(worker=False)
+    # No sink in this process: its unlabelled gauges would read as a sink that is down.
+    unregister(metrics, ("sink_up", "publish_backlog_records", "publish_backlog_bytes"))
+    port = parse_port(args.metrics_port, "metrics port")
+    topics = Topics.with_prefix(args.topic_prefix)
+    supervisor = _supervisor(args, metrics, topics, Retention.parse(args.retention))
+    stop = asyncio.Event()
+    _install_stop(stop, [lambda: supervisor.broker.proc and supervisor.broker.proc.kill()])
+    error = None
+    try:
+        if not await _unless_stopped(stop, supervisor.start()):
+            return 0
+        with metrics_server(metrics, port, args.metrics_host) as bound:
+            journal = supervisor.journal.root if supervisor.journal else "none (ephemeral)"
+            refilled = supervisor.last_refill.records if supervisor.last_refill else 0
+            print(f"liqstress: broker {supervisor.bootstrap} (embedded), journal {journal}, "
+                  f"{refilled} records refilled, metrics http://{args.metrics_host}:{bound}"
+                  f"/metrics", file=sys.stderr, flush=True)
+            print(supervisor.bootstrap, flush=True)
+            error = await wait_failed_or(supervisor, stop.wait())
+            print("liqstress: stopping", file=sys.stderr, flush=True)
+    finally:
+        await _bounded("embedded broker stop", supervisor.stop(timeout=3.0), 4.0)
+    if error:
+        print(f"liqstress: error: {error}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -270,6 +517,34 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+class RateLimitFilter(logging.Filter):
+    """The same warning (logger + message template) at most once per ``interval`` seconds:
+    while the broker is down, aiokafka, Faust and our own retries would repeat it many
+    times a second. The next line that passes says how many were suppressed."""
+
+    def __init__(self, interval: float = 10.0, level: int = logging.WARNING) -> None:
+        super().__init__()
+        self.interval = interval
+        self.level = level
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.level:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last, suppressed = self._seen.get(key, (float("-inf"), 0))
+        if now - last < self.interval:
+            self._seen[key] = (last, suppressed + 1)
+            return False
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if suppressed:
+            record.msg = f"{record.msg} ({suppressed} similar suppressed)"
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -277,12 +552,16 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RateLimitFilter())
     started = time.monotonic()
     try:
         if args.command == "run":
             return asyncio.run(cmd_run(args))
         if args.command == "collect":
             return asyncio.run(cmd_run(args, with_worker=False))
+        if args.command == "broker":
+            return asyncio.run(cmd_broker(args))
         if args.command == "worker":
             return asyncio.run(cmd_run(args, with_collectors=False))
         if args.command == "record":

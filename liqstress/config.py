@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from .metrics import DEFAULT_COIN_ALLOWLIST
 
@@ -82,6 +83,8 @@ class Topics:
     windows: str = "liquidation.windows"
     signals: str = "stress.signals"
     prices: str = "prices"
+    #: Per-partition window state from each worker to the aggregator (single partition).
+    partials: str = "liquidation.partials"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -90,7 +93,7 @@ class Topics:
         return cls(raw=f"{prefix}liquidations.raw", events=f"{prefix}liquidations",
                    deadletter=f"{prefix}liquidations.deadletter",
                    windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals",
-                   prices=f"{prefix}prices")
+                   prices=f"{prefix}prices", partials=f"{prefix}liquidation.partials")
 
 
 @dataclass
@@ -107,6 +110,11 @@ class WorkerSettings:
     clock: str = "wall"
     coins: tuple[str, ...] = DEFAULT_COIN_ALLOWLIST
     datadir: str | None = None
+    #: Seconds between full partials of a partition (deltas in between): how far back a
+    #: newly elected aggregator reads the partials topic.
+    full_interval: float = field(default_factory=lambda: float(env("FULL_INTERVAL", "60") or 60))
+    #: liqstress.topics.Retention for the topics the worker creates (None: the defaults).
+    retention: Any = None
 
     def validate(self) -> None:
         if self.clock not in ("wall", "event"):

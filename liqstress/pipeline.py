@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
 from prometheus_client import start_http_server
 
-from agents.app import WorkerState, create_app
+from agents.app import create_app
+from agents.publishing import publish
+from agents.state import WorkerState
 from streams.collector import Collector
 from streams.publisher import KafkaSink, Sink
 from streams.session import VenueSession, deadletter_record
@@ -266,13 +267,17 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
                 await asyncio.sleep(0.05)
             if progress:
                 progress.update(size, "worker")
+            while not (state.aggregating and state.aggregator_ready):
+                # One worker owns every partition: the aggregator role is its own.
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the worker did not become the aggregator")
+                await asyncio.sleep(0.05)
             state.fixed_now = processing.last_recv_ts or time.time()
-            snap = state.refresh()
-            await app.topic(topics.windows, value_serializer="raw").send(
-                key=b"snapshot", value=orjson.dumps(state.snapshot_message(snap)))
-            signals = app.topic(topics.signals, value_serializer="raw")
-            for msg in state.stress_messages():
-                await signals.send(key=msg["type"].encode(), value=orjson.dumps(msg))
+            state.refresh()
+            windows_out = app.topic(topics.windows, value_serializer="raw")
+            signals_out = app.topic(topics.signals, value_serializer="raw")
+            await publish(state, lambda k, v: windows_out.send(key=k, value=v),
+                          lambda k, v: signals_out.send(key=k, value=v))
             result = ReplayResult(state, processing, topics, bootstrap)
             if serve is not None:
                 await serve(result)

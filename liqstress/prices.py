@@ -279,7 +279,8 @@ class LiquidationLevels:
     level reads back as the bucket's midpoint: within ``bucket_pct``/2 of the real price.
     """
 
-    def __init__(self, bucket_pct: float = CLUSTER_BUCKET_PCT, horizon: float = 3600.0) -> None:
+    def __init__(self, bucket_pct: float = CLUSTER_BUCKET_PCT, horizon: float = 3600.0,
+                 track_dirty: bool = False) -> None:
         if not bucket_pct > 0:
             raise ValueError("bucket_pct must be > 0")
         self.bucket_pct = bucket_pct
@@ -288,6 +289,8 @@ class LiquidationLevels:
         #: coin -> minute -> bucket index -> [long USD, short USD]
         self._data: dict[str, dict[int, dict[int, list[float]]]] = {}
         self._mids: dict[int, float] = {}
+        self.track_dirty = track_dirty
+        self.dirty: set[tuple[str, int, int]] = set()
 
     def add(self, coin: str, price: float, side: str, usd: float | None, ts: float,
             now: float) -> bool:
@@ -296,10 +299,31 @@ class LiquidationLevels:
                 or ts <= now - self.horizon - 60:
             return False
         k = bucket_index(price, self.bucket_pct)
-        cell = self._data.setdefault(coin, {}).setdefault(math.floor(ts / 60), {}) \
-            .setdefault(k, [0.0, 0.0])
+        minute = math.floor(ts / 60)
+        cell = self._data.setdefault(coin, {}).setdefault(minute, {}).setdefault(k, [0.0, 0.0])
         cell[0 if side == "long" else 1] += usd
+        if self.track_dirty:
+            self.dirty.add((coin, minute, k))
         return True
+
+    def rows(self, dirty_only: bool = False) -> list[tuple[str, int, int, float, float]]:
+        """Cells as ``(coin, minute, bucket, long USD, short USD)`` rows: all, or those changed
+        since the last ``dirty_only`` call (which clears the change set)."""
+        if dirty_only:
+            out = []
+            for coin, minute, k in self.dirty:
+                cell = self._data.get(coin, {}).get(minute, {}).get(k)
+                if cell is not None:
+                    out.append((coin, minute, k, cell[0], cell[1]))
+            self.dirty = set()
+            return out
+        return [(coin, minute, k, cell[0], cell[1])
+                for coin, minutes in self._data.items()
+                for minute, buckets in minutes.items() for k, cell in buckets.items()]
+
+    def set_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for coin, minute, k, long_usd, short_usd in rows:
+            self._data.setdefault(coin, {}).setdefault(minute, {})[k] = [long_usd, short_usd]
 
     def _mid(self, k: int) -> float:
         mid = self._mids.get(k)
@@ -311,19 +335,28 @@ class LiquidationLevels:
                      window: float | None = None) -> list[tuple[float, str, float]]:
         """``[(bucket mid price, side, usd), ...]`` over the last ``window`` seconds (default:
         the horizon), the shape ``signals.price_clusters``/``near_extreme_share`` take."""
+        acc: dict[int, list[float]] = {}
+        self.accumulate(coin, now, window, acc)
+        return self.to_levels(acc)
+
+    def accumulate(self, coin: str, now: float, window: float | None,
+                   acc: dict[int, list[float]]) -> None:
+        """Add ``coin``'s cells of the last ``window`` seconds into ``acc`` (bucket -> [long,
+        short]); several stores (one per partition) add into one ``acc``."""
         minutes = self._data.get(coin)
         if not minutes:
-            return []
+            return
         w = self.horizon if window is None else window
         cur = math.floor(now / 60)
         n = max(1, math.ceil(w / 60))
-        acc: dict[int, list[float]] = {}
         for minute, buckets in minutes.items():
             if cur - n < minute <= cur:
                 for k, (lu, su) in buckets.items():
                     cell = acc.setdefault(k, [0.0, 0.0])
                     cell[0] += lu
                     cell[1] += su
+
+    def to_levels(self, acc: dict[int, list[float]]) -> list[tuple[float, str, float]]:
         out: list[tuple[float, str, float]] = []
         for k in sorted(acc):
             lu, su = acc[k]
@@ -345,6 +378,26 @@ class LiquidationLevels:
                 del minutes[m]
             if not minutes:
                 del self._data[coin]
+
+
+class MergedLevels:
+    """Several :class:`LiquidationLevels` (one per partition) read as one, with the read
+    interface the stress engine uses."""
+
+    def __init__(self, parts: Sequence[LiquidationLevels], bucket_pct: float = CLUSTER_BUCKET_PCT) -> None:
+        self.parts = parts
+        self.bucket_pct = parts[0].bucket_pct if parts else bucket_pct
+        self._fmt = parts[0] if parts else LiquidationLevels(bucket_pct)
+
+    def coins(self) -> list[str]:
+        return sorted({c for p in self.parts for c in p.coins()})
+
+    def liquidations(self, coin: str, now: float,
+                     window: float | None = None) -> list[tuple[float, str, float]]:
+        acc: dict[int, list[float]] = {}
+        for p in self.parts:
+            p.accumulate(coin, now, window, acc)
+        return self._fmt.to_levels(acc)
 
 
 def apply_ticks(store: PriceStore, ticks: Iterable[PriceTick]) -> int:

@@ -474,6 +474,21 @@ class CascadeDetector:
     def states(self) -> dict[str, CascadeState]:
         return {s: self.state(s) for s in SIDES}
 
+    def restore(self, states: Mapping[str, Mapping[str, Any]], ts: float) -> None:
+        """Continue from published states (``CascadeState.to_dict()`` per direction, as of
+        ``ts``): a new aggregator takes over an episode instead of starting a second one."""
+        for side in SIDES:
+            st = states.get(side)
+            if not st:
+                continue
+            active = bool(st.get("active"))
+            self._ep[side] = _Episode(
+                active=active, started_at=_finite(st.get("started_at")) if active else None,
+                venues=set(st.get("venues") or ()) if active else set(),
+                size_usd=_amount(st.get("size_usd")), peak_usd=_amount(st.get("peak_usd")),
+                window_usd=_amount(st.get("window_usd")),
+                quiet_since=_finite(st.get("quiet_since")), last_ts=ts)
+
 
 # --------------------------------------------------------------------------------------------
 # 5. staged vs capitulation

@@ -85,6 +85,14 @@ class StressEngine:
                                           min_venues=s.cascade_min_venues)
         self._last_label: str | None = None
 
+    def restore(self, signals: dict[str, Any], ts: float) -> None:
+        """Take over from a published ``stress.signals`` snapshot (``StressResult.to_dict()``):
+        the cascade episodes and the deleveraging label go on instead of starting over."""
+        self.cascade.restore(signals.get("cascade") or {}, ts)
+        label = (signals.get("deleveraging") or {}).get("label")
+        if isinstance(label, str):
+            self._last_label = label
+
     def evaluate(self, snap: Snapshot, hourly: dict[str, list[float]], *,
                  prices: PriceStore | None = None, levels: LiquidationLevels | None = None,
                  coin_hourly: dict[str, list[float]] | None = None,

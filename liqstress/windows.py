@@ -18,7 +18,7 @@ import functools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,10 +126,208 @@ class Snapshot:
         return out
 
 
+#: A bucket row as partials carry it: granularity (0 fine, 1 coarse), scope, name, side,
+#: bucket index, then the Agg fields usd, count, largest_usd, unpriced.
+Row = tuple[int, str, str, str, int, float, int, float, int]
+_GRANS = ((FINE_SECONDS, _FINE), (COARSE_SECONDS, _COARSE))
+
+
+class BucketTable:
+    """Fine and coarse buckets per (scope, name, side) key. Values are absolute, so a copy
+    elsewhere (the aggregator's view of a partition) is kept exact by replacing the rows that
+    changed (``rows(dirty_only=True)`` / ``set_rows``)."""
+
+    def __init__(self, track_dirty: bool = False) -> None:
+        #: [fine, coarse]: key -> bucket index -> Agg
+        self.grans: tuple[dict[Key, dict[int, Agg]], dict[Key, dict[int, Agg]]] = ({}, {})
+        #: [fine, coarse]: bucket index -> keys with a bucket there, so pruning touches only
+        #: the buckets that expire instead of scanning every bucket.
+        self.index: tuple[dict[int, set[Key]], dict[int, set[Key]]] = ({}, {})
+        self.exchanges: set[str] = set()
+        self.track_dirty = track_dirty
+        self.dirty: set[tuple[int, Key, int]] = set()
+
+    def add(self, keys: tuple[Key, ...], ts: float, usd: float | None) -> None:
+        # The hottest loop of a rebuild: Agg.add inlined, one lookup per level.
+        fine = math.floor(ts / FINE_SECONDS)
+        coarse = math.floor(ts / COARSE_SECONDS)
+        for table, index, idx in ((self.grans[0], self.index[0], fine),
+                                  (self.grans[1], self.index[1], coarse)):
+            for key in keys:
+                b = table.get(key)
+                if b is None:
+                    b = table[key] = {}
+                agg = b.get(idx)
+                if agg is None:
+                    agg = b[idx] = Agg()
+                    at = index.get(idx)
+                    if at is None:
+                        at = index[idx] = set()
+                    at.add(key)
+                agg.count += 1
+                if usd is None:
+                    agg.unpriced += 1
+                else:
+                    agg.usd += usd
+                    if usd > agg.largest_usd:
+                        agg.largest_usd = usd
+        if self.track_dirty:
+            dirty = self.dirty
+            for key in keys:
+                dirty.add((0, key, fine))
+                dirty.add((1, key, coarse))
+
+    def prune(self, now: float) -> None:
+        """Forget buckets no window can reach any more."""
+        for _ in self.prune_steps(now):
+            pass
+
+    def prune_steps(self, now: float, step: int = 4096) -> Iterator[None]:
+        """``prune``, yielding every ``step`` buckets removed."""
+        lows = (math.floor(now / FINE_SECONDS) - FINE_MAX_WINDOW // FINE_SECONDS,
+                math.floor(now / COARSE_SECONDS) - HISTORY // COARSE_SECONDS)
+        done = 0
+        for table, index, lo in zip(self.grans, self.index, lows, strict=True):
+            for idx in [i for i in index if i < lo]:
+                for key in index.pop(idx):
+                    b = table.get(key)
+                    if b is None:
+                        continue
+                    b.pop(idx, None)
+                    if not b:
+                        del table[key]
+                    done += 1
+                    if done >= step:
+                        done = 0
+                        yield
+        # ``dirty`` may still name pruned buckets: ``rows`` skips what no longer exists.
+
+    def rows(self, dirty_only: bool = False) -> list[Row]:
+        """The buckets as rows: all of them, or those changed since the last call with
+        ``dirty_only`` (which clears the change set)."""
+        out: list[Row] = []
+        if dirty_only:
+            for g, key, idx in self.dirty:
+                agg = self.grans[g].get(key, {}).get(idx)
+                if agg is not None:
+                    out.append((g, *key, idx, agg.usd, agg.count, agg.largest_usd, agg.unpriced))
+            self.dirty = set()
+            return out
+        for g, table in enumerate(self.grans):
+            for key, b in table.items():
+                for idx, agg in b.items():
+                    out.append((g, *key, idx, agg.usd, agg.count, agg.largest_usd, agg.unpriced))
+        return out
+
+    def set_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for g, scope, name, side, idx, usd, count, largest, unpriced in rows:
+            key = (scope, name, side)
+            self.grans[g].setdefault(key, {})[idx] = Agg(
+                usd=usd, count=count, largest_usd=largest, unpriced=unpriced)
+            self.index[g].setdefault(idx, set()).add(key)
+            if scope == "exchange":
+                self.exchanges.add(name)
+
+    def bucket_count(self) -> int:
+        return sum(len(b) for t in self.grans for b in t.values())
+
+
+@dataclass
+class Rollup:
+    """Windows and hourly totals of one or more bucket tables at ``now``."""
+
+    now: float
+    #: window -> scope -> name -> side -> Agg
+    windows: dict[str, dict[str, dict[str, dict[str, Agg]]]]
+    #: side -> USD per hour over all exchanges, oldest first, the current hour last
+    hourly: dict[str, list[float]]
+    #: coin -> USD per hour (both sides), for the coins asked for
+    coin_hourly: dict[str, list[float]]
+
+    @classmethod
+    def empty(cls, now: float, coins: Iterable[str] = (), hours: int = 25) -> Rollup:
+        return cls(now=now, windows={w: {"exchange": {}, "coin": {}} for w in WINDOWS},
+                   hourly={side: [0.0] * hours for side in SIDES},
+                   coin_hourly={c: [0.0] * hours for c in coins})
+
+    def merge(self, other: Rollup) -> None:
+        for w, scopes in other.windows.items():
+            for scope, names in scopes.items():
+                mine = self.windows[w][scope]
+                for name, sides in names.items():
+                    target = mine.get(name)
+                    if target is None:
+                        target = mine[name] = {s: Agg() for s in SIDES}
+                    for side, agg in sides.items():
+                        target[side].merge(agg)
+        for series, theirs in ((self.hourly, other.hourly), (self.coin_hourly, other.coin_hourly)):
+            for k, vals in theirs.items():
+                mine_vals = series.get(k)
+                if mine_vals is None:
+                    series[k] = list(vals)
+                    continue
+                for i, v in enumerate(vals):
+                    mine_vals[i] += v
+
+    def snapshot(self, events: int, exchanges: Iterable[str] = ()) -> Snapshot:
+        for ex in exchanges:
+            for w in WINDOWS:
+                self.windows[w]["exchange"].setdefault(ex, {s: Agg() for s in SIDES})
+        return Snapshot(now=self.now, windows=self.windows, events=events)
+
+
+def rollup_steps(table: BucketTable, out: Rollup, step: int = 2048) -> Iterator[None]:
+    """Add ``table``'s windows and hourly totals at ``out.now`` into ``out``, yielding every
+    ``step`` buckets so an event loop can run in between (the caller decides how to wait)."""
+    now = out.now
+    hours = len(out.hourly[SIDES[0]])
+    per_hour = 3600 // COARSE_SECONDS
+    done = 0
+    for g, (gran, spec) in enumerate(_GRANS):
+        cur = math.floor(now / gran)
+        coarse = g == 1
+        for key, b in list(table.grans[g].items()):
+            scope, name, side = key
+            targets = []
+            for w, _ in spec:
+                names = out.windows[w][scope]
+                sides = names.get(name)
+                if sides is None:
+                    sides = names[name] = {s: Agg() for s in SIDES}
+                targets.append(sides[side])
+            hourly = None
+            if coarse:
+                hourly = out.hourly[side] if scope == "exchange" else out.coin_hourly.get(name)
+            for idx, agg in list(b.items()):
+                age = cur - idx
+                if age < 0:
+                    continue  # dated after `now` (venue clock ahead): counted once it arrives
+                for (_, n), target in zip(spec, targets, strict=True):
+                    if age < n:
+                        target.merge(agg)
+                if hourly is not None:
+                    k = age // per_hour
+                    if k < hours:
+                        hourly[hours - 1 - k] += agg.usd
+            done += len(b)
+            if done >= step:
+                done = 0
+                yield
+
+
+def rollup(tables: Iterable[BucketTable], now: float, coins: Iterable[str] = ()) -> Rollup:
+    out = Rollup.empty(now, coins)
+    for t in tables:
+        for _ in rollup_steps(t, out):
+            pass
+    return out
+
+
 class WindowStore:
-    def __init__(self, old_id_memory: int = 100_000) -> None:
-        self._fine: dict[Key, dict[int, Agg]] = {}
-        self._coarse: dict[Key, dict[int, Agg]] = {}
+    """Deduplicated events into a :class:`BucketTable`: what one worker keeps per partition."""
+
+    def __init__(self, old_id_memory: int = 100_000, track_dirty: bool = False) -> None:
+        self.table = BucketTable(track_dirty=track_dirty)
         #: Seen ids per coarse bucket, dropped with the bucket when it leaves the horizon.
         self._ids: dict[int, set[str]] = {}
         #: Ids of events already older than the horizon when they arrived (bounded).
@@ -139,7 +337,10 @@ class WindowStore:
         self.duplicates = 0
         self.max_recv_ts = 0.0
         self.max_event_ts = 0.0
-        self.exchanges: set[str] = set()
+
+    @property
+    def exchanges(self) -> set[str]:
+        return self.table.exchanges
 
     def seen(self, ev: LiquidationEvent) -> bool:
         ids = self._ids.get(math.floor(ev.ts / COARSE_SECONDS))
@@ -157,16 +358,13 @@ class WindowStore:
         if ev.ts > self.max_event_ts:
             self.max_event_ts = ev.ts
         self.events += 1
-        self.exchanges.add(ev.exchange)
+        self.table.exchanges.add(ev.exchange)
         if ev.ts <= now - HISTORY - COARSE_SECONDS:
             self._remember_old(ev.id)
             return True
         self._ids.setdefault(coarse, set()).add(ev.id)
-        fine = math.floor(ev.ts / FINE_SECONDS)
-        coin = coin_of(ev.base)
-        for key in (("exchange", ev.exchange, ev.side), ("coin", coin, ev.side)):
-            self._coarse.setdefault(key, {}).setdefault(coarse, Agg()).add(ev.notional_usd)
-            self._fine.setdefault(key, {}).setdefault(fine, Agg()).add(ev.notional_usd)
+        self.table.add((("exchange", ev.exchange, ev.side), ("coin", coin_of(ev.base), ev.side)),
+                       ev.ts, ev.notional_usd)
         return True
 
     def _remember_old(self, event_id: str) -> None:
@@ -176,78 +374,38 @@ class WindowStore:
 
     def prune(self, now: float) -> None:
         """Forget buckets no window can reach any more (and their ids)."""
-        fine_min = math.floor(now / FINE_SECONDS) - FINE_MAX_WINDOW // FINE_SECONDS
+        for _ in self.prune_steps(now):
+            pass
+
+    def prune_steps(self, now: float) -> Iterator[None]:
+        yield from self.table.prune_steps(now)
         coarse_min = math.floor(now / COARSE_SECONDS) - HISTORY // COARSE_SECONDS
-        for buckets, lo in ((self._fine, fine_min), (self._coarse, coarse_min)):
-            for key in list(buckets):
-                b = buckets[key]
-                for idx in [i for i in b if i < lo]:
-                    del b[idx]
-                if not b:
-                    del buckets[key]
         for idx in [i for i in self._ids if i < coarse_min]:
             # Keep remembering them (bounded): a re-delivered copy must still count once.
             for event_id in self._ids.pop(idx):
                 self._remember_old(event_id)
 
     def snapshot(self, now: float) -> Snapshot:
-        windows: dict[str, dict[str, dict[str, dict[str, Agg]]]] = {
-            w: {"exchange": {}, "coin": {}} for w in WINDOWS}
-        for ex in self.exchanges:
-            for w in WINDOWS:
-                windows[w]["exchange"][ex] = {s: Agg() for s in SIDES}
-        for buckets, gran, spec in ((self._fine, FINE_SECONDS, _FINE),
-                                    (self._coarse, COARSE_SECONDS, _COARSE)):
-            cur = math.floor(now / gran)
-            for (scope, name, side), b in buckets.items():
-                targets = []
-                for w, _ in spec:
-                    names = windows[w][scope]
-                    sides = names.get(name)
-                    if sides is None:
-                        sides = names[name] = {s: Agg() for s in SIDES}
-                    targets.append(sides[side])
-                for idx, agg in b.items():
-                    age = cur - idx
-                    if age < 0:
-                        continue  # dated after `now` (venue clock ahead): counted once it arrives
-                    for (_, n), target in zip(spec, targets, strict=True):
-                        if age < n:
-                            target.merge(agg)
-        return Snapshot(now=now, windows=windows, events=self.events)
-
-    def _hourly(self, now: float, hours: int, out: dict[str, list[float]],
-                series_of: Callable[[Key], list[float] | None]) -> dict[str, list[float]]:
-        """Add each minute bucket's USD to the hour it falls in (0 = the current hour, last),
-        in the series ``series_of(key)`` picks (None: skip the key)."""
-        cur = math.floor(now / COARSE_SECONDS)
-        per_hour = 3600 // COARSE_SECONDS
-        for key, b in self._coarse.items():
-            series = series_of(key)
-            if series is None:
-                continue
-            for idx, agg in b.items():
-                k = (cur - idx) // per_hour
-                if 0 <= k < hours:
-                    series[hours - 1 - k] += agg.usd
-        return out
+        return rollup([self.table], now).snapshot(self.events, self.exchanges)
 
     def hourly_totals(self, now: float, hours: int = 25) -> dict[str, list[float]]:
         """USD per side over all exchanges for each of the last ``hours`` hours, oldest first;
         the last entry is the current hour as the 1h window sees it (same minute buckets)."""
-        out = {side: [0.0] * hours for side in SIDES}
-        return self._hourly(now, hours, out,
-                            lambda key: out[key[2]] if key[0] == "exchange" else None)
+        out = Rollup.empty(now, (), hours)
+        for _ in rollup_steps(self.table, out):
+            pass
+        return out.hourly
 
     def hourly_totals_by_coin(self, now: float, coins: Iterable[str],
                               hours: int = 25) -> dict[str, list[float]]:
         """As ``hourly_totals`` but per coin, both sides summed."""
-        out = {coin: [0.0] * hours for coin in coins}
-        return self._hourly(now, hours, out,
-                            lambda key: out.get(key[1]) if key[0] == "coin" else None)
+        out = Rollup.empty(now, coins, hours)
+        for _ in rollup_steps(self.table, out):
+            pass
+        return out.coin_hourly
 
     def bucket_count(self) -> int:
-        return sum(len(b) for b in self._fine.values()) + sum(len(b) for b in self._coarse.values())
+        return self.table.bucket_count()
 
 
 def rebuild(store: WindowStore, events: Iterable[LiquidationEvent], now: float) -> int:

@@ -17,6 +17,7 @@ import aiohttp
 import websockets
 from websockets.exceptions import WebSocketException
 
+from liqstress.config import ConfigError
 from liqstress.metrics import Metrics
 from liqstress.recording import RawFrame
 
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 
 
 _RNG = random.Random()
+
+#: What the collector publishes to the raw topic (docs/delivery.md):
+#: ``liquidations``: frames that produced a liquidation event or a dead letter, subscribe
+#: acks (the history cut-off a re-parse needs) and REST bodies (the contract metadata a
+#: re-parse needs); ``all``: every frame kept; ``off``: nothing.
+RAW_POLICIES = ("liquidations", "all", "off")
+
+
+def keeps_raw(policy: str, out: Outcome) -> bool:
+    """Whether a processed frame goes to the raw topic under ``policy``."""
+    if policy == "all":
+        return True
+    if policy == "off":
+        return False
+    return (bool(out.events) or out.deadletter is not None or out.frame.is_rest
+            or out.kind == "ack")
 
 
 class FileFollower:
@@ -121,9 +138,16 @@ class Collector:
                  pong_timeout: float | None = None, backoff_initial: float = 1.0,
                  backoff_cap: float = 60.0, rest_timeout: float = 20.0,
                  metadata_refresh: float | None = None, subscribe_timeout: float = 30.0,
-                 price_interval: float | None = None, clock: Callable[[], float] = time.time) -> None:
+                 price_interval: float | None = None, clock: Callable[[], float] = time.time,
+                 raw_policy: str = "liquidations") -> None:
+        if raw_policy not in RAW_POLICIES:
+            raise ConfigError(f"raw policy must be one of {', '.join(RAW_POLICIES)}; "
+                              f"got {raw_policy!r}")
         self.venue = venue
         self.sink = sink
+        # A recording (``liqstress record``) must hold every frame to be replayable, whatever
+        # the policy: the sink says so, and the policy only governs what reaches Kafka.
+        self.raw_policy = "all" if getattr(sink, "records_all_frames", False) else raw_policy
         self.metrics = metrics
         self.urls = {**venue.default_urls, **(urls or {})}
         self.ping_interval = ping_interval or venue.ping_interval
@@ -197,6 +221,7 @@ class Collector:
     async def run(self) -> None:
         if self.metrics:
             self.metrics.init_sources({self.venue.id: self.sampled})
+            self.metrics.raw_skipped.labels(self.venue.id)
         await self.load_metadata()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for conn in self.venue.connections(self.session.meta, self.urls):
@@ -396,7 +421,10 @@ class Collector:
                 out.prices = []
                 return out
             state.last_kept = frame.recv_ts
-        await self.sink.raw(frame)
+        if keeps_raw(self.raw_policy, out):
+            await self.sink.raw(frame)
+        elif m:
+            m.raw_skipped.labels(ex).inc()
         if m:
             m.source_frames.labels(ex, out.kind).inc()
             if not frame.is_rest:

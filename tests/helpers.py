@@ -41,6 +41,19 @@ def sample(samples: dict[Any, float], name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
+def sample_sum(samples: dict[Any, float], name: str, **labels: str) -> float:
+    """Sum of every sample of ``name`` whose labels include ``labels`` (e.g. over the
+    ``partition`` label of the worker's counters, or over several workers' scrapes)."""
+    want = set(labels.items())
+    return sum(v for (n, lbls), v in samples.items() if n == name and want <= set(lbls))
+
+
+def registry_samples(registry: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A registry read like a scrape (``scrape``'s shape)."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in registry.collect() for s in fam.samples}
+
+
 async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
                      what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

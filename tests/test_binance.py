@@ -197,7 +197,7 @@ async def test_collector_publishes_throttled_mark_prices_and_keeps_pongs() -> No
     async with BinanceSim() as sim:
         col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(), price_interval=0.5,
                         ping_interval=0.1, pong_timeout=2.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
+                        backoff_cap=0.2, raw_policy="all")
         async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             # Ten frames within ~0.1 s: only the first is kept and published.

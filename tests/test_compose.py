@@ -68,12 +68,9 @@ def _bind_mounts(service: dict) -> list[tuple[str, str]]:
     return mounts
 
 
-def _scrape_targets() -> dict[str, list[str]]:
+def _scrape_jobs() -> dict[str, dict]:
     config = yaml.safe_load(PROMETHEUS.read_text())
-    return {
-        job["job_name"]: [t for sc in job.get("static_configs", []) for t in sc["targets"]]
-        for job in config["scrape_configs"]
-    }
+    return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
 def test_services_present_and_style() -> None:
@@ -141,14 +138,20 @@ def test_dockerfile() -> None:
 
 
 def test_scrape_targets_match_services() -> None:
+    """Each liqstress job discovers its service's replicas through Docker's DNS (one A record
+    per replica) on the port the service serves /metrics on, so scaled replicas are all
+    scraped; a static target would hit one replica at random."""
     services = _services()
-    targets = _scrape_targets()
+    jobs = _scrape_jobs()
     for job, service in (("liqstress-collector", "collector"), ("liqstress-worker", "worker")):
-        assert targets[job], job
-        for target in targets[job]:
-            host, port = target.rsplit(":", 1)
-            assert host == service, f"{job}: target {target} is not the {service} service"
-            assert _option(_command(services[host]), "--metrics-port") == port, target
+        cfg = jobs[job]
+        assert "static_configs" not in cfg, f"{job}: a static target sees one replica only"
+        (sd,) = cfg["dns_sd_configs"]
+        assert sd["names"] == [service], job
+        assert sd["type"] == "A", f"{job}: A records (one per replica); SRV needs no port"
+        port = _option(_command(services[service]), "--metrics-port")
+        assert str(sd["port"]) == port, job
+        assert port in [str(p) for p in services[service].get("expose", [])], job
     config = yaml.safe_load(PROMETHEUS.read_text())
     am_targets = [
         t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"]
@@ -194,3 +197,29 @@ def test_config_paths_line_up() -> None:
     env = _env(services["grafana"])
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
     assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_worker_scales() -> None:
+    """`docker compose up --scale worker=3` needs replicas that cannot collide: no fixed
+    container name or hostname, no host port, no per-replica volume."""
+    for name in ("worker", "collector"):
+        svc = _services()[name]
+        assert "container_name" not in svc, name
+        assert "hostname" not in svc, name
+        assert not svc.get("ports"), f"{name}: a host port can be bound by one replica only"
+        assert not svc.get("volumes"), f"{name}: replicas would share the volume"
+        # Every replica joins the same consumer group (the default app id), sharing partitions.
+        assert "--app-id" not in _command(svc) and "LIQSTRESS_APP_ID" not in _env(svc), name
+
+
+def test_alert_job_selectors_match_scrape_jobs() -> None:
+    """Alerts select targets by job; a renamed scrape job would silence them."""
+    jobs = set(_scrape_jobs())
+    selected: set[str] = set()
+    for path in sorted((ROOT / "prometheus" / "rules").glob("*.yml")):
+        text = path.read_text()
+        selected |= set(re.findall(r'job="([^"]+)"', text))
+        for alternatives in re.findall(r'job=~"([^"]+)"', text):
+            selected |= set(alternatives.split("|"))
+    assert selected, "no job selectors found in prometheus/rules"
+    assert selected <= jobs, f"rules select jobs with no scrape config: {sorted(selected - jobs)}"

@@ -149,7 +149,8 @@ def test_topics_with_prefix() -> None:
     assert t == Topics(raw="replay-1234.liquidations.raw", events="replay-1234.liquidations",
                        deadletter="replay-1234.liquidations.deadletter",
                        windows="replay-1234.liquidation.windows", prices="replay-1234.prices",
-                       signals="replay-1234.stress.signals")
+                       signals="replay-1234.stress.signals",
+                       partials="replay-1234.liquidation.partials")
     # Every topic gets the prefix; none is forgotten if a topic is added.
     for f in dataclasses.fields(Topics):
         assert getattr(t, f.name) == "replay-1234." + getattr(Topics(), f.name)

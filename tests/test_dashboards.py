@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
+from agents import exporter
 from liqstress.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,8 @@ def _registered_names() -> set[str]:
     names = set()
     for family in metrics.registry.collect():
         names.add(family.name + "_total" if family.type == "counter" else family.name)
-    return names
+    # The worker's series come from its scrape-time collector.
+    return names | {name for _, name, _, _ in exporter.SPECS.values()}
 
 
 def _metric_names(expr: str) -> set[str]:

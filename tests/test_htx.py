@@ -178,7 +178,8 @@ async def test_collector_against_simulator() -> None:
     sink = MemorySink()
     async with HtxSim(ping_every=0.05, max_missed=5) as sim:
         col = Collector(htx.VENUE, sink, metrics, urls={"ws": sim.ws_url()}, ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
+                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2,
+                        raw_policy="all")
         async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             assert orjson.loads(sim.messages(WS_PATH)[0]) == {

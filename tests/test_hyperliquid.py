@@ -491,7 +491,7 @@ async def test_collector_publishes_throttled_mids_and_keeps_pongs() -> None:
         sim.idle_timeout = 0.8
         col = Collector(hl.VENUE, sink, metrics, urls=sim.urls(), price_interval=0.5,
                         ping_interval=0.1, pong_timeout=0.5, backoff_initial=0.05,
-                        backoff_cap=0.2)
+                        backoff_cap=0.2, raw_policy="all")
         async with running(col):
             await asyncio.wait_for(col.subscribed.wait(), 5)
             assert sim.all_mids_subscribes == 1  # acked: the source is up with both connections

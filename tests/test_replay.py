@@ -15,7 +15,7 @@ import pytest
 
 from liqstress.broker import free_port
 
-from .helpers import ROOT, sample, scrape
+from .helpers import ROOT, sample, sample_sum, scrape
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -81,7 +81,7 @@ def test_replay_json_and_serve_give_exact_windows(tmp_path: Path) -> None:
                       side="short", window="24h") == 25000.0
         assert sample(metrics, "liqstress_deadletter_total", exchange="binance",
                       reason="malformed_json") == 1.0
-        assert sample(metrics, "liqstress_liquidations_total", exchange="okx", side="long") == 2.0
+        assert sample_sum(metrics, "liqstress_liquidations_total", exchange="okx", side="long") == 2.0
     finally:
         proc.send_signal(signal.SIGINT)
         try:

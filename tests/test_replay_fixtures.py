@@ -11,6 +11,8 @@ import pytest
 
 from liqstress.pipeline import replay
 
+from .helpers import registry_samples, sample_sum
+
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = sorted(FIXTURES.glob("*.expected.json"))
 
@@ -39,8 +41,7 @@ async def test_all_fixtures_replay_to_their_expected_windows(tmp_path: Path) -> 
             for side, usd in sides.items():
                 assert got[w][side] == pytest.approx(usd, rel=1e-9, abs=1e-6), (ex, w, side)
     per_exchange_events = {e["exchange"]: e["events"] for e in expectations}
-    counted = {}
-    for ex in per_exchange_events:
-        counted[ex] = sum(result.state.metrics.liquidations.labels(ex, s)._value.get()
-                          for s in ("long", "short"))
+    samples = registry_samples(result.state.metrics.registry)
+    counted = {ex: sample_sum(samples, "liqstress_liquidations_total", exchange=ex)
+               for ex in per_exchange_events}
     assert counted == per_exchange_events

@@ -9,7 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from agents.app import export_stress
+from agents import exporter
+from agents.state import WorkerState
+from liqstress.config import WorkerSettings
 from liqstress.event import make_event
 from liqstress.metrics import Metrics
 from liqstress.stress import StressEngine, StressSettings
@@ -61,7 +63,9 @@ def test_calm_day_then_a_two_venue_long_cascade() -> None:
     assert kinds.count("cascade_end") == 1 and "cascade_start" not in kinds
 
     metrics = Metrics.create()
-    export_stress(metrics, hot)
+    state = WorkerState(settings=WorkerSettings(broker="x:1"), metrics=metrics)
+    exporter.register(state)
+    state.record_stress(hot)
     get = metrics.registry.get_sample_value
     assert get("liqstress_cascade_active", {"side": "long"}) == 1
     assert get("liqstress_cascades_total", {"side": "long"}) == 1
@@ -69,7 +73,7 @@ def test_calm_day_then_a_two_venue_long_cascade() -> None:
     assert get("liqstress_long_share_ratio", {"window": "1h"}) == pytest.approx(1.0)
     assert get("liqstress_stress_index") == pytest.approx(hot.index.value)
     assert get("liqstress_deleveraging_state", {"state": hot.deleveraging.label}) == 1
-    export_stress(metrics, quiet[-1])
+    state.record_stress(quiet[-1])
     assert get("liqstress_cascade_active", {"side": "long"}) == 0
 
 
@@ -123,6 +127,7 @@ def _worker_with(prices: list[tuple[str, float, float]],
     state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event",
                                                 coins=("BTC", "ETH")),
                         metrics=Metrics.create())
+    exporter.register(state)
     for coin, price, age in prices:
         state.apply_tick(make_tick(exchange="binance", symbol=f"{coin}USDT", base=coin,
                                    price=price, ts=NOW - age, recv_ts=NOW - age))

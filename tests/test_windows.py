@@ -315,9 +315,9 @@ def test_prune_drops_old_buckets_but_not_window_values() -> None:
     assert _values(s.snapshot(NOW)) == before
     # Fine buckets older than 15 min are gone; coarse ones stay 25 h (spike baseline).
     assert all(i >= NOW // FINE_SECONDS - FINE_MAX_WINDOW // FINE_SECONDS
-               for b in s._fine.values() for i in b)
+               for b in s.table.grans[0].values() for i in b)
     assert all(i >= NOW // COARSE_SECONDS - HISTORY // COARSE_SECONDS
-               for b in s._coarse.values() for i in b)
+               for b in s.table.grans[1].values() for i in b)
     s.prune(NOW)  # idempotent
     assert _values(s.snapshot(NOW)) == before
     # Far in the future everything is gone.

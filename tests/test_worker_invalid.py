@@ -17,7 +17,7 @@ from liqstress.event import make_event
 from liqstress.metrics import Metrics
 from liqstress.prices import make_tick
 
-from .helpers import read_topic
+from .helpers import read_topic, registry_samples, sample_sum
 
 
 @pytest.mark.timeout(90)
@@ -52,8 +52,8 @@ async def test_invalid_records_are_dead_lettered(broker: EmbeddedBroker) -> None
         await producer.stop()
         await app.stop()
     assert state.store.events == 1 and state.invalid == 3
-    assert metrics.registry.get_sample_value(
-        "liqstress_liquidated_usd_total", {"exchange": "okx", "side": "short"}) == 10000.0
+    assert sample_sum(registry_samples(metrics.registry), "liqstress_liquidated_usd_total",
+                      exchange="okx", side="short") == 10000.0
     assert sorted(d["reason"] for d in dls) == ["invalid_event", "invalid_event", "invalid_price"]
     assert "not json" in [d["frame"] for d in dls]
     bad_price = next(d for d in dls if d["reason"] == "invalid_price")

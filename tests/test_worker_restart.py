@@ -15,7 +15,7 @@ from liqstress.event import LiquidationEvent, make_event
 from liqstress.prices import make_tick
 from streams.publisher import KafkaSink
 
-from .helpers import eventually, liqstress_cmd, sample, scrape, spawn, stop_process
+from .helpers import eventually, liqstress_cmd, sample, sample_sum, scrape, spawn, stop_process
 
 EXCHANGES = ("binance", "bybit", "okx")
 
@@ -55,8 +55,8 @@ def totals(port: int) -> tuple[float, dict[tuple[str, str], tuple[float, float, 
     for ex in EXCHANGES:
         for side in ("long", "short"):
             per[(ex, side)] = (
-                sample(s, "liqstress_liquidations_total", exchange=ex, side=side) or 0.0,
-                sample(s, "liqstress_liquidated_usd_total", exchange=ex, side=side) or 0.0,
+                sample_sum(s, "liqstress_liquidations_total", exchange=ex, side=side),
+                sample_sum(s, "liqstress_liquidated_usd_total", exchange=ex, side=side),
                 sample(s, "liqstress_window_liquidated_usd", exchange=ex, side=side, window="1h") or 0.0,
                 sample(s, "liqstress_window_liquidated_usd", exchange=ex, side=side, window="15m") or 0.0,
             )

@@ -1,0 +1,312 @@
+"""The worker's metrics, read from its state at scrape time (a custom collector): no gauge is
+set by hand after a refresh, so no series outlives the data it describes.
+
+Per-worker series are shares that add up across workers: window gauges hold this worker's
+partitions only (``sum`` over every worker's /metrics is the true total), and counters carry a
+``partition`` label so ``sum(rate(...))`` stays right when a partition moves (its series ends
+on one worker and starts, at the rebuilt value, on the next). Global values (signals, prices)
+come only from the one worker whose ``liqstress_aggregator_active`` is 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from liqstress.metrics import SIDES, WINDOW_NAMES
+from liqstress.stress import SIGNAL_WINDOWS
+
+from .state import WorkerState
+
+_C, _G = "counter", "gauge"
+#: A scrape fails (rather than report stale health) when the loop cannot answer in time.
+SCRAPE_TIMEOUT = 10.0
+EX_SIDE_WIN = ("exchange", "side", "window")
+
+#: key -> (type, name, help, labels)
+SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "liquidations": (_C, "liqstress_liquidations_total",
+                     "Liquidations counted by the worker (deduplicated by event id), per "
+                     "liquidations partition it owns. side is the position liquidated.",
+                     ("exchange", "side", "partition")),
+    "liquidated_usd": (_C, "liqstress_liquidated_usd_total",
+                       "USD notional of liquidations counted by the worker, per partition it "
+                       "owns; unpriced events add 0.", ("exchange", "side", "partition")),
+    "duplicates": (_C, "liqstress_duplicates_total",
+                   "Events dropped by the worker because their id was already counted.",
+                   ("exchange", "partition")),
+    "invalid": (_C, "liqstress_invalid_records_total",
+                "Records of a source topic that could not be decoded (dead-lettered).",
+                ("topic",)),
+    "window_usd": (_G, "liqstress_window_liquidated_usd",
+                   "USD notional liquidated in the rolling window ending now (this worker's "
+                   "partitions: sum over workers).", EX_SIDE_WIN),
+    "window_count": (_G, "liqstress_window_liquidations",
+                     "Number of liquidations in the rolling window ending now (this worker's "
+                     "partitions: sum over workers).", EX_SIDE_WIN),
+    "window_largest": (_G, "liqstress_window_largest_liquidation_usd",
+                       "Largest single liquidation (USD) in the rolling window ending now "
+                       "(this worker's partitions: max over workers).", EX_SIDE_WIN),
+    "coin_window_usd": (_G, "liqstress_coin_window_liquidated_usd",
+                        "USD notional liquidated per allowlisted coin across all exchanges "
+                        "(this worker's partitions: sum over workers).",
+                        ("coin", "side", "window")),
+    "refresh_ts": (_G, "liqstress_window_refresh_timestamp_seconds",
+                   "Wall-clock time the window gauges were last recomputed.", ()),
+    "ready": (_G, "liqstress_worker_ready",
+              "1 while the broker is reachable and every partition this worker owns is "
+              "rebuilt; 0 otherwise.", ()),
+    "rebuilt": (_G, "liqstress_worker_rebuilt_events",
+                "Events read back from the liquidations topic when this worker's partitions "
+                "were last assigned.", ()),
+    "partitions": (_G, "liqstress_worker_partitions",
+                   "liquidations partitions this worker owns, by state.", ("state",)),
+    "aggregator": (_G, "liqstress_aggregator_active",
+                   "1 on the one worker that combines every partition and publishes the "
+                   "global windows and signals.", ()),
+    "agg_partitions": (_G, "liqstress_aggregator_partitions",
+                    "Partitions the aggregator combines, by where it reads them from.",
+                    ("source",)),
+    "prices": (_C, "liqstress_prices_total", "Price ticks applied by the worker.",
+               ("exchange",)),
+    "price_coins": (_G, "liqstress_price_coins",
+                    "Coins with a current price (tick within 15 minutes).", ()),
+    "coin_price": (_G, "liqstress_coin_price_usd",
+                   "Current price of an allowlisted coin (USD per coin).", ("coin",)),
+    "coin_low": (_G, "liqstress_coin_local_low_usd",
+                 "Lowest price of an allowlisted coin over the local-extreme lookback.",
+                 ("coin",)),
+    "coin_high": (_G, "liqstress_coin_local_high_usd",
+                  "Highest price of an allowlisted coin over the local-extreme lookback.",
+                  ("coin",)),
+    "near_extreme": (_G, "liqstress_near_extreme_ratio",
+                     "side=long: share of the cluster window's long USD (all coins with "
+                     "prices) liquidated within the threshold of the coin's local low; "
+                     "side=short: shorts near the local high (0-1).", ("side",)),
+    "coin_near_extreme": (_G, "liqstress_coin_near_extreme_ratio",
+                          "As liqstress_near_extreme_ratio, per allowlisted coin (0-1).",
+                          ("coin", "side")),
+    "div_active": (_G, "liqstress_divergence_active",
+                   "1 while hourly liquidations trend up as the hourly price range shrinks.",
+                   ("coin",)),
+    "div_liq": (_G, "liqstress_divergence_liquidation_trend",
+                "Least-squares slope of hourly liquidated USD over its mean (per hour).",
+                ("coin",)),
+    "div_range": (_G, "liqstress_divergence_range_trend",
+                  "Least-squares slope of the hourly price range over its mean (per hour).",
+                  ("coin",)),
+    "breadth_down": (_G, "liqstress_breadth_down_ratio",
+                     "Share of coins with a price whose price is lower than 1 h / 24 h ago "
+                     "(0-1).", ("window",)),
+    "breadth_coins": (_G, "liqstress_breadth_coins",
+                      "Coins counted in liqstress_breadth_down_ratio.", ("window",)),
+    "long_share": (_G, "liqstress_long_share_ratio",
+                   "Long share of the USD liquidated in the window, all exchanges (0-1); "
+                   "absent when nothing was liquidated.", ("window",)),
+    "ex_long_share": (_G, "liqstress_exchange_long_share_ratio",
+                      "Long share of the USD liquidated in the window on one exchange (0-1).",
+                      ("exchange", "window")),
+    "spike_multiple": (_G, "liqstress_spike_multiple",
+                       "Last hour's USD liquidated (all exchanges) over the median of the 24 "
+                       "hourly totals before it; absent without history.", ("side",)),
+    "spike_active": (_G, "liqstress_spike_active",
+                     "1 while the last hour is a spike (multiple >= factor and above the USD "
+                     "floor).", ("side",)),
+    "ex_share": (_G, "liqstress_exchange_share_ratio",
+                 "Exchange's share of the USD liquidated in the window, both sides (0-1).",
+                 ("exchange", "window")),
+    "top2": (_G, "liqstress_top2_share_ratio",
+             "Share of the USD liquidated in the window on the two largest exchanges (0-1).",
+             ("window",)),
+    "hhi": (_G, "liqstress_concentration_hhi_ratio",
+            "Herfindahl-Hirschman index of exchange shares in the window (1/n..1).",
+            ("window",)),
+    "cascade_active": (_G, "liqstress_cascade_active",
+                       "1 while same-direction liquidations on >= 2 venues exceed the cascade "
+                       "threshold.", ("side",)),
+    "cascade_size": (_G, "liqstress_cascade_size_usd",
+                     "Estimated USD liquidated in the current (or last) cascade of that side.",
+                     ("side",)),
+    "cascades": (_C, "liqstress_cascades_total",
+                 "Cascades started while this worker was the aggregator, by side.", ("side",)),
+    "delev_share": (_G, "liqstress_deleveraging_largest_hour_share_ratio",
+                    "Largest hour's share of the last 24 h of USD liquidated (0-1).", ()),
+    "delev_hours": (_G, "liqstress_deleveraging_spike_hours",
+                    "Distinct spike stages among the last 24 hourly totals.", ()),
+    "delev_state": (_G, "liqstress_deleveraging_state",
+                    "1 for the current classification of the last 24 h: calm, staged or "
+                    "capitulation.", ("state",)),
+    "index": (_G, "liqstress_stress_index",
+              "Composite leverage-stress index, 0-100 (docs/signals.md).", ()),
+    "component": (_G, "liqstress_stress_component_ratio",
+                  "Each stress-index component mapped to 0-1 before weighting.",
+                  ("component",)),
+}
+
+
+class _Families:
+    def __init__(self) -> None:
+        self.fams: dict[str, Metric] = {}
+
+    def add(self, key: str, labels: Sequence[str], value: float | None) -> None:
+        if value is None:
+            return
+        fam = self.fams.get(key)
+        if fam is None:
+            kind, name, doc, names = SPECS[key]
+            cls = CounterMetricFamily if kind == _C else GaugeMetricFamily
+            fam = self.fams[key] = cls(name, doc, labels=list(names))
+        fam.add_metric(list(labels), float(value))
+
+
+class WorkerCollector(Collector):
+    """Scrapes run on the HTTP server's thread while the event loop changes the state: the
+    families are built on the loop itself (the scrape waits for it), so a scrape never sees a
+    half-applied record, and a stuck loop shows as a failed scrape, not as stale health."""
+
+    def __init__(self, state: WorkerState, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.state = state
+        self.loop = loop
+        self.loop_thread = threading.get_ident() if loop is not None else None
+
+    def describe(self) -> Iterator[Metric]:
+        # Without describe() the registry would call collect() at registration time.
+        for kind, name, doc, names in SPECS.values():
+            cls = CounterMetricFamily if kind == _C else GaugeMetricFamily
+            yield cls(name, doc, labels=list(names))
+
+    def collect(self) -> Iterator[Metric]:
+        loop = self.loop
+        if loop is not None and loop.is_running() and threading.get_ident() != self.loop_thread:
+            async def build() -> list[Metric]:
+                return self.families()
+            yield from asyncio.run_coroutine_threadsafe(build(), loop).result(SCRAPE_TIMEOUT)
+        else:
+            yield from self.families()
+
+    def families(self) -> list[Metric]:
+        st = self.state
+        f = _Families()
+        ready_parts = {p: ps for p, ps in st.parts.items() if ps.ready}
+        exchanges = set(st.metrics.known_exchanges)
+        for ps in ready_parts.values():
+            exchanges |= ps.store.exchanges
+        for p, ps in sorted(ready_parts.items()):
+            for ex in sorted(exchanges):
+                for side in SIDES:
+                    count, usd = ps.counts.get((ex, side), (0, 0.0))
+                    f.add("liquidations", (ex, side, str(p)), count)
+                    f.add("liquidated_usd", (ex, side, str(p)), usd)
+                f.add("duplicates", (ex, str(p)), ps.duplicates_by_exchange.get(ex, 0))
+        f.add("invalid", (st.settings.topics.events,),
+              sum(ps.invalid for ps in st.parts.values()))
+        f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
+        local = st.local
+        for w in WINDOW_NAMES:
+            names = local.windows[w]["exchange"] if local else {}
+            for ex in sorted(exchanges | set(names)):
+                sides = names.get(ex)
+                for side in SIDES:
+                    agg = sides[side] if sides else None
+                    labels = (ex, side, w)
+                    f.add("window_usd", labels, agg.usd if agg else 0.0)
+                    f.add("window_count", labels, agg.count if agg else 0)
+                    f.add("window_largest", labels, agg.largest_usd if agg else 0.0)
+            coins = local.windows[w]["coin"] if local else {}
+            for coin in st.settings.coins:
+                sides = coins.get(coin)
+                for side in SIDES:
+                    f.add("coin_window_usd", (coin, side, w), sides[side].usd if sides else 0.0)
+        f.add("refresh_ts", (), st.refreshed_at or None)
+        f.add("ready", (), 1.0 if st.is_ready() else 0.0)
+        f.add("rebuilt", (), sum(ps.rebuilt_events for ps in st.parts.values()))
+        f.add("partitions", ("ready",), len(ready_parts))
+        f.add("partitions", ("rebuilding",), len(st.parts) - len(ready_parts))
+        active = st.aggregating and st.aggregator_ready and st.broker_up
+        f.add("aggregator", (), 1.0 if active else 0.0)
+        for ex, n in sorted(st.price_counts.items()):
+            f.add("prices", (ex,), n)
+        for side in SIDES:
+            f.add("cascades", (side,), st.cascades_started[side])
+        if active:
+            local_n = sum(1 for s in st.last_sources if s.partition in ready_parts)
+            f.add("agg_partitions", ("local",), local_n)
+            f.add("agg_partitions", ("partials",), len(st.last_sources) - local_n)
+            self._prices(st, f)
+            self._stress(st, f)
+        return list(f.fams.values())
+
+    @staticmethod
+    def _prices(st: WorkerState, f: _Families) -> None:
+        res = st.last_stress
+        now = res.ts if res else st.now()
+        lookback = st.stress.settings.local_extreme_hours * 3600.0
+        f.add("price_coins", (), len(st.prices.breadth_inputs(now)))
+        for coin in st.settings.coins:
+            f.add("coin_price", (coin,), st.prices.price_at(coin, now))
+            ext = st.prices.extremes(coin, now, lookback)
+            if ext:
+                f.add("coin_low", (coin,), ext[0])
+                f.add("coin_high", (coin,), ext[1])
+            info = (res.clusters.get("coins", {}).get(coin) if res and res.clusters else None) or {}
+            f.add("coin_near_extreme", (coin, "long"), info.get("long_share_near_low"))
+            f.add("coin_near_extreme", (coin, "short"), info.get("short_share_near_high"))
+            div = res.divergence.get(coin) if res else None
+            if div is not None:
+                f.add("div_active", (coin,), float(div.flag))
+                f.add("div_liq", (coin,), div.liq_slope)
+                f.add("div_range", (coin,), div.range_slope)
+        near = res.near_extreme if res else None
+        if near:
+            f.add("near_extreme", ("long",), near.long_share_near_low)
+            f.add("near_extreme", ("short",), near.short_share_near_high)
+        b = res.breadth if res else None
+        if b:
+            f.add("breadth_down", ("1h",), b.down_1h_share)
+            f.add("breadth_down", ("24h",), b.down_24h_share)
+            f.add("breadth_coins", ("1h",), b.coins_1h)
+            f.add("breadth_coins", ("24h",), b.coins_24h)
+
+    @staticmethod
+    def _stress(st: WorkerState, f: _Families) -> None:
+        res = st.last_stress
+        if res is None:
+            return
+        for w in SIGNAL_WINDOWS:
+            imb, conc = res.imbalance[w], res.concentration[w]
+            f.add("long_share", (w,), imb.long_share)
+            for ex, share in imb.per_exchange.items():
+                f.add("ex_long_share", (ex, w), share)
+            for ex, share in conc.shares.items():
+                f.add("ex_share", (ex, w), share)
+            f.add("top2", (w,), conc.top2_share)
+            f.add("hhi", (w,), conc.hhi)
+        for side in SIDES:
+            sp = res.spike[side]
+            f.add("spike_multiple", (side,), sp.multiple)
+            f.add("spike_active", (side,), 1.0 if sp.flag else 0.0)
+            cs = res.cascades[side]
+            f.add("cascade_active", (side,), 1.0 if cs.active else 0.0)
+            f.add("cascade_size", (side,), cs.size_usd)
+        d = res.deleveraging
+        f.add("delev_share", (), d.largest_hour_share or 0.0)
+        f.add("delev_hours", (), d.distinct_spike_hours)
+        for state in ("calm", "staged", "capitulation"):
+            f.add("delev_state", (state,), 1.0 if d.label == state else 0.0)
+        f.add("index", (), res.index.value)
+        for comp, val in res.index.components.items():
+            f.add("component", (comp,), val)
+
+
+def register(state: WorkerState) -> WorkerCollector:
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    collector = WorkerCollector(state, loop)
+    state.metrics.registry.register(collector)
+    return collector
