@@ -155,3 +155,37 @@ class TopicTail:
                 await asyncio.sleep(1.0)
             finally:
                 await consumer.stop()
+
+
+async def commit_history_if_new(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """For a group that has never committed on ``topic`` (a first start, or a broker refilled
+    from the journal), commit each partition's current end: the rebuild of an assigned
+    partition reads everything before it anyway, and without this the group's consumer would
+    re-deliver the whole history (a million records through Faust is over a minute) before
+    the first live event. Only for partitions without a committed offset, and a commit from
+    outside a generation is refused while the group has members, so it can never skip
+    records someone is about to consume. ListOffsets may under-report on Tansu: that only
+    leaves a few records to re-deliver. Returns what was committed."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = await _partitions(consumer, topic)
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        fresh = [tp for tp in tps if await consumer.committed(tp) is None]
+        if not fresh:
+            return {}
+        ends = await consumer.end_offsets(fresh)
+        todo = {tp: off for tp, off in ends.items() if off > 0}
+        if todo:
+            await consumer.commit(todo)
+        return {tp.partition: off for tp, off in todo.items()}
+    except KafkaError as exc:
+        log.info("not committing %s history for %s (%s): it will be re-delivered", topic,
+                 group, exc)
+        return {}
+    finally:
+        await consumer.stop()

@@ -336,17 +336,18 @@ class TimedState(WorkerState):
 
 @contextlib.contextmanager
 def rebuild_reads_nothing() -> Iterator[None]:
-    """Point the worker's start-up rebuild at an empty read so the Faust agent does the work."""
-    original = worker_app.read_topic
+    """Point the worker's start-up rebuild at an empty read (and keep the new group's
+    committed offsets at the start) so the Faust agent does the work."""
+    original = worker_app.read_topic, worker_app.commit_history_if_new
 
     async def empty(*_: Any, **__: Any) -> dict[int, int]:
         return {}
 
-    worker_app.read_topic = empty
+    worker_app.read_topic = worker_app.commit_history_if_new = empty
     try:
         yield
     finally:
-        worker_app.read_topic = original
+        worker_app.read_topic, worker_app.commit_history_if_new = original
 
 
 async def run_worker(bootstrap: str, data: Dataset, partitions: int, workdir: str, run_id: str,

@@ -480,6 +480,7 @@ class Soak:
 
     async def _disconnect_loop(self, stop: asyncio.Event) -> None:
         if self.o.disconnect_every <= 0:
+            await stop.wait()  # ending early would end the run: _run waits for any task
             return
         turn = 0
         while True:
@@ -590,7 +591,7 @@ class Soak:
             "totals": {
                 "sent_count": sent_count, "sent_usd": sent_usd,
                 "metrics_count": got_count, "metrics_usd": got_usd,
-                "exact": settle is not None,
+                "exact": settle is not None and sent_count > 0,  # 0 == 0 proves nothing
                 "settle_s": None if settle is None else round(settle, 1),
                 "per_venue": {v.name: {"sent": v.sent, "usd": v.usd} for v in self.venues},
             },

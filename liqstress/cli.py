@@ -389,6 +389,8 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                         error = await wait_failed_or(supervisor, stop.wait())
             finally:
                 print("liqstress: stopping", file=sys.stderr, flush=True)
+                if supervisor is not None:
+                    await supervisor.stop_watching()
                 # Each step bounded, sink and worker side by side: the broker may be gone,
                 # the worker stuck joining its group, the sink unable to flush.
                 steps = []
@@ -548,11 +550,13 @@ class RateLimitFilter(logging.Filter):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    for handler in logging.getLogger().handlers:
+    # Only on the handler set up here: one an embedding program (or pytest) owns stays as is.
+    for handler in set(logging.getLogger().handlers) - before:
         handler.addFilter(RateLimitFilter())
     started = time.monotonic()
     try:

@@ -112,7 +112,7 @@ class WorkerSettings:
     datadir: str | None = None
     #: Seconds between full partials of a partition (deltas in between): how far back a
     #: newly elected aggregator reads the partials topic.
-    full_interval: float = field(default_factory=lambda: float(env("FULL_INTERVAL", "60") or 60))
+    full_interval: float = field(default_factory=lambda: float(env("FULL_INTERVAL", "300") or 300))
     #: liqstress.topics.Retention for the topics the worker creates (None: the defaults).
     retention: Any = None
 

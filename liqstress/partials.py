@@ -28,6 +28,7 @@ import orjson
 from .event import LiquidationEvent
 from .prices import LiquidationLevels
 from .windows import BucketTable, Rollup, WindowStore, rollup_steps
+from .wire import json_record
 
 SCHEMA_VERSION = 1
 #: Bucket and level rows per partial message: keeps every message well under Kafka's 1 MB.
@@ -162,17 +163,7 @@ _REQUIRED = ("v", "p", "epoch", "epoch_ts", "seq", "full", "chunk", "chunks", "b
 
 
 def decode_partial(value: bytes | None) -> dict[str, Any]:
-    try:
-        msg = orjson.loads(value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise PartialError(f"not JSON: {exc}") from exc
-    if not isinstance(msg, dict):
-        raise PartialError("partial must be a JSON object")
-    missing = [k for k in _REQUIRED if k not in msg]
-    if missing:
-        raise PartialError(f"missing fields: {', '.join(missing)}")
-    if msg["v"] != SCHEMA_VERSION:
-        raise PartialError(f"unsupported partial version {msg['v']!r}")
+    msg = json_record(value, _REQUIRED, SCHEMA_VERSION, PartialError, "partial")
     if not (isinstance(msg["p"], int) and isinstance(msg["seq"], int)
             and isinstance(msg["chunk"], int) and isinstance(msg["chunks"], int)
             and 0 <= msg["chunk"] < msg["chunks"]):

@@ -24,6 +24,7 @@ import orjson
 
 from .signals import CLUSTER_BUCKET_PCT, bucket_index, range_pct
 from .windows import coin_scale
+from .wire import json_record
 
 SCHEMA_VERSION = 1
 #: One price slot (high, low, close) per coin, exchange and 5 minutes.
@@ -87,17 +88,7 @@ _FIELDS = ("v", "exchange", "symbol", "coin", "price", "ts", "recv_ts", "kind")
 
 def tick_from_json(data: bytes | str | dict[str, Any]) -> PriceTick:
     """Decode and check a wire tick; raises PriceError with a reason on anything off."""
-    try:
-        obj = data if isinstance(data, dict) else orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise PriceError(f"not JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise PriceError("price must be a JSON object")
-    missing = [f for f in _FIELDS if f not in obj]
-    if missing:
-        raise PriceError(f"missing fields: {', '.join(missing)}")
-    if obj["v"] != SCHEMA_VERSION:
-        raise PriceError(f"unsupported schema version {obj['v']!r}")
+    obj = json_record(data, _FIELDS, SCHEMA_VERSION, PriceError, "price")
     for name in ("exchange", "symbol", "coin"):
         if not isinstance(obj[name], str) or not obj[name]:
             raise PriceError(f"{name} must be a non-empty string")

@@ -369,11 +369,17 @@ class BrokerSupervisor:
         self._set_up(True, notify=False)
         self._task = asyncio.create_task(self._watch(), name="broker-supervisor")
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop_watching(self) -> None:
+        """No more restarts or recycles (liqstress is stopping)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await bounded(task, 1.0)
+        if self.up and self.sink is not None and hasattr(self.sink, "resume"):
+            self.sink.resume()  # a recycle cut short must not leave the sink unable to flush
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        await self.stop_watching()
         if self.journaler is not None:
             await self.journaler.stop(timeout=min(2.0, timeout))
             self.journaler = None

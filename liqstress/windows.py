@@ -147,12 +147,17 @@ class BucketTable:
         self.track_dirty = track_dirty
         self.dirty: set[tuple[int, Key, int]] = set()
 
-    def add(self, keys: tuple[Key, ...], ts: float, usd: float | None) -> None:
+    def add(self, keys: tuple[Key, ...], ts: float, usd: float | None,
+            now: float | None = None) -> None:
+        """Count ``usd`` at ``ts`` under each key. Given ``now``, an event already older than
+        every fine window skips the fine buckets (a rebuild's history: half the writes)."""
         # The hottest loop of a rebuild: Agg.add inlined, one lookup per level.
         fine = math.floor(ts / FINE_SECONDS)
         coarse = math.floor(ts / COARSE_SECONDS)
-        for table, index, idx in ((self.grans[0], self.index[0], fine),
-                                  (self.grans[1], self.index[1], coarse)):
+        levels = ((self.grans[1], self.index[1], coarse),) \
+            if now is not None and ts < now - FINE_MAX_WINDOW - FINE_SECONDS \
+            else ((self.grans[0], self.index[0], fine), (self.grans[1], self.index[1], coarse))
+        for table, index, idx in levels:
             for key in keys:
                 b = table.get(key)
                 if b is None:
@@ -364,7 +369,7 @@ class WindowStore:
             return True
         self._ids.setdefault(coarse, set()).add(ev.id)
         self.table.add((("exchange", ev.exchange, ev.side), ("coin", coin_of(ev.base), ev.side)),
-                       ev.ts, ev.notional_usd)
+                       ev.ts, ev.notional_usd, now)
         return True
 
     def _remember_old(self, event_id: str) -> None:

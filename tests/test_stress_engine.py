@@ -77,6 +77,33 @@ def test_calm_day_then_a_two_venue_long_cascade() -> None:
     assert get("liqstress_cascade_active", {"side": "long"}) == 0
 
 
+def test_a_new_aggregator_continues_the_published_cascade_and_label() -> None:
+    """Failover: the engine of a new aggregator restored from the last stress.signals
+    snapshot neither starts the running cascade again nor re-announces the label; it ends
+    the cascade when the volume goes, with the original start time."""
+    store = WindowStore()
+    for h in range(1, 25):
+        add(store, h * 3600 + 600, "binance", "long", 500_000.0, h)
+    add(store, 20, "binance", "long", 8_000_000.0, 100)
+    add(store, 25, "okx", "long", 4_000_000.0, 101)
+    old = StressEngine()
+    hot = evaluate(old, store, NOW + 1)
+    assert [e["type"] for e in hot.events] == ["cascade_start"]
+    published = json.loads(json.dumps(hot.to_dict()))
+
+    new = StressEngine()
+    new.restore(published, hot.ts)
+    again = evaluate(new, store, NOW + 2)
+    assert again.events == [] and again.cascades["long"].active
+    assert again.cascades["long"].started_at == hot.cascades["long"].started_at
+    later = [evaluate(new, store, NOW + 2 + 60 * k) for k in (1, 2, 3)]
+    ends = [e for r in later for e in r.events if e["type"] == "cascade_end"]
+    assert len(ends) == 1 and ends[0]["started_at"] == hot.cascades["long"].started_at
+    # Without the restore, the same input would announce a second cascade.
+    fresh = evaluate(StressEngine(), store, NOW + 2)
+    assert [e["type"] for e in fresh.events] == ["cascade_start"]
+
+
 def test_one_dominant_hour_is_capitulation_and_waves_are_staged() -> None:
     one = WindowStore()
     for h in range(1, 24):

@@ -221,3 +221,23 @@ async def test_a_data_dir_is_used_by_one_process_at_a_time(tmp_path: Path) -> No
     assert first.journal is not None
     await first.stop()
     await BrokerSupervisor(Topics(), data_dir=tmp_path).stop()  # free again
+
+
+def test_repeated_warnings_are_rate_limited() -> None:
+    import logging
+
+    from liqstress.cli import RateLimitFilter
+
+    f = RateLimitFilter(interval=0.2)
+
+    def rec(msg: str, level: int = logging.WARNING) -> logging.LogRecord:
+        return logging.LogRecord("aiokafka", level, __file__, 1, msg, ("x",), None)
+
+    assert f.filter(rec("Unable connect to node %s"))
+    assert not any(f.filter(rec("Unable connect to node %s")) for _ in range(100))
+    assert f.filter(rec("another message %s"))  # per message template
+    assert f.filter(rec("Unable connect to node %s", logging.INFO))  # info passes
+    time.sleep(0.25)
+    again = rec("Unable connect to node %s")
+    assert f.filter(again)
+    assert again.getMessage() == "Unable connect to node x (100 similar suppressed)"
