@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -121,11 +122,27 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     deadletter_topic = raw_topic(topics.deadletter)
 
     rebuilds: dict[int, asyncio.Task[None]] = {}
+    takeover: dict[str, asyncio.Task[None]] = {}
     background: set[asyncio.Task[Any]] = set()
     #: Partials that arrived while a new aggregator was still reading the recent ones.
     queued: list[bytes] = []
     price_deadletters: list[bytes] = []
     started_at = time.time()
+
+    async def retrying(make: Callable[[], Awaitable[None]], what: str) -> None:
+        """A rebuild or takeover read that fails (the broker went away mid-read) is tried
+        again, with backoff, until it succeeds or its partition is revoked (cancelled)."""
+        delay = 1.0
+        while True:
+            try:
+                await make()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s failed (%s); retrying in %.0fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def spawn(coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -182,6 +199,9 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                     task.cancel()
                 state.revoke(tp.partition)
             elif tp.topic == topics.partials:
+                task = takeover.pop("task", None)
+                if task is not None:
+                    task.cancel()
                 state.aggregating = False
                 state.aggregator_ready = False
                 queued.clear()
@@ -193,13 +213,16 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             if tp.topic == topics.events:
                 ps, needs_rebuild = state.assign(tp.partition)
                 if needs_rebuild:
-                    rebuilds[tp.partition] = spawn(rebuild(tp.partition),
-                                                   f"rebuild-{tp.partition}")
+                    rebuilds[tp.partition] = spawn(
+                        retrying(lambda p=tp.partition: rebuild(p), f"rebuild of {tp}"),
+                        f"rebuild-{tp.partition}")
             elif tp.topic == topics.partials and not state.aggregating:
                 state.aggregating = True
                 state.aggregator_ready = False
-                spawn(become_aggregator(), "become-aggregator")
+                takeover["task"] = spawn(retrying(become_aggregator, "aggregator takeover"),
+                                         "become-aggregator")
         state.forget_parked()
+        state.assigned = True
         state.ready.set()
         log.info("assigned partitions %s%s", sorted(p for p in state.parts),
                  " + aggregator" if state.aggregating else "")
@@ -249,6 +272,14 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     async def read_prices() -> None:
         await TopicTail(settings.broker, topics.prices, on_price, lambda: None).run()
 
+    def resync_on_failure(fut: asyncio.Future[Any], ps: Any) -> None:
+        # A lost delta would leave the aggregator's copy stale until the buckets change
+        # again (Tansu fails one of two concurrent writes to a partition): send a full.
+        if fut.cancelled() or fut.exception() is not None:
+            ps.last_full = -math.inf
+            log.warning("partial of partition %d not delivered (%s); a full follows",
+                        ps.partition, "cancelled" if fut.cancelled() else fut.exception())
+
     @app.task
     async def probe_broker() -> None:
         # aiokafka retries a lost broker silently for ever: without this probe a worker
@@ -285,7 +316,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             if full:
                 ps.last_full = wall
             for value in ps.messages(now, state.worker_id, full):
-                await partials_topic.send(key=str(p).encode(), value=value)
+                fut = await partials_topic.send(key=str(p).encode(), value=value)
+                fut.add_done_callback(lambda f, ps=ps: resync_on_failure(f, ps))
         while price_deadletters:
             await deadletter_topic.send(key=b"worker", value=price_deadletters.pop(0))
         if state.aggregating and state.aggregator_ready:

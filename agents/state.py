@@ -66,6 +66,8 @@ class WorkerState:
     #: revoked partitions: (state, generation of the revoke)
     parked: dict[int, tuple[PartitionStore, int]] = field(default_factory=dict)
     generation: int = 0
+    #: False from a revoke until the next assignment (a rebalance in progress).
+    assigned: bool = True
     merger: Merger = field(default_factory=Merger)
     #: Standalone use (tests, the benchmark) aggregates; the app clears it until this worker
     #: owns the partials partition.
@@ -119,6 +121,7 @@ class WorkerState:
         return ps, True
 
     def revoke(self, partition: int) -> None:
+        self.assigned = False
         ps = self.parts.pop(partition, None)
         if ps is not None:
             self.parked[partition] = (ps, self.generation)
@@ -129,7 +132,9 @@ class WorkerState:
             del self.parked[p]
 
     def is_ready(self) -> bool:
-        return self.broker_up and self.ready.is_set() and all(
+        """Broker there, partitions assigned since the last revoke (not mid-rebalance, where
+        the window gauges cover nothing), and every owned partition rebuilt."""
+        return self.broker_up and self.ready.is_set() and self.assigned and all(
             ps.ready for ps in self.parts.values())
 
     def set_broker_up(self, up: bool, source: str = "supervisor") -> None:

@@ -342,11 +342,14 @@ async def bench_restart(bootstrap: str, held: int, logdir: Path) -> dict[str, An
             "buckets": st.store.bucket_count()}
 
 
+def say(msg: str) -> None:
+    print(f"[scale] {msg}", file=sys.stderr, flush=True)
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     logdir = Path(tempfile.mkdtemp(prefix="liqstress-scale-"))
     result: dict[str, Any] = {"cpus": os.cpu_count(), "logs": str(logdir)}
     with EmbeddedBroker(log_path=str(logdir / "tansu.log")) as broker:
-        say = (lambda m: print(f"[scale] {m}", file=sys.stderr, flush=True))
         say("throughput with 1, 2, 3 workers")
         result["throughput"] = await bench_throughput(broker.bootstrap, args.events, logdir)
         say("hand-off after kill -9 of the aggregator")

@@ -49,7 +49,8 @@ from .supervisor import (
     unregister,
     wait_failed_or,
 )
-from .topics import Retention
+from .topic_admin import ensure_topics, report_topic_retention
+from .topics import Retention, TopicSpec, topic_specs
 
 log = logging.getLogger("liqstress")
 
@@ -185,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, exchanges=False)
     p.add_argument("--exchanges", default=env("EXCHANGES", DEFAULT_EXCHANGES),
                    help=_env_help("EXCHANGES", "venues whose series are created at 0 on start"))
+    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
+        "RETENTION", "per-role retention of the topics it creates, e.g. events=30h"))
     _add_worker_opts(p)
 
     p = sub.add_parser("record", help="record venue frames and REST bodies to a JSON Lines file")
@@ -289,7 +292,17 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     st = args.session_timeout if args.session_timeout is not None else env("SESSION_TIMEOUT")
     if st is not None:
         kw["session_timeout"] = float(st)
+    if getattr(args, "retention", None):
+        kw["retention"] = Retention.parse(args.retention)
     return kw
+
+
+async def _check_retention(bootstrap: str, specs: list[TopicSpec], metrics: Metrics) -> None:
+    """Warn once at start about topics without the retention they need (docs/topics.md);
+    created first, so a topic the sink has not made yet is not reported as missing."""
+    with contextlib.suppress(Exception):  # the sink and worker create them when they can
+        await ensure_topics(bootstrap, specs)
+    await report_topic_retention(bootstrap, specs, metrics)
 
 
 def _supervisor(args: argparse.Namespace, metrics: Metrics, topics: Topics,
@@ -338,6 +351,7 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
     _install_stop(stop, kill)
     app = None
     sink: KafkaSink | None = None
+    retention_check: asyncio.Task[None] | None = None
     error: str | None = None
     unsent = 0
     stuck = False
@@ -374,6 +388,8 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                 if supervisor is not None and supervisor.failed.is_set():
                     error = supervisor.error
                 elif not stop.is_set():
+                    retention_check = asyncio.create_task(_check_retention(
+                        bootstrap, topic_specs(topics, partitions, retention), metrics))
                     if with_collectors:
                         sink = KafkaSink(bootstrap, topics, metrics=metrics,
                                          partitions=partitions, retention=retention)
@@ -389,6 +405,8 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                         error = await wait_failed_or(supervisor, stop.wait())
             finally:
                 print("liqstress: stopping", file=sys.stderr, flush=True)
+                if retention_check is not None:
+                    retention_check.cancel()
                 if supervisor is not None:
                     await supervisor.stop_watching()
                 # Each step bounded, sink and worker side by side: the broker may be gone,

@@ -377,8 +377,10 @@ class KafkaSink:
             self._set_up(False)
             self._warn_rate_limited("connection refused")
             return False
+        # gzip: the broker stores batches as sent; a burst of events or one price frame's
+        # ticks compresses several times (the embedded broker's memory is the budget).
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, compression_type="gzip",
             request_timeout_ms=int(self.request_timeout * 1000),
             max_request_size=self.max_request_bytes)
         # No idempotence: Tansu rejects aiokafka's InitProducerId. Duplicates from resends

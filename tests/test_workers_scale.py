@@ -143,6 +143,10 @@ async def test_three_workers_share_the_partitions_and_fail_over(broker: Embedded
         t1 = time.time()
         await eventually(lambda: published(broker.bootstrap, expected(events), t1), 60,
                          interval=0.5, what="an exact snapshot after the join")
+        # Each worker checked the topics' retention at start (docs/topics.md).
+        s = scrape(workers[-1].port)
+        assert sample(s, "liqstress_topic_retention_seconds", topic="liquidations") == 30 * 3600
+        assert sample(s, "liqstress_topic_retention_missing", topic="liquidations") == 0
         print(f"hand-off after kill -9 of the aggregator settled in {handoff:.1f}s")
     finally:
         for w in workers:
