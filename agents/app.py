@@ -270,7 +270,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
 
     @app.task
     async def read_prices() -> None:
-        await TopicTail(settings.broker, topics.prices, on_price, lambda: None).run()
+        await TopicTail(settings.broker, topics.prices, on_price).run()
 
     def resync_on_failure(fut: asyncio.Future[Any], ps: Any) -> None:
         # A lost delta would leave the aggregator's copy stale until the buckets change

@@ -112,15 +112,16 @@ async def _seek_since(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
 
 class TopicTail:
     """Follow every partition of a topic from the beginning, for good: the broadcast read
-    (each worker reads all prices). Survives broker restarts: the consumer resets to the
-    earliest offset when its position is gone, and what it re-reads is idempotent."""
+    (each worker reads all prices). Survives broker restarts: a high watermark below what
+    was already read means the broker came back refilled (fewer records than before), so the
+    tail starts over from the beginning; a position past the end resets to the earliest
+    offset anyway. What it re-reads is idempotent."""
 
     def __init__(self, bootstrap: str, topic: str,
-                 on_record: Callable[[Any], None], caught_up: Callable[[], None]) -> None:
+                 on_record: Callable[[Any], None]) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.on_record = on_record
-        self.caught_up = caught_up
         self._last_warning = 0.0
 
     async def run(self) -> None:
@@ -136,13 +137,19 @@ class TopicTail:
                 tps = [TopicPartition(self.topic, p) for p in parts]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
-                await _drain(consumer, tps, self.on_record)
-                self.caught_up()
+                read_up_to: dict[TopicPartition, int] = {}
                 while True:
                     batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
-                    for msgs in batch.values():
+                    for tp, msgs in batch.items():
                         for msg in msgs:
                             self.on_record(msg)
+                        if msgs:
+                            read_up_to[tp] = msgs[-1].offset + 1
+                    if any((hw := consumer.highwater(tp)) is not None and hw < read_up_to[tp]
+                           for tp in read_up_to):
+                        log.info("%s is shorter than what was read: the broker restarted; "
+                                 "reading it again", self.topic)
+                        break
                     if len(await _partitions(consumer, self.topic)) != len(parts):
                         break  # partitions added: re-assign
             except asyncio.CancelledError:
