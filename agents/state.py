@@ -53,7 +53,6 @@ class _Source:
     duplicates: int
     invalid: int
     offset: int
-    max_recv_ts: float
 
 
 @dataclass
@@ -83,6 +82,9 @@ class WorkerState:
     _broker_views: dict[str, bool] = field(default_factory=dict)
     #: Pins the window clock (replay: the recording's last timestamp).
     fixed_now: float | None = None
+    #: The newest receipt time applied (events, prices, partials): the "event" clock, kept
+    #: as a running maximum because it is read for every event applied.
+    event_clock: float = 0.0
     #: This worker's own partitions rolled up (its share of every window).
     local: Rollup | None = None
     last_snapshot: Snapshot | None = None
@@ -151,9 +153,7 @@ class WorkerState:
         if self.fixed_now is not None:
             return self.fixed_now
         if self.settings.clock == "event":
-            return max([self.prices.max_recv_ts, *(ps.store.max_recv_ts for ps in
-                                                   self.parts.values()),
-                        *(v.max_recv_ts for v in self.merger.views.values())])
+            return self.event_clock
         return time.time()
 
     def _clock_for(self, ev: LiquidationEvent) -> float:
@@ -161,10 +161,17 @@ class WorkerState:
             return self.now()
         return max(self.now(), ev.recv_ts)
 
+    def _advance_clock(self, recv_ts: float) -> None:
+        if recv_ts > self.event_clock:
+            self.event_clock = recv_ts
+
     def apply(self, ev: LiquidationEvent, partition: int = 0) -> bool:
         ps = self.part(partition)
         coin, units = coin_scale(ev.base)
-        return ps.apply(ev, self._clock_for(ev), coin, ev.price / units)
+        if not ps.apply(ev, self._clock_for(ev), coin, ev.price / units):
+            return False
+        self._advance_clock(ev.recv_ts)
+        return True
 
     def apply_record(self, partition: int, offset: int,
                      value: bytes | None) -> LiquidationEvent | None:
@@ -179,12 +186,14 @@ class WorkerState:
                             exc)
             return None
         coin, units = coin_scale(ev.base)
-        ps.apply(ev, self._clock_for(ev), coin, ev.price / units)
+        if ps.apply(ev, self._clock_for(ev), coin, ev.price / units):
+            self._advance_clock(ev.recv_ts)
         return ev
 
     def apply_tick(self, tick: PriceTick) -> bool:
         if not self.prices.add(tick):
             return False
+        self._advance_clock(tick.recv_ts)
         self.price_counts[tick.exchange] = self.price_counts.get(tick.exchange, 0) + 1
         return True
 
@@ -209,7 +218,10 @@ class WorkerState:
             return False
         if msg["p"] in self.parts and msg.get("worker") == self.worker_id:
             return False  # our own partition: the local state is fresher
-        return self.merger.apply(msg)
+        if not self.merger.apply(msg):
+            return False
+        self._advance_clock(msg["max_recv_ts"])
+        return True
 
     # ---- views used by replay and tests ---------------------------------------------------
     @property
@@ -238,11 +250,10 @@ class WorkerState:
             view = self.merger.views.get(p)
             if ps is not None and (ps.ready or view is None):
                 out.append(_Source(p, ps.store.table, ps.levels, ps.store.events,
-                                   ps.store.duplicates, ps.invalid, ps.offset,
-                                   ps.store.max_recv_ts))
+                                   ps.store.duplicates, ps.invalid, ps.offset))
             elif view is not None:
                 out.append(_Source(p, view.table, view.levels, view.events, view.duplicates,
-                                   view.invalid, view.offset, view.max_recv_ts))
+                                   view.invalid, view.offset))
         return out
 
     def refresh_steps(self) -> Iterator[None]:

@@ -50,7 +50,7 @@ from .supervisor import (
     wait_failed_or,
 )
 from .topic_admin import ensure_topics, report_topic_retention
-from .topics import Retention, TopicSpec, topic_specs
+from .topics import ROLES, Retention, TopicSpec, topic_specs
 
 log = logging.getLogger("liqstress")
 
@@ -103,6 +103,12 @@ def _add_worker_opts(p: argparse.ArgumentParser) -> None:
                    help=_env_help("COINS", "coins that get their own per-coin metric series"))
 
 
+def _add_retention(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
+        "RETENTION", "per-role retention of the topics it creates, e.g. raw=1h,deadletter=3d "
+        f"(roles: {', '.join(ROLES)}; defaults in docs/topics.md)"))
+
+
 def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-port",
                       default_port: int = 0) -> None:
     """The supervised embedded broker: journal, refill, recycle (docs/storage.md)."""
@@ -116,9 +122,7 @@ def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-por
                    default=bool(env("EPHEMERAL") and env("EPHEMERAL") not in ("0", "false")),
                    help=_env_help("EPHEMERAL", "no journal: history is lost when the broker or "
                                   "liqstress restarts, and recycling is off"))
-    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
-        "RETENTION", "per-role retention overrides, e.g. raw=1h,deadletter=3d (roles: events, "
-        "prices, raw, deadletter, signals, windows, partials)"))
+    _add_retention(p)
     p.add_argument("--journal-max-bytes", type=int,
                    default=int(env("JOURNAL_MAX_BYTES", str(DEFAULT_MAX_BYTES)) or 0),
                    help=_env_help("JOURNAL_MAX_BYTES", f"byte cap of the journal; the oldest "
@@ -169,8 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
                    help=_env_help("PARTITIONS", "partitions of topics the collector creates "
                                   "(default 4)"))
-    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
-        "RETENTION", "per-role retention of the topics it creates, e.g. raw=1h"))
+    _add_retention(p)
     _add_raw_policy(p)
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
@@ -186,8 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, exchanges=False)
     p.add_argument("--exchanges", default=env("EXCHANGES", DEFAULT_EXCHANGES),
                    help=_env_help("EXCHANGES", "venues whose series are created at 0 on start"))
-    p.add_argument("--retention", default=env("RETENTION"), help=_env_help(
-        "RETENTION", "per-role retention of the topics it creates, e.g. events=30h"))
+    _add_retention(p)
     _add_worker_opts(p)
 
     p = sub.add_parser("record", help="record venue frames and REST bodies to a JSON Lines file")
