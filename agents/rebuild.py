@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -122,7 +121,6 @@ class TopicTail:
         self.bootstrap = bootstrap
         self.topic = topic
         self.on_record = on_record
-        self._last_warning = 0.0
 
     async def run(self) -> None:
         while True:
@@ -154,11 +152,9 @@ class TopicTail:
                         break  # partitions added: re-assign
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker gone or restarting: start over, quietly
-                now = time.monotonic()
-                if now - self._last_warning > 30:
-                    self._last_warning = now
-                    log.warning("reading %s failed (%s); retrying", self.topic, exc)
+            except Exception as exc:  # broker gone or restarting: start over
+                # Repeats are folded by the CLI's rate-limiting log filter (liqstress/cli.py).
+                log.warning("reading %s failed (%s); retrying", self.topic, exc)
                 await asyncio.sleep(1.0)
             finally:
                 await consumer.stop()
