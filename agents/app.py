@@ -31,8 +31,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from liqstress.config import WorkerSettings
-from liqstress.metrics import Metrics
-from liqstress.topic_admin import ensure_topics
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.topic_admin import ensure_topics
 from liqstress.topics import topic_specs
 
 from . import exporter

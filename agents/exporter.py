@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from liqstress.metrics import SIDES, WINDOW_NAMES
+from liqstress.labels import SIDES, WINDOW_NAMES
 from liqstress.stress import SIGNAL_WINDOWS
 
 from .state import WorkerState
@@ -135,7 +135,7 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                  "Cascades started while this worker was the aggregator, by side.", ("side",)),
     "delev_share": (_G, "liqstress_deleveraging_largest_hour_share_ratio",
                     "Largest hour's share of the last 24 h of USD liquidated (0-1).", ()),
-    "delev_hours": (_G, "liqstress_deleveraging_spike_hours",
+    "delev_hours": (_G, "liqstress_deleveraging_spike_waves",
                     "Distinct spike stages among the last 24 hourly totals.", ()),
     "delev_state": (_G, "liqstress_deleveraging_state",
                     "1 for the current classification of the last 24 h: calm, staged or "

@@ -153,7 +153,7 @@ class TopicTail:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker gone or restarting: start over
-                # Repeats are folded by the CLI's rate-limiting log filter (liqstress/cli.py).
+                # Repeats are folded by the CLI's rate-limiting log filter (liqstress/cli/__init__.py).
                 log.warning("reading %s failed (%s); retrying", self.topic, exc)
                 await asyncio.sleep(1.0)
             finally:

@@ -21,7 +21,7 @@ from typing import Any
 
 from liqstress.config import WorkerSettings
 from liqstress.event import EventError, LiquidationEvent, event_from_json
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.partials import Merger, PartialError, PartitionStore, decode_partial
 from liqstress.prices import MergedLevels, PriceError, PriceStore, PriceTick, tick_from_json
 from liqstress.stress import StressEngine, StressResult

@@ -51,18 +51,18 @@ from importlib import metadata
 from typing import Any
 
 import faust
+import liqstress.agents.app as worker_app
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from liqstress.agents.app import create_app
+from liqstress.agents.state import WorkerState
 
-import agents.app as worker_app
-from agents.app import create_app
-from agents.state import WorkerState
-from liqstress.broker import EmbeddedBroker
+from liqstress.cli.pipeline import worker_settings
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, event_from_json, make_event
-from liqstress.metrics import Metrics
-from liqstress.pipeline import worker_settings
+from liqstress.infra.broker import EmbeddedBroker
+from liqstress.infra.metrics import Metrics
 from liqstress.windows import HORIZON, WindowStore
 
 log = logging.getLogger("bench")

@@ -32,6 +32,9 @@ import orjson
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from liqstress.streams.venues import binance  # noqa: E402
+from liqstress.streams.venues.base import Metadata  # noqa: E402
+
 from liqstress.event import event_from_json, make_event  # noqa: E402
 from liqstress.prices import (  # noqa: E402
     SLOT_SECONDS,
@@ -42,8 +45,6 @@ from liqstress.prices import (  # noqa: E402
 )
 from liqstress.stress import StressEngine  # noqa: E402
 from liqstress.windows import WindowStore, coin_scale  # noqa: E402
-from streams.venues import binance  # noqa: E402
-from streams.venues.base import Metadata  # noqa: E402
 
 NOW = 1_789_670_000.0
 HOURS = 25

@@ -1,4 +1,4 @@
-"""Journal → embedded broker refill speed (liqstress/supervisor.py ``refill``).
+"""Journal → embedded broker refill speed (liqstress/infra/supervisor.py ``refill``).
 
     python bench/refill.py [--events 1000000]
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liqstress.broker import EmbeddedBroker  # noqa: E402
 from liqstress.config import Topics  # noqa: E402
-from liqstress.journal import Journal  # noqa: E402
-from liqstress.supervisor import Journaler, journaled_specs, refill  # noqa: E402
-from liqstress.topic_admin import ensure_topics  # noqa: E402
+from liqstress.infra.broker import EmbeddedBroker  # noqa: E402
+from liqstress.infra.journal import Journal  # noqa: E402
+from liqstress.infra.supervisor import Journaler, journaled_specs, refill  # noqa: E402
+from liqstress.infra.topic_admin import ensure_topics  # noqa: E402
 from liqstress.topics import topic_specs  # noqa: E402
 
 VALUE = (b'{"id":"binance:BTCUSDT:%d","exchange":"binance","symbol":"BTCUSDT","base":"BTC",'

@@ -44,13 +44,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.rebuild import FETCH_WAIT_MS  # noqa: E402
-from agents.state import WorkerState  # noqa: E402
-from liqstress.broker import EmbeddedBroker, free_port  # noqa: E402
+from liqstress.agents.rebuild import FETCH_WAIT_MS  # noqa: E402
+from liqstress.agents.state import WorkerState  # noqa: E402
+
 from liqstress.config import Topics, WorkerSettings  # noqa: E402
 from liqstress.event import make_event  # noqa: E402
-from liqstress.metrics import Metrics  # noqa: E402
-from liqstress.topic_admin import ensure_topics  # noqa: E402
+from liqstress.infra.broker import EmbeddedBroker, free_port  # noqa: E402
+from liqstress.infra.metrics import Metrics  # noqa: E402
+from liqstress.infra.topic_admin import ensure_topics  # noqa: E402
 from liqstress.topics import topic_specs  # noqa: E402
 
 EXCHANGES = ("binance", "bybit", "okx", "deribit", "bitmex", "gate")

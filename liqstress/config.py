@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metrics import DEFAULT_COIN_ALLOWLIST
+from .labels import DEFAULT_COIN_ALLOWLIST
 
 
 class ConfigError(ValueError):

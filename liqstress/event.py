@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 import orjson
 
+from .labels import SIDES, Side
+
 SCHEMA_VERSION = 1
-Side = Literal["long", "short"]
 Market = Literal["linear", "inverse", "spot"]
 
 
@@ -63,7 +64,7 @@ def event_id(exchange: str, symbol: str, ts: float, side: str, price: float,
 
 def _check_values(side: str, market: str, price: float, ts: float, qty: float | None,
                   notional_usd: float | None) -> None:
-    if side not in ("long", "short"):
+    if side not in SIDES:
         raise EventError(f"side must be long|short, got {side!r}")
     if market not in ("linear", "inverse", "spot"):
         raise EventError(f"market must be linear|inverse|spot, got {market!r}")

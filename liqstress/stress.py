@@ -1,5 +1,5 @@
 """Turns window snapshots into stress signals: the glue between liqstress/windows.py,
-liqstress/prices.py and the formulas in liqstress/signals.py. Pure (no Faust/Kafka/Prometheus):
+liqstress/prices.py and the formulas in liqstress/signals/. Pure (no Faust/Kafka/Prometheus):
 the worker calls :meth:`StressEngine.evaluate` on every refresh and publishes what it returns.
 
 Price-based signals (clusters near local lows/highs, range divergence, breadth) need the prices
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import signals as sg
+from .labels import SIDES
 from .prices import LiquidationLevels, PriceStore
-from .windows import SIDES, Snapshot
+from .windows import Snapshot
 
 #: Windows whose imbalance and concentration are published.
 SIGNAL_WINDOWS = ("5m", "1h", "4h", "24h")

@@ -1,7 +1,7 @@
 """Every topic liqstress creates: its key, partitions, retention and readers, in one table.
 
 Topics are created with ``retention.ms`` set (``ensure_topics``), so a real Kafka cluster never
-falls back to its 7-day default, and the embedded broker's recycling (liqstress/supervisor.py)
+falls back to its 7-day default, and the embedded broker's recycling (liqstress/infra/supervisor.py)
 keeps the same horizons. Events and prices must cover the longest window plus its spike
 baseline (``windows.HISTORY`` = 25 h) and a margin; the defaults give 30 h.
 """

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .event import LiquidationEvent
+from .labels import SIDES
 
 WINDOWS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400,
                            "12h": 43200, "24h": 86400}
@@ -33,7 +34,6 @@ HORIZON = max(WINDOWS.values())
 #: Minute buckets are kept one hour longer than the longest window: the spike baseline needs
 #: the 24 hourly totals BEFORE the current hour.
 HISTORY = HORIZON + 3600
-SIDES = ("long", "short")
 
 _FINE = [(name, size // FINE_SECONDS) for name, size in WINDOWS.items() if size <= FINE_MAX_WINDOW]
 _COARSE = [(name, size // COARSE_SECONDS) for name, size in WINDOWS.items() if size > FINE_MAX_WINDOW]

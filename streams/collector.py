@@ -18,7 +18,7 @@ import websockets
 from websockets.exceptions import WebSocketException
 
 from liqstress.config import ConfigError
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
 
 from .publisher import Sink

@@ -24,10 +24,10 @@ from aiokafka.errors import (
 
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.topic_admin import TopicAdminError, ensure_topics
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
-from liqstress.topic_admin import TopicAdminError, ensure_topics
 from liqstress.topics import Retention, topic_specs
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from liqstress.broker import EmbeddedBroker
+from liqstress.infra.broker import EmbeddedBroker
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from liqstress.broker import free_port, wait_for_port
+from liqstress.infra.broker import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "liqstress" / "schemas"

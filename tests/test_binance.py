@@ -6,13 +6,13 @@ import asyncio
 
 import orjson
 import pytest
+from liqstress.streams.collector import Collector
+from liqstress.streams.session import VenueSession
+from liqstress.streams.venues import binance
+from liqstress.streams.venues.base import FrameError, Metadata, Parsed
 
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from streams.collector import Collector
-from streams.session import VenueSession
-from streams.venues import binance
-from streams.venues.base import FrameError, Metadata, Parsed
 
 from .sims.base import MemorySink, running
 from .sims.binance import (

@@ -122,7 +122,7 @@ def test_app_services_use_internal_listener() -> None:
         args = _command(svc)
         assert args[0] == subcommand
         assert _option(args, "--broker") == "kafka://kafka:19092"
-        from streams.venues import all_venue_ids
+        from liqstress.streams.venues import all_venue_ids
 
         # Every venue the compose stack collects is a registered one, and none is left out.
         assert sorted(_env(svc)["LIQSTRESS_EXCHANGES"].split(",")) == sorted(all_venue_ids())

@@ -16,7 +16,7 @@ from liqstress.config import (
     parse_port,
     parse_venue_urls,
 )
-from liqstress.metrics import DEFAULT_COIN_ALLOWLIST
+from liqstress.labels import DEFAULT_COIN_ALLOWLIST
 
 
 # ---- brokers -------------------------------------------------------------------------------------

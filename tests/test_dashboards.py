@@ -1,7 +1,7 @@
 """Static checks of the committed Grafana dashboards against the metric contract.
 
 Metric names used by the dashboards and by the Prometheus rules must be ones that
-``liqstress.metrics.Metrics.create()`` registers, and recording-rule names must be defined in
+``liqstress.infra.metrics.Metrics.create()`` registers, and recording-rule names must be defined in
 ``prometheus/rules``.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
+from liqstress.agents import exporter
 from prometheus_client import CollectorRegistry
 
-from agents import exporter
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))

@@ -15,18 +15,18 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from liqstress.streams.collector import Collector
+from liqstress.streams.publisher import KafkaSink
+from liqstress.streams.venues import hyperliquid as hl
 from prometheus_client import CollectorRegistry
 
-from liqstress.broker import EmbeddedBroker, free_port
 from liqstress.config import Topics
 from liqstress.event import make_event
-from liqstress.metrics import Metrics
+from liqstress.infra.broker import EmbeddedBroker, free_port
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.topic_admin import ensure_topics
 from liqstress.recording import RawFrame
-from liqstress.topic_admin import ensure_topics
 from liqstress.topics import Retention, topic_specs
-from streams.collector import Collector
-from streams.publisher import KafkaSink
-from streams.venues import hyperliquid as hl
 
 from .helpers import eventually, read_topic
 from .sims.base import running
@@ -94,7 +94,7 @@ async def test_ensure_topics_raises_when_the_broker_is_down() -> None:
 @pytest.mark.timeout(90)
 async def test_everything_handed_over_after_a_kill_is_on_the_topics_after_the_restart(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="streams.publisher")
+    caplog.set_level(logging.WARNING, logger="liqstress.streams.publisher")
     port = free_port()
     broker = EmbeddedBroker(port=port).start()
     metrics = Metrics.create(CollectorRegistry(), worker=False)
@@ -150,7 +150,7 @@ async def test_everything_handed_over_after_a_kill_is_on_the_topics_after_the_re
         assert _value(metrics, "liqstress_publish_dropped_total", topic="liquidations") == 0
         assert await sink.stop() == 0
         # The outage is logged, but not once per record or per retry.
-        warnings = [r for r in caplog.records if r.name == "streams.publisher"]
+        warnings = [r for r in caplog.records if r.name == "liqstress.streams.publisher"]
         assert 1 <= len(warnings) <= 4, [r.getMessage() for r in warnings]
     finally:
         stop.set()
@@ -228,7 +228,7 @@ async def test_full_backlog_drops_the_oldest_and_stop_reports_unsent(
     in_bytes = _value(metrics, "liqstress_publish_backlog_bytes")
     assert in_bytes == sink.backlog_bytes <= 4000
     await eventually(lambda: _up(metrics, sink) == 0, 5, what="sink down")
-    with caplog.at_level(logging.ERROR, logger="streams.publisher"):
+    with caplog.at_level(logging.ERROR, logger="liqstress.streams.publisher"):
         assert await sink.stop(flush_timeout=0.5) == kept
     assert any(f"{kept} records unsent" in r.getMessage() for r in caplog.records)
 

@@ -9,13 +9,13 @@ import asyncio
 import orjson
 import pytest
 import websockets
+from liqstress.streams.collector import Collector
+from liqstress.streams.session import VenueSession
+from liqstress.streams.venues import dydx
+from liqstress.streams.venues.base import FrameError, Metadata
 
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from streams.collector import Collector
-from streams.session import VenueSession
-from streams.venues import dydx
-from streams.venues.base import FrameError, Metadata
 
 from .sims.base import MemorySink, running
 from .sims.dydx import (

@@ -39,7 +39,7 @@ async def test_simulators_to_prometheus_and_derived_topics(tmp_path: Path) -> No
             f"bybit.rest={bb.http_base}",
             f"okx.ws={ok.ws_url()}", f"okx.rest={ok.http_base}",
         ])
-        from liqstress.broker import free_port
+        from liqstress.infra.broker import free_port
         port = free_port()
         log = tmp_path / "run.log"
         proc = spawn(liqstress_cmd("run", "--exchanges", "binance,bybit,okx", "--venue-urls", urls,

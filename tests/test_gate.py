@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+from liqstress.streams.collector import Collector
+from liqstress.streams.session import VenueSession
+from liqstress.streams.venues import gate
+from liqstress.streams.venues.base import FrameError, Instrument, Metadata
 
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from streams.collector import Collector
-from streams.session import VenueSession
-from streams.venues import gate
-from streams.venues.base import FrameError, Instrument, Metadata
 
 from .sims.base import MemorySink, running
 from .sims.gate import (

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from liqstress.streams.collector import Collector
+from liqstress.streams.session import VenueSession
+from liqstress.streams.venues import hyperliquid as hl
+from liqstress.streams.venues.base import FrameError, Instrument, Metadata, Parsed
 
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from streams.collector import Collector
-from streams.session import VenueSession
-from streams.venues import hyperliquid as hl
-from streams.venues.base import FrameError, Instrument, Metadata, Parsed
 
 from .sims.base import MemorySink, running
 from .sims.hyperliquid import (
@@ -593,8 +593,9 @@ async def test_node_fills_appended_while_the_collector_runs(tmp_path: Path) -> N
 
 
 def test_coverage_metric_follows_the_configured_source(tmp_path) -> None:
-    from liqstress.metrics import Metrics as _M
-    from streams.collector import Collector as _C
+    from liqstress.streams.collector import Collector as _C
+
+    from liqstress.infra.metrics import Metrics as _M
 
     from .sims.base import MemorySink as _S
 

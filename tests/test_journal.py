@@ -1,4 +1,4 @@
-"""The on-disk journal the embedded broker is refilled from (liqstress/journal.py)."""
+"""The on-disk journal the embedded broker is refilled from (liqstress/infra/journal.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from liqstress.journal import HEADER, Journal, read_segment
+from liqstress.infra.journal import HEADER, Journal, read_segment
 
 HOUR = 3600.0
 

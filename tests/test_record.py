@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from liqstress import cli
-from liqstress.pipeline import process_recording
+from liqstress.cli.pipeline import process_recording
 
 from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
 from .sims.okx import OkxSim, detail, entry, liquidations

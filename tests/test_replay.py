@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from liqstress.broker import free_port
+from liqstress.infra.broker import free_port
 
 from .helpers import ROOT, sample, sample_sum, scrape
 
@@ -96,7 +96,7 @@ def test_replay_json_and_serve_give_exact_windows(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 async def test_replay_twice_the_same_frames_counts_once(tmp_path: Path) -> None:
     """Duplicated frames (a collector resending after reconnect) count once."""
-    from liqstress.pipeline import replay
+    from liqstress.cli.pipeline import replay
 
     rec = tmp_path / "dup.jsonl"
     okx = (FIXTURES / "okx.jsonl").read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from liqstress.pipeline import replay
+from liqstress.cli.pipeline import replay
 
 from .helpers import registry_samples, sample_sum
 

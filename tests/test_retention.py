@@ -1,6 +1,6 @@
 """Topic retention: the topic table (liqstress/topics.py), what the embedded broker (Tansu) does
 with CreateTopics configs and DescribeConfigs, and the retention check at start
-(liqstress/topic_admin.py). docs/topics.md documents the Tansu behaviour pinned here."""
+(liqstress/infra/topic_admin.py). docs/topics.md documents the Tansu behaviour pinned here."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from confluent_kafka.admin import (
 )
 from prometheus_client import CollectorRegistry, start_http_server
 
-from liqstress.broker import EmbeddedBroker, free_port
 from liqstress.config import ConfigError, Topics
-from liqstress.metrics import Metrics
-from liqstress.topic_admin import (
+from liqstress.infra.broker import EmbeddedBroker, free_port
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.topic_admin import (
     TopicConfigs,
     check_topics,
     classify_topics,
@@ -257,11 +257,11 @@ async def test_report_sets_metrics_and_logs_one_line_per_issue(
     extra = TopicSpec("raw", "auto-created", 1, HOUR_MS, "k", "r")
     _create(broker.bootstrap, NewTopic("auto-created", 1, 1))
     metrics = Metrics.create(CollectorRegistry())
-    with caplog.at_level(logging.WARNING, logger="liqstress.topic_admin"):
+    with caplog.at_level(logging.WARNING, logger="liqstress.infra.topic_admin"):
         issues = await report_topic_retention(broker.bootstrap, [*wanted, extra], metrics)
     assert {(i.topic, i.kind) for i in issues} == {("liquidations", "short"),
                                                    ("auto-created", "unknown")}
-    lines = [r.getMessage() for r in caplog.records if r.name == "liqstress.topic_admin"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "liqstress.infra.topic_admin"]
     assert len(lines) == 2
     assert any("liquidations" in m and "2h" in m and "30h" in m for m in lines)
 
@@ -279,11 +279,11 @@ async def test_report_without_a_broker_marks_every_topic_unknown(
         caplog: pytest.LogCaptureFixture) -> None:
     specs = topic_specs(Topics())
     metrics = Metrics.create(CollectorRegistry())
-    with caplog.at_level(logging.WARNING, logger="liqstress.topic_admin"):
+    with caplog.at_level(logging.WARNING, logger="liqstress.infra.topic_admin"):
         issues = await report_topic_retention(f"127.0.0.1:{free_port()}", specs, metrics,
                                               timeout=2)
     assert [(i.topic, i.kind) for i in issues] == [(s.name, "unknown") for s in specs]
-    assert len([r for r in caplog.records if r.name == "liqstress.topic_admin"]) == len(specs)
+    assert len([r for r in caplog.records if r.name == "liqstress.infra.topic_admin"]) == len(specs)
     got = _scrape_metrics(metrics)
     for spec in specs:
         assert sample(got, "liqstress_topic_retention_missing", topic=spec.name) == 1

@@ -1,4 +1,4 @@
-"""The synthetic seed scenario (liqstress/scenario.py) through the parse path and the signals:
+"""The synthetic seed scenario (streams/scenario.py) through the parse path and the signals:
 the article's hour must read as extreme long skew, a spike, Binance + Hyperliquid on top,
 longs clustered near the local low and staged deleveraging. Pure: no broker."""
 
@@ -9,11 +9,7 @@ import math
 from collections import Counter
 
 import pytest
-
-from liqstress import signals as sg
-from liqstress.pipeline import FileProcessing, process_recording
-from liqstress.recording import RawFrame, read_recording
-from liqstress.scenario import (
+from liqstress.streams.scenario import (
     FINAL_HOUR_LONGS,
     FINAL_HOUR_SHORTS,
     local_extremes,
@@ -21,6 +17,10 @@ from liqstress.scenario import (
     seed_scenario,
     to_jsonl,
 )
+
+from liqstress import signals as sg
+from liqstress.cli.pipeline import FileProcessing, process_recording
+from liqstress.recording import RawFrame, read_recording
 from liqstress.stress import StressEngine, StressResult
 from liqstress.windows import WindowStore, coin_of
 

@@ -1,4 +1,4 @@
-"""Stress signals (liqstress/signals.py): hand-computed values, edge cases, properties, and the
+"""Stress signals (liqstress/signals/): hand-computed values, edge cases, properties, and the
 seed story of issue 4 (synthetic numbers built to match the article)."""
 
 from __future__ import annotations

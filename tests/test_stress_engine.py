@@ -8,12 +8,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from liqstress.agents import exporter
+from liqstress.agents.state import WorkerState
 
-from agents import exporter
-from agents.state import WorkerState
 from liqstress.config import WorkerSettings
 from liqstress.event import make_event
-from liqstress.metrics import Metrics
+from liqstress.infra.metrics import Metrics
 from liqstress.stress import StressEngine, StressSettings
 from liqstress.windows import WindowStore
 
@@ -120,7 +120,8 @@ def test_one_dominant_hour_is_capitulation_and_waves_are_staged() -> None:
 
 
 def test_snapshot_and_event_records_validate_against_the_schema() -> None:
-    from agents.app import WorkerState
+    from liqstress.agents.app import WorkerState
+
     from liqstress.config import WorkerSettings
 
     state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event"),
@@ -147,7 +148,8 @@ def _worker_with(prices: list[tuple[str, float, float]],
                  liqs: list[tuple[str, str, float, float, float]]):  # noqa: ANN202
     """A WorkerState (event clock) fed ticks (coin, price, age) and liquidations
     (coin, side, price, usd, age), as the Faust agents would."""
-    from agents.app import WorkerState
+    from liqstress.agents.app import WorkerState
+
     from liqstress.config import WorkerSettings
     from liqstress.prices import make_tick
 
@@ -247,7 +249,8 @@ def test_divergence_flags_rising_liquidations_in_a_shrinking_range() -> None:
 def test_a_second_refresh_before_publishing_does_not_drop_a_state_change() -> None:
     """Replay's final refresh can run while the timer is between its refresh and its publish:
     the cascade start must still be handed out, once."""
-    from agents.app import WorkerState
+    from liqstress.agents.app import WorkerState
+
     from liqstress.config import WorkerSettings
 
     state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event"),

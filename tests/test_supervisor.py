@@ -1,4 +1,4 @@
-"""The supervised embedded broker in-process (liqstress/supervisor.py): refill from the journal,
+"""The supervised embedded broker in-process (liqstress/infra/supervisor.py): refill from the journal,
 the journaler, restart after a crash and the planned recycle, on the real embedded broker,
 checked with an independent client (confluent-kafka)."""
 
@@ -13,17 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from liqstress.streams.publisher import KafkaSink
 from prometheus_client import CollectorRegistry
 
-from liqstress.broker import EmbeddedBroker
 from liqstress.config import Topics
 from liqstress.event import make_event
-from liqstress.journal import Journal
-from liqstress.metrics import Metrics
-from liqstress.supervisor import BrokerSupervisor, Journaler, journaled_specs, refill
-from liqstress.topic_admin import ensure_topics
+from liqstress.infra.broker import EmbeddedBroker
+from liqstress.infra.journal import Journal
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.supervisor import BrokerSupervisor, Journaler, journaled_specs, refill
+from liqstress.infra.topic_admin import ensure_topics
 from liqstress.topics import Retention, topic_specs
-from streams.publisher import KafkaSink
 
 from .helpers import eventually
 
@@ -215,7 +215,7 @@ async def test_recycle_pauses_the_sink_and_loses_nothing(tmp_path: Path) -> None
 
 async def test_a_data_dir_is_used_by_one_process_at_a_time(tmp_path: Path) -> None:
     first = BrokerSupervisor(Topics(), data_dir=tmp_path)
-    from liqstress.supervisor import DataDirLocked
+    from liqstress.infra.supervisor import DataDirLocked
     with pytest.raises(DataDirLocked, match="in use by another liqstress process"):
         BrokerSupervisor(Topics(), data_dir=tmp_path)
     assert first.journal is not None

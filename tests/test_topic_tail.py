@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from liqstress.agents.rebuild import TopicTail
 
-from agents.rebuild import TopicTail
-from liqstress.broker import EmbeddedBroker, free_port
+from liqstress.infra.broker import EmbeddedBroker, free_port
 
 from .helpers import eventually
 

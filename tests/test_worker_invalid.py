@@ -9,12 +9,12 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from liqstress.agents.app import create_app
 
-from agents.app import create_app
-from liqstress.broker import EmbeddedBroker
 from liqstress.config import WorkerSettings
 from liqstress.event import make_event
-from liqstress.metrics import Metrics
+from liqstress.infra.broker import EmbeddedBroker
+from liqstress.infra.metrics import Metrics
 from liqstress.prices import make_tick
 
 from .helpers import read_topic, registry_samples, sample_sum

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
+from liqstress.streams.publisher import KafkaSink
 
-from liqstress.broker import EmbeddedBroker, free_port
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
-from streams.publisher import KafkaSink
+from liqstress.infra.broker import EmbeddedBroker, free_port
 
 from .helpers import (
     eventually,

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import orjson
 
-from liqstress.event import LiquidationEvent, Market, Side
+from liqstress.event import LiquidationEvent, Market
+from liqstress.labels import Side
 from liqstress.prices import PriceTick
 
 FrameKind = Literal["data", "ack", "pong", "ping", "info"]

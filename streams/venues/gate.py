@@ -49,7 +49,8 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, Side, make_event
+from liqstress.event import EventError, make_event
+from liqstress.labels import Side
 
 from .base import (
     Connection,

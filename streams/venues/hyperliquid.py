@@ -86,7 +86,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from liqstress.event import EventError, LiquidationEvent, Market, Side, make_event
+from liqstress.event import EventError, LiquidationEvent, Market, make_event
+from liqstress.labels import Side
 from liqstress.prices import PriceError, PriceTick, make_tick
 
 from .base import (

@@ -40,7 +40,8 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, Market, Side, make_event
+from liqstress.event import EventError, Market, make_event
+from liqstress.labels import Side
 
 from .base import (
     Connection,

@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from liqstress.event import EventError, Market, Side, make_event
+from liqstress.event import EventError, Market, make_event
+from liqstress.labels import Side
 
 from .base import (
     Connection,

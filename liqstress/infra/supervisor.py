@@ -31,12 +31,13 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from liqstress.config import ConfigError, Topics
+from liqstress.topics import Retention, TopicSpec, topic_specs
+
 from .broker import EmbeddedBroker
-from .config import ConfigError, Topics
 from .journal import DEFAULT_MAX_BYTES, Journal
 from .metrics import Metrics
 from .topic_admin import ensure_topics
-from .topics import Retention, TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
 

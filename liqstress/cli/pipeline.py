@@ -17,20 +17,19 @@ from typing import IO, Any
 
 from prometheus_client import start_http_server
 
-from agents.app import create_app
-from agents.publishing import publish
-from agents.state import WorkerState
-from streams.collector import Collector
-from streams.publisher import KafkaSink, Sink
-from streams.session import VenueSession, deadletter_record
-from streams.venues import get_venue
-
-from .broker import EmbeddedBroker
-from .config import Topics, WorkerSettings
-from .event import LiquidationEvent
-from .metrics import Metrics
-from .prices import PriceTick
-from .recording import RawFrame, RecordingError, read_recording
+from liqstress.agents.app import create_app
+from liqstress.agents.publishing import publish
+from liqstress.agents.state import WorkerState
+from liqstress.config import Topics, WorkerSettings
+from liqstress.event import LiquidationEvent
+from liqstress.infra.broker import EmbeddedBroker
+from liqstress.infra.metrics import Metrics
+from liqstress.prices import PriceTick
+from liqstress.recording import RawFrame, RecordingError, read_recording
+from liqstress.streams.collector import Collector
+from liqstress.streams.publisher import KafkaSink, Sink
+from liqstress.streams.session import VenueSession, deadletter_record
+from liqstress.streams.venues import get_venue
 
 log = logging.getLogger(__name__)
 

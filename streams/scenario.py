@@ -27,7 +27,7 @@ HLP liquidator vault as a counterparty (vault buys a liquidated long), after its
 and its subscribe ack before any event (it drops events dated before the ack); Bybit gets its
 instruments-info bodies; Gate its contracts body; HTX frames are gzip-compressed.
 
-CLI: ``python -m liqstress.scenario OUT.jsonl [--end EPOCH] [--seed N]``.
+CLI: ``python -m liqstress.streams.scenario OUT.jsonl [--end EPOCH] [--seed N]``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
 
-from streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
-
-from .recording import RawFrame
+from liqstress.recording import RawFrame
 
 VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx")
 
@@ -429,7 +428,7 @@ def write_seed(path: str | Path, end: float, seed: int = 7) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m liqstress.scenario",
+        prog="python -m liqstress.streams.scenario",
         description="Write the SYNTHETIC seed scenario (the article's hour) as a recording.")
     ap.add_argument("out", help="output .jsonl path")
     ap.add_argument("--end", type=float, default=None,

@@ -1,7 +1,7 @@
 """A rolling, size-bounded journal of broker records on local disk.
 
 The embedded broker (Tansu) keeps everything in memory and has no retention or delete, so
-liqstress carries the history itself: the journaler (liqstress/supervisor.py) appends what the
+liqstress carries the history itself: the journaler (liqstress/infra/supervisor.py) appends what the
 broker received here, and the broker is refilled from here when it starts, after it died and
 when it is recycled to give its memory back. See docs/storage.md.
 

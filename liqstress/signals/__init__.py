@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NamedTuple
 
-Side = Literal["long", "short"]
-SIDES: tuple[Side, Side] = ("long", "short")
+from ..labels import SIDES, Side
+
 Label = Literal["calm", "staged", "capitulation"]
 LABELS: tuple[Label, Label, Label] = ("calm", "staged", "capitulation")
 

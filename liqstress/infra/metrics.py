@@ -12,12 +12,6 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-SIDES = ("long", "short")
-#: Window names in the order users read them; sizes in seconds live in liqstress.windows.
-WINDOW_NAMES = ("1m", "5m", "15m", "1h", "4h", "12h", "24h")
-#: Coins get their own series only when allowlisted: venues list hundreds of perps.
-DEFAULT_COIN_ALLOWLIST = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
-
 
 def _no_sink_yet(gauge: Gauge) -> Gauge:
     gauge.set(float("nan"))
@@ -51,10 +45,10 @@ class Metrics:
     publish_dropped: Counter
     publish_sent: Counter
     raw_skipped: Counter
-    # Topic retention as the broker reports it (liqstress/topic_admin.py, checked at start).
+    # Topic retention as the broker reports it (liqstress/infra/topic_admin.py, checked at start).
     topic_retention_seconds: Gauge
     topic_retention_missing: Gauge
-    # The supervised embedded broker and its journal (liqstress/supervisor.py).
+    # The supervised embedded broker and its journal (liqstress/infra/supervisor.py).
     broker_up: Gauge
     broker_rss: Gauge
     broker_memory_cap: Gauge

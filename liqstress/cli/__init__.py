@@ -17,11 +17,8 @@ from typing import Any
 
 import orjson
 
-from streams.publisher import KafkaSink, RecordingSink
-from streams.venues import UnknownVenue, all_venue_ids, parse_exchange_list
-
-from . import __version__
-from .config import (
+from liqstress import __version__
+from liqstress.config import (
     ConfigError,
     Topics,
     env,
@@ -29,8 +26,21 @@ from .config import (
     parse_port,
     parse_venue_urls,
 )
-from .journal import DEFAULT_MAX_BYTES
-from .metrics import Metrics
+from liqstress.infra.journal import DEFAULT_MAX_BYTES
+from liqstress.infra.metrics import Metrics
+from liqstress.infra.supervisor import (
+    BROKER_METRICS,
+    DEFAULT_RECYCLE_BYTES,
+    BrokerSupervisor,
+    default_data_dir,
+    unregister,
+    wait_failed_or,
+)
+from liqstress.infra.topic_admin import ensure_topics, report_topic_retention
+from liqstress.streams.publisher import KafkaSink, RecordingSink
+from liqstress.streams.venues import UnknownVenue, all_venue_ids, parse_exchange_list
+from liqstress.topics import ROLES, Retention, TopicSpec, topic_specs
+
 from .pipeline import (
     build_collectors,
     format_table,
@@ -41,16 +51,6 @@ from .pipeline import (
     run_collectors,
     worker_settings,
 )
-from .supervisor import (
-    BROKER_METRICS,
-    DEFAULT_RECYCLE_BYTES,
-    BrokerSupervisor,
-    default_data_dir,
-    unregister,
-    wait_failed_or,
-)
-from .topic_admin import ensure_topics, report_topic_retention
-from .topics import ROLES, Retention, TopicSpec, topic_specs
 
 log = logging.getLogger("liqstress")
 
@@ -375,7 +375,7 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                     settings = worker_settings(bootstrap, supervisor is not None,
                                                **_settings_kwargs(args))
                     metrics.init_exchanges(exchanges)
-                    from agents.app import create_app
+                    from liqstress.agents.app import create_app
                     app, state = create_app(settings, metrics)
                     if supervisor is not None:
                         set_up = getattr(state, "set_broker_up", None)

@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
 
-from .topics import TopicSpec, format_duration_ms
+from liqstress.topics import TopicSpec, format_duration_ms
 
 if TYPE_CHECKING:
     from .metrics import Metrics
