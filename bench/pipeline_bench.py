@@ -51,13 +51,13 @@ from importlib import metadata
 from typing import Any
 
 import faust
-import liqstress.agents.app as worker_app
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+import liqstress.agents.app as worker_app
 from liqstress.agents.app import create_app
 from liqstress.agents.state import WorkerState
-
 from liqstress.cli.pipeline import worker_settings
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, event_from_json, make_event

@@ -32,9 +32,6 @@ import orjson
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liqstress.streams.venues import binance  # noqa: E402
-from liqstress.streams.venues.base import Metadata  # noqa: E402
-
 from liqstress.event import event_from_json, make_event  # noqa: E402
 from liqstress.prices import (  # noqa: E402
     SLOT_SECONDS,
@@ -43,6 +40,8 @@ from liqstress.prices import (  # noqa: E402
     make_tick,
     tick_from_json,
 )
+from liqstress.streams.venues import binance  # noqa: E402
+from liqstress.streams.venues.base import Metadata  # noqa: E402
 from liqstress.stress import StressEngine  # noqa: E402
 from liqstress.windows import WindowStore, coin_scale  # noqa: E402
 

@@ -26,11 +26,10 @@ import orjson
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from liqstress.recording import RawFrame, RecordingError, read_recording  # noqa: E402
 from liqstress.streams.collector import RAW_POLICIES, keeps_raw  # noqa: E402
 from liqstress.streams.session import VenueSession  # noqa: E402
 from liqstress.streams.venues import get_venue  # noqa: E402
-
-from liqstress.recording import RawFrame, RecordingError, read_recording  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.jsonl"))

@@ -46,7 +46,6 @@ sys.path.insert(0, str(ROOT))
 
 from liqstress.agents.rebuild import FETCH_WAIT_MS  # noqa: E402
 from liqstress.agents.state import WorkerState  # noqa: E402
-
 from liqstress.config import Topics, WorkerSettings  # noqa: E402
 from liqstress.event import make_event  # noqa: E402
 from liqstress.infra.broker import EmbeddedBroker, free_port  # noqa: E402

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
 
 from liqstress.recording import RawFrame
+from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
 
 VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx")
 

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 import pytest
-from liqstress.streams.publisher import KafkaSink
 
 from liqstress.config import Topics
 from liqstress.event import make_event
 from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.recording import RawFrame
+from liqstress.streams.publisher import KafkaSink
 
 from .test_e2e import read_topic
 

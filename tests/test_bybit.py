@@ -8,11 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
+
+from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
 from liqstress.streams.venues import bybit
 from liqstress.streams.venues.base import FrameError, Instrument, Metadata
-
-from liqstress.infra.metrics import Metrics
 
 from .sims.base import MemorySink, running
 from .sims.bybit import (

@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
-from liqstress.streams.venues import binance
 
 from liqstress.cli import main
 from liqstress.event import event_from_json, event_id
 from liqstress.recording import RawFrame
+from liqstress.streams.venues import binance
 
 from .sims.binance import DOC_FRAME, force_order
 

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import orjson
-from liqstress.streams.collector import Collector, FileFollower
-from liqstress.streams.venues import bybit
-from liqstress.streams.venues.base import Connection, Metadata, Parsed, VenueSpec, loads
 
 from liqstress.event import make_event
 from liqstress.infra.metrics import Metrics
+from liqstress.streams.collector import Collector, FileFollower
+from liqstress.streams.venues import bybit
+from liqstress.streams.venues.base import Connection, Metadata, Parsed, VenueSpec, loads
 
 from .sims import bybit as bybit_sim
 from .sims.base import MemorySink, running

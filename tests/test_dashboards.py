@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
-from liqstress.agents import exporter
 from prometheus_client import CollectorRegistry
 
+from liqstress.agents import exporter
 from liqstress.infra.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]

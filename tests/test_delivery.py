@@ -15,9 +15,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from liqstress.streams.collector import Collector
-from liqstress.streams.publisher import KafkaSink
-from liqstress.streams.venues import hyperliquid as hl
 from prometheus_client import CollectorRegistry
 
 from liqstress.config import Topics
@@ -26,6 +23,9 @@ from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import ensure_topics
 from liqstress.recording import RawFrame
+from liqstress.streams.collector import Collector
+from liqstress.streams.publisher import KafkaSink
+from liqstress.streams.venues import hyperliquid as hl
 from liqstress.topics import Retention, topic_specs
 
 from .helpers import eventually, read_topic

@@ -8,11 +8,11 @@ import asyncio
 
 import orjson
 import pytest
+
+from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
 from liqstress.streams.venues import deribit
 from liqstress.streams.venues.base import FrameError, Metadata
-
-from liqstress.infra.metrics import Metrics
 
 from .sims.base import MemorySink, running
 from .sims.deribit import (

@@ -9,13 +9,13 @@ import asyncio
 import orjson
 import pytest
 import websockets
+
+from liqstress.infra.metrics import Metrics
+from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import dydx
 from liqstress.streams.venues.base import FrameError, Metadata
-
-from liqstress.infra.metrics import Metrics
-from liqstress.recording import RawFrame
 
 from .sims.base import MemorySink, running
 from .sims.dydx import (

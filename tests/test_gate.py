@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+
+from liqstress.infra.metrics import Metrics
+from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import gate
 from liqstress.streams.venues.base import FrameError, Instrument, Metadata
-
-from liqstress.infra.metrics import Metrics
-from liqstress.recording import RawFrame
 
 from .sims.base import MemorySink, running
 from .sims.gate import (

@@ -10,13 +10,13 @@ import gzip
 import orjson
 import pytest
 import websockets
+
+from liqstress.infra.metrics import Metrics
+from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import htx
 from liqstress.streams.venues.base import FrameError, Metadata
-
-from liqstress.infra.metrics import Metrics
-from liqstress.recording import RawFrame
 
 from .sims.base import MemorySink, running
 from .sims.htx import LIVE_ACK, LIVE_FRAME, LIVE_PING, WS_PATH, HtxSim, ack, gz, liquidation

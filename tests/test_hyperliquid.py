@@ -12,13 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from liqstress.infra.metrics import Metrics
+from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import hyperliquid as hl
 from liqstress.streams.venues.base import FrameError, Instrument, Metadata, Parsed
-
-from liqstress.infra.metrics import Metrics
-from liqstress.recording import RawFrame
 
 from .sims.base import MemorySink, running
 from .sims.hyperliquid import (
@@ -593,9 +593,8 @@ async def test_node_fills_appended_while_the_collector_runs(tmp_path: Path) -> N
 
 
 def test_coverage_metric_follows_the_configured_source(tmp_path) -> None:
-    from liqstress.streams.collector import Collector as _C
-
     from liqstress.infra.metrics import Metrics as _M
+    from liqstress.streams.collector import Collector as _C
 
     from .sims.base import MemorySink as _S
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from liqstress.streams.collector import Collector
-from liqstress.streams.venues import all_venue_ids, get_venue
 
 from liqstress.infra.metrics import Metrics
+from liqstress.streams.collector import Collector
+from liqstress.streams.venues import all_venue_ids, get_venue
 
 from .sims.base import MemorySink
 

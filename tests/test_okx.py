@@ -9,13 +9,13 @@ import time
 
 import orjson
 import pytest
+
+from liqstress.infra.metrics import Metrics
+from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import okx
 from liqstress.streams.venues.base import FrameError, Instrument, Metadata
-
-from liqstress.infra.metrics import Metrics
-from liqstress.recording import RawFrame
 
 from .sims.base import MemorySink, running
 from .sims.okx import (

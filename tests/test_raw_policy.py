@@ -10,13 +10,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from liqstress.streams.collector import RAW_POLICIES, Collector
-from liqstress.streams.publisher import RecordingSink
-from liqstress.streams.venues import hyperliquid as hl
 
 from liqstress.cli.pipeline import replay
 from liqstress.config import ConfigError
 from liqstress.infra.metrics import Metrics
+from liqstress.streams.collector import RAW_POLICIES, Collector
+from liqstress.streams.publisher import RecordingSink
+from liqstress.streams.venues import hyperliquid as hl
 
 from .sims.base import MemorySink, running
 from .sims.hyperliquid import (

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from liqstress.streams.publisher import KafkaSink
 
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, make_event
 from liqstress.infra.broker import free_port, tansu_binary
+from liqstress.streams.publisher import KafkaSink
 
 from .helpers import eventually, liqstress_cmd, read_topic, sample, scrape, spawn, stop_process
 from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order

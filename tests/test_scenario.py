@@ -9,6 +9,10 @@ import math
 from collections import Counter
 
 import pytest
+
+from liqstress import signals as sg
+from liqstress.cli.pipeline import FileProcessing, process_recording
+from liqstress.recording import RawFrame, read_recording
 from liqstress.streams.scenario import (
     FINAL_HOUR_LONGS,
     FINAL_HOUR_SHORTS,
@@ -17,10 +21,6 @@ from liqstress.streams.scenario import (
     seed_scenario,
     to_jsonl,
 )
-
-from liqstress import signals as sg
-from liqstress.cli.pipeline import FileProcessing, process_recording
-from liqstress.recording import RawFrame, read_recording
 from liqstress.stress import StressEngine, StressResult
 from liqstress.windows import WindowStore, coin_of
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from liqstress.streams.scenario import FINAL_HOUR_LONGS, FINAL_HOUR_SHORTS, write_seed
 
 from liqstress.cli.pipeline import ReplayResult, format_table, metrics_server, replay
 from liqstress.infra.metrics import Metrics
+from liqstress.streams.scenario import FINAL_HOUR_LONGS, FINAL_HOUR_SHORTS, write_seed
 
 from .helpers import read_topic, sample, schema, scrape
 

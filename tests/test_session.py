@@ -8,6 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
+
+from liqstress.event import LiquidationEvent, make_event
+from liqstress.recording import RawFrame
 from liqstress.streams.session import Outcome, VenueSession, deadletter_record
 from liqstress.streams.venues import binance
 from liqstress.streams.venues.base import (
@@ -18,9 +21,6 @@ from liqstress.streams.venues.base import (
     Parsed,
     VenueSpec,
 )
-
-from liqstress.event import LiquidationEvent, make_event
-from liqstress.recording import RawFrame
 
 from .sims.binance import force_order
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from liqstress.agents import exporter
 from liqstress.agents.state import WorkerState
-
 from liqstress.config import WorkerSettings
 from liqstress.event import make_event
 from liqstress.infra.metrics import Metrics
@@ -121,7 +121,6 @@ def test_one_dominant_hour_is_capitulation_and_waves_are_staged() -> None:
 
 def test_snapshot_and_event_records_validate_against_the_schema() -> None:
     from liqstress.agents.app import WorkerState
-
     from liqstress.config import WorkerSettings
 
     state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event"),
@@ -149,7 +148,6 @@ def _worker_with(prices: list[tuple[str, float, float]],
     """A WorkerState (event clock) fed ticks (coin, price, age) and liquidations
     (coin, side, price, usd, age), as the Faust agents would."""
     from liqstress.agents.app import WorkerState
-
     from liqstress.config import WorkerSettings
     from liqstress.prices import make_tick
 
@@ -250,7 +248,6 @@ def test_a_second_refresh_before_publishing_does_not_drop_a_state_change() -> No
     """Replay's final refresh can run while the timer is between its refresh and its publish:
     the cascade start must still be handed out, once."""
     from liqstress.agents.app import WorkerState
-
     from liqstress.config import WorkerSettings
 
     state = WorkerState(settings=WorkerSettings(broker="x:1", clock="event"),

@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from liqstress.streams.publisher import KafkaSink
 from prometheus_client import CollectorRegistry
 
 from liqstress.config import Topics
@@ -23,6 +22,7 @@ from liqstress.infra.journal import Journal
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.supervisor import BrokerSupervisor, Journaler, journaled_specs, refill
 from liqstress.infra.topic_admin import ensure_topics
+from liqstress.streams.publisher import KafkaSink
 from liqstress.topics import Retention, topic_specs
 
 from .helpers import eventually

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from liqstress.agents.rebuild import TopicTail
 
+from liqstress.agents.rebuild import TopicTail
 from liqstress.infra.broker import EmbeddedBroker, free_port
 
 from .helpers import eventually

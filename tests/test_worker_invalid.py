@@ -9,8 +9,8 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from liqstress.agents.app import create_app
 
+from liqstress.agents.app import create_app
 from liqstress.config import WorkerSettings
 from liqstress.event import make_event
 from liqstress.infra.broker import EmbeddedBroker

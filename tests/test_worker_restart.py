@@ -9,12 +9,11 @@ import signal
 import time
 from pathlib import Path
 
-from liqstress.streams.publisher import KafkaSink
-
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, make_event
 from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.prices import make_tick
+from liqstress.streams.publisher import KafkaSink
 
 from .helpers import eventually, liqstress_cmd, sample, sample_sum, scrape, spawn, stop_process
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
-from liqstress.streams.publisher import KafkaSink
 
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker, free_port
+from liqstress.streams.publisher import KafkaSink
 
 from .helpers import (
     eventually,

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import websockets
 from aiohttp import web
+
 from liqstress.streams.venues.hyperliquid import CONNECTED
 
 from .base import VenueSim
