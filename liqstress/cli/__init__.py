@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -61,8 +61,34 @@ def _env_help(var: str, text: str) -> str:
     return f"{text} [env LIQSTRESS_{var}]"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2: a bad flag or variable is a configuration
+    error like any other, not a page of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"liqstress: error: {message} (see {self.prog} --help)\n")
+
+
+def _typed(kind: type, var: str, positive: bool = False) -> Any:
+    """An argparse ``type`` that names the environment variable as well as the flag: argparse
+    applies it to the (string) default read from LIQSTRESS_<var> too."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be {'an integer' if kind is int else 'a number'}, got {text!r} "
+                f"(flag or LIQSTRESS_{var})") from None
+        if positive and not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r} (flag or LIQSTRESS_{var})")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def _add_common(p: argparse.ArgumentParser, broker: bool = True, exchanges: bool = True,
-                metrics_port: bool = True, default_port: int = 9464) -> None:
+                metrics_port: bool = True, default_port: int = 9464,
+                default_host: str = "127.0.0.1") -> None:
     if broker:
         p.add_argument("--broker", default=env("BROKER"), help=_env_help(
             "BROKER", "Kafka bootstrap host:port (kafka:// prefix and comma lists accepted); "
@@ -77,8 +103,9 @@ def _add_common(p: argparse.ArgumentParser, broker: bool = True, exchanges: bool
     if metrics_port:
         p.add_argument("--metrics-port", default=env("METRICS_PORT", str(default_port)),
                        help=_env_help("METRICS_PORT", f"port for /metrics (default {default_port}; 0 = any free port)"))
-        p.add_argument("--metrics-host", default=env("METRICS_HOST", "0.0.0.0"),
-                       help=_env_help("METRICS_HOST", "address for /metrics (default 0.0.0.0)"))
+        p.add_argument("--metrics-host", default=env("METRICS_HOST", default_host),
+                       help=_env_help("METRICS_HOST", f"address for /metrics (default "
+                                      f"{default_host}{_BIND_WHY[default_host]})"))
     p.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
                    choices=["debug", "info", "warning", "error"],
                    help=_env_help("LOG_LEVEL", "logging level (default info)"))
@@ -89,13 +116,15 @@ def _add_worker_opts(p: argparse.ArgumentParser) -> None:
         "TOPIC_PREFIX", "prefix for every topic name (several deployments on one cluster)"))
     p.add_argument("--app-id", default=env("APP_ID", "liqstress-worker"),
                    help=_env_help("APP_ID", "Faust app id / consumer group (default liqstress-worker)"))
-    p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
+    p.add_argument("--partitions", type=_typed(int, "PARTITIONS", positive=True),
+                   default=env("PARTITIONS", "4"),
                    help=_env_help("PARTITIONS", "partitions of topics the worker creates (default 4)"))
-    p.add_argument("--refresh-interval", type=float,
-                   default=float(env("REFRESH_INTERVAL", "2") or 2),
+    p.add_argument("--refresh-interval", type=_typed(float, "REFRESH_INTERVAL", positive=True),
+                   default=env("REFRESH_INTERVAL", "2"),
                    help=_env_help("REFRESH_INTERVAL", "seconds between window recomputes and "
                                   "liquidation.windows snapshots (default 2)"))
-    p.add_argument("--session-timeout", type=float, default=None,
+    p.add_argument("--session-timeout", type=_typed(float, "SESSION_TIMEOUT", positive=True),
+                   default=env("SESSION_TIMEOUT"),
                    help=_env_help("SESSION_TIMEOUT", "consumer group session timeout in seconds "
                                   "(default 10; 6 on the embedded broker, which holds JoinGroup "
                                   "for half of it)"))
@@ -112,8 +141,8 @@ def _add_retention(p: argparse.ArgumentParser) -> None:
 def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-port",
                       default_port: int = 0) -> None:
     """The supervised embedded broker: journal, refill, recycle (docs/storage.md)."""
-    p.add_argument(port_flag, dest="broker_port", type=int,
-                   default=int(env("BROKER_PORT", str(default_port)) or default_port),
+    p.add_argument(port_flag, dest="broker_port", type=_typed(int, "BROKER_PORT"),
+                   default=env("BROKER_PORT", str(default_port)),
                    help=_env_help("BROKER_PORT", f"port of the embedded broker (default "
                                   f"{default_port or 'a free port'}; kept across restarts)"))
     p.add_argument("--data-dir", default=env("DATA_DIR"), help=_env_help(
@@ -123,21 +152,21 @@ def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-por
                    help=_env_help("EPHEMERAL", "no journal: history is lost when the broker or "
                                   "liqstress restarts, and recycling is off"))
     _add_retention(p)
-    p.add_argument("--journal-max-bytes", type=int,
-                   default=int(env("JOURNAL_MAX_BYTES", str(DEFAULT_MAX_BYTES)) or 0),
+    p.add_argument("--journal-max-bytes", type=_typed(int, "JOURNAL_MAX_BYTES"),
+                   default=env("JOURNAL_MAX_BYTES", str(DEFAULT_MAX_BYTES)),
                    help=_env_help("JOURNAL_MAX_BYTES", f"byte cap of the journal; the oldest "
                                   f"segments are dropped above it (default {DEFAULT_MAX_BYTES})"))
-    p.add_argument("--broker-recycle-bytes", type=int,
-                   default=int(env("BROKER_RECYCLE_BYTES", str(DEFAULT_RECYCLE_BYTES)) or 0),
+    p.add_argument("--broker-recycle-bytes", type=_typed(int, "BROKER_RECYCLE_BYTES"),
+                   default=env("BROKER_RECYCLE_BYTES", str(DEFAULT_RECYCLE_BYTES)),
                    help=_env_help("BROKER_RECYCLE_BYTES", f"recycle (restart + refill) the "
                                   f"embedded broker when its resident memory passes this "
                                   f"(default {DEFAULT_RECYCLE_BYTES})"))
-    p.add_argument("--broker-recycle-interval", type=float,
-                   default=float(env("BROKER_RECYCLE_INTERVAL", "60") or 60),
+    p.add_argument("--broker-recycle-interval", type=_typed(float, "BROKER_RECYCLE_INTERVAL"),
+                   default=env("BROKER_RECYCLE_INTERVAL", "60"),
                    help=_env_help("BROKER_RECYCLE_INTERVAL", "minimum seconds between two "
                                   "recycles (default 60)"))
-    p.add_argument("--broker-restart-attempts", type=int,
-                   default=int(env("BROKER_RESTART_ATTEMPTS", "5") or 5),
+    p.add_argument("--broker-restart-attempts", type=_typed(int, "BROKER_RESTART_ATTEMPTS"),
+                   default=env("BROKER_RESTART_ATTEMPTS", "5"),
                    help=_env_help("BROKER_RESTART_ATTEMPTS", "failed restarts in a row of a "
                                   "dead embedded broker before liqstress exits with an error "
                                   "(default 5, backoff 0.5 s doubling to 8 s)"))
@@ -152,12 +181,12 @@ def _add_raw_policy(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="liqstress",
         description="Streaming liquidation stress: venue websockets -> Kafka -> Faust windows "
                     "-> Prometheus metrics and derived topics.")
     parser.add_argument("--version", action="version", version=f"liqstress {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="collectors + worker + /metrics in one process; embedded "
                        "broker when --broker is not given")
@@ -167,10 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_raw_policy(p)
 
     p = sub.add_parser("collect", help="collectors only, publishing to a Kafka cluster")
-    _add_common(p)
+    _add_common(p, default_host="0.0.0.0")
     p.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
                    help=_env_help("TOPIC_PREFIX", "prefix for every topic name"))
-    p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
+    p.add_argument("--partitions", type=_typed(int, "PARTITIONS", positive=True),
+                   default=env("PARTITIONS", "4"),
                    help=_env_help("PARTITIONS", "partitions of topics the collector creates "
                                   "(default 4)"))
     _add_retention(p)
@@ -178,15 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
                        "recycle), for collect and worker processes on this machine")
-    _add_common(p, broker=False, exchanges=False, default_port=9465)
+    _add_common(p, broker=False, exchanges=False, default_port=9465, default_host="0.0.0.0")
     p.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
                    help=_env_help("TOPIC_PREFIX", "prefix for every topic name"))
-    p.add_argument("--partitions", type=int, default=int(env("PARTITIONS", "4") or 4),
+    p.add_argument("--partitions", type=_typed(int, "PARTITIONS", positive=True),
+                   default=env("PARTITIONS", "4"),
                    help=_env_help("PARTITIONS", "partitions of the topics (default 4)"))
     _add_storage_opts(p, port_flag="--port", default_port=9092)
 
     p = sub.add_parser("worker", help="the Faust worker only, against a Kafka cluster")
-    _add_common(p, exchanges=False)
+    _add_common(p, exchanges=False, default_host="0.0.0.0")
     p.add_argument("--exchanges", default=env("EXCHANGES", DEFAULT_EXCHANGES),
                    help=_env_help("EXCHANGES", "venues whose series are created at 0 on start"))
     _add_retention(p)
@@ -194,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("record", help="record venue frames and REST bodies to a JSON Lines file")
     p.add_argument("--out", required=True, help="output file (JSON Lines)")
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=_typed(float, "DURATION", positive=True),
+                   default=env("DURATION"),
                    help=_env_help("DURATION", "stop after this many seconds (default: until Ctrl-C)"))
     _add_common(p, broker=False, metrics_port=False)
 
@@ -212,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, exchanges=False)
     return parser
 
+
+_BIND_WHY = {"127.0.0.1": "; this machine only: pass 0.0.0.0 to let another host scrape it",
+             "0.0.0.0": "; every interface: this command runs in containers scraped by "
+                        "Prometheus on another host"}
 
 #: Every stop step is bounded; the watchdog ends the process if they still add up past this.
 STOP_DEADLINE = 9.0
@@ -291,9 +327,8 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "refresh_interval": args.refresh_interval,
         "coins": tuple(c.strip().upper() for c in args.coins.split(",") if c.strip()),
     }
-    st = args.session_timeout if args.session_timeout is not None else env("SESSION_TIMEOUT")
-    if st is not None:
-        kw["session_timeout"] = float(st)
+    if args.session_timeout is not None:
+        kw["session_timeout"] = args.session_timeout
     if getattr(args, "retention", None):
         kw["retention"] = Retention.parse(args.retention)
     return kw
@@ -478,18 +513,35 @@ async def cmd_broker(args: argparse.Namespace) -> int:
 async def cmd_record(args: argparse.Namespace) -> int:
     exchanges = parse_exchange_list(args.exchanges)
     venue_urls = parse_venue_urls(args.venue_urls)
-    duration = args.duration if args.duration is not None else (
-        float(env("DURATION")) if env("DURATION") else None)
+    duration = args.duration
     stop = asyncio.Event()
     _install_stop(stop)
     with open(args.out, "ab") as fh:
-        sink = RecordingSink(fh)
+        sink = _CountingRecordingSink(fh)
         collectors = build_collectors(exchanges, sink, None, venue_urls)
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, stop.set)
         await run_collectors(collectors, stop)
-    print(f"liqstress: recorded {sink.lines} lines to {args.out}", file=sys.stderr)
+    per_venue = ", ".join(f"{c.venue.id} {sink.by_venue.get(c.venue.id, 0)} lines"
+                          f"{f' ({c.reconnects} reconnects)' if c.reconnects else ''}"
+                          for c in collectors)
+    print(f"liqstress: recorded {sink.lines} lines to {args.out}: {per_venue}", file=sys.stderr)
+    if not sink.lines:
+        print("liqstress: error: nothing was recorded: no venue answered", file=sys.stderr)
+        return 1
     return 0
+
+
+class _CountingRecordingSink(RecordingSink):
+    """Counts lines per venue for the summary ``record`` ends with."""
+
+    def __init__(self, fh: Any) -> None:
+        super().__init__(fh)
+        self.by_venue: dict[str, int] = {}
+
+    async def raw(self, frame: Any) -> None:
+        await super().raw(frame)
+        self.by_venue[frame.exchange] = self.by_venue.get(frame.exchange, 0) + 1
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
@@ -501,9 +553,15 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
     with open(path, "rb") as fh:
         res = process_recording(fh, on_error)
-    for ev in res.events:
-        out.write(ev.to_json() + b"\n")
-    out.flush()
+    try:
+        for ev in res.events:
+            out.write(ev.to_json() + b"\n")
+        out.flush()
+    except BrokenPipeError:
+        # `normalize rec.jsonl | head`: the reader is gone. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not print a second error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ConfigError("output closed before every event was written (broken pipe)") from None
     print(f"liqstress: {len(res.events)} events, {res.errors} bad lines/frames, "
           f"{res.snapshot_dropped} snapshot events dropped, {res.unpriced} unpriced",
           file=sys.stderr)

@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 from liqstress.agents.app import create_app
 from liqstress.agents.publishing import publish
 from liqstress.agents.state import WorkerState
-from liqstress.config import Topics, WorkerSettings
+from liqstress.config import ConfigError, Topics, WorkerSettings
 from liqstress.event import LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
@@ -36,9 +36,13 @@ log = logging.getLogger(__name__)
 
 # ---- metrics server --------------------------------------------------------------------------
 @contextlib.contextmanager
-def metrics_server(metrics: Metrics, port: int, host: str = "0.0.0.0") -> Iterator[int]:
+def metrics_server(metrics: Metrics, port: int, host: str = "127.0.0.1") -> Iterator[int]:
     """Serve /metrics from the injected registry; port 0 picks a free port (tests)."""
-    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc} "
+                          f"(--metrics-port/--metrics-host, LIQSTRESS_METRICS_PORT/_HOST)") from None
     try:
         yield int(server.server_address[1])
     finally:
