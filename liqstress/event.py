@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -18,9 +19,36 @@ from .labels import SIDES, Side
 SCHEMA_VERSION = 1
 Market = Literal["linear", "inverse", "spot"]
 
+#: 2017-01-01T00:00:00Z. No venue we read had a liquidation feed before it: an earlier event
+#: time is a unit error or garbage (milliseconds read as seconds give 1970).
+EARLIEST_TS = 1_483_228_800.0
+#: Venue clocks run a little ahead of ours, never a day: a later event time is garbage.
+MAX_AHEAD_SECONDS = 86_400.0
+#: Default cap on ONE liquidation's notional. The largest single liquidations ever reported are
+#: in the hundreds of millions of USD; $5 billion is an order of magnitude above them and still
+#: keeps any sum of capped values far from float overflow (docs/plausibility in README).
+DEFAULT_MAX_NOTIONAL_USD = 5e9
+
 
 class EventError(ValueError):
-    """A payload that cannot become a valid event."""
+    """A payload that cannot become a valid event. ``reason`` is the dead-letter reason."""
+
+    def __init__(self, message: str, reason: str = "invalid_event") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def implausible(ts: float, recv_ts: float, notional_usd: float | None,
+                max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> EventError | None:
+    """Why a well-formed event cannot be true, or None. Checked by the session for events a
+    venue sent and by the worker for events read from Kafka, so both refuse the same ones."""
+    if not EARLIEST_TS <= ts <= recv_ts + MAX_AHEAD_SECONDS:
+        return EventError(f"event time {ts!r} is not between 2017-01-01 and receipt "
+                          f"({recv_ts!r}) + 1 day", "implausible_time")
+    if notional_usd is not None and notional_usd > max_notional_usd:
+        return EventError(f"notional {notional_usd!r} USD is above the {max_notional_usd:.0f} "
+                          f"USD cap for one liquidation", "implausible_notional")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +73,9 @@ class LiquidationEvent:
         return f"{self.exchange}:{self.symbol}"
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        # orjson writes a dataclass field by field, in order: the same bytes as asdict() at a
+        # tenth of the cost, on the path of every published event.
+        return orjson.dumps(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +130,7 @@ _FIELDS = ("v", "id", "exchange", "symbol", "base", "quote", "market", "side", "
 _NUMBER_TYPES = (int, float)
 _STRING_FIELDS = ("id", "exchange", "symbol", "base", "quote")
 _new_event = object.__new__
+_time = time.time
 _set = object.__setattr__
 
 
@@ -146,4 +177,18 @@ def event_from_json(data: bytes | str | dict[str, Any]) -> LiquidationEvent:
     ev = _new_event(LiquidationEvent)
     for name, val in zip(_FIELDS, values, strict=True):
         _set(ev, name, val)
+    return ev
+
+
+def read_event(data: bytes | str | dict[str, Any],
+               max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> LiquidationEvent:
+    """An event read from Kafka, where anyone with access may have written it: well-formed
+    (:func:`event_from_json`) AND plausible, or EventError with the dead-letter reason."""
+    ev = event_from_json(data)
+    if not EARLIEST_TS <= ev.recv_ts <= _time() + MAX_AHEAD_SECONDS:
+        raise EventError(f"receipt time {ev.recv_ts!r} is not between 2017-01-01 and now + "
+                         f"1 day", "implausible_time")
+    bad = implausible(ev.ts, ev.recv_ts, ev.notional_usd, max_notional_usd)
+    if bad is not None:
+        raise bad
     return ev
