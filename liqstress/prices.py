@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from .signals import CLUSTER_BUCKET_PCT, bucket_index, range_pct
+from .signals.clusters import CLUSTER_BUCKET_PCT, bucket_index
+from .signals.trends import range_pct
 from .windows import coin_scale
 from .wire import json_record
 
@@ -266,8 +267,8 @@ class LiquidationLevels:
     """Per coin and minute, liquidated USD by price bucket and side, for the last ``horizon``
     seconds: what the clusters near local lows/highs are computed from.
 
-    Prices are kept as their bucket (``signals.bucket_bounds``, ``bucket_pct`` wide), so a
-    level reads back as the bucket's midpoint: within ``bucket_pct``/2 of the real price.
+    Prices are kept as their bucket (``signals.clusters.bucket_bounds``, ``bucket_pct`` wide),
+    so a level reads back as the bucket's midpoint: within ``bucket_pct``/2 of the real price.
     """
 
     def __init__(self, bucket_pct: float = CLUSTER_BUCKET_PCT, horizon: float = 3600.0,
@@ -325,7 +326,8 @@ class LiquidationLevels:
     def liquidations(self, coin: str, now: float,
                      window: float | None = None) -> list[tuple[float, str, float]]:
         """``[(bucket mid price, side, usd), ...]`` over the last ``window`` seconds (default:
-        the horizon), the shape ``signals.price_clusters``/``near_extreme_share`` take."""
+        the horizon), the shape ``price_clusters``/``near_extreme_share`` take
+        (``liqstress/signals/clusters.py``)."""
         acc: dict[int, list[float]] = {}
         self.accumulate(coin, now, window, acc)
         return self.to_levels(acc)

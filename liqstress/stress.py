@@ -1,6 +1,9 @@
 """Turns window snapshots into stress signals: the glue between liqstress/windows.py,
-liqstress/prices.py and the formulas in liqstress/signals/. Pure (no Faust/Kafka/Prometheus):
-the worker calls :meth:`StressEngine.evaluate` on every refresh and publishes what it returns.
+liqstress/prices.py and the formulas in liqstress/signals/ (one module per signal family,
+docs/signals.md sections 1-9). Pure (no Faust/Kafka/Prometheus): the worker calls
+:meth:`StressEngine.evaluate` on every refresh and publishes what it returns
+(``StressResult.to_dict()`` is the ``signals`` object of a ``stress.signals`` snapshot,
+liqstress/schemas/stress.schema.json).
 
 Price-based signals (clusters near local lows/highs, range divergence, breadth) need the prices
 topic; without prices they are absent and the index renormalises its weights over the inputs
