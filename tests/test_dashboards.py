@@ -129,7 +129,16 @@ def test_overview_dashboard_shape() -> None:
     assert variables["datasource"]["query"] == "prometheus"
     exchange = variables["exchange"]
     assert exchange["multi"] and exchange["includeAll"]
-    assert "label_values(liqstress_liquidations_total, exchange)" in json.dumps(exchange["query"])
+    assert 'label_values(liqstress_liquidations_total{job=~"$job"}, exchange)' == exchange["query"]
+    job = variables["job"]
+    assert job["type"] == "query" and job["multi"] and job["includeAll"]
+    assert job["current"]["value"] == ["$__all"], "job defaults to all"
+    jobs = "|".join(_settings_jobs())
+    assert job["query"] == f'label_values(up{{job=~"{jobs}"}}, job)'
+    assert job["allValue"] == jobs
+    # The variables a query uses come before it.
+    names = list(variables)
+    assert names.index("job") < names.index("exchange") < names.index("coin")
     window = variables["window"]
     assert window["type"] == "custom"
     assert window["query"].split(",") == ["1m", "5m", "15m", "1h", "4h", "12h", "24h"]
@@ -155,8 +164,94 @@ def test_every_target_uses_the_datasource_variable() -> None:
 def test_rates_use_rate_interval() -> None:
     for path in DASHBOARDS:
         for expr in _exprs(_load(path)):
-            for window in re.findall(r"\b(?:rate|increase|irate)\(.*?\[([^\]]+)\]", expr, re.S):
+            for window in re.findall(r"\b(?:rate|irate)\(.*?\[([^\]]+)\]", expr, re.S):
                 assert window == "$__rate_interval", f"{path.name}: {expr}"
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration)
+    assert m, f"not a simple duration: {duration!r}"
+    return int(m.group(1)) * units[m.group(2)]
+
+
+def test_increases_use_a_disjoint_interval() -> None:
+    """increase() over $__interval with a panel min interval of at least two scrapes: Grafana's
+    step equals $__interval, so the points cover adjacent, disjoint ranges and a legend sum is
+    the real increase (increase(...[$__rate_interval]) at a 15 s step overlaps 4x)."""
+    scrape = min(_seconds(ds["jsonData"]["timeInterval"]) for path in DATASOURCES
+                 for ds in yaml.safe_load(path.read_text())["datasources"])
+    seen = 0
+    for path in DASHBOARDS:
+        for panel in _panels(_load(path)["panels"]):
+            exprs = [t["expr"] for t in panel.get("targets") or [] if t.get("expr")]
+            windows = [w for e in exprs
+                       for w in re.findall(r"\bincrease\(.*?\[([^\]]+)\]", e, re.S)]
+            if not windows:
+                continue
+            seen += 1
+            where = f"{path.name}: panel {panel['title']!r}"
+            assert set(windows) == {"$__interval"}, f"{where}: {exprs}"
+            assert "interval" in panel, f"{where}: increase() needs a panel min interval"
+            assert _seconds(panel["interval"]) >= 2 * scrape, f"{where}: {panel['interval']}"
+            assert not any(t.get("interval") for t in panel["targets"]), where
+            if "sum" in panel["options"]["legend"].get("calcs", []):
+                assert panel["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars", where
+    assert seen, "no increase() panels found"
+
+
+# Queries that do not take the job filter, and why.
+JOB_EXEMPT = {
+    # The spike alerts' own all-job recorded inputs (liqstress.yml aggregates job away).
+    "side_window:liqstress_window_liquidated_usd:sum",
+    "side_window:liqstress_window_liquidated_usd:sum_avg24h_offset1h",
+}
+SELECTOR_RE = re.compile(r"\b((?:[a-z_]+:)?liqstress_[a-z0-9_]+(?::[a-z0-9_]+)?)(\{[^}]*\})?")
+
+
+def test_every_liqstress_selector_filters_by_job() -> None:
+    for path in DASHBOARDS:
+        dash = _load(path)
+        for expr in _exprs(dash):
+            for name, matchers in SELECTOR_RE.findall(expr):
+                if name in JOB_EXEMPT:
+                    continue
+                assert 'job=~"$job"' in (matchers or ""), f"{path.name}: {name} in {expr!r}"
+        for var in dash["templating"]["list"]:
+            if var["type"] == "query" and var["name"] != "job":
+                assert 'job=~"$job"' in var["query"], f"{path.name}: variable {var['name']}"
+
+
+def _settings_jobs() -> list[str]:
+    import tomllib
+
+    prom = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["liqstress"]["prometheus"]
+    return [prom["collector-job"], prom["worker-job"]]
+
+
+def test_job_names_match_the_shipped_prometheus_config() -> None:
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    scraped = {job["job_name"] for job in config["scrape_configs"]}
+    assert set(_settings_jobs()) <= scraped, (_settings_jobs(), scraped)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for job in config["scrape_configs"]:
+        if job["job_name"] in _settings_jobs():
+            for sd in job.get("dns_sd_configs", []):
+                assert set(sd["names"]) <= set(compose["services"]), job["job_name"]
+
+
+def test_runbook_links_come_from_the_repository_url() -> None:
+    import tomllib
+
+    repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    base = repo.rstrip("/") + "/blob/main/docs/runbook.md"
+    dash = _load(ROOT / "grafana" / "dashboards" / "liqstress-overview.json")
+    runbook = [link for link in dash["links"] if link["title"] == "Runbook"]
+    assert len(runbook) == 1 and runbook[0]["url"] == base
+    alerts = next(p for p in _panels(dash["panels"]) if p["title"] == "Firing liqstress alerts")
+    links = [prop["value"] for o in alerts["fieldConfig"]["overrides"]
+             for prop in o["properties"] if prop["id"] == "links"]
+    assert links and all(link["url"].startswith(base + "#") for link in links[0])
 
 
 def test_every_variable_used_is_defined() -> None:
@@ -236,7 +331,8 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Substitute the template variables and let promtool parse every query."""
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found on PATH: install the 'prometheus' package"
-    values = {"exchange": "binance|bybit", "window": "1h", "datasource": "x"}
+    values = {"exchange": "binance|bybit", "window": "1h", "datasource": "x",
+              "job": "liqstress-worker"}
     rules = []
     for path in DASHBOARDS:
         for expr in _exprs(_load(path)):
