@@ -7,6 +7,7 @@ settings, scrape targets that match compose services and ports, and mounted path
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -14,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "prometheus" / "prometheus.yml"
+PYPROJECT = ROOT / "pyproject.toml"
 
 
 def _compose() -> dict:
@@ -71,6 +73,13 @@ def _bind_mounts(service: dict) -> list[tuple[str, str]]:
 def _scrape_jobs() -> dict[str, dict]:
     config = yaml.safe_load(PROMETHEUS.read_text())
     return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def _configured_jobs() -> dict[str, str]:
+    """The scrape job names the rules select and the dashboards list, from their one setting
+    ([tool.liqstress.prometheus] in pyproject.toml): {"collector": ..., "worker": ...}."""
+    jobs = tomllib.loads(PYPROJECT.read_text())["tool"]["liqstress"]["prometheus"]
+    return {"collector": jobs["collector-job"], "worker": jobs["worker-job"]}
 
 
 def test_services_present_and_style() -> None:
@@ -143,11 +152,15 @@ def test_scrape_targets_match_services() -> None:
     scraped; a static target would hit one replica at random."""
     services = _services()
     jobs = _scrape_jobs()
-    for job, service in (("liqstress-collector", "collector"), ("liqstress-worker", "worker")):
+    for role, subcommand in (("collector", "collect"), ("worker", "worker")):
+        job = _configured_jobs()[role]
+        assert job in jobs, f"prometheus.yml has no scrape job {job} ([tool.liqstress.prometheus])"
         cfg = jobs[job]
         assert "static_configs" not in cfg, f"{job}: a static target sees one replica only"
         (sd,) = cfg["dns_sd_configs"]
-        assert sd["names"] == [service], job
+        (service,) = sd["names"]
+        assert service in services, f"{job} discovers {service!r}, which is not a compose service"
+        assert _command(services[service])[0] == subcommand, f"{job}: {service} is not the {role}"
         assert sd["type"] == "A", f"{job}: A records (one per replica); SRV needs no port"
         port = _option(_command(services[service]), "--metrics-port")
         assert str(sd["port"]) == port, job
@@ -212,6 +225,13 @@ def test_worker_scales() -> None:
         assert "--app-id" not in _command(svc) and "LIQSTRESS_APP_ID" not in _env(svc), name
 
 
+def test_scrape_job_names_match_the_setting() -> None:
+    """prometheus.yml scrapes liqstress under exactly the job names the rules and dashboards
+    are built with (docs/observability.md, "Scrape jobs and runbook links")."""
+    liqstress_jobs = set(_scrape_jobs()) - {"prometheus"}
+    assert liqstress_jobs == set(_configured_jobs().values())
+
+
 def test_alert_job_selectors_match_scrape_jobs() -> None:
     """Alerts select targets by job; a renamed scrape job would silence them."""
     jobs = set(_scrape_jobs())
@@ -223,3 +243,4 @@ def test_alert_job_selectors_match_scrape_jobs() -> None:
             selected |= set(alternatives.split("|"))
     assert selected, "no job selectors found in prometheus/rules"
     assert selected <= jobs, f"rules select jobs with no scrape config: {sorted(selected - jobs)}"
+    assert selected == set(_configured_jobs().values()), "rules not built from pyproject.toml's jobs"

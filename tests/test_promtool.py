@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,11 @@ PROM_DIR = ROOT / "prometheus"
 RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
 RUNBOOK = ROOT / "docs" / "runbook.md"
-RUNBOOK_URL = "https://github.com/liqstress/liqstress/blob/main/docs/runbook.md#"
+# prometheus/build.py links every alert to <[project.urls] Repository>/blob/main/docs/runbook.md#<alert>.
+RUNBOOK_URL = (
+    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"].rstrip("/")
+    + "/blob/main/docs/runbook.md#"
+)
 SEVERITIES = {"critical", "warning", "info"}
 
 
@@ -96,7 +101,10 @@ def test_every_recording_rule_has_an_expr_test() -> None:
     )
     records = [r["record"] for r in _rules() if "record" in r]
     assert records
-    untested = [r for r in records if r not in tested]
+    # Whole names only: side_window:x:sum is not tested by a test of job_exchange_side_window:x:sum.
+    untested = [
+        r for r in records if not re.search(rf"(?<![\w:]){re.escape(r)}(?![\w:])", tested)
+    ]
     assert not untested, f"recording rules without a promql_expr_test: {untested}"
 
 
