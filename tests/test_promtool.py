@@ -132,3 +132,6 @@ def test_alert_style() -> None:
         assert "{{" in ann.get("description", ""), f"{name}: description must be templated"
         assert ann.get("runbook_url") == RUNBOOK_URL + name.lower(), f"{name}: runbook_url"
         assert name in headings, f"{name}: no heading in docs/runbook.md"
+        # The dashboard's alert table links to #<AlertName> as Grafana has it (a data link
+        # cannot lower-case): the exact-case anchor must exist next to GitHub's lower-case one.
+        assert f'<a id="{name}"></a>' in runbook, f"{name}: no exact-case anchor in the runbook"
