@@ -1,5 +1,5 @@
 # Image for the liqstress collector and worker (docker-compose.yml runs both from it).
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
