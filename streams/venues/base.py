@@ -98,14 +98,16 @@ class VenueSpec:
     unit_rule: str
     #: True where the venue throttles/samples its feed (totals are a floor).
     sampled: bool
-    #: REST endpoints (from the URL overrides) whose bodies feed ``load_rest``; recorded
-    #: alongside frames so a recording is self-contained. ``url#{json}`` means POST that JSON
-    #: body to ``url`` (the fragment stays in the recorded source to identify the request).
-    rest_urls: Callable[[dict[str, str]], Sequence[str]]
     #: Builds the connections (URL + subscribe messages) from metadata; ``base_url`` lets tests
     #: point a venue at a local simulator.
     connections: Callable[[Metadata, dict[str, str]], list[Connection]]
     parse: ParseFn
+    #: REST endpoints (from the URL overrides) whose bodies feed ``load_rest``; recorded
+    #: alongside frames so a recording is self-contained. ``url#{json}`` means POST that JSON
+    #: body to ``url`` (the fragment stays in the recorded source to identify the request).
+    #: Default none: venues whose frames carry their own units need no metadata.
+    rest_urls: Callable[[dict[str, str]], Sequence[str]] = field(
+        default=lambda urls: [], kw_only=True)
     load_rest: Callable[[Metadata, str, str], None] = lambda meta, url, body: None
     #: Next page of a paginated REST listing, or None.
     rest_next: Callable[[str, str], str | None] = lambda url, body: None

@@ -31,10 +31,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
-from liqstress.event import EventError, make_event
-
 from .base import (
     Connection,
     FrameError,
@@ -42,10 +38,10 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    num,
     side_from_order_side,
 )
-from .binance import decode_force_order, ping_message
+from .binance import decode_force_order, order_fill, order_time, ping_message
+from .kit import amounts, code_error, event, hooks, member, positive, rest_json, rest_url
 
 ID = "binance-coinm"
 WS_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
@@ -56,38 +52,24 @@ COINM_SYMBOL = re.compile(r"^([A-Z0-9]+)USD_(?:PERP|\d{6})$")
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [f"{urls.get('rest', REST).rstrip('/')}/dapi/v1/exchangeInfo"]
+    return [rest_url(urls, REST, "/dapi/v1/exchangeInfo")]
 
 
-def _pos_num(item: dict[str, Any], key: str) -> float | None:
-    try:
-        val = float(item.get(key) or "nan")
-    except (TypeError, ValueError):
-        return None
-    return val if val > 0 and val != float("inf") else None
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return code_error(msg) if "symbols" not in msg and "code" in msg else None
 
 
 def load_rest(meta: Metadata, url: str, body: str) -> None:
     """``/dapi/v1/exchangeInfo``: keep coin-margined contracts (quote USD, margined in the base
     coin) with a positive ``contractSize`` (USD per contract)."""
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "REST body is not an object")
-    if "symbols" not in msg and "code" in msg:
-        raise FrameError("rest_error", f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]!r}")
-    symbols = msg.get("symbols")
-    if not isinstance(symbols, list):
-        raise FrameError("unexpected_shape", "missing symbols")
-    for item in symbols:
+    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
+    for item in member(msg, "symbols", list):
         if not isinstance(item, dict):
             continue
         symbol, base = item.get("symbol"), item.get("baseAsset")
         if not isinstance(symbol, str) or not symbol or not isinstance(base, str) or not base:
             continue
-        size = _pos_num(item, "contractSize")
+        size = positive(item, "contractSize")
         # Coin-margined: quoted in USD and margined (settled) in the base coin. Anything else
         # has no USD contract value we can trust, so it stays out (events unpriced).
         if size is None or item.get("quoteAsset") != "USD" or item.get("marginAsset") != base:
@@ -115,48 +97,36 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         # A USD-M order (counted by the binance venue): ignore, never count it twice.
         return Parsed(kind="info")
     side = side_from_order_side(str(o.get("S", "")))
-    filled = num(o, "z") if "z" in o else 0.0
-    avg = num(o, "ap") if "ap" in o else 0.0
-    if filled > 0 and avg > 0:
-        contracts, price = filled, avg
-    else:
-        contracts, price = num(o, "q"), num(o, "p")
+    contracts, price = order_fill(o)
     if contracts < 0 or price <= 0:
         raise FrameError("bad_number", f"q/z={contracts!r} p/ap={price!r}")
-    ts = num(o, "T") / 1000.0 if "T" in o else num(msg, "E") / 1000.0
+    ts = order_time(msg, o)
     inst = meta.get(symbol)
     qty: float | None
     notional: float | None
     if inst is not None:
         base = inst.base
-        usd = contracts * inst.contract_value  # already USD: no price involved
-        notional, qty = usd, usd / price
+        # Contracts of contractSize USD: already USD, no price involved.
+        qty, notional = amounts(contracts, price, "inverse", inst.contract_value)
     else:
         m = COINM_SYMBOL.match(symbol)
         base = m.group(1) if m else symbol
         qty = notional = None  # contract size unknown: unpriced, never a guess
-    try:
-        ev = make_event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse",
-                        side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-                        recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
-    except EventError as exc:
-        raise FrameError("invalid_event", str(exc)) from exc
+    ev = event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse", side=side,
+               price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+               sampled=True, qty_raw=o.get("z", o.get("q")))
     return Parsed(kind="data", events=(ev,), unpriced=0 if notional is not None else 1)
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="z (fallback q) contracts x contractSize USD (exchangeInfo; BTCUSD 100, others 10); "
               "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
               "null notional",
     sampled=True,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
     ping_interval=60.0,
     ping_message=ping_message,
-    pong_timeout=30.0,
     default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -43,7 +43,7 @@ import re
 
 import orjson
 
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 
 from .base import (
     Connection,
@@ -51,10 +51,10 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_position_side,
 )
+from .kit import event, hooks, objects, okx_envelope, required_str
 
 ID = "bitget"
 WS_URL = "wss://ws.bitget.com/v3/ws/public"
@@ -79,10 +79,6 @@ def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
     return [Connection(name="public", url=urls.get("ws", WS_URL), subscribe=SUBSCRIBE)]
 
 
-def ping_message(seq: int) -> str:
-    return "ping"
-
-
 def _pair(symbol: str, inst_type: str) -> tuple[str, str]:
     """Base/quote of a UTA symbol: BTCUSDT, BTCUSD (and dated BTCUSDZ25), BTCPERP, BTCUSDC."""
     _, quote, markers = _INST[inst_type]
@@ -95,35 +91,17 @@ def _pair(symbol: str, inst_type: str) -> tuple[str, str]:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    if text.strip() == "pong":  # plain text, not JSON
-        return Parsed(kind="pong")
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
-    event = msg.get("event")
-    if event is not None:
-        if event == "subscribe":
-            return Parsed(kind="ack")
-        if event == "error":
-            raise FrameError("subscribe_error",
-                             f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]}")
-        return Parsed(kind="info")  # unsubscribe, notices
-    arg, data = msg.get("arg"), msg.get("data")
-    if not isinstance(arg, dict) or not isinstance(data, list):
-        raise FrameError("unexpected_shape", "neither event nor arg+data")
-    if arg.get("topic") != TOPIC:
-        raise FrameError("unexpected_topic", str(arg.get("topic"))[:100])
+    envelope = okx_envelope(text, "topic", TOPIC)
+    if isinstance(envelope, Parsed):
+        return envelope
+    msg, arg, data = envelope
     inst_type = str(arg.get("instType", "")).lower()
     if inst_type not in _INST:
         raise FrameError("unsupported_inst_type", inst_type[:50])
     market = _INST[inst_type][0]
     events = []
-    for entry in data:
-        if not isinstance(entry, dict):
-            raise FrameError("unexpected_shape", "data entry is not an object")
-        symbol = entry.get("symbol")
-        if not isinstance(symbol, str) or not symbol:
-            raise FrameError("missing_field", "symbol")
+    for entry in objects(data, "data entry"):
+        symbol = required_str(entry, "symbol")
         base, quote = _pair(symbol, inst_type)
         side = side_from_position_side(str(entry.get("side", "")))
         amount, price = num(entry, "amount"), num(entry, "price")
@@ -132,27 +110,21 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
             raise FrameError("bad_number", f"amount={entry.get('amount')!r} "
                                            f"price={entry.get('price')!r} ts={entry.get('ts')!r}")
         notional = amount  # quote units (USDT/USDC/USD), see the module docstring
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
-                price=price, qty=notional / price, notional_usd=notional, ts=ts,
-                recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount")))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        events.append(event(
+            exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
+            price=price, qty=notional / price, notional_usd=notional, ts=ts,
+            recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount")))
     return Parsed(kind="data", events=tuple(events), snapshot=msg.get("action") == "snapshot")
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="side is the liquidated POSITION side: buy -> long, sell -> short",
     unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price "
               "(aggr's reading; base would make the sample a $9bn liquidation)",
     sampled=True,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
     ping_interval=25.0,
-    ping_message=ping_message,
     pong_timeout=25.0,
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},

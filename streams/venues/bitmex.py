@@ -54,9 +54,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 
 from .base import (
     Connection,
@@ -65,10 +63,20 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
     split_symbol,
+)
+from .kit import (
+    amounts,
+    event,
+    frame_object,
+    hooks,
+    member,
+    objects,
+    required_str,
+    rest_json,
+    rest_url,
 )
 
 ID = "bitmex"
@@ -90,7 +98,7 @@ def coin(asset: str) -> str:
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [f"{urls.get('rest', REST).rstrip('/')}/api/v1/instrument/active"]
+    return [rest_url(urls, REST, "/api/v1/instrument/active")]
 
 
 def _finite(item: dict[str, Any], key: str) -> float | None:
@@ -130,16 +138,12 @@ def contract_value(item: dict[str, Any]) -> float:
     return by_position or by_value or 0.0
 
 
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return str(msg["error"])[:200] if "error" in msg else None
+
+
 def load_rest(meta: Metadata, url: str, body: str) -> None:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if isinstance(msg, dict) and "error" in msg:
-        raise FrameError("rest_error", str(msg["error"])[:200])
-    if not isinstance(msg, list):
-        raise FrameError("unexpected_shape", "instrument list is not an array")
-    for item in msg:
+    for item in rest_json(body, list, "instrument list is not an array", _rest_error):
         if not isinstance(item, dict):
             continue
         symbol, underlying = item.get("symbol"), item.get("underlying")
@@ -157,10 +161,6 @@ def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
     # The subscription is in the URL: no subscribe message is sent.
     # Subscribed in the URL; up once BitMEX confirms it with {"success": true, "subscribe": ...}.
     return [Connection(name="realtime", url=urls.get("ws", WS_URL), expected_acks=1)]
-
-
-def ping_message(seq: int) -> str:
-    return "ping"
 
 
 def _unknown_pair(symbol: str) -> tuple[str, str, Market]:
@@ -182,14 +182,8 @@ def _unknown_pair(symbol: str) -> tuple[str, str, Market]:
 
 def _events(data: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
     events = []
-    for entry in data:
-        if not isinstance(entry, dict):
-            raise FrameError("unexpected_shape", "data entry is not an object")
-        order_id, symbol = entry.get("orderID"), entry.get("symbol")
-        if not isinstance(order_id, str) or not order_id:
-            raise FrameError("missing_field", "orderID")
-        if not isinstance(symbol, str) or not symbol:
-            raise FrameError("missing_field", "symbol")
+    for entry in objects(data, "data entry"):
+        order_id, symbol = required_str(entry, "orderID"), required_str(entry, "symbol")
         side = side_from_order_side(str(entry.get("side", "")))
         price, contracts = num(entry, "price"), num(entry, "leavesQty")
         if price <= 0 or contracts < 0:
@@ -200,36 +194,25 @@ def _events(data: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
         notional: float | None = None
         if inst is not None:
             base, quote, market = inst.base, inst.quote, inst.market
-            if inst.contract_value > 0 and market == "inverse":
-                notional = contracts * inst.contract_value  # USD, no price involved
-                qty = notional / price
-            elif inst.contract_value > 0:
-                qty = contracts * inst.contract_value
-                notional = qty * price
+            if inst.contract_value > 0:  # 0: units not pinned (quanto...), stays unpriced
+                qty, notional = amounts(contracts, price, market, inst.contract_value)
         else:
             base, quote, market = _unknown_pair(symbol)
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
-                price=price, qty=qty, notional_usd=notional, ts=recv_ts, recv_ts=recv_ts,
-                sampled=False, qty_raw=entry.get("leavesQty"), venue_id=order_id))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        events.append(event(
+            exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
+            price=price, qty=qty, notional_usd=notional, ts=recv_ts, recv_ts=recv_ts,
+            sampled=False, qty_raw=entry.get("leavesQty"), venue_id=order_id))
     return events
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
     if text.strip() == "pong":  # plain text, not JSON
         return Parsed(kind="pong")
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
+    msg = frame_object(text)
     if "table" in msg:
         if msg["table"] != TABLE:
             raise FrameError("unexpected_table", str(msg["table"])[:100])
-        action, data = msg.get("action"), msg.get("data")
-        if not isinstance(data, list):
-            raise FrameError("unexpected_shape", "missing data")
+        action, data = msg.get("action"), member(msg, "data", list)
         if action in ("update", "delete"):
             return Parsed(kind="info")  # fills/cancels of an order already counted at insert
         if action == "partial":
@@ -256,6 +239,7 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="side is the liquidation order side: Sell -> long, Buy -> short",
     unit_rule="leavesQty contracts; inverse (XBTUSD) USD = leavesQty*|multiplier/"
@@ -263,12 +247,7 @@ VENUE = VenueSpec(
               "underlyingToPositionMultiplier (= *multiplier/quoteToSettleMultiplier), notional "
               "qty*price; quanto, non-USD quotes, unknown symbols -> null notional",
     sampled=False,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
     ping_interval=5.0,
-    ping_message=ping_message,
     pong_timeout=10.0,
     default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 
 from .base import (
     Connection,
@@ -29,11 +29,11 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_position_side,
     split_symbol,
 )
+from .kit import amounts, event, frame_object, hooks, member, objects, rest_json, rest_url
 
 ID = "bybit"
 WS_LINEAR = "wss://stream.bybit.com/v5/public/linear"
@@ -52,23 +52,20 @@ _CONTRACT_MARKET: dict[str, Market] = {
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    base = urls.get("rest", REST).rstrip("/")
-    return [f"{base}/v5/market/instruments-info?category={cat}&limit=1000"
+    return [rest_url(urls, REST, f"/v5/market/instruments-info?category={cat}&limit=1000")
             for cat in ("linear", "inverse")]
 
 
-def _rest_body(body: str) -> dict[str, Any]:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "REST body is not an object")
+def _rest_error(msg: dict[str, Any]) -> str | None:
     if msg.get("retCode") != 0:
-        raise FrameError("rest_error", f"retCode={msg.get('retCode')!r} {msg.get('retMsg')!r}")
-    result = msg.get("result")
-    if not isinstance(result, dict) or not isinstance(result.get("list"), list):
-        raise FrameError("unexpected_shape", "missing result.list")
+        return f"retCode={msg.get('retCode')!r} {msg.get('retMsg')!r}"
+    return None
+
+
+def _rest_body(body: str) -> dict[str, Any]:
+    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
+    result = member(msg, "result", dict, "missing result.list")
+    member(result, "list", list, "missing result.list")
     return result
 
 
@@ -150,9 +147,7 @@ def _market_from_source(source: str) -> Market:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
+    msg = frame_object(text)
     op = msg.get("op")
     if op is not None:
         if op in ("ping", "pong"):
@@ -169,13 +164,8 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         raise FrameError("unexpected_shape", "neither op nor topic")
     if not topic.startswith(TOPIC):
         raise FrameError("unexpected_topic", topic[:100])
-    data = msg.get("data")
-    if not isinstance(data, list):
-        raise FrameError("unexpected_shape", "data is not a list")
     events = []
-    for entry in data:
-        if not isinstance(entry, dict):
-            raise FrameError("unexpected_shape", "data entry is not an object")
+    for entry in objects(member(msg, "data", list, "data is not a list"), "data entry"):
         symbol = entry.get("s") or topic[len(TOPIC):]
         if not isinstance(symbol, str) or not symbol:
             raise FrameError("missing_field", "s")
@@ -189,33 +179,20 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         else:
             market = _market_from_source(source)
             base, quote = split_symbol(symbol)
-        if market == "inverse":
-            qty, notional = size / price, size
-        else:
-            qty, notional = size, size * price
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
-                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
-                sampled=False, qty_raw=entry.get("v")))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        qty, notional = amounts(size, price, market)  # inverse v is USD, linear v base
+        events.append(event(
+            exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
+            price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+            sampled=False, qty_raw=entry.get("v")))
     return Parsed(kind="data", events=tuple(events))
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="S is the liquidated POSITION side: Buy -> long, Sell -> short",
     unit_rule="linear: v base units, notional v*p; inverse: v USD, notional v, qty v/p",
     sampled=False,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
-    rest_next=rest_next,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     default_urls={"ws_linear": WS_LINEAR, "ws_inverse": WS_INVERSE, "rest": REST},
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,

@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 from liqstress.labels import Side
 
 from .base import (
@@ -47,10 +47,10 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
 )
+from .kit import amounts, event, frame_object, hooks, member, objects, required_str
 
 ID = "deribit"
 WS_URL = "wss://www.deribit.com/ws/api/v2"
@@ -153,9 +153,7 @@ def _trade_events(trade: dict[str, Any], recv_ts: float) -> tuple[list[Any], int
     flag = trade.get("liquidation")
     if not isinstance(flag, str) or flag not in _FLAGS:
         raise FrameError("bad_liquidation_flag", str(flag)[:20])
-    name = trade.get("instrument_name")
-    if not isinstance(name, str) or not name:
-        raise FrameError("missing_field", "instrument_name")
+    name = required_str(trade, "instrument_name")
     trade_id = trade.get("trade_id")
     if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
         raise FrameError("missing_field", "trade_id")
@@ -165,38 +163,28 @@ def _trade_events(trade: dict[str, Any], recv_ts: float) -> tuple[list[Any], int
     if amount <= 0 or price <= 0 or ts <= 0:
         raise FrameError("bad_number", f"amount={trade.get('amount')!r} price={trade.get('price')!r} "
                                        f"timestamp={trade.get('timestamp')!r}")
-    qty: float | None
     notional: float | None
-    if market == "inverse":  # amount is USD
-        notional, qty = amount, amount / price
-    else:  # amount is base
-        qty = amount
-        notional = amount * price if quote in _USD_QUOTES else None
+    qty, notional = amounts(amount, price, market)  # inverse amount is USD, linear base
+    if quote not in _USD_QUOTES:  # only a linear quote can be: no USD value without a rate
+        notional = None
     events = []
     for side in sides:
         venue_id = f"{trade_id}:{side}" if len(sides) > 1 else str(trade_id)
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=name, base=base, quote=quote, market=market, side=side,
-                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
-                sampled=False, qty_raw=trade.get("amount"), venue_id=venue_id))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        events.append(event(
+            exchange=ID, symbol=name, base=base, quote=quote, market=market, side=side,
+            price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+            sampled=False, qty_raw=trade.get("amount"), venue_id=venue_id))
     return events, (len(events) if notional is None else 0)
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
+    msg = frame_object(text)
     method = msg.get("method")
     if method is None:
         if "error" in msg or ("id" in msg and "result" in msg):
             return _response(msg)
         raise FrameError("unexpected_shape", "neither a response nor a notification")
-    params = msg.get("params")
-    if not isinstance(params, dict):
-        raise FrameError("unexpected_shape", "params is not an object")
+    params = member(msg, "params", dict, "params is not an object")
     if method == "heartbeat":
         if params.get("type") == "test_request":
             return Parsed(kind="ping", reply=TEST_REPLY)
@@ -206,14 +194,10 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
     channel = params.get("channel")
     if not isinstance(channel, str) or not channel.startswith("trades."):
         raise FrameError("unexpected_channel", str(channel)[:100])
-    data = params.get("data")
-    if not isinstance(data, list):
-        raise FrameError("unexpected_shape", "data is not a list")
+    data = member(params, "data", list, "data is not a list")
     events: list[Any] = []
     unpriced = 0
-    for trade in data:
-        if not isinstance(trade, dict):
-            raise FrameError("unexpected_shape", "trade is not an object")
+    for trade in objects(data, "trade"):
         if "liquidation" not in trade:
             continue  # an ordinary trade
         evs, n = _trade_events(trade, recv_ts)
@@ -225,18 +209,13 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="trades with liquidation: T taker liquidated, direction sell -> long; M maker "
               "liquidated, direction buy -> long; MT both: one long and one short",
     unit_rule="inverse (BTC-PERPETUAL, no _): amount USD = notional, qty amount/price; "
               "linear (BTC_USDC-...): amount base, notional amount*price",
     sampled=False,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},
 )

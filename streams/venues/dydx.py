@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, LiquidationEvent, make_event
+from liqstress.event import LiquidationEvent
 
 from .base import (
     Connection,
@@ -55,10 +55,10 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
 )
+from .kit import event, frame_object, hooks, member, required_str, rest_json, rest_url
 
 ID = "dydx"
 WS_URL = "wss://indexer.dydx.trade/v4/ws"
@@ -77,7 +77,7 @@ class DydxInstrument(Instrument):
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [f"{urls.get('rest', REST).rstrip('/')}/v4/perpetualMarkets"]
+    return [rest_url(urls, REST, "/v4/perpetualMarkets")]
 
 
 def _pair(ticker: str) -> tuple[str, str] | None:
@@ -85,18 +85,13 @@ def _pair(ticker: str) -> tuple[str, str] | None:
     return (base, quote) if sep and base and quote else None
 
 
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return str(msg["errors"])[:200] if "errors" in msg else None
+
+
 def load_rest(meta: Metadata, url: str, body: str) -> None:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "REST body is not an object")
-    if "errors" in msg:
-        raise FrameError("rest_error", str(msg["errors"])[:200])
-    markets = msg.get("markets")
-    if not isinstance(markets, dict):
-        raise FrameError("unexpected_shape", "missing markets")
+    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
+    markets = member(msg, "markets", dict)
     active: dict[str, Instrument] = {}
     for key, item in markets.items():
         if not isinstance(item, dict) or item.get("status") != "ACTIVE":
@@ -141,9 +136,7 @@ def ping_message(seq: int) -> str:
 
 
 def _timestamp(trade: dict[str, Any]) -> float:
-    raw = trade.get("createdAt")
-    if not isinstance(raw, str) or not raw:
-        raise FrameError("missing_field", "createdAt")
+    raw = required_str(trade, "createdAt")
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -171,14 +164,11 @@ def _liquidation(market: str, trade: Any, recv_ts: float) -> LiquidationEvent | 
         raise FrameError("bad_number", f"size={trade.get('size')!r} price={trade.get('price')!r}")
     ts = _timestamp(trade)
     trade_id = trade.get("id")
-    try:
-        return make_event(
-            exchange=ID, symbol=market, base=pair[0], quote=pair[1], market="linear", side=side,
-            price=price, qty=size, notional_usd=size * price, ts=ts, recv_ts=recv_ts,
-            sampled=False, qty_raw=trade.get("size"),
-            venue_id=trade_id if isinstance(trade_id, str) and trade_id else None)
-    except EventError as exc:
-        raise FrameError("invalid_event", str(exc)) from exc
+    return event(
+        exchange=ID, symbol=market, base=pair[0], quote=pair[1], market="linear", side=side,
+        price=price, qty=size, notional_usd=size * price, ts=ts, recv_ts=recv_ts,
+        sampled=False, qty_raw=trade.get("size"),
+        venue_id=trade_id if isinstance(trade_id, str) and trade_id else None)
 
 
 def _trade_lists(msg: dict[str, Any]) -> list[Any]:
@@ -214,9 +204,7 @@ def _snapshot(market: str, msg: dict[str, Any], recv_ts: float) -> list[Liquidat
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
+    msg = frame_object(text)
     kind = msg.get("type")
     if kind == "connected":
         return Parsed(kind="info")
@@ -234,9 +222,7 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         raise FrameError("unexpected_type", str(kind)[:50])
     if msg.get("channel") != CHANNEL:
         raise FrameError("unexpected_channel", str(msg.get("channel"))[:100])
-    market = msg.get("id")
-    if not isinstance(market, str) or not market:
-        raise FrameError("missing_field", "id")
+    market = required_str(msg, "id")
     if kind == "subscribed":
         return Parsed(kind="ack", events=tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
     events = []
@@ -249,18 +235,12 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="type LIQUIDATED trades; side is the taker = liquidation order side: SELL -> long, "
               "BUY -> short; DELEVERAGED (ADL) not counted",
     unit_rule="size base units, price USD: notional size*price",
     sampled=False,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},

@@ -49,7 +49,6 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, make_event
 from liqstress.labels import Side
 
 from .base import (
@@ -59,8 +58,18 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
+)
+from .kit import (
+    amounts,
+    event,
+    frame_object,
+    hooks,
+    objects,
+    positive,
+    required_str,
+    rest_json,
+    rest_url,
 )
 
 ID = "gate"
@@ -76,8 +85,7 @@ _MS_THRESHOLD = 1e11
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    base = urls.get("rest", REST).rstrip("/")
-    return [f"{base}/api/v4/futures/usdt/contracts"]
+    return [rest_url(urls, REST, "/api/v4/futures/usdt/contracts")]
 
 
 def _pair(contract: str) -> tuple[str, str] | None:
@@ -87,16 +95,14 @@ def _pair(contract: str) -> tuple[str, str] | None:
     return None
 
 
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    if "label" in msg or "message" in msg:
+        return f"label={msg.get('label')!r} {str(msg.get('message'))[:200]!r}"
+    return None
+
+
 def load_rest(meta: Metadata, url: str, body: str) -> None:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if isinstance(msg, dict) and ("label" in msg or "message" in msg):
-        raise FrameError("rest_error", f"label={msg.get('label')!r} {str(msg.get('message'))[:200]!r}")
-    if not isinstance(msg, list):
-        raise FrameError("unexpected_shape", "contracts body is not a list")
-    for item in msg:
+    for item in rest_json(body, list, "contracts body is not a list", _rest_error):
         if not isinstance(item, dict):
             continue
         name = item.get("name")
@@ -107,11 +113,8 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
         # (inverse/quanto, should one appear on this settle) stays unpriced rather than wrong.
         if pair is None or item.get("type", "direct") != "direct":
             continue
-        try:
-            mult = float(item.get("quanto_multiplier") or "nan")
-        except (TypeError, ValueError):
-            continue
-        if not (mult > 0 and mult != float("inf")):
+        mult = positive(item, "quanto_multiplier")
+        if mult is None:
             continue
         meta.instruments[name] = Instrument(symbol=name, base=pair[0], quote=pair[1],
                                             market="linear", contract_value=mult)
@@ -180,24 +183,22 @@ def _error_text(msg: dict[str, Any]) -> str:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
-    channel, event = msg.get("channel"), msg.get("event")
+    msg = frame_object(text)
+    channel, op = msg.get("channel"), msg.get("event")
     if channel == PONG_CHANNEL:
         return Parsed(kind="pong")
     if msg.get("error") not in (None, {}):
-        reason = "subscribe_error" if event in ("subscribe", "error") else "venue_error"
+        reason = "subscribe_error" if op in ("subscribe", "error") else "venue_error"
         raise FrameError(reason, f"channel={channel!r} {_error_text(msg)}")
-    if event == "subscribe":
+    if op == "subscribe":
         result = msg.get("result")
         if channel == CHANNEL and isinstance(result, dict) and result.get("status") == "success":
             return Parsed(kind="ack")
         raise FrameError("subscribe_error", f"channel={channel!r} {_error_text(msg)}")
-    if event == "unsubscribe":
+    if op == "unsubscribe":
         return Parsed(kind="info")
-    if event != "update":
-        raise FrameError("unexpected_shape", f"event {event!r}")
+    if op != "update":
+        raise FrameError("unexpected_shape", f"event {op!r}")
     if channel != CHANNEL:
         raise FrameError("unexpected_channel", str(channel)[:100])
     result = msg.get("result")
@@ -209,12 +210,8 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         raise FrameError("unexpected_shape", "result is neither an object nor a list")
     events = []
     unpriced = 0
-    for item in items:
-        if not isinstance(item, dict):
-            raise FrameError("unexpected_shape", "result item is not an object")
-        contract = item.get("contract")
-        if not isinstance(contract, str) or not contract:
-            raise FrameError("missing_field", "contract")
+    for item in objects(items, "result item"):
+        contract = required_str(item, "contract")
         size, price = num(item, "size"), num(item, "price")
         side = side_from_size(size)
         if price <= 0:
@@ -223,9 +220,9 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         inst = meta.get(contract)
         if inst is not None:
             base, quote = inst.base, inst.quote
-            base_qty = abs(size) * inst.contract_value
-            qty: float | None = base_qty
-            notional: float | None = base_qty * price
+            qty: float | None
+            notional: float | None
+            qty, notional = amounts(abs(size), price, "linear", inst.contract_value)
         else:
             pair = _pair(contract)
             if pair is None:
@@ -233,29 +230,22 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
             base, quote = pair
             qty = notional = None
             unpriced += 1
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
-                side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-                recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        events.append(event(
+            exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
+            side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+            recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
     return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="sign of size: positive -> long, negative -> short (REST liq_orders semantics: "
               "size is the position; WS sign undocumented)",
     unit_rule="size contracts; qty |size|*quanto_multiplier base (REST /futures/usdt/contracts), "
               "notional qty*price USDT; no multiplier -> null notional",
     sampled=True,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
     ping_interval=15.0,
-    ping_message=ping_message,
     pong_timeout=20.0,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},

@@ -45,18 +45,16 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, make_event
-
 from .base import (
     Connection,
     FrameError,
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
 )
+from .kit import event, frame_object, hooks, member, objects, required_str
 
 ID = "htx"
 WS_URL = "wss://api.hbdm.com/linear-swap-notification"
@@ -156,9 +154,7 @@ def _control(msg: dict[str, Any], text: str, op: str) -> Parsed:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
+    msg = frame_object(text)
     op = msg.get("op")
     if op is None:
         if "ping" in msg:  # the market endpoints' bare form, answered the same way
@@ -170,17 +166,10 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
     if not isinstance(topic, str) or not (topic.startswith(_TOPIC_PREFIX)
                                           and topic.endswith(_TOPIC_SUFFIX)):
         raise FrameError("unexpected_topic", str(topic)[:100])
-    data = msg.get("data")
-    if not isinstance(data, list):
-        raise FrameError("unexpected_shape", "data is not a list")
     events = []
     unpriced = 0
-    for entry in data:
-        if not isinstance(entry, dict):
-            raise FrameError("unexpected_shape", "data entry is not an object")
-        symbol = entry.get("contract_code")
-        if not isinstance(symbol, str) or not symbol:
-            raise FrameError("missing_field", "contract_code")
+    for entry in objects(member(msg, "data", list, "data is not a list"), "data entry"):
+        symbol = required_str(entry, "contract_code")
         offset = entry.get("offset", "close")
         if str(offset).lower() != "close":
             raise FrameError("unexpected_offset", f"offset={offset!r}")
@@ -199,28 +188,20 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         if notional is None:
             unpriced += 1
         base, quote = _base_quote(entry, topic)
-        try:
-            events.append(make_event(
-                exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
-                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
-                sampled=False, qty_raw=volume if volume is not None else entry.get("amount")))
-        except EventError as exc:
-            raise FrameError("invalid_event", str(exc)) from exc
+        events.append(event(
+            exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
+            price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+            sampled=False, qty_raw=volume if volume is not None else entry.get("amount")))
     return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="direction is the liquidation ORDER side (offset close): sell -> long, buy -> short",
     unit_rule="volume contracts (unused), amount base = qty, trade_turnover USDT = notional "
               "(fallback amount*price); never volume*price",
     sampled=False,
-    rest_urls=lambda urls: [],
-    connections=connections,
-    parse=parse,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     gzip=True,
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},

@@ -86,7 +86,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from liqstress.event import EventError, LiquidationEvent, Market, make_event
+from liqstress.event import LiquidationEvent, Market
 from liqstress.labels import Side
 from liqstress.prices import PriceError, PriceTick, make_tick
 
@@ -101,6 +101,7 @@ from .base import (
     num,
     price_frame,
 )
+from .kit import event, hooks, objects, required_str, rest_json, rest_url
 
 ID = "hyperliquid"
 WS_URL = "wss://api.hyperliquid.xyz/ws"
@@ -140,16 +141,12 @@ def _node_url(urls: dict[str, str]) -> str | None:
 def rest_urls(urls: dict[str, str]) -> list[str]:
     if _node_url(urls):
         return []  # node fills name their coins; nothing to subscribe
-    return [f"{urls.get('rest', REST).rstrip('/')}/info#{META_BODY}"]
+    return [rest_url(urls, REST, f"/info#{META_BODY}")]
 
 
 def load_rest(meta: Metadata, url: str, body: str) -> None:
     """``{"type":"meta"}``: ``universe[]`` of perps (``name``, ``szDecimals``, ``isDelisted``)."""
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    universe = msg.get("universe") if isinstance(msg, dict) else None
+    universe = rest_json(body, dict, "meta without a universe").get("universe")
     if not isinstance(universe, list) or not universe:
         raise FrameError("unexpected_shape", "meta without a universe")
     for item in universe:
@@ -237,20 +234,9 @@ def _event(coin: str, side: Side, px: float, sz: float, t_ms: float, tid: Any, u
     base, quote, priced = _market(coin, meta)
     market: Market = "linear"
     venue_id = f"{int(t_ms)}:{tid}:{user.lower()}" if tid is not None else None
-    try:
-        return make_event(exchange=ID, symbol=coin, base=base, quote=quote, market=market,
-                          side=side, price=px, qty=sz, notional_usd=sz * px if priced else None,
-                          ts=t_ms / 1000.0, recv_ts=recv_ts, sampled=sampled, qty_raw=qty_raw,
-                          venue_id=venue_id)
-    except EventError as exc:
-        raise FrameError("invalid_event", str(exc)) from exc
-
-
-def _coin(obj: dict[str, Any]) -> str:
-    coin = obj.get("coin")
-    if not isinstance(coin, str) or not coin:
-        raise FrameError("missing_field", "coin")
-    return coin
+    return event(exchange=ID, symbol=coin, base=base, quote=quote, market=market, side=side,
+                 price=px, qty=sz, notional_usd=sz * px if priced else None, ts=t_ms / 1000.0,
+                 recv_ts=recv_ts, sampled=sampled, qty_raw=qty_raw, venue_id=venue_id)
 
 
 # ---- (a) public trades -----------------------------------------------------------------
@@ -273,9 +259,7 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
     if not isinstance(data, list):
         raise FrameError("unexpected_shape", "trades data is not a list")
     events = []
-    for trade in data:
-        if not isinstance(trade, dict):
-            raise FrameError("unexpected_shape", "trade is not an object")
+    for trade in objects(data, "trade"):
         users = trade.get("users")
         if (not isinstance(users, list) or len(users) != 2
                 or not all(isinstance(u, str) for u in users)):
@@ -286,7 +270,7 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
         # The vault takes the liquidated position over: it BUYS a liquidated long.
         side: Side = "long" if buyer in LIQUIDATORS else "short"
         liquidated = seller if side == "long" else buyer
-        events.append(_event(_coin(trade), side, num(trade, "px"), num(trade, "sz"),
+        events.append(_event(required_str(trade, "coin"), side, num(trade, "px"), num(trade, "sz"),
                              num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
                              True, meta, trade.get("sz")))
     return Parsed(kind="data", events=tuple(events))
@@ -347,7 +331,7 @@ def _fill_event(pair: Any, recv_ts: float, meta: Metadata) -> LiquidationEvent |
         raise FrameError("unexpected_shape", "liquidation without liquidatedUser")
     if liq["liquidatedUser"].lower() != user or user in LIQUIDATORS:
         return None  # a counterparty's fill (maker, vault): the liquidated trader's is counted
-    return _event(_coin(fill), _fill_side(fill), num(fill, "px"), num(fill, "sz"),
+    return _event(required_str(fill, "coin"), _fill_side(fill), num(fill, "px"), num(fill, "sz"),
                   num(fill, "time"), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
 
 
@@ -374,6 +358,7 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="ws (backstop only): HLP liquidator vault is the buyer (users[0]) -> long, the "
               "seller -> short; node fills: the liquidated user's own fill, dir Long/Short, "
@@ -382,15 +367,7 @@ VENUE = VenueSpec(
               "allMids mids in USDC per coin (kPEPE per 1000)",
     sampled=True,  # the default source (ws) is backstop-only
     sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     drop_before_subscribe=True,
     subscribe_for=subscribe_messages,
-    metadata_refresh=3600.0,
     default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 from liqstress.labels import Side
 
 from .base import (
@@ -50,10 +50,20 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
     side_from_position_side,
+)
+from .kit import (
+    amounts,
+    event,
+    frame_object,
+    hooks,
+    member,
+    objects,
+    required_str,
+    rest_json,
+    rest_url,
 )
 
 ID = "kraken-futures"
@@ -78,7 +88,7 @@ _ALIASES = {"XBT": "BTC"}
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [f"{urls.get('rest', REST).rstrip('/')}/derivatives/api/v3/instruments"]
+    return [rest_url(urls, REST, "/derivatives/api/v3/instruments")]
 
 
 def _coin(code: str) -> str:
@@ -101,19 +111,15 @@ def product_pair(symbol: str) -> tuple[str, str, Market] | None:
     return None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "REST body is not an object")
+def _rest_error(msg: dict[str, Any]) -> str | None:
     if msg.get("result") != "success":
-        raise FrameError("rest_error", f"result={msg.get('result')!r} {str(msg.get('error'))[:200]}")
-    items = msg.get("instruments")
-    if not isinstance(items, list):
-        raise FrameError("unexpected_shape", "missing instruments")
-    for item in items:
+        return f"result={msg.get('result')!r} {str(msg.get('error'))[:200]}"
+    return None
+
+
+def load_rest(meta: Metadata, url: str, body: str) -> None:
+    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
+    for item in member(msg, "instruments", list):
         if not isinstance(item, dict) or item.get("tradeable") is not True:
             continue
         symbol = item.get("symbol")
@@ -162,12 +168,7 @@ def liquidated_side(taker_side: str) -> Side:
 
 
 def _event(trade: dict[str, Any], recv_ts: float, meta: Metadata) -> Any:
-    product = trade.get("product_id")
-    if not isinstance(product, str) or not product:
-        raise FrameError("missing_field", "product_id")
-    uid = trade.get("uid")
-    if not isinstance(uid, str) or not uid:
-        raise FrameError("missing_field", "uid")
+    product, uid = required_str(trade, "product_id"), required_str(trade, "uid")
     side = liquidated_side(str(trade.get("side", "")))
     size, price, ts = num(trade, "qty"), num(trade, "price"), num(trade, "time") / 1000.0
     if size <= 0 or price <= 0 or ts <= 0:
@@ -178,59 +179,47 @@ def _event(trade: dict[str, Any], recv_ts: float, meta: Metadata) -> Any:
     notional: float | None = None
     if inst is not None:
         base, quote, market = inst.base, inst.quote, inst.market
-        if market == "inverse":  # qty is contracts of quote currency (USD)
-            quote_value = size * inst.contract_value
-            qty = quote_value / price
-            notional = quote_value if quote in _USD_QUOTES else None
-        else:  # qty is base units
-            qty = size * inst.contract_value
-            notional = qty * price if quote in _USD_QUOTES else None
+        # Inverse qty is contracts of quote currency (USD), linear qty base units.
+        qty, notional = amounts(size, price, market, inst.contract_value)
+        if quote not in _USD_QUOTES:  # a quote value with no USD rate here: unpriced
+            notional = None
     else:
         pair = product_pair(product)
         if pair is None:
             raise FrameError("unknown_symbol", product[:100])
         base, quote, market = pair  # no contract metadata: unpriced, never a guess
-    try:
-        return make_event(exchange=ID, symbol=product, base=base, quote=quote, market=market,
-                          side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-                          recv_ts=recv_ts, sampled=False, qty_raw=trade.get("qty"), venue_id=uid)
-    except EventError as exc:
-        raise FrameError("invalid_event", str(exc)) from exc
+    return event(exchange=ID, symbol=product, base=base, quote=quote, market=market, side=side,
+                 price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
+                 sampled=False, qty_raw=trade.get("qty"), venue_id=uid)
 
 
 def _liquidations(trades: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
     out = []
-    for trade in trades:
-        if not isinstance(trade, dict):
-            raise FrameError("unexpected_shape", "trade is not an object")
+    for trade in objects(trades, "trade"):
         if trade.get("type") == "liquidation":
             out.append(_event(trade, recv_ts, meta))
     return out
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
-    event = msg.get("event")
-    if event is not None:
+    msg = frame_object(text)
+    control = msg.get("event")
+    if control is not None:
         feed = msg.get("feed")
-        if event == "subscribed":
+        if control == "subscribed":
             # The heartbeat subscribe is our ping; a trade subscribe is acknowledged.
             return Parsed(kind="pong" if feed == "heartbeat" else "ack")
-        if event in ("subscribed_failed", "unsubscribed_failed"):
+        if control in ("subscribed_failed", "unsubscribed_failed"):
             raise FrameError("subscribe_error",
-                             f"{event} feed={feed!r} {str(msg.get('product_ids'))[:200]}")
-        if event in ("error", "alert"):
-            raise FrameError("venue_error", f"{event}: {str(msg.get('message'))[:200]}")
+                             f"{control} feed={feed!r} {str(msg.get('product_ids'))[:200]}")
+        if control in ("error", "alert"):
+            raise FrameError("venue_error", f"{control}: {str(msg.get('message'))[:200]}")
         return Parsed(kind="info")  # info (version greeting on connect), unsubscribed
     feed = msg.get("feed")
     if feed == "heartbeat":
         return Parsed(kind="pong")
     if feed == SNAPSHOT_FEED:
-        trades = msg.get("trades")
-        if not isinstance(trades, list):
-            raise FrameError("unexpected_shape", "trade_snapshot without trades")
+        trades = member(msg, "trades", list, "trade_snapshot without trades")
         events = _liquidations(trades, recv_ts, meta)
         # History replayed on (re)subscribe: never new liquidations.
         return Parsed(kind="data" if events else "info", events=tuple(events), snapshot=True)
@@ -244,19 +233,13 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="type liquidation; side is the taker side and the taker is taken to be the "
               "liquidated account (unverified): sell -> long, buy -> short",
     unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
               "contracts x contractSize = notional, qty notional/price; no metadata -> null",
     sampled=False,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
-    ping_interval=20.0,
-    ping_message=ping_message,
-    pong_timeout=30.0,
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from liqstress.event import EventError, Market, make_event
+from liqstress.event import Market
 from liqstress.labels import Side
 
 from .base import (
@@ -32,10 +32,22 @@ from .base import (
     Metadata,
     Parsed,
     VenueSpec,
-    loads,
     num,
     side_from_order_side,
     side_from_position_side,
+)
+from .kit import (
+    amounts,
+    code_error,
+    event,
+    hooks,
+    member,
+    objects,
+    okx_envelope,
+    positive,
+    required_str,
+    rest_json,
+    rest_url,
 )
 
 ID = "okx"
@@ -49,8 +61,7 @@ _USD = ("USD",)
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    base = urls.get("rest", REST).rstrip("/")
-    return [f"{base}/api/v5/public/instruments?instType={t}" for t in INST_TYPES]
+    return [rest_url(urls, REST, f"/api/v5/public/instruments?instType={t}") for t in INST_TYPES]
 
 
 def _pair(family: str) -> tuple[str, str] | None:
@@ -61,26 +72,13 @@ def _pair(family: str) -> tuple[str, str] | None:
     return None
 
 
-def _pos_num(item: dict[str, Any], key: str) -> float | None:
-    try:
-        val = float(item.get(key) or "nan")
-    except (TypeError, ValueError):
-        return None
-    return val if val > 0 and val != float("inf") else None
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return code_error(msg) if str(msg.get("code")) != "0" else None
 
 
 def load_rest(meta: Metadata, url: str, body: str) -> None:
-    try:
-        msg = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError("malformed_json", str(exc)[:200]) from exc
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "REST body is not an object")
-    if str(msg.get("code")) != "0":
-        raise FrameError("rest_error", f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]!r}")
-    data = msg.get("data")
-    if not isinstance(data, list):
-        raise FrameError("unexpected_shape", "missing data")
+    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
+    data = member(msg, "data", list)
     inst_type = dict(parse_qsl(urlsplit(url).query)).get("instType")
     for item in data:
         if not isinstance(item, dict):
@@ -94,7 +92,7 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
         if item.get("baseCcy") and item.get("quoteCcy"):  # empty for derivatives, usually
             pair = (str(item["baseCcy"]), str(item["quoteCcy"]))
         pair = pair or _pair(str(item.get("uly") or item.get("instFamily") or inst_id))
-        ct_val, ct_mult = _pos_num(item, "ctVal"), _pos_num(item, "ctMult") or 1.0
+        ct_val, ct_mult = positive(item, "ctVal"), positive(item, "ctMult") or 1.0
         ct_type, ct_ccy = item.get("ctType"), str(item.get("ctValCcy") or "")
         if pair is None or ct_val is None:
             continue
@@ -115,10 +113,6 @@ def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
     return [Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
 
 
-def ping_message(seq: int) -> str:
-    return "ping"
-
-
 def _side(detail: dict[str, Any]) -> Side:
     pos = str(detail.get("posSide") or "net").lower()
     if pos == "net":
@@ -127,32 +121,16 @@ def _side(detail: dict[str, Any]) -> Side:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    if text.strip() == "pong":  # plain text, not JSON
-        return Parsed(kind="pong")
-    msg = loads(text)
-    if not isinstance(msg, dict):
-        raise FrameError("unexpected_shape", "frame is not an object")
-    event = msg.get("event")
-    if event is not None:
-        if event == "subscribe":
-            return Parsed(kind="ack")
-        if event == "error":
-            raise FrameError("subscribe_error",
-                             f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]}")
-        return Parsed(kind="info")  # unsubscribe, notice (service upgrade), channel-conn-count
-    arg = msg.get("arg")
-    if not isinstance(arg, dict) or not isinstance(msg.get("data"), list):
-        raise FrameError("unexpected_shape", "neither event nor arg+data")
-    if arg.get("channel") != CHANNEL:
-        raise FrameError("unexpected_channel", str(arg.get("channel"))[:100])
+    envelope = okx_envelope(text, "channel", CHANNEL)
+    if isinstance(envelope, Parsed):
+        return envelope
+    _, arg, data = envelope
     events = []
     unpriced = 0
-    for entry in msg["data"]:
+    for entry in data:
         if not isinstance(entry, dict) or not isinstance(entry.get("details"), list):
             raise FrameError("unexpected_shape", "data entry without details")
-        inst_id = entry.get("instId")
-        if not isinstance(inst_id, str) or not inst_id:
-            raise FrameError("missing_field", "instId")
+        inst_id = required_str(entry, "instId")
         inst_type = entry.get("instType", arg.get("instType"))
         if inst_type not in INST_TYPES:
             raise FrameError("unsupported_inst_type", str(inst_type)[:50])
@@ -166,9 +144,7 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
             base, quote = pair
             # OKX naming: coin-margined (inverse) contracts are quoted in USD.
             market = "inverse" if quote in _USD else "linear"
-        for d in entry["details"]:
-            if not isinstance(d, dict):
-                raise FrameError("unexpected_shape", "detail is not an object")
+        for d in objects(entry["details"], "detail"):
             side = _side(d)
             sz, price, ts = num(d, "sz"), num(d, "bkPx"), num(d, "ts") / 1000.0
             if sz < 0 or price <= 0 or ts <= 0:
@@ -178,35 +154,23 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
             if inst is None:
                 qty = notional = None
                 unpriced += 1
-            elif inst.market == "inverse":
-                notional = sz * inst.contract_value
-                qty = notional / price
-            else:
-                qty = sz * inst.contract_value
-                notional = qty * price
-            try:
-                events.append(make_event(
-                    exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
-                    side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-                    recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
-            except EventError as exc:
-                raise FrameError("invalid_event", str(exc)) from exc
+            else:  # linear: sz*ctVal*ctMult base; inverse: that many USD
+                qty, notional = amounts(sz, price, inst.market, inst.contract_value)
+            events.append(event(
+                exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
+                side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
     return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
 VENUE = VenueSpec(
+    **hooks(globals()),
     id=ID,
     side_rule="posSide long/short is the liquidated position; posSide net: side sell -> long, "
               "buy -> short",
     unit_rule="sz contracts; linear qty sz*ctVal*ctMult base, notional qty*bkPx; inverse "
               "notional sz*ctVal*ctMult USD, qty notional/bkPx; no metadata -> null notional",
     sampled=True,
-    rest_urls=rest_urls,
-    connections=connections,
-    parse=parse,
-    load_rest=load_rest,
-    ping_interval=20.0,
-    ping_message=ping_message,
     pong_timeout=25.0,
     drop_before_subscribe=True,
     default_urls={"ws": WS_URL, "rest": REST},

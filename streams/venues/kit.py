@@ -1,0 +1,161 @@
+"""The venue kit: helpers for what venue parsers would otherwise each write again.
+
+``base`` defines the contract between a venue and the runner (``VenueSpec``, ``Parsed``...) and the
+primitive field readers; this module builds on it with the shapes several venues share: REST
+bodies, required fields, lists of objects, contract units, the event that dead-letters instead of
+raising, and the OKX-style ``event``/``arg``+``data`` envelope. Each helper keeps the exact
+dead-letter reasons the venues used before, so metrics and recordings do not change with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from liqstress.event import EventError, LiquidationEvent, Market, make_event
+
+from .base import FrameError, Parsed, loads
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+#: ``VenueSpec`` fields a venue module fills with a function of the same name.
+HOOKS = ("rest_urls", "connections", "parse", "load_rest", "rest_next", "ping_message")
+
+
+def hooks(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The ``VenueSpec`` hooks a venue module defines under their field names, for
+    ``VenueSpec(**hooks(globals()), ...)``: the functions are the spec, so naming each one again
+    in every ``VENUE`` adds nothing but a chance to wire the wrong one. A hook the module lacks
+    keeps the ``VenueSpec`` default; one it imports is passed explicitly (only functions defined
+    in the module itself are picked up, so an import never becomes a hook unseen)."""
+    module = namespace["__name__"]
+    return {name: namespace[name] for name in HOOKS
+            if callable(namespace.get(name)) and namespace[name].__module__ == module}
+
+#: A venue's reading of its REST error reply: a detail for ``rest_error``, or None when the
+#: body is not an error.
+RestError = Callable[[dict[str, Any]], str | None]
+
+
+def rest_url(urls: dict[str, str], default: str, path: str) -> str:
+    """``path`` under the REST base: the ``rest`` URL override (simulators), else ``default``."""
+    return f"{urls.get('rest', default).rstrip('/')}{path}"
+
+
+def rest_json(body: str, kind: type[_T], shape: str, error: RestError | None = None) -> _T:
+    """A REST body that must be JSON of ``kind``. An object that ``error`` recognises is the
+    venue refusing us (``rest_error``: retried, and reported as such, not as a parser fault);
+    anything else not of ``kind`` is ``unexpected_shape`` with ``shape`` as the detail."""
+    msg = loads(body)
+    if error is not None and isinstance(msg, dict):
+        problem = error(msg)
+        if problem is not None:
+            raise FrameError("rest_error", problem)
+    if not isinstance(msg, kind):
+        raise FrameError("unexpected_shape", shape)
+    return msg
+
+
+def code_error(msg: dict[str, Any]) -> str:
+    """The ``rest_error`` detail of a ``{"code": ..., "msg": ...}`` reply (OKX, Binance)."""
+    return f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]!r}"
+
+
+def member(obj: dict[str, Any], key: str, kind: type[_T], detail: str | None = None) -> _T:
+    """``obj[key]``, which must be of ``kind``; ``unexpected_shape`` (``detail``, by default
+    "missing <key>") otherwise."""
+    val = obj.get(key)
+    if not isinstance(val, kind):
+        raise FrameError("unexpected_shape", f"missing {key}" if detail is None else detail)
+    return val
+
+
+def required_str(obj: dict[str, Any], key: str, label: str | None = None) -> str:
+    """A non-empty string field (symbol, id); ``missing_field`` (``label`` or ``key``) if absent:
+    an event without it could be neither attributed nor deduplicated."""
+    val = obj.get(key)
+    if not isinstance(val, str) or not val:
+        raise FrameError("missing_field", key if label is None else label)
+    return val
+
+
+def objects(items: Iterable[Any], what: str) -> Iterator[dict[str, Any]]:
+    """The items of a data list, each of which must be an object: one that is not makes the
+    whole frame a dead letter (``"<what> is not an object"``) rather than a silent gap."""
+    for item in items:
+        if not isinstance(item, dict):
+            raise FrameError("unexpected_shape", f"{what} is not an object")
+        yield item
+
+
+def frame_object(text: str) -> dict[str, Any]:
+    """A websocket frame that must be a JSON object."""
+    msg = loads(text)
+    if not isinstance(msg, dict):
+        raise FrameError("unexpected_shape", "frame is not an object")
+    return msg
+
+
+def positive(item: dict[str, Any], key: str) -> float | None:
+    """A positive, finite number from instrument metadata (string or number), or None: one
+    odd listing is left out (its events stay unpriced) instead of failing the whole load."""
+    try:
+        val = float(item.get(key) or "nan")
+    except (TypeError, ValueError):
+        return None
+    return val if val > 0 and val != float("inf") else None
+
+
+def amounts(size: float, price: float, market: Market,
+            contract_value: float = 1.0) -> tuple[float, float]:
+    """(base qty, notional in the quote currency) of ``size`` contracts of ``contract_value``
+    each. An inverse contract is worth quote currency (USD), so its notional needs no price and
+    the base qty is derived from it; a linear contract is base units, priced at ``price``."""
+    if market == "inverse":
+        notional = size * contract_value
+        return notional / price, notional
+    qty = size * contract_value
+    return qty, qty * price
+
+
+def _dead_letter(build: Callable[_P, LiquidationEvent]) -> Callable[_P, LiquidationEvent]:
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> LiquidationEvent:
+        try:
+            return build(*args, **kwargs)
+        except EventError as exc:
+            # A value the event schema refuses is the venue's frame at fault, not the parser.
+            raise FrameError("invalid_event", str(exc)) from exc
+
+    return checked
+
+
+#: ``make_event`` for parsers: an ``EventError`` becomes the frame's dead letter
+#: (``invalid_event``), with the same signature as ``make_event``.
+event = _dead_letter(make_event)
+
+
+def okx_envelope(text: str, arg_key: str,
+                 arg_value: str) -> Parsed | tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """The envelope OKX and Bitget share: the text ``pong``; ``{"event": ...}`` control frames
+    (``subscribe`` acks, ``error`` = ``subscribe_error``, anything else info); else
+    ``{"arg": {...}, "data": [...]}`` whose ``arg[arg_key]`` (OKX ``channel``, Bitget
+    ``topic``) must be ``arg_value`` (``unexpected_<arg_key>`` otherwise), returned as
+    (message, arg, data)."""
+    if text.strip() == "pong":  # plain text, not JSON
+        return Parsed(kind="pong")
+    msg = frame_object(text)
+    control = msg.get("event")
+    if control is not None:
+        if control == "subscribe":
+            return Parsed(kind="ack")
+        if control == "error":
+            raise FrameError("subscribe_error",
+                             f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]}")
+        return Parsed(kind="info")  # unsubscribe, notices (service upgrade, channel-conn-count)
+    arg, data = msg.get("arg"), msg.get("data")
+    if not isinstance(arg, dict) or not isinstance(data, list):
+        raise FrameError("unexpected_shape", "neither event nor arg+data")
+    if arg.get(arg_key) != arg_value:
+        raise FrameError(f"unexpected_{arg_key}", str(arg.get(arg_key))[:100])
+    return msg, arg, data
