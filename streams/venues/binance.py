@@ -24,19 +24,7 @@ import orjson
 from liqstress.event import make_event
 from liqstress.prices import PriceTick, make_tick
 
-from .base import (
-    Connection,
-    FrameError,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    loads,
-    num,
-    price_frame,
-    side_from_order_side,
-    split_symbol,
-)
-from .kit import frame_object, hooks, member, required_str
+from . import kit
 
 ID = "binance"
 WS_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
@@ -45,17 +33,17 @@ PRICES_URL = "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
 PRICE_INTERVAL = 10.0
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     # Streams are named in the URL: no subscribe message is needed.
-    conns = [Connection(name="usdm", url=urls.get("ws", WS_URL))]
+    conns = [kit.Connection(name="usdm", url=urls.get("ws", WS_URL))]
     prices = urls.get("prices", PRICES_URL)
     if prices != "off":
-        conns.append(Connection(name="markprice", url=prices, kind="prices",
+        conns.append(kit.Connection(name="markprice", url=prices, kind="prices",
                                 min_interval=PRICE_INTERVAL))
     return conns
 
 
-def parse_mark_prices(items: list[Any], recv_ts: float) -> Parsed:
+def parse_mark_prices(items: list[Any], recv_ts: float) -> kit.Parsed:
     """A ``!markPrice@arr`` frame. Items that are not USDT perpetuals are skipped; a bad
     item is skipped too (one odd symbol must not cost the other prices), but a frame with no
     usable item at all is an error."""
@@ -69,74 +57,74 @@ def parse_mark_prices(items: list[Any], recv_ts: float) -> Parsed:
         if not isinstance(symbol, str) or "_" in symbol or not symbol.endswith("USDT"):
             continue
         try:
-            price, ts = num(item, "p"), num(item, "E") / 1000.0
-            base, _ = split_symbol(symbol, ("USDT",))
+            price, ts = kit.num(item, "p"), kit.num(item, "E") / 1000.0
+            base, _ = kit.split_symbol(symbol, ("USDT",))
             ticks.append(make_tick(exchange=ID, symbol=symbol, base=base, price=price, ts=ts,
                                    recv_ts=recv_ts))
-        except (FrameError, ValueError):
+        except (kit.FrameError, ValueError):
             bad += 1
     if foreign == len(items) and items:
-        raise FrameError("unexpected_shape", "array without markPriceUpdate items")
-    return price_frame(ticks, bad + foreign)
+        raise kit.FrameError("unexpected_shape", "array without markPriceUpdate items")
+    return kit.price_frame(ticks, bad + foreign)
 
 
 def ping_message(seq: int) -> str:
     return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": seq}).decode()
 
 
-def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] | Parsed:
+def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] | kit.Parsed:
     """The ``forceOrder`` envelope both Binance futures families share: (message, order,
     symbol), or the Parsed pong for a ``LIST_SUBSCRIPTIONS`` reply."""
-    msg = frame_object(text)
+    msg = kit.frame_object(text)
     if "result" in msg and "id" in msg:
-        return Parsed(kind="pong")
+        return kit.Parsed(kind="pong")
     if "error" in msg:
-        raise FrameError("venue_error", str(msg["error"])[:200])
+        raise kit.FrameError("venue_error", str(msg["error"])[:200])
     if msg.get("e") != "forceOrder":
-        raise FrameError("unexpected_shape", f"event type {msg.get('e')!r}")
-    o = member(msg, "o", dict)
-    return msg, o, required_str(o, "s", "o.s")
+        raise kit.FrameError("unexpected_shape", f"event type {msg.get('e')!r}")
+    o = kit.member(msg, "o", dict)
+    return msg, o, kit.required_str(o, "s", "o.s")
 
 
 def order_fill(o: dict[str, Any]) -> tuple[float, float]:
     """(amount, price) of a forceOrder: what filled (``z`` at ``ap``), else the order (``q`` at
     ``p``). The amount is base units on USD-M, contracts on COIN-M."""
-    filled = num(o, "z") if "z" in o else 0.0
-    avg = num(o, "ap") if "ap" in o else 0.0
+    filled = kit.num(o, "z") if "z" in o else 0.0
+    avg = kit.num(o, "ap") if "ap" in o else 0.0
     if filled > 0 and avg > 0:
         return filled, avg
-    return num(o, "q"), num(o, "p")
+    return kit.num(o, "q"), kit.num(o, "p")
 
 
 def order_time(msg: dict[str, Any], o: dict[str, Any]) -> float:
     """``o.T`` (trade time); ``E`` (push time, ~1 s later) only when it is missing."""
-    return num(o, "T") / 1000.0 if "T" in o else num(msg, "E") / 1000.0
+    return kit.num(o, "T") / 1000.0 if "T" in o else kit.num(msg, "E") / 1000.0
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     if text.startswith("["):
-        items = loads(text)
+        items = kit.loads(text)
         if isinstance(items, list):
             return parse_mark_prices(items, recv_ts)
     decoded = decode_force_order(text)
-    if isinstance(decoded, Parsed):
+    if isinstance(decoded, kit.Parsed):
         return decoded
     msg, o, symbol = decoded
-    side = side_from_order_side(str(o.get("S", "")))
+    side = kit.side_from_order_side(str(o.get("S", "")))
     qty, price = order_fill(o)
     ts = order_time(msg, o)
     inst = meta.get(symbol)
-    base, quote = (inst.base, inst.quote) if inst else split_symbol(symbol)
+    base, quote = (inst.base, inst.quote) if inst else kit.split_symbol(symbol)
     # Plain make_event, unlike the other venues: a value it refuses dead-letters here as a
     # parser_exception (kept as it was; see the kit's ``event`` for the invalid_event form).
     ev = make_event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
                     side=side, price=price, qty=qty, notional_usd=qty * price, ts=ts,
                     recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
-    return Parsed(kind="data", events=(ev,))
+    return kit.Parsed(kind="data", events=(ev,))
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",

@@ -31,17 +31,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    side_from_order_side,
-)
+from . import kit
 from .binance import decode_force_order, order_fill, order_time, ping_message
-from .kit import amounts, code_error, event, hooks, member, positive, rest_json, rest_url
 
 ID = "binance-coinm"
 WS_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
@@ -52,54 +43,54 @@ COINM_SYMBOL = re.compile(r"^([A-Z0-9]+)USD_(?:PERP|\d{6})$")
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, "/dapi/v1/exchangeInfo")]
+    return [kit.rest_url(urls, REST, "/dapi/v1/exchangeInfo")]
 
 
 def _rest_error(msg: dict[str, Any]) -> str | None:
-    return code_error(msg) if "symbols" not in msg and "code" in msg else None
+    return kit.code_error(msg) if "symbols" not in msg and "code" in msg else None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
     """``/dapi/v1/exchangeInfo``: keep coin-margined contracts (quote USD, margined in the base
     coin) with a positive ``contractSize`` (USD per contract)."""
-    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
-    for item in member(msg, "symbols", list):
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    for item in kit.member(msg, "symbols", list):
         if not isinstance(item, dict):
             continue
         symbol, base = item.get("symbol"), item.get("baseAsset")
         if not isinstance(symbol, str) or not symbol or not isinstance(base, str) or not base:
             continue
-        size = positive(item, "contractSize")
+        size = kit.positive(item, "contractSize")
         # Coin-margined: quoted in USD and margined (settled) in the base coin. Anything else
         # has no USD contract value we can trust, so it stays out (events unpriced).
         if size is None or item.get("quoteAsset") != "USD" or item.get("marginAsset") != base:
             continue
-        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote="USD",
+        meta.instruments[symbol] = kit.Instrument(symbol=symbol, base=base, quote="USD",
                                               market="inverse", contract_value=size)
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     # The stream is named in the URL: no subscribe message is needed.
-    return [Connection(name="coinm", url=urls.get("ws", WS_URL))]
+    return [kit.Connection(name="coinm", url=urls.get("ws", WS_URL))]
 
 
-def is_coinm(symbol: str, meta: Metadata) -> bool:
+def is_coinm(symbol: str, meta: kit.Metadata) -> bool:
     """True for the COIN-M family; False for USD-M orders the dstream feed also carries."""
     return meta.get(symbol) is not None or COINM_SYMBOL.match(symbol) is not None
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     decoded = decode_force_order(text)
-    if isinstance(decoded, Parsed):
+    if isinstance(decoded, kit.Parsed):
         return decoded
     msg, o, symbol = decoded
     if not is_coinm(symbol, meta):
         # A USD-M order (counted by the binance venue): ignore, never count it twice.
-        return Parsed(kind="info")
-    side = side_from_order_side(str(o.get("S", "")))
+        return kit.Parsed(kind="info")
+    side = kit.side_from_order_side(str(o.get("S", "")))
     contracts, price = order_fill(o)
     if contracts < 0 or price <= 0:
-        raise FrameError("bad_number", f"q/z={contracts!r} p/ap={price!r}")
+        raise kit.FrameError("bad_number", f"q/z={contracts!r} p/ap={price!r}")
     ts = order_time(msg, o)
     inst = meta.get(symbol)
     qty: float | None
@@ -107,19 +98,19 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
     if inst is not None:
         base = inst.base
         # Contracts of contractSize USD: already USD, no price involved.
-        qty, notional = amounts(contracts, price, "inverse", inst.contract_value)
+        qty, notional = kit.amounts(contracts, price, "inverse", inst.contract_value)
     else:
         m = COINM_SYMBOL.match(symbol)
         base = m.group(1) if m else symbol
         qty = notional = None  # contract size unknown: unpriced, never a guess
-    ev = event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse", side=side,
+    ev = kit.event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse", side=side,
                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
                sampled=True, qty_raw=o.get("z", o.get("q")))
-    return Parsed(kind="data", events=(ev,), unpriced=0 if notional is not None else 1)
+    return kit.Parsed(kind="data", events=(ev,), unpriced=0 if notional is not None else 1)
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="z (fallback q) contracts x contractSize USD (exchangeInfo; BTCUSD 100, others 10); "

@@ -45,16 +45,7 @@ import orjson
 
 from liqstress.event import Market
 
-from .base import (
-    Connection,
-    FrameError,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_position_side,
-)
-from .kit import event, hooks, objects, okx_envelope, required_str
+from . import kit
 
 ID = "bitget"
 WS_URL = "wss://ws.bitget.com/v3/ws/public"
@@ -75,8 +66,8 @@ def rest_urls(urls: dict[str, str]) -> list[str]:
     return []  # amount is already the notional: no contract metadata needed
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    return [Connection(name="public", url=urls.get("ws", WS_URL), subscribe=SUBSCRIBE)]
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="public", url=urls.get("ws", WS_URL), subscribe=SUBSCRIBE)]
 
 
 def _pair(symbol: str, inst_type: str) -> tuple[str, str]:
@@ -87,38 +78,38 @@ def _pair(symbol: str, inst_type: str) -> tuple[str, str]:
         # After the quote only a delivery code may follow (Z26, 0627): "BTCUSDT" is not BTC/USD.
         if i > 0 and _DELIVERY.fullmatch(symbol[i + len(marker):]):
             return symbol[:i], quote
-    raise FrameError("unknown_symbol", f"{inst_type}:{symbol[:100]}")
+    raise kit.FrameError("unknown_symbol", f"{inst_type}:{symbol[:100]}")
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    envelope = okx_envelope(text, "topic", TOPIC)
-    if isinstance(envelope, Parsed):
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    envelope = kit.okx_envelope(text, "topic", TOPIC)
+    if isinstance(envelope, kit.Parsed):
         return envelope
     msg, arg, data = envelope
     inst_type = str(arg.get("instType", "")).lower()
     if inst_type not in _INST:
-        raise FrameError("unsupported_inst_type", inst_type[:50])
+        raise kit.FrameError("unsupported_inst_type", inst_type[:50])
     market = _INST[inst_type][0]
     events = []
-    for entry in objects(data, "data entry"):
-        symbol = required_str(entry, "symbol")
+    for entry in kit.objects(data, "data entry"):
+        symbol = kit.required_str(entry, "symbol")
         base, quote = _pair(symbol, inst_type)
-        side = side_from_position_side(str(entry.get("side", "")))
-        amount, price = num(entry, "amount"), num(entry, "price")
-        ts = (num(entry, "ts") if entry.get("ts") is not None else num(msg, "ts")) / 1000.0
+        side = kit.side_from_position_side(str(entry.get("side", "")))
+        amount, price = kit.num(entry, "amount"), kit.num(entry, "price")
+        ts = (kit.num(entry, "ts") if entry.get("ts") is not None else kit.num(msg, "ts")) / 1000.0
         if amount < 0 or price <= 0 or ts <= 0:
-            raise FrameError("bad_number", f"amount={entry.get('amount')!r} "
+            raise kit.FrameError("bad_number", f"amount={entry.get('amount')!r} "
                                            f"price={entry.get('price')!r} ts={entry.get('ts')!r}")
         notional = amount  # quote units (USDT/USDC/USD), see the module docstring
-        events.append(event(
+        events.append(kit.event(
             exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
             price=price, qty=notional / price, notional_usd=notional, ts=ts,
             recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount")))
-    return Parsed(kind="data", events=tuple(events), snapshot=msg.get("action") == "snapshot")
+    return kit.Parsed(kind="data", events=tuple(events), snapshot=msg.get("action") == "snapshot")
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="side is the liquidated POSITION side: buy -> long, sell -> short",
     unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price "

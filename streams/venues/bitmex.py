@@ -56,28 +56,7 @@ from typing import Any
 
 from liqstress.event import Market
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-    split_symbol,
-)
-from .kit import (
-    amounts,
-    event,
-    frame_object,
-    hooks,
-    member,
-    objects,
-    required_str,
-    rest_json,
-    rest_url,
-)
+from . import kit
 
 ID = "bitmex"
 WS_URL = "wss://www.bitmex.com/realtime?subscribe=liquidation"
@@ -98,7 +77,7 @@ def coin(asset: str) -> str:
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, "/api/v1/instrument/active")]
+    return [kit.rest_url(urls, REST, "/api/v1/instrument/active")]
 
 
 def _finite(item: dict[str, Any], key: str) -> float | None:
@@ -142,8 +121,8 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
     return str(msg["error"])[:200] if "error" in msg else None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    for item in rest_json(body, list, "instrument list is not an array", _rest_error):
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    for item in kit.rest_json(body, list, "instrument list is not an array", _rest_error):
         if not isinstance(item, dict):
             continue
         symbol, underlying = item.get("symbol"), item.get("underlying")
@@ -153,25 +132,25 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
             continue
         # Quanto payoffs are linear in the price (settled in XBT): labelled linear.
         market: Market = "inverse" if item.get("isInverse") is True else "linear"
-        meta.instruments[symbol] = Instrument(symbol=symbol, base=coin(underlying), quote=quote,
+        meta.instruments[symbol] = kit.Instrument(symbol=symbol, base=coin(underlying), quote=quote,
                                               market=market, contract_value=contract_value(item))
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     # The subscription is in the URL: no subscribe message is sent.
     # Subscribed in the URL; up once BitMEX confirms it with {"success": true, "subscribe": ...}.
-    return [Connection(name="realtime", url=urls.get("ws", WS_URL), expected_acks=1)]
+    return [kit.Connection(name="realtime", url=urls.get("ws", WS_URL), expected_acks=1)]
 
 
 def _unknown_pair(symbol: str) -> tuple[str, str, Market]:
     """Base/quote/market label for a symbol missing from the instrument list (unpriced)."""
     if not _PLAIN.match(symbol):  # indices (.BXBT), spreads, spot pairs: not a contract name
-        raise FrameError("unknown_symbol", symbol[:50])
+        raise kit.FrameError("unknown_symbol", symbol[:50])
     m = _FUTURE_CODE.match(symbol)
     root = m.group(1) if m else symbol
     try:
-        base, quote = split_symbol(root, _QUOTES)
-    except FrameError:
+        base, quote = kit.split_symbol(root, _QUOTES)
+    except kit.FrameError:
         if m is None:
             raise
         base, quote = root, ""  # a futures code without its quote currency in the name
@@ -180,14 +159,14 @@ def _unknown_pair(symbol: str) -> tuple[str, str, Market]:
     return base, quote, market
 
 
-def _events(data: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
+def _events(data: list[Any], recv_ts: float, meta: kit.Metadata) -> list[Any]:
     events = []
-    for entry in objects(data, "data entry"):
-        order_id, symbol = required_str(entry, "orderID"), required_str(entry, "symbol")
-        side = side_from_order_side(str(entry.get("side", "")))
-        price, contracts = num(entry, "price"), num(entry, "leavesQty")
+    for entry in kit.objects(data, "data entry"):
+        order_id, symbol = kit.required_str(entry, "orderID"), kit.required_str(entry, "symbol")
+        side = kit.side_from_order_side(str(entry.get("side", "")))
+        price, contracts = kit.num(entry, "price"), kit.num(entry, "leavesQty")
         if price <= 0 or contracts < 0:
-            raise FrameError("bad_number", f"price={entry.get('price')!r} "
+            raise kit.FrameError("bad_number", f"price={entry.get('price')!r} "
                                            f"leavesQty={entry.get('leavesQty')!r}")
         inst = meta.get(symbol)
         qty: float | None = None
@@ -195,51 +174,51 @@ def _events(data: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
         if inst is not None:
             base, quote, market = inst.base, inst.quote, inst.market
             if inst.contract_value > 0:  # 0: units not pinned (quanto...), stays unpriced
-                qty, notional = amounts(contracts, price, market, inst.contract_value)
+                qty, notional = kit.amounts(contracts, price, market, inst.contract_value)
         else:
             base, quote, market = _unknown_pair(symbol)
-        events.append(event(
+        events.append(kit.event(
             exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
             price=price, qty=qty, notional_usd=notional, ts=recv_ts, recv_ts=recv_ts,
             sampled=False, qty_raw=entry.get("leavesQty"), venue_id=order_id))
     return events
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     if text.strip() == "pong":  # plain text, not JSON
-        return Parsed(kind="pong")
-    msg = frame_object(text)
+        return kit.Parsed(kind="pong")
+    msg = kit.frame_object(text)
     if "table" in msg:
         if msg["table"] != TABLE:
-            raise FrameError("unexpected_table", str(msg["table"])[:100])
-        action, data = msg.get("action"), member(msg, "data", list)
+            raise kit.FrameError("unexpected_table", str(msg["table"])[:100])
+        action, data = msg.get("action"), kit.member(msg, "data", list)
         if action in ("update", "delete"):
-            return Parsed(kind="info")  # fills/cancels of an order already counted at insert
+            return kit.Parsed(kind="info")  # fills/cancels of an order already counted at insert
         if action == "partial":
-            return Parsed(kind="data", events=tuple(_events(data, recv_ts, meta)), snapshot=True)
+            return kit.Parsed(kind="data", events=tuple(_events(data, recv_ts, meta)), snapshot=True)
         if action != "insert":
-            raise FrameError("unexpected_action", str(action)[:50])
+            raise kit.FrameError("unexpected_action", str(action)[:50])
         events = _events(data, recv_ts, meta)
-        return Parsed(kind="data", events=tuple(events),
+        return kit.Parsed(kind="data", events=tuple(events),
                       unpriced=sum(1 for e in events if e.notional_usd is None))
     if "error" in msg:
         request = msg.get("request")
         op = request.get("op") if isinstance(request, dict) else None
-        raise FrameError("subscribe_error" if op == "subscribe" else "venue_error",
+        raise kit.FrameError("subscribe_error" if op == "subscribe" else "venue_error",
                          f"status={msg.get('status')!r} {str(msg['error'])[:200]}")
     if "success" in msg:
         if msg["success"] is not True:
-            raise FrameError("subscribe_error", str(msg)[:200])
+            raise kit.FrameError("subscribe_error", str(msg)[:200])
         if msg.get("subscribe") is not None:
-            return Parsed(kind="ack")
-        return Parsed(kind="info")  # unsubscribe and other confirmations
+            return kit.Parsed(kind="ack")
+        return kit.Parsed(kind="info")  # unsubscribe and other confirmations
     if "info" in msg:
-        return Parsed(kind="info")  # the welcome banner (version, docs, rate-limit remaining)
-    raise FrameError("unexpected_shape", "neither table, success, error nor info")
+        return kit.Parsed(kind="info")  # the welcome banner (version, docs, rate-limit remaining)
+    raise kit.FrameError("unexpected_shape", "neither table, success, error nor info")
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="side is the liquidation order side: Sell -> long, Buy -> short",
     unit_rule="leavesQty contracts; inverse (XBTUSD) USD = leavesQty*|multiplier/"

@@ -22,18 +22,7 @@ import orjson
 
 from liqstress.event import Market
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_position_side,
-    split_symbol,
-)
-from .kit import amounts, event, frame_object, hooks, member, objects, rest_json, rest_url
+from . import kit
 
 ID = "bybit"
 WS_LINEAR = "wss://stream.bybit.com/v5/public/linear"
@@ -52,7 +41,7 @@ _CONTRACT_MARKET: dict[str, Market] = {
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, f"/v5/market/instruments-info?category={cat}&limit=1000")
+    return [kit.rest_url(urls, REST, f"/v5/market/instruments-info?category={cat}&limit=1000")
             for cat in ("linear", "inverse")]
 
 
@@ -63,13 +52,13 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
 
 
 def _rest_body(body: str) -> dict[str, Any]:
-    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
-    result = member(msg, "result", dict, "missing result.list")
-    member(result, "list", list, "missing result.list")
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    result = kit.member(msg, "result", dict, "missing result.list")
+    kit.member(result, "list", list, "missing result.list")
     return result
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
     result = _rest_body(body)
     category = result.get("category") or dict(parse_qsl(urlsplit(url).query)).get("category")
     for item in result["list"]:
@@ -84,13 +73,13 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
             market = category
         if market is None:
             continue
-        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote=quote, market=market)
+        meta.instruments[symbol] = kit.Instrument(symbol=symbol, base=base, quote=quote, market=market)
 
 
 def rest_next(url: str, body: str) -> str | None:
     try:
         cursor = _rest_body(body).get("nextPageCursor")
-    except FrameError:
+    except kit.FrameError:
         return None
     if not isinstance(cursor, str) or not cursor:
         return None
@@ -122,13 +111,13 @@ def subscribe_messages(symbols: list[str]) -> list[str]:
     return out
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     conns = []
     for name, key, default in (("linear", "ws_linear", WS_LINEAR),
                                ("inverse", "ws_inverse", WS_INVERSE)):
         symbols = sorted(s for s, i in meta.instruments.items() if i.market == name)
         if symbols:  # a connection with nothing to subscribe would look healthy and be silent
-            conns.append(Connection(name=name, url=urls.get(key, default),
+            conns.append(kit.Connection(name=name, url=urls.get(key, default),
                                     subscribe=subscribe_messages(symbols), topics=tuple(symbols)))
     return conns
 
@@ -143,52 +132,52 @@ def _market_from_source(source: str) -> Market:
         return "inverse"
     if path.endswith("/linear"):
         return "linear"
-    raise FrameError("unknown_market", f"no metadata and source {source!r} names no category")
+    raise kit.FrameError("unknown_market", f"no metadata and source {source!r} names no category")
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     op = msg.get("op")
     if op is not None:
         if op in ("ping", "pong"):
-            return Parsed(kind="pong")
+            return kit.Parsed(kind="pong")
         if op == "subscribe":
             if msg.get("success") is True:
-                return Parsed(kind="ack")
-            raise FrameError("subscribe_error", str(msg.get("ret_msg"))[:200])
+                return kit.Parsed(kind="ack")
+            raise kit.FrameError("subscribe_error", str(msg.get("ret_msg"))[:200])
         if msg.get("success") is False:
-            raise FrameError("venue_error", f"op={op!r} {str(msg.get('ret_msg'))[:200]}")
-        return Parsed(kind="info")
+            raise kit.FrameError("venue_error", f"op={op!r} {str(msg.get('ret_msg'))[:200]}")
+        return kit.Parsed(kind="info")
     topic = msg.get("topic")
     if not isinstance(topic, str):
-        raise FrameError("unexpected_shape", "neither op nor topic")
+        raise kit.FrameError("unexpected_shape", "neither op nor topic")
     if not topic.startswith(TOPIC):
-        raise FrameError("unexpected_topic", topic[:100])
+        raise kit.FrameError("unexpected_topic", topic[:100])
     events = []
-    for entry in objects(member(msg, "data", list, "data is not a list"), "data entry"):
+    for entry in kit.objects(kit.member(msg, "data", list, "data is not a list"), "data entry"):
         symbol = entry.get("s") or topic[len(TOPIC):]
         if not isinstance(symbol, str) or not symbol:
-            raise FrameError("missing_field", "s")
-        side = side_from_position_side(str(entry.get("S", "")))
-        size, price, ts = num(entry, "v"), num(entry, "p"), num(entry, "T") / 1000.0
+            raise kit.FrameError("missing_field", "s")
+        side = kit.side_from_position_side(str(entry.get("S", "")))
+        size, price, ts = kit.num(entry, "v"), kit.num(entry, "p"), kit.num(entry, "T") / 1000.0
         if size < 0 or price <= 0 or ts <= 0:
-            raise FrameError("bad_number", f"v={entry.get('v')!r} p={entry.get('p')!r} T={entry.get('T')!r}")
+            raise kit.FrameError("bad_number", f"v={entry.get('v')!r} p={entry.get('p')!r} T={entry.get('T')!r}")
         inst = meta.get(symbol)
         if inst:
             base, quote, market = inst.base, inst.quote, inst.market
         else:
             market = _market_from_source(source)
-            base, quote = split_symbol(symbol)
-        qty, notional = amounts(size, price, market)  # inverse v is USD, linear v base
-        events.append(event(
+            base, quote = kit.split_symbol(symbol)
+        qty, notional = kit.amounts(size, price, market)  # inverse v is USD, linear v base
+        events.append(kit.event(
             exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
             price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
             sampled=False, qty_raw=entry.get("v")))
-    return Parsed(kind="data", events=tuple(events))
+    return kit.Parsed(kind="data", events=tuple(events))
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="S is the liquidated POSITION side: Buy -> long, Sell -> short",
     unit_rule="linear: v base units, notional v*p; inverse: v USD, notional v, qty v/p",

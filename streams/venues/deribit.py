@@ -41,16 +41,7 @@ import orjson
 from liqstress.event import Market
 from liqstress.labels import Side
 
-from .base import (
-    Connection,
-    FrameError,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-)
-from .kit import amounts, event, frame_object, hooks, member, objects, required_str
+from . import kit
 
 ID = "deribit"
 WS_URL = "wss://www.deribit.com/ws/api/v2"
@@ -90,8 +81,8 @@ def rest_urls(urls: dict[str, str]) -> list[str]:
     return []  # units follow from the instrument name; no metadata needed
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    return [Connection(name="public", url=urls.get("ws", WS_URL),
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="public", url=urls.get("ws", WS_URL),
                        subscribe=(SET_HEARTBEAT, SUBSCRIBE), topics=CHANNELS)]
 
 
@@ -107,18 +98,18 @@ def instrument_market(name: str) -> tuple[str, str, Market]:
     ``BTC-27DEC26-60000-C``, combos ``BTC-FS-...``) is not a future we can price."""
     head, sep, tail = name.partition("-")
     if not head or not sep or not (tail == "PERPETUAL" or _EXPIRY.match(tail)):
-        raise FrameError("unsupported_instrument", name[:100])
+        raise kit.FrameError("unsupported_instrument", name[:100])
     if "_" in head:
         base, _, quote = head.partition("_")
         if not base or not quote:
-            raise FrameError("unsupported_instrument", name[:100])
+            raise kit.FrameError("unsupported_instrument", name[:100])
         return base, quote, "linear"
     return head, "USD", "inverse"
 
 
 def liquidated_sides(flag: str, direction: str) -> list[Side]:
     """The positions liquidated by one trade. ``direction`` is the taker's order side."""
-    taker = side_from_order_side(direction)  # the taker's order closes this position
+    taker = kit.side_from_order_side(direction)  # the taker's order closes this position
     maker: Side = "short" if taker == "long" else "long"  # the maker's order is the opposite
     if flag == "T":
         return [taker]
@@ -126,90 +117,90 @@ def liquidated_sides(flag: str, direction: str) -> list[Side]:
         return [maker]
     if flag == "MT":
         return [taker, maker]
-    raise FrameError("bad_liquidation_flag", str(flag)[:20])
+    raise kit.FrameError("bad_liquidation_flag", str(flag)[:20])
 
 
-def _response(msg: dict[str, Any]) -> Parsed:
+def _response(msg: dict[str, Any]) -> kit.Parsed:
     req_id = msg.get("id")
     if "error" in msg:
         err = msg.get("error")
         detail = (f"id={req_id!r} code={err.get('code')!r} {str(err.get('message'))[:200]}"
                   if isinstance(err, dict) else f"id={req_id!r} {str(err)[:200]}")
-        raise FrameError("subscribe_error" if req_id in _SUBSCRIBE_IDS else "venue_error", detail)
+        raise kit.FrameError("subscribe_error" if req_id in _SUBSCRIBE_IDS else "venue_error", detail)
     result = msg.get("result")
     if req_id == SUBSCRIBE_ID:
         if not isinstance(result, list):
-            raise FrameError("unexpected_shape", "subscribe result is not a list")
+            raise kit.FrameError("unexpected_shape", "subscribe result is not a list")
         if not result:  # Deribit answers with the channels it accepted
-            raise FrameError("subscribe_error", "no channel accepted")
-        return Parsed(kind="ack")
+            raise kit.FrameError("subscribe_error", "no channel accepted")
+        return kit.Parsed(kind="ack")
     if req_id == SET_HEARTBEAT_ID:
-        return Parsed(kind="ack")
+        return kit.Parsed(kind="ack")
     # public/test (our ping, or our answer to a test_request): {"version": "..."}
-    return Parsed(kind="pong")
+    return kit.Parsed(kind="pong")
 
 
 def _trade_events(trade: dict[str, Any], recv_ts: float) -> tuple[list[Any], int]:
     flag = trade.get("liquidation")
     if not isinstance(flag, str) or flag not in _FLAGS:
-        raise FrameError("bad_liquidation_flag", str(flag)[:20])
-    name = required_str(trade, "instrument_name")
+        raise kit.FrameError("bad_liquidation_flag", str(flag)[:20])
+    name = kit.required_str(trade, "instrument_name")
     trade_id = trade.get("trade_id")
     if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
-        raise FrameError("missing_field", "trade_id")
+        raise kit.FrameError("missing_field", "trade_id")
     base, quote, market = instrument_market(name)
     sides = liquidated_sides(flag, str(trade.get("direction", "")))
-    amount, price, ts = num(trade, "amount"), num(trade, "price"), num(trade, "timestamp") / 1000
+    amount, price, ts = kit.num(trade, "amount"), kit.num(trade, "price"), kit.num(trade, "timestamp") / 1000
     if amount <= 0 or price <= 0 or ts <= 0:
-        raise FrameError("bad_number", f"amount={trade.get('amount')!r} price={trade.get('price')!r} "
+        raise kit.FrameError("bad_number", f"amount={trade.get('amount')!r} price={trade.get('price')!r} "
                                        f"timestamp={trade.get('timestamp')!r}")
     notional: float | None
-    qty, notional = amounts(amount, price, market)  # inverse amount is USD, linear base
+    qty, notional = kit.amounts(amount, price, market)  # inverse amount is USD, linear base
     if quote not in _USD_QUOTES:  # only a linear quote can be: no USD value without a rate
         notional = None
     events = []
     for side in sides:
         venue_id = f"{trade_id}:{side}" if len(sides) > 1 else str(trade_id)
-        events.append(event(
+        events.append(kit.event(
             exchange=ID, symbol=name, base=base, quote=quote, market=market, side=side,
             price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
             sampled=False, qty_raw=trade.get("amount"), venue_id=venue_id))
     return events, (len(events) if notional is None else 0)
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     method = msg.get("method")
     if method is None:
         if "error" in msg or ("id" in msg and "result" in msg):
             return _response(msg)
-        raise FrameError("unexpected_shape", "neither a response nor a notification")
-    params = member(msg, "params", dict, "params is not an object")
+        raise kit.FrameError("unexpected_shape", "neither a response nor a notification")
+    params = kit.member(msg, "params", dict, "params is not an object")
     if method == "heartbeat":
         if params.get("type") == "test_request":
-            return Parsed(kind="ping", reply=TEST_REPLY)
-        return Parsed(kind="info")  # type "heartbeat": the server's own beat
+            return kit.Parsed(kind="ping", reply=TEST_REPLY)
+        return kit.Parsed(kind="info")  # type "heartbeat": the server's own beat
     if method != "subscription":
-        raise FrameError("unexpected_method", str(method)[:100])
+        raise kit.FrameError("unexpected_method", str(method)[:100])
     channel = params.get("channel")
     if not isinstance(channel, str) or not channel.startswith("trades."):
-        raise FrameError("unexpected_channel", str(channel)[:100])
-    data = member(params, "data", list, "data is not a list")
+        raise kit.FrameError("unexpected_channel", str(channel)[:100])
+    data = kit.member(params, "data", list, "data is not a list")
     events: list[Any] = []
     unpriced = 0
-    for trade in objects(data, "trade"):
+    for trade in kit.objects(data, "trade"):
         if "liquidation" not in trade:
             continue  # an ordinary trade
         evs, n = _trade_events(trade, recv_ts)
         events += evs
         unpriced += n
     if not events:
-        return Parsed(kind="info")
-    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+        return kit.Parsed(kind="info")
+    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="trades with liquidation: T taker liquidated, direction sell -> long; M maker "
               "liquidated, direction buy -> long; MT both: one long and one short",

@@ -48,17 +48,7 @@ import orjson
 
 from liqstress.event import LiquidationEvent
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-)
-from .kit import event, frame_object, hooks, member, required_str, rest_json, rest_url
+from . import kit
 
 ID = "dydx"
 WS_URL = "wss://indexer.dydx.trade/v4/ws"
@@ -71,13 +61,13 @@ LIQUIDATED = "LIQUIDATED"
 
 
 @dataclass(frozen=True, slots=True)
-class DydxInstrument(Instrument):
+class DydxInstrument(kit.Instrument):
     #: The market's CLOB pair id: assigned once, in listing order; it fixes the connection.
     clob_pair_id: int = 0
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, "/v4/perpetualMarkets")]
+    return [kit.rest_url(urls, REST, "/v4/perpetualMarkets")]
 
 
 def _pair(ticker: str) -> tuple[str, str] | None:
@@ -89,10 +79,10 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
     return str(msg["errors"])[:200] if "errors" in msg else None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
-    markets = member(msg, "markets", dict)
-    active: dict[str, Instrument] = {}
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    markets = kit.member(msg, "markets", dict)
+    active: dict[str, kit.Instrument] = {}
     for key, item in markets.items():
         if not isinstance(item, dict) or item.get("status") != "ACTIVE":
             continue
@@ -108,7 +98,7 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
                                         market="linear", clob_pair_id=clob)
     if not active:
         # An empty listing would start no connection at all: retry rather than run blind.
-        raise FrameError("no_active_markets", f"{len(markets)} markets, none ACTIVE")
+        raise kit.FrameError("no_active_markets", f"{len(markets)} markets, none ACTIVE")
     # The listing is complete: markets no longer ACTIVE leave (a reconnect drops them).
     meta.instruments.clear()
     meta.instruments.update(active)
@@ -119,13 +109,13 @@ def subscribe_messages(markets: Sequence[str]) -> list[str]:
             for m in markets]
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     groups: dict[int, list[str]] = {}
     for symbol, inst in meta.instruments.items():
         if isinstance(inst, DydxInstrument):
             groups.setdefault(inst.clob_pair_id // MARKETS_PER_CONNECTION, []).append(symbol)
     url = urls.get("ws", WS_URL)
-    return [Connection(name=f"trades-{k}", url=url, subscribe=tuple(subscribe_messages(sorted(m))),
+    return [kit.Connection(name=f"trades-{k}", url=url, subscribe=tuple(subscribe_messages(sorted(m))),
                        topics=tuple(sorted(m)))
             for k, m in sorted(groups.items())]
 
@@ -136,11 +126,11 @@ def ping_message(seq: int) -> str:
 
 
 def _timestamp(trade: dict[str, Any]) -> float:
-    raw = required_str(trade, "createdAt")
+    raw = kit.required_str(trade, "createdAt")
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise FrameError("bad_timestamp", f"createdAt={raw!r}"[:200]) from exc
+        raise kit.FrameError("bad_timestamp", f"createdAt={raw!r}"[:200]) from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
@@ -149,22 +139,22 @@ def _timestamp(trade: dict[str, Any]) -> float:
 def _liquidation(market: str, trade: Any, recv_ts: float) -> LiquidationEvent | None:
     """The event for one trade if it is a liquidation, None for any other trade type."""
     if not isinstance(trade, dict):
-        raise FrameError("unexpected_shape", "trade is not an object")
+        raise kit.FrameError("unexpected_shape", "trade is not an object")
     kind = trade.get("type")
     if not isinstance(kind, str):
-        raise FrameError("missing_field", "type")
+        raise kit.FrameError("missing_field", "type")
     if kind.upper() != LIQUIDATED:
         return None  # LIMIT/MARKET fills, DELEVERAGED (ADL) and anything newer: not counted
     pair = _pair(market)
     if pair is None:
-        raise FrameError("unknown_symbol", market[:100])
-    side = side_from_order_side(str(trade.get("side", "")))
-    size, price = num(trade, "size"), num(trade, "price")
+        raise kit.FrameError("unknown_symbol", market[:100])
+    side = kit.side_from_order_side(str(trade.get("side", "")))
+    size, price = kit.num(trade, "size"), kit.num(trade, "price")
     if size < 0 or price <= 0:
-        raise FrameError("bad_number", f"size={trade.get('size')!r} price={trade.get('price')!r}")
+        raise kit.FrameError("bad_number", f"size={trade.get('size')!r} price={trade.get('price')!r}")
     ts = _timestamp(trade)
     trade_id = trade.get("id")
-    return event(
+    return kit.event(
         exchange=ID, symbol=market, base=pair[0], quote=pair[1], market="linear", side=side,
         price=price, qty=size, notional_usd=size * price, ts=ts, recv_ts=recv_ts,
         sampled=False, qty_raw=trade.get("size"),
@@ -175,11 +165,11 @@ def _trade_lists(msg: dict[str, Any]) -> list[Any]:
     contents = msg.get("contents")
     batches = contents if msg["type"] == "channel_batch_data" else [contents]
     if not isinstance(batches, list):
-        raise FrameError("unexpected_shape", "contents is not a list")
+        raise kit.FrameError("unexpected_shape", "contents is not a list")
     out = []
     for batch in batches:
         if not isinstance(batch, dict) or not isinstance(batch.get("trades"), list):
-            raise FrameError("unexpected_shape", "contents without a trades list")
+            raise kit.FrameError("unexpected_shape", "contents without a trades list")
         out.append(batch["trades"])
     return out
 
@@ -190,52 +180,52 @@ def _snapshot(market: str, msg: dict[str, Any], recv_ts: float) -> list[Liquidat
     events: list[LiquidationEvent] = []
     try:
         lists = _trade_lists(msg)
-    except FrameError:
+    except kit.FrameError:
         return events
     for trades in lists:
         for trade in trades:
             try:
                 ev = _liquidation(market, trade, recv_ts)
-            except FrameError:
+            except kit.FrameError:
                 continue
             if ev is not None:
                 events.append(ev)
     return events
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     kind = msg.get("type")
     if kind == "connected":
-        return Parsed(kind="info")
+        return kit.Parsed(kind="info")
     if kind == "pong":  # older indexers answered {"type":"ping"}
-        return Parsed(kind="pong")
+        return kit.Parsed(kind="pong")
     if kind == "unsubscribed":
         heartbeat = str(msg.get("id", "")).startswith(HEARTBEAT_ID)
-        return Parsed(kind="pong" if heartbeat else "info")
+        return kit.Parsed(kind="pong" if heartbeat else "info")
     if kind == "error":
         message = str(msg.get("message", ""))
         reason = ("subscribe_error" if "subscri" in message.lower() or msg.get("channel")
                   or msg.get("id") else "venue_error")
-        raise FrameError(reason, message[:200])
+        raise kit.FrameError(reason, message[:200])
     if kind not in ("subscribed", "channel_data", "channel_batch_data"):
-        raise FrameError("unexpected_type", str(kind)[:50])
+        raise kit.FrameError("unexpected_type", str(kind)[:50])
     if msg.get("channel") != CHANNEL:
-        raise FrameError("unexpected_channel", str(msg.get("channel"))[:100])
-    market = required_str(msg, "id")
+        raise kit.FrameError("unexpected_channel", str(msg.get("channel"))[:100])
+    market = kit.required_str(msg, "id")
     if kind == "subscribed":
-        return Parsed(kind="ack", events=tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
+        return kit.Parsed(kind="ack", events=tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
     events = []
     for trades in _trade_lists(msg):
         for trade in trades:
             ev = _liquidation(market, trade, recv_ts)
             if ev is not None:
                 events.append(ev)
-    return Parsed(kind="data" if events else "info", events=tuple(events))
+    return kit.Parsed(kind="data" if events else "info", events=tuple(events))
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="type LIQUIDATED trades; side is the taker = liquidation order side: SELL -> long, "
               "BUY -> short; DELEVERAGED (ADL) not counted",

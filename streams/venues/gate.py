@@ -51,26 +51,7 @@ import orjson
 
 from liqstress.labels import Side
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-)
-from .kit import (
-    amounts,
-    event,
-    frame_object,
-    hooks,
-    objects,
-    positive,
-    required_str,
-    rest_json,
-    rest_url,
-)
+from . import kit
 
 ID = "gate"
 WS_URL = "wss://fx-ws.gateio.ws/v4/ws/usdt"
@@ -85,7 +66,7 @@ _MS_THRESHOLD = 1e11
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, "/api/v4/futures/usdt/contracts")]
+    return [kit.rest_url(urls, REST, "/api/v4/futures/usdt/contracts")]
 
 
 def _pair(contract: str) -> tuple[str, str] | None:
@@ -101,8 +82,8 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
     return None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    for item in rest_json(body, list, "contracts body is not a list", _rest_error):
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    for item in kit.rest_json(body, list, "contracts body is not a list", _rest_error):
         if not isinstance(item, dict):
             continue
         name = item.get("name")
@@ -113,10 +94,10 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
         # (inverse/quanto, should one appear on this settle) stays unpriced rather than wrong.
         if pair is None or item.get("type", "direct") != "direct":
             continue
-        mult = positive(item, "quanto_multiplier")
+        mult = kit.positive(item, "quanto_multiplier")
         if mult is None:
             continue
-        meta.instruments[name] = Instrument(symbol=name, base=pair[0], quote=pair[1],
+        meta.instruments[name] = kit.Instrument(symbol=name, base=pair[0], quote=pair[1],
                                             market="linear", contract_value=mult)
 
 
@@ -143,8 +124,8 @@ class _Subscribe(Sequence[str]):
         return f"_Subscribe({CHANNEL!r}, ['!all'])"
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    return [Connection(name="usdt", url=urls.get("ws", WS_URL), subscribe=_Subscribe())]
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="usdt", url=urls.get("ws", WS_URL), subscribe=_Subscribe())]
 
 
 def ping_message(seq: int) -> str:
@@ -153,15 +134,15 @@ def ping_message(seq: int) -> str:
 
 def side_from_size(size: float) -> Side:
     if size == 0:
-        raise FrameError("bad_side", "size 0 has no sign")
+        raise kit.FrameError("bad_side", "size 0 has no sign")
     long = size > 0 if POSITIVE_SIZE_IS_LONG else size < 0
     return "long" if long else "short"
 
 
 def _epoch(obj: dict[str, Any], key: str) -> float:
-    val = num(obj, key)
+    val = kit.num(obj, key)
     if val <= 0:
-        raise FrameError("bad_number", f"{key}={obj.get(key)!r}")
+        raise kit.FrameError("bad_number", f"{key}={obj.get(key)!r}")
     if key == "time_ms" or val > _MS_THRESHOLD:
         return val / 1000.0
     return val
@@ -172,7 +153,7 @@ def _event_time(item: dict[str, Any], msg: dict[str, Any]) -> float:
         for key in ("time_ms", "time"):
             if obj.get(key) is not None:
                 return _epoch(obj, key)
-    raise FrameError("missing_field", "time")
+    raise kit.FrameError("missing_field", "time")
 
 
 def _error_text(msg: dict[str, Any]) -> str:
@@ -182,63 +163,63 @@ def _error_text(msg: dict[str, Any]) -> str:
     return str(err if err is not None else msg.get("result"))[:200]
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     channel, op = msg.get("channel"), msg.get("event")
     if channel == PONG_CHANNEL:
-        return Parsed(kind="pong")
+        return kit.Parsed(kind="pong")
     if msg.get("error") not in (None, {}):
         reason = "subscribe_error" if op in ("subscribe", "error") else "venue_error"
-        raise FrameError(reason, f"channel={channel!r} {_error_text(msg)}")
+        raise kit.FrameError(reason, f"channel={channel!r} {_error_text(msg)}")
     if op == "subscribe":
         result = msg.get("result")
         if channel == CHANNEL and isinstance(result, dict) and result.get("status") == "success":
-            return Parsed(kind="ack")
-        raise FrameError("subscribe_error", f"channel={channel!r} {_error_text(msg)}")
+            return kit.Parsed(kind="ack")
+        raise kit.FrameError("subscribe_error", f"channel={channel!r} {_error_text(msg)}")
     if op == "unsubscribe":
-        return Parsed(kind="info")
+        return kit.Parsed(kind="info")
     if op != "update":
-        raise FrameError("unexpected_shape", f"event {op!r}")
+        raise kit.FrameError("unexpected_shape", f"event {op!r}")
     if channel != CHANNEL:
-        raise FrameError("unexpected_channel", str(channel)[:100])
+        raise kit.FrameError("unexpected_channel", str(channel)[:100])
     result = msg.get("result")
     if isinstance(result, dict):  # live frames (gateio/WebSocket-API #132): a bare object
         items: list[Any] = [result]
     elif isinstance(result, list):  # the doc, and the batched form since 2026-08-20
         items = result
     else:
-        raise FrameError("unexpected_shape", "result is neither an object nor a list")
+        raise kit.FrameError("unexpected_shape", "result is neither an object nor a list")
     events = []
     unpriced = 0
-    for item in objects(items, "result item"):
-        contract = required_str(item, "contract")
-        size, price = num(item, "size"), num(item, "price")
+    for item in kit.objects(items, "result item"):
+        contract = kit.required_str(item, "contract")
+        size, price = kit.num(item, "size"), kit.num(item, "price")
         side = side_from_size(size)
         if price <= 0:
-            raise FrameError("bad_number", f"price={item.get('price')!r}")
+            raise kit.FrameError("bad_number", f"price={item.get('price')!r}")
         ts = _event_time(item, msg)
         inst = meta.get(contract)
         if inst is not None:
             base, quote = inst.base, inst.quote
             qty: float | None
             notional: float | None
-            qty, notional = amounts(abs(size), price, "linear", inst.contract_value)
+            qty, notional = kit.amounts(abs(size), price, "linear", inst.contract_value)
         else:
             pair = _pair(contract)
             if pair is None:
-                raise FrameError("unknown_symbol", contract[:100])
+                raise kit.FrameError("unknown_symbol", contract[:100])
             base, quote = pair
             qty = notional = None
             unpriced += 1
-        events.append(event(
+        events.append(kit.event(
             exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
             side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
             recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
-    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="sign of size: positive -> long, negative -> short (REST liq_orders semantics: "
               "size is the position; WS sign undocumented)",

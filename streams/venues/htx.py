@@ -45,16 +45,7 @@ from typing import Any
 
 import orjson
 
-from .base import (
-    Connection,
-    FrameError,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-)
-from .kit import event, frame_object, hooks, member, objects, required_str
+from . import kit
 
 ID = "htx"
 WS_URL = "wss://api.hbdm.com/linear-swap-notification"
@@ -71,8 +62,8 @@ _TS_TOKEN = re.compile(
     r'"(ts|ping)"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    return [Connection(name="linear-swap", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="linear-swap", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
 
 
 def ping_message(seq: int) -> str:
@@ -96,7 +87,7 @@ def _raw_token(text: str, key: str, value: Any) -> str:
 
 def _echo(text: str, key: str, value: Any, reply_key: str, op: bool) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise FrameError("bad_ping", f"{key}={value!r}"[:200])
+        raise kit.FrameError("bad_ping", f"{key}={value!r}"[:200])
     token = _raw_token(text, key, value)
     if op:
         return f'{{"op":"pong","{reply_key}":{token}}}'
@@ -115,72 +106,72 @@ def _base_quote(entry: dict[str, Any], topic: str) -> tuple[str, str]:
     parts = code.split("-")
     if len(parts) >= 2 and parts[0] and parts[1]:
         return parts[0], parts[1]
-    raise FrameError("unknown_symbol", str(entry.get("contract_code"))[:100])
+    raise kit.FrameError("unknown_symbol", str(entry.get("contract_code"))[:100])
 
 
 def _optional_positive(entry: dict[str, Any], key: str) -> float | None:
     if entry.get(key) in (None, ""):
         return None
-    val = num(entry, key)
+    val = kit.num(entry, key)
     if val < 0:
-        raise FrameError("bad_number", f"{key}={entry.get(key)!r}")
+        raise kit.FrameError("bad_number", f"{key}={entry.get(key)!r}")
     return val if val > 0 else None
 
 
-def _control(msg: dict[str, Any], text: str, op: str) -> Parsed:
+def _control(msg: dict[str, Any], text: str, op: str) -> kit.Parsed:
     if op == "ping":
         if "ts" not in msg:
-            raise FrameError("missing_field", "ts")
-        return Parsed(kind="pong", reply=_echo(text, "ts", msg["ts"], "ts", op=True))
+            raise kit.FrameError("missing_field", "ts")
+        return kit.Parsed(kind="pong", reply=_echo(text, "ts", msg["ts"], "ts", op=True))
     if op == "sub":
         cid = str(msg.get("cid") or "")
         if cid.startswith(HEARTBEAT_CID):
             # The reply to our heartbeat (2014 "Repeated subscription", or 0): proof of life.
-            return Parsed(kind="pong")
+            return kit.Parsed(kind="pong")
         code = msg.get("err-code")
         if code in (0, "0"):
-            return Parsed(kind="ack")
-        raise FrameError("subscribe_error",
+            return kit.Parsed(kind="ack")
+        raise kit.FrameError("subscribe_error",
                          f"err-code={code!r} {str(msg.get('err-msg'))[:150]} topic={msg.get('topic')!r}")
     if op == "pong":
         # HTX only sends this to reject one of our pongs (err-code 2011 "invalid pong").
-        raise FrameError("pong_error",
+        raise kit.FrameError("pong_error",
                          f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
     if op == "error":
-        raise FrameError("venue_error",
+        raise kit.FrameError("venue_error",
                          f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
     # "close" (sent just before HTX hangs up), "unsub" acks, "auth": nothing to count.
-    return Parsed(kind="info")
+    return kit.Parsed(kind="info")
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     op = msg.get("op")
     if op is None:
         if "ping" in msg:  # the market endpoints' bare form, answered the same way
-            return Parsed(kind="pong", reply=_echo(text, "ping", msg["ping"], "pong", op=False))
-        raise FrameError("unexpected_shape", "no op")
+            return kit.Parsed(kind="pong", reply=_echo(text, "ping", msg["ping"], "pong", op=False))
+        raise kit.FrameError("unexpected_shape", "no op")
     if op != "notify":
         return _control(msg, text, str(op))
     topic = msg.get("topic")
     if not isinstance(topic, str) or not (topic.startswith(_TOPIC_PREFIX)
                                           and topic.endswith(_TOPIC_SUFFIX)):
-        raise FrameError("unexpected_topic", str(topic)[:100])
+        raise kit.FrameError("unexpected_topic", str(topic)[:100])
     events = []
     unpriced = 0
-    for entry in objects(member(msg, "data", list, "data is not a list"), "data entry"):
-        symbol = required_str(entry, "contract_code")
+    for entry in kit.objects(kit.member(msg, "data", list, "data is not a list"), "data entry"):
+        symbol = kit.required_str(entry, "contract_code")
         offset = entry.get("offset", "close")
         if str(offset).lower() != "close":
-            raise FrameError("unexpected_offset", f"offset={offset!r}")
-        side = side_from_order_side(str(entry.get("direction", "")))
-        price, ts = num(entry, "price"), num(entry, "created_at") / 1000.0
+            raise kit.FrameError("unexpected_offset", f"offset={offset!r}")
+        side = kit.side_from_order_side(str(entry.get("direction", "")))
+        price, ts = kit.num(entry, "price"), kit.num(entry, "created_at") / 1000.0
         if price <= 0 or ts <= 0:
-            raise FrameError("bad_number",
+            raise kit.FrameError("bad_number",
                              f"price={entry.get('price')!r} created_at={entry.get('created_at')!r}")
         volume = entry.get("volume")
         if volume is not None:
-            num(entry, "volume")  # contracts: validated, kept only for the dedupe id
+            kit.num(entry, "volume")  # contracts: validated, kept only for the dedupe id
         qty = _optional_positive(entry, "amount")
         notional = _optional_positive(entry, "trade_turnover")
         if notional is None and qty is not None:
@@ -188,15 +179,15 @@ def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
         if notional is None:
             unpriced += 1
         base, quote = _base_quote(entry, topic)
-        events.append(event(
+        events.append(kit.event(
             exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
             price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
             sampled=False, qty_raw=volume if volume is not None else entry.get("amount")))
-    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="direction is the liquidation ORDER side (offset close): sell -> long, buy -> short",
     unit_rule="volume contracts (unused), amount base = qty, trade_turnover USDT = notional "

@@ -90,18 +90,7 @@ from liqstress.event import LiquidationEvent, Market
 from liqstress.labels import Side
 from liqstress.prices import PriceError, PriceTick, make_tick
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    loads,
-    num,
-    price_frame,
-)
-from .kit import event, hooks, objects, required_str, rest_json, rest_url
+from . import kit
 
 ID = "hyperliquid"
 WS_URL = "wss://api.hyperliquid.xyz/ws"
@@ -141,20 +130,20 @@ def _node_url(urls: dict[str, str]) -> str | None:
 def rest_urls(urls: dict[str, str]) -> list[str]:
     if _node_url(urls):
         return []  # node fills name their coins; nothing to subscribe
-    return [rest_url(urls, REST, f"/info#{META_BODY}")]
+    return [kit.rest_url(urls, REST, f"/info#{META_BODY}")]
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
     """``{"type":"meta"}``: ``universe[]`` of perps (``name``, ``szDecimals``, ``isDelisted``)."""
-    universe = rest_json(body, dict, "meta without a universe").get("universe")
+    universe = kit.rest_json(body, dict, "meta without a universe").get("universe")
     if not isinstance(universe, list) or not universe:
-        raise FrameError("unexpected_shape", "meta without a universe")
+        raise kit.FrameError("unexpected_shape", "meta without a universe")
     for item in universe:
         if not isinstance(item, dict) or item.get("isDelisted") is True:
             continue
         name = item.get("name")
         if isinstance(name, str) and name and _is_main_perp(name):
-            meta.instruments[name] = Instrument(symbol=name, base=name, quote=QUOTE,
+            meta.instruments[name] = kit.Instrument(symbol=name, base=name, quote=QUOTE,
                                                 market="linear")
 
 
@@ -183,21 +172,21 @@ def prices_url(urls: dict[str, str]) -> str | None:
     return url or _with_port(urls.get("ws", WS_URL))
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    conns: list[Connection] = []
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    conns: list[kit.Connection] = []
     node = _node_url(urls)
     if node:
-        conns.append(Connection(name="node_fills", url=node))
+        conns.append(kit.Connection(name="node_fills", url=node))
     else:
         coins = sorted(meta.instruments)
         # Without coins a trades connection would have nothing to subscribe: it would look
         # healthy and stay silent. A metadata refresh starts it once coins are known.
         if coins:
-            conns.append(Connection(name="trades", url=urls.get("ws", WS_URL),
+            conns.append(kit.Connection(name="trades", url=urls.get("ws", WS_URL),
                                     subscribe=subscribe_messages(coins), topics=tuple(coins)))
     prices = prices_url(urls)
     if prices is not None:
-        conns.append(Connection(name="allmids", url=prices, subscribe=(ALL_MIDS_SUBSCRIBE,),
+        conns.append(kit.Connection(name="allmids", url=prices, subscribe=(ALL_MIDS_SUBSCRIBE,),
                                 kind="prices", min_interval=PRICE_INTERVAL))
     return conns
 
@@ -212,79 +201,79 @@ def _is_main_perp(coin: str) -> bool:
     return not (coin.startswith("@") or "/" in coin or ":" in coin)
 
 
-def _market(coin: str, meta: Metadata) -> tuple[str, str, bool]:
+def _market(coin: str, meta: kit.Metadata) -> tuple[str, str, bool]:
     """(base, quote, priced) for a perp coin; spot coins are never liquidated."""
     inst = meta.get(coin)
     if inst:
         return inst.base, inst.quote, True
     if coin.startswith("@") or "/" in coin:
-        raise FrameError("unsupported_market", f"spot coin {coin!r}")
+        raise kit.FrameError("unsupported_market", f"spot coin {coin!r}")
     dex, sep, name = coin.partition(":")
     if sep:  # HIP-3 builder dex: collateral token unknown here, so no USD notional
         if not dex or not name:
-            raise FrameError("unknown_symbol", coin)
+            raise kit.FrameError("unknown_symbol", coin)
         return name, "USD", False
     return coin, QUOTE, True
 
 
 def _event(coin: str, side: Side, px: float, sz: float, t_ms: float, tid: Any, user: str,
-           recv_ts: float, sampled: bool, meta: Metadata, qty_raw: Any) -> LiquidationEvent:
+           recv_ts: float, sampled: bool, meta: kit.Metadata, qty_raw: Any) -> LiquidationEvent:
     if sz <= 0 or px <= 0 or t_ms <= 0:
-        raise FrameError("bad_number", f"sz={sz!r} px={px!r} time={t_ms!r}")
+        raise kit.FrameError("bad_number", f"sz={sz!r} px={px!r} time={t_ms!r}")
     base, quote, priced = _market(coin, meta)
     market: Market = "linear"
     venue_id = f"{int(t_ms)}:{tid}:{user.lower()}" if tid is not None else None
-    return event(exchange=ID, symbol=coin, base=base, quote=quote, market=market, side=side,
+    return kit.event(exchange=ID, symbol=coin, base=base, quote=quote, market=market, side=side,
                  price=px, qty=sz, notional_usd=sz * px if priced else None, ts=t_ms / 1000.0,
                  recv_ts=recv_ts, sampled=sampled, qty_raw=qty_raw, venue_id=venue_id)
 
 
 # ---- (a) public trades -----------------------------------------------------------------
 
-def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: Metadata) -> Parsed:
+def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     channel = msg.get("channel")
     data = msg.get("data")
     if channel == "pong":
-        return Parsed(kind="pong")
+        return kit.Parsed(kind="pong")
     if channel == "subscriptionResponse":
         method = data.get("method") if isinstance(data, dict) else None
-        return Parsed(kind="ack" if method == "subscribe" else "info")
+        return kit.Parsed(kind="ack" if method == "subscribe" else "info")
     if channel == "error":
         text = str(data)[:300]
-        raise FrameError("subscribe_error" if "subscri" in text else "venue_error", text)
+        raise kit.FrameError("subscribe_error" if "subscri" in text else "venue_error", text)
     if channel == "allMids":
         return _parse_all_mids(data, recv_ts)
     if channel != "trades":
-        raise FrameError("unexpected_channel", str(channel)[:100])
+        raise kit.FrameError("unexpected_channel", str(channel)[:100])
     if not isinstance(data, list):
-        raise FrameError("unexpected_shape", "trades data is not a list")
+        raise kit.FrameError("unexpected_shape", "trades data is not a list")
     events = []
-    for trade in objects(data, "trade"):
+    for trade in kit.objects(data, "trade"):
         users = trade.get("users")
         if (not isinstance(users, list) or len(users) != 2
                 or not all(isinstance(u, str) for u in users)):
-            raise FrameError("missing_field", "users")
+            raise kit.FrameError("missing_field", "users")
         buyer, seller = users[0].lower(), users[1].lower()
         if (buyer in LIQUIDATORS) == (seller in LIQUIDATORS):
             continue  # an ordinary trade (or vault to vault): not a backstop liquidation
         # The vault takes the liquidated position over: it BUYS a liquidated long.
         side: Side = "long" if buyer in LIQUIDATORS else "short"
         liquidated = seller if side == "long" else buyer
-        events.append(_event(required_str(trade, "coin"), side, num(trade, "px"), num(trade, "sz"),
-                             num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
+        events.append(_event(kit.required_str(trade, "coin"), side, kit.num(trade, "px"), kit.num(trade, "sz"),
+                             kit.num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
                              True, meta, trade.get("sz")))
-    return Parsed(kind="data", events=tuple(events))
+    return kit.Parsed(kind="data", events=tuple(events))
 
 
 # ---- prices: allMids -------------------------------------------------------------------
 
-def _parse_all_mids(data: Any, recv_ts: float) -> Parsed:
+def _parse_all_mids(data: Any, recv_ts: float) -> kit.Parsed:
     """``{"mids": {coin: mid}}``. Spot and builder-dex keys are skipped; so is a bad mid (one
     odd coin must not cost the others), but a frame with no usable mid at all is an error. No
     time in the frame: ``ts`` is the receipt time."""
     mids = data.get("mids") if isinstance(data, dict) else None
     if not isinstance(mids, dict):
-        raise FrameError("unexpected_shape", "allMids data without a mids object")
+        raise kit.FrameError("unexpected_shape", "allMids data without a mids object")
     ticks: list[PriceTick] = []
     bad = 0
     for coin, mid in mids.items():
@@ -295,11 +284,11 @@ def _parse_all_mids(data: Any, recv_ts: float) -> Parsed:
             continue
         try:
             ticks.append(make_tick(exchange=ID, symbol=coin, base=coin,
-                                   price=num(mids, coin), ts=recv_ts, recv_ts=recv_ts,
+                                   price=kit.num(mids, coin), ts=recv_ts, recv_ts=recv_ts,
                                    kind="mid"))
-        except (FrameError, PriceError):
+        except (kit.FrameError, PriceError):
             bad += 1
-    return price_frame(ticks, bad)
+    return kit.price_frame(ticks, bad)
 
 
 # ---- (b) node fills --------------------------------------------------------------------
@@ -316,49 +305,49 @@ def _fill_side(fill: dict[str, Any]) -> Side:
         return "long"
     if order_side == "B":
         return "short"
-    raise FrameError("bad_side", f"dir={fill.get('dir')!r} side={order_side!r}")
+    raise kit.FrameError("bad_side", f"dir={fill.get('dir')!r} side={order_side!r}")
 
 
-def _fill_event(pair: Any, recv_ts: float, meta: Metadata) -> LiquidationEvent | None:
+def _fill_event(pair: Any, recv_ts: float, meta: kit.Metadata) -> LiquidationEvent | None:
     if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str)
             or not isinstance(pair[1], dict)):
-        raise FrameError("unexpected_shape", "fill is not a [user, fill] pair")
+        raise kit.FrameError("unexpected_shape", "fill is not a [user, fill] pair")
     user, fill = pair[0].lower(), pair[1]
     liq = fill.get("liquidation")
     if liq is None:
         return None
     if not isinstance(liq, dict) or not isinstance(liq.get("liquidatedUser"), str):
-        raise FrameError("unexpected_shape", "liquidation without liquidatedUser")
+        raise kit.FrameError("unexpected_shape", "liquidation without liquidatedUser")
     if liq["liquidatedUser"].lower() != user or user in LIQUIDATORS:
         return None  # a counterparty's fill (maker, vault): the liquidated trader's is counted
-    return _event(required_str(fill, "coin"), _fill_side(fill), num(fill, "px"), num(fill, "sz"),
-                  num(fill, "time"), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
+    return _event(kit.required_str(fill, "coin"), _fill_side(fill), kit.num(fill, "px"), kit.num(fill, "sz"),
+                  kit.num(fill, "time"), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
 
 
-def _parse_node(msg: Any, recv_ts: float, meta: Metadata) -> Parsed:
+def _parse_node(msg: Any, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     if isinstance(msg, list):  # node_fills: one [user, fill] per line
         pairs: list[Any] = [msg]
     else:  # node_fills_by_block: one block per line
         pairs = msg.get("events")
         if not isinstance(pairs, list):
-            raise FrameError("unexpected_shape", "block without an events list")
+            raise kit.FrameError("unexpected_shape", "block without an events list")
     events = [ev for ev in (_fill_event(p, recv_ts, meta) for p in pairs) if ev is not None]
-    return Parsed(kind="data", events=tuple(events))
+    return kit.Parsed(kind="data", events=tuple(events))
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     if text.strip() == CONNECTED:
-        return Parsed(kind="info")
-    msg = loads(text)
+        return kit.Parsed(kind="info")
+    msg = kit.loads(text)
     if isinstance(msg, dict) and "channel" in msg:
         return _parse_ws(msg, recv_ts, meta)
     if isinstance(msg, list) or (isinstance(msg, dict) and "events" in msg):
         return _parse_node(msg, recv_ts, meta)
-    raise FrameError("unexpected_shape", "neither a websocket message nor a node fills line")
+    raise kit.FrameError("unexpected_shape", "neither a websocket message nor a node fills line")
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="ws (backstop only): HLP liquidator vault is the buyer (users[0]) -> long, the "
               "seller -> short; node fills: the liquidated user's own fill, dir Long/Short, "

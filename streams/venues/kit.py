@@ -14,7 +14,20 @@ from typing import Any, ParamSpec, TypeVar
 
 from liqstress.event import EventError, LiquidationEvent, Market, make_event
 
-from .base import FrameError, Parsed, loads
+# Everything a venue module needs from base as well, so a venue imports one namespace
+# (`from . import kit`) and every helper reads as kit.<name> where it is used.
+from .base import Connection as Connection
+from .base import FrameError as FrameError
+from .base import Instrument as Instrument
+from .base import Metadata as Metadata
+from .base import Parsed as Parsed
+from .base import VenueSpec as VenueSpec
+from .base import loads as loads
+from .base import num as num
+from .base import price_frame as price_frame
+from .base import side_from_order_side as side_from_order_side
+from .base import side_from_position_side as side_from_position_side
+from .base import split_symbol as split_symbol
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")

@@ -43,28 +43,7 @@ import orjson
 from liqstress.event import Market
 from liqstress.labels import Side
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-    side_from_position_side,
-)
-from .kit import (
-    amounts,
-    event,
-    frame_object,
-    hooks,
-    member,
-    objects,
-    required_str,
-    rest_json,
-    rest_url,
-)
+from . import kit
 
 ID = "kraken-futures"
 WS_URL = "wss://futures.kraken.com/ws/v1"
@@ -88,7 +67,7 @@ _ALIASES = {"XBT": "BTC"}
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, "/derivatives/api/v3/instruments")]
+    return [kit.rest_url(urls, REST, "/derivatives/api/v3/instruments")]
 
 
 def _coin(code: str) -> str:
@@ -117,9 +96,9 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
     return None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
-    for item in member(msg, "instruments", list):
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    for item in kit.member(msg, "instruments", list):
         if not isinstance(item, dict) or item.get("tradeable") is not True:
             continue
         symbol = item.get("symbol")
@@ -138,7 +117,7 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
         if isinstance(item.get("base"), str) and isinstance(item.get("quote"), str) \
                 and item["base"] and item["quote"]:
             base, quote = _coin(item["base"]), item["quote"].upper()
-        meta.instruments[symbol] = Instrument(symbol=symbol, base=base, quote=quote, market=market,
+        meta.instruments[symbol] = kit.Instrument(symbol=symbol, base=base, quote=quote, market=market,
                                               contract_value=float(size))
 
 
@@ -149,11 +128,11 @@ def subscribe_messages(products: Sequence[str]) -> list[str]:
             for i in range(0, len(items), SUBSCRIBE_CHUNK)]
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     products = sorted(meta.instruments)
     if not products:  # a connection with nothing to subscribe would look healthy and be silent
         return []
-    return [Connection(name="public", url=urls.get("ws", WS_URL),
+    return [kit.Connection(name="public", url=urls.get("ws", WS_URL),
                        subscribe=subscribe_messages(products), topics=tuple(products))]
 
 
@@ -163,16 +142,16 @@ def ping_message(seq: int) -> str:
 
 def liquidated_side(taker_side: str) -> Side:
     if LIQUIDATED_IS_TAKER:
-        return side_from_order_side(taker_side)  # the taker's order closed its position
-    return side_from_position_side(taker_side)  # the maker's order was the opposite
+        return kit.side_from_order_side(taker_side)  # the taker's order closed its position
+    return kit.side_from_position_side(taker_side)  # the maker's order was the opposite
 
 
-def _event(trade: dict[str, Any], recv_ts: float, meta: Metadata) -> Any:
-    product, uid = required_str(trade, "product_id"), required_str(trade, "uid")
+def _event(trade: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> Any:
+    product, uid = kit.required_str(trade, "product_id"), kit.required_str(trade, "uid")
     side = liquidated_side(str(trade.get("side", "")))
-    size, price, ts = num(trade, "qty"), num(trade, "price"), num(trade, "time") / 1000.0
+    size, price, ts = kit.num(trade, "qty"), kit.num(trade, "price"), kit.num(trade, "time") / 1000.0
     if size <= 0 or price <= 0 or ts <= 0:
-        raise FrameError("bad_number", f"qty={trade.get('qty')!r} price={trade.get('price')!r} "
+        raise kit.FrameError("bad_number", f"qty={trade.get('qty')!r} price={trade.get('price')!r} "
                                        f"time={trade.get('time')!r}")
     inst = meta.get(product)
     qty: float | None = None
@@ -180,60 +159,60 @@ def _event(trade: dict[str, Any], recv_ts: float, meta: Metadata) -> Any:
     if inst is not None:
         base, quote, market = inst.base, inst.quote, inst.market
         # Inverse qty is contracts of quote currency (USD), linear qty base units.
-        qty, notional = amounts(size, price, market, inst.contract_value)
+        qty, notional = kit.amounts(size, price, market, inst.contract_value)
         if quote not in _USD_QUOTES:  # a quote value with no USD rate here: unpriced
             notional = None
     else:
         pair = product_pair(product)
         if pair is None:
-            raise FrameError("unknown_symbol", product[:100])
+            raise kit.FrameError("unknown_symbol", product[:100])
         base, quote, market = pair  # no contract metadata: unpriced, never a guess
-    return event(exchange=ID, symbol=product, base=base, quote=quote, market=market, side=side,
+    return kit.event(exchange=ID, symbol=product, base=base, quote=quote, market=market, side=side,
                  price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
                  sampled=False, qty_raw=trade.get("qty"), venue_id=uid)
 
 
-def _liquidations(trades: list[Any], recv_ts: float, meta: Metadata) -> list[Any]:
+def _liquidations(trades: list[Any], recv_ts: float, meta: kit.Metadata) -> list[Any]:
     out = []
-    for trade in objects(trades, "trade"):
+    for trade in kit.objects(trades, "trade"):
         if trade.get("type") == "liquidation":
             out.append(_event(trade, recv_ts, meta))
     return out
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    msg = frame_object(text)
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.frame_object(text)
     control = msg.get("event")
     if control is not None:
         feed = msg.get("feed")
         if control == "subscribed":
             # The heartbeat subscribe is our ping; a trade subscribe is acknowledged.
-            return Parsed(kind="pong" if feed == "heartbeat" else "ack")
+            return kit.Parsed(kind="pong" if feed == "heartbeat" else "ack")
         if control in ("subscribed_failed", "unsubscribed_failed"):
-            raise FrameError("subscribe_error",
+            raise kit.FrameError("subscribe_error",
                              f"{control} feed={feed!r} {str(msg.get('product_ids'))[:200]}")
         if control in ("error", "alert"):
-            raise FrameError("venue_error", f"{control}: {str(msg.get('message'))[:200]}")
-        return Parsed(kind="info")  # info (version greeting on connect), unsubscribed
+            raise kit.FrameError("venue_error", f"{control}: {str(msg.get('message'))[:200]}")
+        return kit.Parsed(kind="info")  # info (version greeting on connect), unsubscribed
     feed = msg.get("feed")
     if feed == "heartbeat":
-        return Parsed(kind="pong")
+        return kit.Parsed(kind="pong")
     if feed == SNAPSHOT_FEED:
-        trades = member(msg, "trades", list, "trade_snapshot without trades")
+        trades = kit.member(msg, "trades", list, "trade_snapshot without trades")
         events = _liquidations(trades, recv_ts, meta)
         # History replayed on (re)subscribe: never new liquidations.
-        return Parsed(kind="data" if events else "info", events=tuple(events), snapshot=True)
+        return kit.Parsed(kind="data" if events else "info", events=tuple(events), snapshot=True)
     if feed == FEED:
         events = _liquidations([msg], recv_ts, meta)
         if not events:
-            return Parsed(kind="info")  # fill, block, termination
-        return Parsed(kind="data", events=tuple(events),
+            return kit.Parsed(kind="info")  # fill, block, termination
+        return kit.Parsed(kind="data", events=tuple(events),
                       unpriced=sum(1 for e in events if e.notional_usd is None))
-    raise FrameError("unexpected_feed", str(feed)[:100])
+    raise kit.FrameError("unexpected_feed", str(feed)[:100])
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="type liquidation; side is the taker side and the taker is taken to be the "
               "liquidated account (unverified): sell -> long, buy -> short",

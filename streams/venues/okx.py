@@ -25,30 +25,7 @@ import orjson
 from liqstress.event import Market
 from liqstress.labels import Side
 
-from .base import (
-    Connection,
-    FrameError,
-    Instrument,
-    Metadata,
-    Parsed,
-    VenueSpec,
-    num,
-    side_from_order_side,
-    side_from_position_side,
-)
-from .kit import (
-    amounts,
-    code_error,
-    event,
-    hooks,
-    member,
-    objects,
-    okx_envelope,
-    positive,
-    required_str,
-    rest_json,
-    rest_url,
-)
+from . import kit
 
 ID = "okx"
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
@@ -61,7 +38,7 @@ _USD = ("USD",)
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
-    return [rest_url(urls, REST, f"/api/v5/public/instruments?instType={t}") for t in INST_TYPES]
+    return [kit.rest_url(urls, REST, f"/api/v5/public/instruments?instType={t}") for t in INST_TYPES]
 
 
 def _pair(family: str) -> tuple[str, str] | None:
@@ -73,12 +50,12 @@ def _pair(family: str) -> tuple[str, str] | None:
 
 
 def _rest_error(msg: dict[str, Any]) -> str | None:
-    return code_error(msg) if str(msg.get("code")) != "0" else None
+    return kit.code_error(msg) if str(msg.get("code")) != "0" else None
 
 
-def load_rest(meta: Metadata, url: str, body: str) -> None:
-    msg = rest_json(body, dict, "REST body is not an object", _rest_error)
-    data = member(msg, "data", list)
+def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    data = kit.member(msg, "data", list)
     inst_type = dict(parse_qsl(urlsplit(url).query)).get("instType")
     for item in data:
         if not isinstance(item, dict):
@@ -92,7 +69,7 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
         if item.get("baseCcy") and item.get("quoteCcy"):  # empty for derivatives, usually
             pair = (str(item["baseCcy"]), str(item["quoteCcy"]))
         pair = pair or _pair(str(item.get("uly") or item.get("instFamily") or inst_id))
-        ct_val, ct_mult = positive(item, "ctVal"), positive(item, "ctMult") or 1.0
+        ct_val, ct_mult = kit.positive(item, "ctVal"), kit.positive(item, "ctMult") or 1.0
         ct_type, ct_ccy = item.get("ctType"), str(item.get("ctValCcy") or "")
         if pair is None or ct_val is None:
             continue
@@ -105,66 +82,66 @@ def load_rest(meta: Metadata, url: str, body: str) -> None:
             market = "inverse"
         else:
             continue
-        meta.instruments[inst_id] = Instrument(symbol=inst_id, base=base, quote=quote,
+        meta.instruments[inst_id] = kit.Instrument(symbol=inst_id, base=base, quote=quote,
                                                market=market, contract_value=ct_val * ct_mult)
 
 
-def connections(meta: Metadata, urls: dict[str, str]) -> list[Connection]:
-    return [Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
 
 
 def _side(detail: dict[str, Any]) -> Side:
     pos = str(detail.get("posSide") or "net").lower()
     if pos == "net":
-        return side_from_order_side(str(detail.get("side", "")))
-    return side_from_position_side(pos)
+        return kit.side_from_order_side(str(detail.get("side", "")))
+    return kit.side_from_position_side(pos)
 
 
-def parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parsed:
-    envelope = okx_envelope(text, "channel", CHANNEL)
-    if isinstance(envelope, Parsed):
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    envelope = kit.okx_envelope(text, "channel", CHANNEL)
+    if isinstance(envelope, kit.Parsed):
         return envelope
     _, arg, data = envelope
     events = []
     unpriced = 0
     for entry in data:
         if not isinstance(entry, dict) or not isinstance(entry.get("details"), list):
-            raise FrameError("unexpected_shape", "data entry without details")
-        inst_id = required_str(entry, "instId")
+            raise kit.FrameError("unexpected_shape", "data entry without details")
+        inst_id = kit.required_str(entry, "instId")
         inst_type = entry.get("instType", arg.get("instType"))
         if inst_type not in INST_TYPES:
-            raise FrameError("unsupported_inst_type", str(inst_type)[:50])
+            raise kit.FrameError("unsupported_inst_type", str(inst_type)[:50])
         inst = meta.get(inst_id)
         if inst:
             base, quote, market = inst.base, inst.quote, inst.market
         else:
             pair = _pair(str(entry.get("uly") or entry.get("instFamily") or inst_id))
             if pair is None:
-                raise FrameError("unknown_symbol", inst_id)
+                raise kit.FrameError("unknown_symbol", inst_id)
             base, quote = pair
             # OKX naming: coin-margined (inverse) contracts are quoted in USD.
             market = "inverse" if quote in _USD else "linear"
-        for d in objects(entry["details"], "detail"):
+        for d in kit.objects(entry["details"], "detail"):
             side = _side(d)
-            sz, price, ts = num(d, "sz"), num(d, "bkPx"), num(d, "ts") / 1000.0
+            sz, price, ts = kit.num(d, "sz"), kit.num(d, "bkPx"), kit.num(d, "ts") / 1000.0
             if sz < 0 or price <= 0 or ts <= 0:
-                raise FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
+                raise kit.FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
             qty: float | None
             notional: float | None
             if inst is None:
                 qty = notional = None
                 unpriced += 1
             else:  # linear: sz*ctVal*ctMult base; inverse: that many USD
-                qty, notional = amounts(sz, price, inst.market, inst.contract_value)
-            events.append(event(
+                qty, notional = kit.amounts(sz, price, inst.market, inst.contract_value)
+            events.append(kit.event(
                 exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
                 side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
                 recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
-    return Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
 
 
-VENUE = VenueSpec(
-    **hooks(globals()),
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
     id=ID,
     side_rule="posSide long/short is the liquidated position; posSide net: side sell -> long, "
               "buy -> short",
