@@ -162,6 +162,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         ps.rebuilt_until = ends.get(partition, 0) - 1
         ps.rebuilt_events = ps.store.events - before
         ps.mark_ready()
+        state.metrics_changed(urgent=True)
         log.info("partition %d: rebuilt %d events in %.2fs", partition, ps.rebuilt_events,
                  time.monotonic() - started)
 
@@ -187,6 +188,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             state.apply_partial(value)
         queued.clear()
         state.aggregator_ready = True
+        state.metrics_changed(urgent=True)
         log.info("aggregator: active after %.2fs (%d partitions from partials)",
                  time.monotonic() - started, len(state.merger.views))
 
@@ -205,6 +207,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                 state.aggregating = False
                 state.aggregator_ready = False
                 queued.clear()
+        state.metrics_changed(urgent=True)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(_app: Any, assigned: set[TP], **_: Any) -> None:
@@ -224,6 +227,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         state.forget_parked()
         state.assigned = True
         state.ready.set()
+        state.metrics_changed(urgent=True)
         log.info("assigned partitions %s%s", sorted(p for p in state.parts),
                  " + aggregator" if state.aggregating else "")
 

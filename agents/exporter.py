@@ -1,5 +1,6 @@
-"""The worker's metrics, read from its state at scrape time (a custom collector): no gauge is
-set by hand after a refresh, so no series outlives the data it describes.
+"""The worker's metrics: a custom collector that serves, at scrape time, the last immutable
+snapshot of the worker's state (``WorkerCollector``). No gauge is set by hand, so no series
+outlives the data it describes.
 
 Per-worker series are shares that add up across workers: window gauges hold this worker's
 partitions only (``sum`` over every worker's /metrics is the true total), and counters carry a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,8 +25,13 @@ from liqstress.stress import SIGNAL_WINDOWS
 from .state import WorkerState
 
 _C, _G = "counter", "gauge"
-#: A scrape fails (rather than report stale health) when the loop cannot answer in time.
-SCRAPE_TIMEOUT = 10.0
+#: A counter change shows in the snapshot within this many seconds (rebuilds coalesced).
+COUNTER_LAG = 0.25
+#: The loop rebuilds the snapshot at least this often, even when nothing changed.
+HEARTBEAT = 5.0
+#: A scrape fails (rather than report stale health) when the loop has not rebuilt the
+#: snapshot for this long: it is stuck.
+STALE_AFTER = 30.0
 EX_SIDE_WIN = ("exchange", "side", "window")
 
 #: key -> (type, name, help, labels)
@@ -162,17 +169,77 @@ class _Families:
             fam = self.fams[key] = cls(name, doc, labels=list(names))
         fam.add_metric(list(labels), float(value))
 
+    def freeze(self) -> tuple[Metric, ...]:
+        for fam in self.fams.values():
+            fam.samples = tuple(fam.samples)  # type: ignore[assignment]  # read-only from here
+        return tuple(self.fams.values())
+
 
 class WorkerCollector(Collector):
-    """Scrapes run on the HTTP server's thread while the event loop changes the state: the
-    families are built on the loop itself (the scrape waits for it), so a scrape never sees a
-    half-applied record, and a stuck loop shows as a failed scrape, not as stale health."""
+    """The worker's series as of the last snapshot of its state.
+
+    The snapshot is a tuple of metric families built on the event loop (the only thread that
+    changes the state), so it never holds a half-applied record, and replaced whole: a scrape,
+    on the HTTP server's thread, reads that one reference and nothing else. A series exists
+    only while the state has it (a coin without a current price, an exchange gone from the
+    window), so none outlives its data.
+
+    The snapshot is rebuilt at the end of every refresh and on a health change (broker,
+    assignment, rebuild, aggregator role: ``WorkerState.metrics_changed(urgent=True)``), and
+    at most ``COUNTER_LAG`` after a counter moved; a heartbeat rebuilds it every ``HEARTBEAT``
+    seconds, and a scrape fails, rather than report stale health, when the loop has not
+    rebuilt it for ``STALE_AFTER`` seconds (a stuck loop). Without a running loop (tests,
+    tools), a scrape on the state's own thread rebuilds it when something changed.
+    """
 
     def __init__(self, state: WorkerState, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.state = state
         self.loop = loop
-        self.loop_thread = threading.get_ident() if loop is not None else None
+        #: The thread that owns the state (runs the loop): the only one that builds.
+        self.owner = threading.get_ident()
+        #: The last immutable snapshot: replaced whole, never changed.
+        self.families: tuple[Metric, ...] = ()
+        self.built_at = time.monotonic()
+        self.builds = 0
+        self._timer: asyncio.TimerHandle | None = None
+        state.on_metrics_change = self.changed
+        self.rebuild()
+        if loop is not None:
+            loop.call_later(HEARTBEAT, self._beat)
 
+    # ---- on the loop's thread ---------------------------------------------------------------
+    def changed(self, urgent: bool) -> None:
+        if urgent:
+            self.rebuild()
+            return
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next scrape on this thread rebuilds
+        self._timer = loop.call_later(COUNTER_LAG, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self.state.metrics_dirty:
+            self.rebuild()
+
+    def _beat(self) -> None:
+        self.rebuild()
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_later(HEARTBEAT, self._beat)
+
+    def rebuild(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.state.metrics_dirty = False
+        self.families = build(self.state)
+        self.built_at = time.monotonic()
+        self.builds += 1
+
+    # ---- on any thread -----------------------------------------------------------------------
     def describe(self) -> Iterator[Metric]:
         # Without describe() the registry would call collect() at registration time.
         for kind, name, doc, names in SPECS.values():
@@ -180,129 +247,133 @@ class WorkerCollector(Collector):
             yield cls(name, doc, labels=list(names))
 
     def collect(self) -> Iterator[Metric]:
-        loop = self.loop
-        if loop is not None and loop.is_running() and threading.get_ident() != self.loop_thread:
-            async def build() -> list[Metric]:
-                return self.families()
-            yield from asyncio.run_coroutine_threadsafe(build(), loop).result(SCRAPE_TIMEOUT)
-        else:
-            yield from self.families()
+        if threading.get_ident() == self.owner:
+            if self.state.metrics_dirty:
+                self.rebuild()
+        elif self.loop is not None and self.loop.is_running() \
+                and time.monotonic() - self.built_at > STALE_AFTER:
+            raise TimeoutError(f"worker metrics not rebuilt for {STALE_AFTER:.0f}s: "
+                               "the event loop is stuck")
+        return iter(self.families)
 
-    def families(self) -> list[Metric]:
-        st = self.state
-        f = _Families()
-        ready_parts = {p: ps for p, ps in st.parts.items() if ps.ready}
-        exchanges = set(st.metrics.known_exchanges)
-        for ps in ready_parts.values():
-            exchanges |= ps.store.exchanges
-        for p, ps in sorted(ready_parts.items()):
-            for ex in sorted(exchanges):
-                for side in SIDES:
-                    count, usd = ps.counts.get((ex, side), (0, 0.0))
-                    f.add("liquidations", (ex, side, str(p)), count)
-                    f.add("liquidated_usd", (ex, side, str(p)), usd)
-                f.add("duplicates", (ex, str(p)), ps.duplicates_by_exchange.get(ex, 0))
-        f.add("invalid", (st.settings.topics.events,),
-              sum(ps.invalid for ps in st.parts.values()))
-        f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
-        local = st.local
-        for w in WINDOW_NAMES:
-            names = local.windows[w]["exchange"] if local else {}
-            for ex in sorted(exchanges | set(names)):
-                sides = names.get(ex)
-                for side in SIDES:
-                    agg = sides[side] if sides else None
-                    labels = (ex, side, w)
-                    f.add("window_usd", labels, agg.usd if agg else 0.0)
-                    f.add("window_count", labels, agg.count if agg else 0)
-                    f.add("window_largest", labels, agg.largest_usd if agg else 0.0)
-            coins = local.windows[w]["coin"] if local else {}
-            for coin in st.settings.coins:
-                sides = coins.get(coin)
-                for side in SIDES:
-                    f.add("coin_window_usd", (coin, side, w), sides[side].usd if sides else 0.0)
-        f.add("refresh_ts", (), st.refreshed_at or None)
-        f.add("ready", (), 1.0 if st.is_ready() else 0.0)
-        f.add("rebuilt", (), sum(ps.rebuilt_events for ps in st.parts.values()))
-        f.add("partitions", ("ready",), len(ready_parts))
-        f.add("partitions", ("rebuilding",), len(st.parts) - len(ready_parts))
-        active = st.aggregating and st.aggregator_ready and st.broker_up
-        f.add("aggregator", (), 1.0 if active else 0.0)
-        for ex, n in sorted(st.price_counts.items()):
-            f.add("prices", (ex,), n)
-        for side in SIDES:
-            f.add("cascades", (side,), st.cascades_started[side])
-        if active:
-            local_n = sum(1 for s in st.last_sources if s.partition in ready_parts)
-            f.add("agg_partitions", ("local",), local_n)
-            f.add("agg_partitions", ("partials",), len(st.last_sources) - local_n)
-            self._prices(st, f)
-            self._stress(st, f)
-        return list(f.fams.values())
 
-    @staticmethod
-    def _prices(st: WorkerState, f: _Families) -> None:
-        res = st.last_stress
-        now = res.ts if res else st.now()
-        lookback = st.stress.settings.local_extreme_hours * 3600.0
-        f.add("price_coins", (), len(st.prices.breadth_inputs(now)))
+def build(st: WorkerState) -> tuple[Metric, ...]:
+    """Every worker family from the state as it is now (on the state's thread)."""
+    f = _Families()
+    ready_parts = {p: ps for p, ps in st.parts.items() if ps.ready}
+    exchanges = set(st.metrics.known_exchanges)
+    for ps in ready_parts.values():
+        exchanges |= ps.store.exchanges
+    for p, ps in sorted(ready_parts.items()):
+        for ex in sorted(exchanges):
+            for side in SIDES:
+                count, usd = ps.counts.get((ex, side), (0, 0.0))
+                f.add("liquidations", (ex, side, str(p)), count)
+                f.add("liquidated_usd", (ex, side, str(p)), usd)
+            f.add("duplicates", (ex, str(p)), ps.duplicates_by_exchange.get(ex, 0))
+    f.add("invalid", (st.settings.topics.events,),
+          sum(ps.invalid for ps in st.parts.values()))
+    f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
+    local = st.local
+    for w in WINDOW_NAMES:
+        names = local.windows[w]["exchange"] if local else {}
+        for ex in sorted(exchanges | set(names)):
+            sides = names.get(ex)
+            for side in SIDES:
+                agg = sides[side] if sides else None
+                labels = (ex, side, w)
+                f.add("window_usd", labels, agg.usd if agg else 0.0)
+                f.add("window_count", labels, agg.count if agg else 0)
+                f.add("window_largest", labels, agg.largest_usd if agg else 0.0)
+        coins = local.windows[w]["coin"] if local else {}
         for coin in st.settings.coins:
-            f.add("coin_price", (coin,), st.prices.price_at(coin, now))
-            ext = st.prices.extremes(coin, now, lookback)
-            if ext:
-                f.add("coin_low", (coin,), ext[0])
-                f.add("coin_high", (coin,), ext[1])
-            info = (res.clusters.get("coins", {}).get(coin) if res and res.clusters else None) or {}
-            f.add("coin_near_extreme", (coin, "long"), info.get("long_share_near_low"))
-            f.add("coin_near_extreme", (coin, "short"), info.get("short_share_near_high"))
-            div = res.divergence.get(coin) if res else None
-            if div is not None:
-                f.add("div_active", (coin,), float(div.flag))
-                f.add("div_liq", (coin,), div.liq_slope)
-                f.add("div_range", (coin,), div.range_slope)
-        near = res.near_extreme if res else None
-        if near:
-            f.add("near_extreme", ("long",), near.long_share_near_low)
-            f.add("near_extreme", ("short",), near.short_share_near_high)
-        b = res.breadth if res else None
-        if b:
-            f.add("breadth_down", ("1h",), b.down_1h_share)
-            f.add("breadth_down", ("24h",), b.down_24h_share)
-            f.add("breadth_coins", ("1h",), b.coins_1h)
-            f.add("breadth_coins", ("24h",), b.coins_24h)
+            sides = coins.get(coin)
+            for side in SIDES:
+                f.add("coin_window_usd", (coin, side, w), sides[side].usd if sides else 0.0)
+    f.add("refresh_ts", (), st.refreshed_at or None)
+    f.add("ready", (), 1.0 if st.is_ready() else 0.0)
+    f.add("rebuilt", (), sum(ps.rebuilt_events for ps in st.parts.values()))
+    f.add("partitions", ("ready",), len(ready_parts))
+    f.add("partitions", ("rebuilding",), len(st.parts) - len(ready_parts))
+    active = st.aggregating and st.aggregator_ready and st.broker_up
+    f.add("aggregator", (), 1.0 if active else 0.0)
+    for ex, n in sorted(st.price_counts.items()):
+        f.add("prices", (ex,), n)
+    for side in SIDES:
+        f.add("cascades", (side,), st.cascades_started[side])
+    if active:
+        local_n = sum(1 for s in st.last_sources if s.partition in ready_parts)
+        f.add("agg_partitions", ("local",), local_n)
+        f.add("agg_partitions", ("partials",), len(st.last_sources) - local_n)
+        _prices(st, f)
+        _stress(st, f)
+    return f.freeze()
 
-    @staticmethod
-    def _stress(st: WorkerState, f: _Families) -> None:
-        res = st.last_stress
-        if res is None:
-            return
-        for w in SIGNAL_WINDOWS:
-            imb, conc = res.imbalance[w], res.concentration[w]
-            f.add("long_share", (w,), imb.long_share)
-            for ex, share in imb.per_exchange.items():
-                f.add("ex_long_share", (ex, w), share)
-            for ex, share in conc.shares.items():
-                f.add("ex_share", (ex, w), share)
-            f.add("top2", (w,), conc.top2_share)
-            f.add("hhi", (w,), conc.hhi)
-        for side in SIDES:
-            sp = res.spike[side]
-            f.add("spike_multiple", (side,), sp.multiple)
-            f.add("spike_active", (side,), 1.0 if sp.flag else 0.0)
-            cs = res.cascades[side]
-            f.add("cascade_active", (side,), 1.0 if cs.active else 0.0)
-            f.add("cascade_size", (side,), cs.size_usd)
-        d = res.deleveraging
-        f.add("delev_share", (), d.largest_hour_share or 0.0)
-        f.add("delev_hours", (), d.distinct_spike_hours)
-        for state in ("calm", "staged", "capitulation"):
-            f.add("delev_state", (state,), 1.0 if d.label == state else 0.0)
-        f.add("index", (), res.index.value)
-        for comp, val in res.index.components.items():
-            f.add("component", (comp,), val)
+
+def _prices(st: WorkerState, f: _Families) -> None:
+    res = st.last_stress
+    now = res.ts if res else st.now()
+    lookback = st.stress.settings.local_extreme_hours * 3600.0
+    f.add("price_coins", (), len(st.prices.breadth_inputs(now)))
+    for coin in st.settings.coins:
+        f.add("coin_price", (coin,), st.prices.price_at(coin, now))
+        ext = st.prices.extremes(coin, now, lookback)
+        if ext:
+            f.add("coin_low", (coin,), ext[0])
+            f.add("coin_high", (coin,), ext[1])
+        info = (res.clusters.get("coins", {}).get(coin) if res and res.clusters else None) or {}
+        f.add("coin_near_extreme", (coin, "long"), info.get("long_share_near_low"))
+        f.add("coin_near_extreme", (coin, "short"), info.get("short_share_near_high"))
+        div = res.divergence.get(coin) if res else None
+        if div is not None:
+            f.add("div_active", (coin,), float(div.flag))
+            f.add("div_liq", (coin,), div.liq_slope)
+            f.add("div_range", (coin,), div.range_slope)
+    near = res.near_extreme if res else None
+    if near:
+        f.add("near_extreme", ("long",), near.long_share_near_low)
+        f.add("near_extreme", ("short",), near.short_share_near_high)
+    b = res.breadth if res else None
+    if b:
+        f.add("breadth_down", ("1h",), b.down_1h_share)
+        f.add("breadth_down", ("24h",), b.down_24h_share)
+        f.add("breadth_coins", ("1h",), b.coins_1h)
+        f.add("breadth_coins", ("24h",), b.coins_24h)
+
+
+def _stress(st: WorkerState, f: _Families) -> None:
+    res = st.last_stress
+    if res is None:
+        return
+    for w in SIGNAL_WINDOWS:
+        imb, conc = res.imbalance[w], res.concentration[w]
+        f.add("long_share", (w,), imb.long_share)
+        for ex, share in imb.per_exchange.items():
+            f.add("ex_long_share", (ex, w), share)
+        for ex, share in conc.shares.items():
+            f.add("ex_share", (ex, w), share)
+        f.add("top2", (w,), conc.top2_share)
+        f.add("hhi", (w,), conc.hhi)
+    for side in SIDES:
+        sp = res.spike[side]
+        f.add("spike_multiple", (side,), sp.multiple)
+        f.add("spike_active", (side,), 1.0 if sp.flag else 0.0)
+        cs = res.cascades[side]
+        f.add("cascade_active", (side,), 1.0 if cs.active else 0.0)
+        f.add("cascade_size", (side,), cs.size_usd)
+    d = res.deleveraging
+    f.add("delev_share", (), d.largest_hour_share or 0.0)
+    f.add("delev_hours", (), d.distinct_spike_hours)
+    for state in ("calm", "staged", "capitulation"):
+        f.add("delev_state", (state,), 1.0 if d.label == state else 0.0)
+    f.add("index", (), res.index.value)
+    for comp, val in res.index.components.items():
+        f.add("component", (comp,), val)
 
 
 def register(state: WorkerState) -> WorkerCollector:
+    """Export ``state`` on its metrics' registry; call it on the thread (and in the loop, if
+    any) that changes the state."""
     try:
         loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:

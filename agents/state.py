@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +96,10 @@ class WorkerState:
     snapshots_published: int = 0
     refreshed_at: float = 0.0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Something exported changed since the exporter's last snapshot (agents/exporter.py).
+    metrics_dirty: bool = True
+    #: Set by the exporter: called with ``urgent`` when something exported changes.
+    on_metrics_change: Callable[[bool], None] = field(default=lambda urgent: None, repr=False)
 
     # ---- ownership ----------------------------------------------------------------------
     def part(self, partition: int) -> PartitionStore:
@@ -115,11 +119,13 @@ class WorkerState:
             ps.new_epoch()
             ps.mark_ready()
             self.parts[partition] = ps
+            self.metrics_changed()
             return ps, False
         ps = parked[0] if parked is not None else PartitionStore(
             partition, level_horizon=self.stress.settings.cluster_window)
         ps.new_epoch()
         self.parts[partition] = ps
+        self.metrics_changed()
         return ps, True
 
     def revoke(self, partition: int) -> None:
@@ -127,6 +133,7 @@ class WorkerState:
         ps = self.parts.pop(partition, None)
         if ps is not None:
             self.parked[partition] = (ps, self.generation)
+        self.metrics_changed()
 
     def forget_parked(self) -> None:
         """Parked states older than the last rebalance can never be reused as they are."""
@@ -146,7 +153,15 @@ class WorkerState:
         now_up = all(self._broker_views.values())
         if now_up != self.broker_up:
             log.warning("broker %s", "back" if now_up else "down: health gauges at 0")
-        self.broker_up = now_up
+            self.broker_up = now_up
+            self.metrics_changed(urgent=True)
+
+    def metrics_changed(self, urgent: bool = False) -> None:
+        """Something exported changed: the exporter's snapshot is rebuilt now when
+        ``urgent`` (health, the end of a refresh), else soon (counters; coalesced)."""
+        if urgent or not self.metrics_dirty:
+            self.metrics_dirty = True
+            self.on_metrics_change(urgent)
 
     # ---- input ----------------------------------------------------------------------------
     def now(self) -> float:
@@ -168,7 +183,10 @@ class WorkerState:
     def apply(self, ev: LiquidationEvent, partition: int = 0) -> bool:
         ps = self.part(partition)
         coin, units = coin_scale(ev.base)
-        if not ps.apply(ev, self._clock_for(ev), coin, ev.price / units):
+        applied = ps.apply(ev, self._clock_for(ev), coin, ev.price / units)
+        if not self.metrics_dirty:
+            self.metrics_changed()  # counted, or counted as a duplicate
+        if not applied:
             return False
         self._advance_clock(ev.recv_ts)
         return True
@@ -178,6 +196,8 @@ class WorkerState:
         """Decode and apply one record of the liquidations topic; None when invalid."""
         ps = self.part(partition)
         ps.advance(offset)
+        if not self.metrics_dirty:
+            self.metrics_changed()
         try:
             ev = event_from_json(value or b"")
         except EventError as exc:
@@ -195,6 +215,8 @@ class WorkerState:
             return False
         self._advance_clock(tick.recv_ts)
         self.price_counts[tick.exchange] = self.price_counts.get(tick.exchange, 0) + 1
+        if not self.metrics_dirty:
+            self.metrics_changed()
         return True
 
     def apply_price_record(self, partition: int, offset: int,
@@ -205,6 +227,7 @@ class WorkerState:
             tick = tick_from_json(value or b"")
         except PriceError as exc:
             self.invalid_prices += 1
+            self.metrics_changed()
             log.warning("invalid price at partition %d offset %d: %s", partition, offset, exc)
             return None
         self.apply_tick(tick)
@@ -259,7 +282,12 @@ class WorkerState:
     def refresh_steps(self) -> Iterator[None]:
         """Recompute this worker's share of the windows and, on the aggregator, the global
         windows and the stress signals; yields between chunks of work so the event loop can
-        keep applying records (``refresh_async``)."""
+        keep applying records (``refresh_async``). The exporter's snapshot is rebuilt at the
+        end, from the finished result."""
+        yield from self._refresh_steps()
+        self.metrics_changed(urgent=True)
+
+    def _refresh_steps(self) -> Iterator[None]:
         now = self.now()
         coins = tuple(self.settings.coins)
         for ps in list(self.parts.values()):
@@ -302,6 +330,7 @@ class WorkerState:
             if ev["type"] == "cascade_start":
                 self.cascades_started[ev["direction"]] += 1
         self.last_stress = res
+        self.metrics_changed()
         # Queued, not just kept on last_stress: a second refresh before the publisher runs
         # (replay's final one racing the timer) must not drop a cascade start.
         self.pending_changes.extend(res.events)

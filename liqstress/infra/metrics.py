@@ -1,203 +1,249 @@
 """Prometheus metrics for liqstress, built on an injected registry.
 
-Every metric lives on the registry passed to :meth:`Metrics.create`, so tests use a fresh
-``CollectorRegistry`` and several components in one process (collectors and worker in
-``liqstress run``) share one ``/metrics``.
+Every collector-side metric is declared once, below, as a class attribute of :class:`Metrics`
+(name, help, labels, initial value). :meth:`Metrics.create` builds each declared metric on the
+registry it is given, so tests use a fresh ``CollectorRegistry`` and several components in one
+process (collectors and worker in ``liqstress run``) share one ``/metrics``. The same registry
+also gets the process and Python runtime metrics (``process_*``, ``python_*``).
+
+The worker's values (windows, counters, prices, signals) are not declared here: the worker
+exports the last immutable snapshot of its state at scrape time (agents/exporter.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, overload
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+M = TypeVar("M", Counter, Gauge)
 
 
-def _no_sink_yet(gauge: Gauge) -> Gauge:
-    gauge.set(float("nan"))
-    return gauge
+@dataclass(frozen=True)
+class MetricSpec(Generic[M]):
+    """One declared metric. As a class attribute of :class:`Metrics` it reads, on an instance,
+    as the metric built on that instance's registry (typed ``Gauge`` or ``Counter``)."""
+
+    kind: type[M]
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    #: Value set when the metric is created (unlabelled metrics only); None leaves the
+    #: client's default (0).
+    initial: float | None = None
+    attr: str = field(default="", compare=False)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        object.__setattr__(self, "attr", name)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> MetricSpec[M]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> M: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> MetricSpec[M] | M:
+        if obj is None:
+            return self
+        # Built metrics live in the instance's __dict__ under the same name, which Python
+        # reads before this (non-data) descriptor: this only runs for one never built.
+        raise AttributeError(f"{self.attr}: {type(obj).__name__} not built by create()")
+
+    @property
+    def type_name(self) -> str:
+        return "counter" if self.kind is Counter else "gauge"
+
+    def build(self, registry: CollectorRegistry) -> M:
+        metric = self.kind(self.name, self.help, self.labels, registry=registry)
+        if self.initial is not None:
+            metric.set(self.initial)  # type: ignore[union-attr]  # gauges only (checked)
+        return metric
 
 
-@dataclass
+def gauge(name: str, help: str, labels: tuple[str, ...] = (),
+          initial: float | None = None) -> MetricSpec[Gauge]:
+    return MetricSpec(Gauge, name, help, labels, initial)
+
+
+def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> MetricSpec[Counter]:
+    return MetricSpec(Counter, name, help, labels)
+
+
+EX = ("exchange",)
+TOPIC = ("topic",)
+#: A process without a sink (a worker) must not report sink_up 0, which pages: NaN until a
+#: KafkaSink sets them.
+NO_SINK_YET = math.nan
+#: registry -> the Metrics built on it: a registry given to create() again gets those back
+#: (its metrics cannot be registered twice).
+_BUILT: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.WeakKeyDictionary()
+
+
 class Metrics:
-    registry: CollectorRegistry
-    #: Exchanges and coins whose worker series are exported at 0 before any data.
-    known_exchanges: list[str] = field(default_factory=list, kw_only=True)
-    known_coins: list[str] = field(default_factory=list, kw_only=True)
-    # Collector side: how the sources are doing. The worker's values (windows, counters,
-    # prices, signals) are read from its state at scrape time: agents/exporter.py.
-    source_up: Gauge
-    source_last_message_ts: Gauge
-    source_last_liquidation_ts: Gauge
-    source_reconnects: Counter
-    source_frames: Counter
-    source_events: Counter
-    source_sampled: Gauge
-    snapshot_dropped: Counter
-    unpriced: Counter
-    deadletter: Counter
-    source_prices: Counter
-    source_last_price_ts: Gauge
-    # Delivery to Kafka (streams/publisher.py KafkaSink) and the raw-frame policy.
-    sink_up: Gauge
-    publish_backlog_records: Gauge
-    publish_backlog_bytes: Gauge
-    publish_dropped: Counter
-    publish_sent: Counter
-    raw_skipped: Counter
-    # Topic retention as the broker reports it (liqstress/infra/topic_admin.py, checked at start).
-    topic_retention_seconds: Gauge
-    topic_retention_missing: Gauge
-    # The supervised embedded broker and its journal (liqstress/infra/supervisor.py).
-    broker_up: Gauge
-    broker_rss: Gauge
-    broker_memory_cap: Gauge
-    broker_recycle_threshold: Gauge
-    broker_restarts: Counter
-    broker_refill_records: Gauge
-    broker_refill_seconds: Gauge
-    journal_bytes: Gauge
-    journal_max_bytes: Gauge
-    journal_oldest_ts: Gauge
-    journal_records: Counter
-    journal_dropped_bytes: Counter
+    """The collector-side metrics of one process, on one registry."""
+
+    # ---- how the sources are doing (streams/) ------------------------------------------
+    source_up = gauge(
+        "liqstress_source_up",
+        "1 while the venue connection is subscribed and answers our pings.", EX)
+    source_last_message_ts = gauge(
+        "liqstress_source_last_message_timestamp_seconds",
+        "Receipt time of the last frame of any kind (data, ack or pong) from the venue.", EX)
+    source_last_liquidation_ts = gauge(
+        "liqstress_source_last_liquidation_timestamp_seconds",
+        "Receipt time of the last liquidation event from the venue.", EX)
+    source_reconnects = counter(
+        "liqstress_source_reconnects_total",
+        "Websocket reconnections after a drop, a failed connect or a missed pong.", EX)
+    source_frames = counter(
+        "liqstress_source_frames_total",
+        "Frames received from the venue, by kind.", ("exchange", "kind"))
+    source_events = counter(
+        "liqstress_source_events_total",
+        "Normalized liquidation events published by the collector.", EX)
+    source_sampled = gauge(
+        "liqstress_source_sampled",
+        "1 where the venue throttles or samples its feed, so totals are a floor.", EX)
+    snapshot_dropped = counter(
+        "liqstress_snapshot_dropped_total",
+        "Events the venue replayed on (re)subscribe, dropped as history.", EX)
+    unpriced = counter(
+        "liqstress_unpriced_total",
+        "Events published with notional_usd null because contract metadata was missing.", EX)
+    deadletter = counter(
+        "liqstress_deadletter_total",
+        "Frames sent to the dead-letter topic, by reason.", ("exchange", "reason"))
+    source_prices = counter(
+        "liqstress_source_prices_total",
+        "Price ticks (mark or mid) published by the collector.", EX)
+    source_last_price_ts = gauge(
+        "liqstress_source_last_price_timestamp_seconds",
+        "Receipt time of the last price frame kept from the venue (0 = none yet).", EX)
+
+    # ---- delivery to Kafka (streams/publisher.py KafkaSink) and the raw-frame policy -----
+    sink_up = gauge(
+        "liqstress_sink_up",
+        "1 while the Kafka broker accepts the collector's records; 0 from the first "
+        "failed connect or send until a send succeeds again; NaN without a sink.",
+        initial=NO_SINK_YET)
+    publish_backlog_records = gauge(
+        "liqstress_publish_backlog_records",
+        "Records accepted by the collector and not yet acknowledged by the broker.",
+        initial=NO_SINK_YET)
+    publish_backlog_bytes = gauge(
+        "liqstress_publish_backlog_bytes",
+        "Bytes (keys and values) of the records waiting for the broker.", initial=NO_SINK_YET)
+    publish_dropped = counter(
+        "liqstress_publish_dropped_total",
+        "Records given up unsent: the oldest when the backlog is full, or records "
+        "larger than the producer's request size.", TOPIC)
+    publish_sent = counter(
+        "liqstress_publish_sent_total", "Records acknowledged by the broker.", TOPIC)
+    raw_skipped = counter(
+        "liqstress_raw_skipped_total",
+        "Frames not published to the raw topic because of the raw-frame policy.", EX)
+
+    # ---- topic retention as the broker reports it (infra/topic_admin.py) ------------------
+    topic_retention_seconds = gauge(
+        "liqstress_topic_retention_seconds",
+        "Retention of the topic as the broker reports it (retention.ms); absent when "
+        "the broker reports none or an unlimited one.", TOPIC)
+    topic_retention_missing = gauge(
+        "liqstress_topic_retention_missing",
+        "1 when the topic has no known retention limit (retention.ms -1, absent, or "
+        "configs not returned by the broker).", TOPIC)
+
+    # ---- the supervised embedded broker and its journal (infra/supervisor.py) -------------
+    broker_up = gauge(
+        "liqstress_broker_up",
+        "1 while the embedded broker process runs and has been refilled; 0 from the "
+        "moment it died (or is being recycled) until it is back.")
+    broker_rss = gauge(
+        "liqstress_broker_resident_memory_bytes",
+        "Resident memory of the embedded broker process.")
+    broker_memory_cap = gauge(
+        "liqstress_broker_memory_cap_bytes",
+        "Documented ceiling of the embedded broker's resident memory: the recycle "
+        "threshold plus headroom for growth between checks (docs/storage.md).")
+    broker_recycle_threshold = gauge(
+        "liqstress_broker_recycle_threshold_bytes",
+        "Resident memory above which the embedded broker is recycled "
+        "(--broker-recycle-bytes).")
+    broker_restarts = counter(
+        "liqstress_broker_restarts",
+        "Embedded broker restarts, by reason: crash (it died) or recycle (planned, "
+        "to give its memory back).", ("reason",))
+    broker_refill_records = gauge(
+        "liqstress_broker_refill_records",
+        "Records the last refill produced from the journal into the embedded broker.")
+    broker_refill_seconds = gauge(
+        "liqstress_broker_refill_seconds",
+        "Duration of the last refill of the embedded broker from the journal.")
+    journal_bytes = gauge(
+        "liqstress_journal_bytes",
+        "Bytes of the on-disk journal the embedded broker is refilled from.")
+    journal_max_bytes = gauge(
+        "liqstress_journal_max_bytes",
+        "Byte cap of the journal (--journal-max-bytes); above it the oldest segments "
+        "are dropped before their retention.")
+    journal_oldest_ts = gauge(
+        "liqstress_journal_oldest_timestamp_seconds",
+        "Timestamp of the oldest record in the journal (0 = empty).")
+    journal_records = counter(
+        "liqstress_journal_records",
+        "Records appended to the journal by this process.", TOPIC)
+    journal_dropped_bytes = counter(
+        "liqstress_journal_dropped_bytes",
+        "Journal bytes dropped before their retention because the journal reached "
+        "its byte cap (history lost).", TOPIC)
+
+    def __init__(self, registry: CollectorRegistry, *,
+                 known_exchanges: list[str] | None = None,
+                 known_coins: list[str] | None = None) -> None:
+        self.registry = registry
+        #: Exchanges and coins whose worker series are exported at 0 before any data.
+        self.known_exchanges: list[str] = known_exchanges if known_exchanges is not None else []
+        self.known_coins: list[str] = known_coins if known_coins is not None else []
+
+    @classmethod
+    def specs(cls) -> Iterator[MetricSpec[Any]]:
+        """Every declared metric, in declaration order."""
+        seen: set[str] = set()
+        for klass in reversed(cls.__mro__):
+            for attr, spec in vars(klass).items():
+                if isinstance(spec, MetricSpec) and attr not in seen:
+                    seen.add(attr)
+                    yield getattr(cls, attr)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, worker: bool = True) -> Metrics:
-        """``worker`` is kept for callers; the worker registers its own scrape-time collector
-        (agents/exporter.py) on ``registry``, so a collector alone exports no worker series."""
+        """Build every declared metric on ``registry`` (a fresh one when None), plus the
+        process and Python runtime collectors; the same registry given again returns the
+        metrics already built on it. ``worker`` is kept for callers; the worker registers its
+        own scrape-time collector (agents/exporter.py) on ``registry``, so a collector alone
+        exports no worker series."""
         reg = registry if registry is not None else CollectorRegistry()
-        return cls(
-            registry=reg,
-            source_up=Gauge(
-                "liqstress_source_up",
-                "1 while the venue connection is subscribed and answers our pings.",
-                ["exchange"], registry=reg),
-            source_last_message_ts=Gauge(
-                "liqstress_source_last_message_timestamp_seconds",
-                "Receipt time of the last frame of any kind (data, ack or pong) from the venue.",
-                ["exchange"], registry=reg),
-            source_last_liquidation_ts=Gauge(
-                "liqstress_source_last_liquidation_timestamp_seconds",
-                "Receipt time of the last liquidation event from the venue.",
-                ["exchange"], registry=reg),
-            source_reconnects=Counter(
-                "liqstress_source_reconnects_total",
-                "Websocket reconnections after a drop, a failed connect or a missed pong.",
-                ["exchange"], registry=reg),
-            source_frames=Counter(
-                "liqstress_source_frames_total",
-                "Frames received from the venue, by kind.",
-                ["exchange", "kind"], registry=reg),
-            source_events=Counter(
-                "liqstress_source_events_total",
-                "Normalized liquidation events published by the collector.",
-                ["exchange"], registry=reg),
-            source_sampled=Gauge(
-                "liqstress_source_sampled",
-                "1 where the venue throttles or samples its feed, so totals are a floor.",
-                ["exchange"], registry=reg),
-            snapshot_dropped=Counter(
-                "liqstress_snapshot_dropped_total",
-                "Events the venue replayed on (re)subscribe, dropped as history.",
-                ["exchange"], registry=reg),
-            unpriced=Counter(
-                "liqstress_unpriced_total",
-                "Events published with notional_usd null because contract metadata was missing.",
-                ["exchange"], registry=reg),
-            deadletter=Counter(
-                "liqstress_deadletter_total",
-                "Frames sent to the dead-letter topic, by reason.",
-                ["exchange", "reason"], registry=reg),
-            source_prices=Counter(
-                "liqstress_source_prices_total",
-                "Price ticks (mark or mid) published by the collector.",
-                ["exchange"], registry=reg),
-            source_last_price_ts=Gauge(
-                "liqstress_source_last_price_timestamp_seconds",
-                "Receipt time of the last price frame kept from the venue (0 = none yet).",
-                ["exchange"], registry=reg),
-            # NaN until a KafkaSink sets them: a process without a sink (a worker) must not
-            # report sink_up 0, which pages.
-            sink_up=_no_sink_yet(Gauge(
-                "liqstress_sink_up",
-                "1 while the Kafka broker accepts the collector's records; 0 from the first "
-                "failed connect or send until a send succeeds again; NaN without a sink.",
-                registry=reg)),
-            publish_backlog_records=_no_sink_yet(Gauge(
-                "liqstress_publish_backlog_records",
-                "Records accepted by the collector and not yet acknowledged by the broker.",
-                registry=reg)),
-            publish_backlog_bytes=_no_sink_yet(Gauge(
-                "liqstress_publish_backlog_bytes",
-                "Bytes (keys and values) of the records waiting for the broker.",
-                registry=reg)),
-            publish_dropped=Counter(
-                "liqstress_publish_dropped_total",
-                "Records given up unsent: the oldest when the backlog is full, or records "
-                "larger than the producer's request size.", ["topic"], registry=reg),
-            publish_sent=Counter(
-                "liqstress_publish_sent_total",
-                "Records acknowledged by the broker.", ["topic"], registry=reg),
-            raw_skipped=Counter(
-                "liqstress_raw_skipped_total",
-                "Frames not published to the raw topic because of the raw-frame policy.",
-                ["exchange"], registry=reg),
-            topic_retention_seconds=Gauge(
-                "liqstress_topic_retention_seconds",
-                "Retention of the topic as the broker reports it (retention.ms); absent when "
-                "the broker reports none or an unlimited one.", ["topic"], registry=reg),
-            topic_retention_missing=Gauge(
-                "liqstress_topic_retention_missing",
-                "1 when the topic has no known retention limit (retention.ms -1, absent, or "
-                "configs not returned by the broker).", ["topic"], registry=reg),
-            broker_up=Gauge(
-                "liqstress_broker_up",
-                "1 while the embedded broker process runs and has been refilled; 0 from the "
-                "moment it died (or is being recycled) until it is back.", registry=reg),
-            broker_rss=Gauge(
-                "liqstress_broker_resident_memory_bytes",
-                "Resident memory of the embedded broker process.", registry=reg),
-            broker_memory_cap=Gauge(
-                "liqstress_broker_memory_cap_bytes",
-                "Documented ceiling of the embedded broker's resident memory: the recycle "
-                "threshold plus headroom for growth between checks (docs/storage.md).",
-                registry=reg),
-            broker_recycle_threshold=Gauge(
-                "liqstress_broker_recycle_threshold_bytes",
-                "Resident memory above which the embedded broker is recycled "
-                "(--broker-recycle-bytes).", registry=reg),
-            broker_restarts=Counter(
-                "liqstress_broker_restarts",
-                "Embedded broker restarts, by reason: crash (it died) or recycle (planned, "
-                "to give its memory back).", ["reason"], registry=reg),
-            broker_refill_records=Gauge(
-                "liqstress_broker_refill_records",
-                "Records the last refill produced from the journal into the embedded broker.",
-                registry=reg),
-            broker_refill_seconds=Gauge(
-                "liqstress_broker_refill_seconds",
-                "Duration of the last refill of the embedded broker from the journal.",
-                registry=reg),
-            journal_bytes=Gauge(
-                "liqstress_journal_bytes",
-                "Bytes of the on-disk journal the embedded broker is refilled from.",
-                registry=reg),
-            journal_max_bytes=Gauge(
-                "liqstress_journal_max_bytes",
-                "Byte cap of the journal (--journal-max-bytes); above it the oldest segments "
-                "are dropped before their retention.", registry=reg),
-            journal_oldest_ts=Gauge(
-                "liqstress_journal_oldest_timestamp_seconds",
-                "Timestamp of the oldest record in the journal (0 = empty).", registry=reg),
-            journal_records=Counter(
-                "liqstress_journal_records",
-                "Records appended to the journal by this process.", ["topic"], registry=reg),
-            journal_dropped_bytes=Counter(
-                "liqstress_journal_dropped_bytes",
-                "Journal bytes dropped before their retention because the journal reached "
-                "its byte cap (history lost).", ["topic"], registry=reg),
-        )
+        built = _BUILT.get(reg)
+        if built is not None and type(built) is cls:
+            return built
+        metrics = cls(reg)
+        for spec in cls.specs():
+            if spec.initial is not None and (spec.kind is not Gauge or spec.labels):
+                raise TypeError(f"{spec.name}: an initial value needs an unlabelled gauge")
+            metrics.__dict__[spec.attr] = spec.build(reg)
+        register_runtime_collectors(reg)
+        _BUILT[reg] = metrics
+        return metrics
 
     def init_exchanges(self, exchanges: Iterable[str], sampled: dict[str, bool] | None = None) -> None:
         """Exchanges whose worker series are exported at 0 before their first event, so
@@ -221,3 +267,18 @@ class Metrics:
         for coin in coins:
             if coin not in self.known_coins:
                 self.known_coins.append(coin)
+
+
+def register_runtime_collectors(registry: CollectorRegistry) -> None:
+    """``process_*`` and ``python_*`` on ``registry``, once: a registry that has them already
+    (the client's default one) keeps its own."""
+    # A registry without auto_describe does not detect these collectors twice (they have no
+    # describe()), so look at what it holds; the client has no public way to ask.
+    held = {type(c) for c in list(getattr(registry, "_collector_to_names", {}))}
+    for kind in (ProcessCollector, PlatformCollector, GCCollector):
+        if kind in held:
+            continue
+        try:
+            kind(registry=registry)
+        except ValueError:  # "Duplicated timeseries" (an auto-describing registry)
+            pass
