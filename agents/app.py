@@ -250,7 +250,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
                     and msg.offset not in ps.dead_lettered:
                 ps.dead_lettered.add(msg.offset)
                 await deadletter_topic.send(key=b"worker", value=_deadletter(
-                    topics.events, msg.partition, msg.offset, event.value, "invalid_event"))
+                    topics.events, msg.partition, msg.offset, event.value,
+                    state.last_invalid_reason))
 
     @app.agent(partials_topic, name="aggregate")
     async def aggregate(stream: Any) -> None:

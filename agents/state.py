@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqstress.config import WorkerSettings
-from liqstress.event import EventError, LiquidationEvent, event_from_json
+from liqstress.event import EventError, LiquidationEvent, read_event
 from liqstress.infra.metrics import Metrics
 from liqstress.partials import Merger, PartialError, PartitionStore, decode_partial
 from liqstress.prices import MergedLevels, PriceError, PriceStore, PriceTick, tick_from_json
@@ -77,6 +77,8 @@ class WorkerState:
     price_offsets: dict[int, int] = field(default_factory=dict)
     price_counts: dict[str, int] = field(default_factory=dict)
     invalid_prices: int = 0
+    #: Dead-letter reason of the last record apply_record refused.
+    last_invalid_reason: str = "invalid_event"
     stress: StressEngine = field(default_factory=StressEngine)
     broker_up: bool = True
     _broker_views: dict[str, bool] = field(default_factory=dict)
@@ -199,8 +201,11 @@ class WorkerState:
         if not self.metrics_dirty:
             self.metrics_changed()
         try:
-            ev = event_from_json(value or b"")
+            ev = read_event(value or b"", self.settings.max_notional_usd)
         except EventError as exc:
+            # Anyone with write access to the topic could have produced it: refused events
+            # are dead-lettered by the caller under the same reason the collectors use.
+            self.last_invalid_reason = exc.reason
             if ps.note_invalid(offset):
                 log.warning("invalid event at partition %d offset %d: %s", partition, offset,
                             exc)

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .event import DEFAULT_MAX_NOTIONAL_USD
 from .labels import DEFAULT_COIN_ALLOWLIST
 
 
@@ -113,6 +114,9 @@ class WorkerSettings:
     #: Seconds between full partials of a partition (deltas in between): how far back a
     #: newly elected aggregator reads the partials topic.
     full_interval: float = field(default_factory=lambda: float(env("FULL_INTERVAL", "300") or 300))
+    #: Events read from Kafka above this single-liquidation notional are refused
+    #: (liqstress.event.implausible): the same cap the collectors apply.
+    max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD
     #: liqstress.topics.Retention for the topics the worker creates (None: the defaults).
     retention: Any = None
 
@@ -121,5 +125,7 @@ class WorkerSettings:
             raise ConfigError(f"clock must be wall|event, got {self.clock!r}")
         if self.partitions < 1:
             raise ConfigError("partitions must be >= 1")
+        if not self.max_notional_usd > 0:
+            raise ConfigError(f"max notional must be > 0 USD, got {self.max_notional_usd!r}")
         if self.refresh_interval <= 0:
             raise ConfigError("refresh interval must be > 0")
