@@ -31,6 +31,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from liqstress.config import WorkerSettings
+from liqstress.infra import kafka_security
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import ensure_topics
 from liqstress.topics import topic_specs
@@ -108,6 +109,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
         # shrinks them ~15x in the broker (measured on Tansu's memory storage).
         producer_compression_type="gzip",
         datadir=settings.datadir or f"/tmp/liqstress-{settings.app_id}",
+        broker_credentials=kafka_security.current().faust_credentials(),
     )
     app.transport.Consumer = _ShortFetchConsumer
 

@@ -18,6 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from liqstress.infra.kafka_security import client_kwargs
+
 log = logging.getLogger(__name__)
 
 #: Tansu holds a fetch until the consumer's max wait even when data is there: a short wait
@@ -33,7 +35,7 @@ def _consumer(bootstrap: str, fetch_wait_ms: int = FETCH_WAIT_MS) -> AIOKafkaCon
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                             group_id=None, auto_offset_reset="earliest",
                             fetch_max_wait_ms=fetch_wait_ms,
-                            max_partition_fetch_bytes=8 * 1024 * 1024)
+                            max_partition_fetch_bytes=8 * 1024 * 1024, **client_kwargs())
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
@@ -170,7 +172,7 @@ async def commit_history_if_new(bootstrap: str, group: str, topic: str) -> dict[
     records someone is about to consume. ListOffsets may under-report on Tansu: that only
     leaves a few records to re-deliver. Returns what was committed."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **client_kwargs())
     await consumer.start()
     try:
         parts = await _partitions(consumer, topic)

@@ -24,6 +24,7 @@ from aiokafka.errors import (
 
 from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
+from liqstress.infra.kafka_security import client_kwargs
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import TopicAdminError, ensure_topics
 from liqstress.prices import PriceTick
@@ -382,7 +383,7 @@ class KafkaSink:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, compression_type="gzip",
             request_timeout_ms=int(self.request_timeout * 1000),
-            max_request_size=self.max_request_bytes)
+            max_request_size=self.max_request_bytes, **client_kwargs())
         # No idempotence: Tansu rejects aiokafka's InitProducerId. Duplicates from resends
         # are harmless because the worker dedupes by event id.
         _watch_connections(producer, self._on_connection_closed)

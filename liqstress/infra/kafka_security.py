@@ -420,3 +420,35 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
 
 
 __all__ = ["MECHANISMS", "PROTOCOLS", "KafkaSecurity", "Secret", "add_arguments"]
+
+
+# ---- the settings of this process ------------------------------------------------------------
+# Like the logging configuration, the Kafka security settings belong to the process: the CLI
+# sets them once, before anything connects, and every client liqstress creates for an external
+# broker (collectors' sink, topic admin, the worker's Faust app and its side readers) uses them.
+# Callers that never set them (tests, embedding programs) get PLAINTEXT.
+_current: KafkaSecurity | None = None
+_kwargs: dict[str, Any] | None = None
+
+
+def use(security: KafkaSecurity) -> None:
+    """Adopt ``security`` for every Kafka client created from now on (validated here, so a
+    bad setting fails before anything connects)."""
+    global _current, _kwargs
+    security.validate()
+    _current, _kwargs = security, security.aiokafka_kwargs()
+
+
+def current() -> KafkaSecurity:
+    global _current
+    if _current is None:
+        _current = KafkaSecurity.build()
+    return _current
+
+
+def client_kwargs() -> dict[str, Any]:
+    """aiokafka keyword arguments for the current settings (one TLS context per process)."""
+    global _kwargs
+    if _kwargs is None:
+        _kwargs = current().aiokafka_kwargs()
+    return dict(_kwargs)

@@ -20,6 +20,8 @@ from aiokafka.errors import for_code
 
 from liqstress.topics import TopicSpec, format_duration_ms
 
+from .kafka_security import client_kwargs
+
 if TYPE_CHECKING:
     from .metrics import Metrics
 
@@ -41,7 +43,8 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
     if not specs:
         return []
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=max(1000, int(timeout * 1000)))
+                                request_timeout_ms=max(1000, int(timeout * 1000)),
+                                **client_kwargs())
     try:
         await asyncio.wait_for(admin.start(), timeout)
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
@@ -169,7 +172,8 @@ async def describe_topics(bootstrap: str, names: list[str],
     if not names:
         return {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=max(1000, int(timeout * 1000)))
+                                request_timeout_ms=max(1000, int(timeout * 1000)),
+                                **client_kwargs())
     try:
         await asyncio.wait_for(admin.start(), timeout)
         resp = await asyncio.wait_for(admin.describe_configs(
