@@ -21,11 +21,24 @@ Thresholds (the only place they are set; change the tests and docs/runbook.md wi
 
   alert                          condition                                           for  severity
   LiqStressTargetDown            up == 0 for a collector or worker scrape target     2m   critical
-  LiqStressSourceDown            liqstress_source_up == 0                             2m   warning
+  LiqStressSourcesMostlyDown     most venues of one collector (job + instance) have   2m   critical
+                                 liqstress_source_up == 0: at least half of them and
+                                 at least 2, or the only one (1 of 1, 2 of 2, 2 of 3,
+                                 6 of 12 count; 1 of 2 does not). One alert instead
+                                 of one LiqStressSourceDown per venue.
+  LiqStressSourcesReconnecting   most venues of one collector (same count) have > 5   5m   warning
+                                 reconnects in 15m; not while, or within 15m after,
+                                 LiqStressSourcesMostlyDown fires (a down venue
+                                 retries, and its reconnects stay in the window)
+  LiqStressSourceDown            liqstress_source_up == 0, unless                     2m   warning
+                                 LiqStressSourcesMostlyDown fires for its collector
   LiqStressSourceSilent          source up, but no frame of any kind for > 120 s      1m   warning
                                  (collectors ping every <= 30 s and pongs count,
                                  so 120 s is about four missed pongs)
-  LiqStressSourceFlapping        > 5 reconnects in 15m                                5m   warning
+  LiqStressSourceFlapping        > 5 reconnects in 15m for one venue while the        5m   warning
+                                 others are fine: not while, or within 15m after, its
+                                 own LiqStressSourceDown or LiqStressSourcesMostlyDown
+                                 or LiqStressSourcesReconnecting fires
   LiqStressWorkerStale           window gauges not recomputed for > 60 s, or the      2m   critical
                                  refresh timestamp is absent (the worker recomputes
                                  every --refresh-interval, default 2 s, so 60 s is
@@ -112,6 +125,15 @@ The feeds are sparse: a quiet market can go many minutes without a liquidation, 
 fires on "no liquidations for N seconds" for a venue in general. Liveness is the collector's
 own pings, whose replies update liqstress_source_last_message_timestamp_seconds. The one
 exception is LiqStressBinanceNoLiquidations (Binance USD-M, 2 hours), see above.
+
+Quiet source alerts: a collector that loses most of its venues raises one alert
+(LiqStressSourcesMostlyDown or LiqStressSourcesReconnecting), not one per venue. The per-venue
+alerts drop out of their own exprs while the collector-wide alert fires, read from
+ALERTS{alertstate="firing"} (written by the collector-wide rule, evaluated earlier in this
+group, so at the same evaluation), which lets the promtool tests show the quiet behaviour;
+alertmanager/alertmanager.yml inhibits the same pairs. They key on the firing alert, not on its
+condition: a condition that flips around the threshold (6 of 12 down, then 5, then 6) would
+keep resetting both the per-venue and the collector-wide `for:` timers, and nothing would fire.
 """
 
 
@@ -126,6 +148,37 @@ def _fill(template: str, **params: str) -> str:
     if left := re.findall(r"<[a-z_]+>", out):
         raise ValueError(f"unfilled {left} in {template!r}")
     return out
+
+
+# "Most venues" of a collector (one scrape target: job + instance) for the collector-wide source
+# alerts: at least this share of its venues (liqstress_source_up series), and at least
+# MOST_VENUES_MIN of them unless it has fewer. So 1 of 1 counts (the collector collects nothing),
+# 1 of 2 does not (a single venue is the per-venue alert's), 2 of 2, 2 of 3, 2 of 4, 6 of 12 do.
+MOST_VENUES_SHARE = 0.5
+MOST_VENUES_MIN = 2
+
+
+def _most_venues(selector: str) -> str:
+    """An expr whose value, per (job, instance), is how many venues ``selector`` selects,
+    present only when that is "most venues" (MOST_VENUES_SHARE, MOST_VENUES_MIN)."""
+    return _fill(
+        """
+        (
+          count by (instance, job) (<selector>)
+            >= on (instance, job)
+          <share> * count by (instance, job) (liqstress_source_up)
+        )
+          and on (instance, job)
+        (
+          count by (instance, job) (<selector>)
+            >= on (instance, job)
+          clamp_max(count by (instance, job) (liqstress_source_up), <min>)
+        )
+        """,
+        selector=selector,
+        share=str(MOST_VENUES_SHARE),
+        min=str(MOST_VENUES_MIN),
+    )
 
 
 def _liquidation_spike(side: str) -> Alert:
@@ -306,8 +359,63 @@ ALERTS = Group(
             """,
         ),
         Alert(
+            'LiqStressSourcesMostlyDown',
+            note="""
+                Value: the number of venues down. Listed before the per-venue source alerts,
+                which drop out while this fires (same group, evaluated in order).
+            """,
+            expr=_most_venues("liqstress_source_up == 0"),
+            for_='2m',
+            severity='critical',
+            summary='Most liquidation feeds of a collector are not connected.',
+            description="""
+                {{ printf "%.0f" $value }} of
+                {{ with printf "count(liqstress_source_up{instance='%s',job='%s'})" $labels.instance $labels.job | query }}{{ . | first | value | printf "%.0f" }}{{ end }}
+                venues down on {{ $labels.instance }} ({{ $labels.job }}) for more than 2 minutes:
+                {{ range $i, $s := printf "liqstress_source_up{instance='%s',job='%s'} == 0" $labels.instance $labels.job | query | sortByLabel "exchange" }}{{ if $i }}, {{ end }}{{ $s.Labels.exchange }}{{ end }}.
+                With most venues down at once, suspect the collector's host, network or process
+                before the venues; their LiqStressSourceDown alerts are held back meanwhile.
+            """,
+        ),
+        Alert(
+            'LiqStressSourcesReconnecting',
+            note="""
+                Value: the number of venues with > 5 reconnects in 15m. Not while, or within 15m
+                after, LiqStressSourcesMostlyDown fires: a venue that is down retries its connects,
+                and those reconnects stay in the 15m window after it is back.
+            """,
+            expr=_fill(
+                """
+                <most>
+                  unless on (instance, job)
+                max_over_time(ALERTS{alertname="LiqStressSourcesMostlyDown", alertstate="firing"}[15m])
+                """,
+                most=_most_venues("increase(liqstress_source_reconnects_total[15m]) > 5"),
+            ),
+            for_='5m',
+            severity='warning',
+            summary='Most liquidation feeds of a collector keep reconnecting together.',
+            description="""
+                {{ printf "%.0f" $value }} of
+                {{ with printf "count(liqstress_source_up{instance='%s',job='%s'})" $labels.instance $labels.job | query }}{{ . | first | value | printf "%.0f" }}{{ end }}
+                venues on {{ $labels.instance }} ({{ $labels.job }}) reconnected more than 5 times
+                in the last 15 minutes
+                ({{ range $i, $s := printf "increase(liqstress_source_reconnects_total{instance='%s',job='%s'}[15m]) > 5" $labels.instance $labels.job | query | sortByLabel "exchange" }}{{ if $i }}, {{ end }}{{ $s.Labels.exchange }} {{ printf "%.0f" $s.Value }}{{ end }}).
+                With most venues reconnecting at once, suspect the collector's host or network
+                before the venues; their LiqStressSourceFlapping alerts are held back meanwhile.
+            """,
+        ),
+        Alert(
             'LiqStressSourceDown',
-            expr='liqstress_source_up == 0',
+            note="""
+                Not while LiqStressSourcesMostlyDown fires for the same collector (also inhibited
+                in alertmanager/alertmanager.yml): one alert for a collector that lost most venues.
+            """,
+            expr="""
+                liqstress_source_up == 0
+                  unless on (instance, job)
+                ALERTS{alertname="LiqStressSourcesMostlyDown", alertstate="firing"}
+            """,
             for_='2m',
             severity='warning',
             summary='A liquidation feed is not connected.',
@@ -334,7 +442,20 @@ ALERTS = Group(
         ),
         Alert(
             'LiqStressSourceFlapping',
-            expr='increase(liqstress_source_reconnects_total[15m]) > 5',
+            note="""
+                One venue reconnecting while the others are fine. Not while, or within 15m after
+                (the reconnects of an outage stay in the 15m window), its own LiqStressSourceDown
+                (a down venue retries: that is down, not flapping) or a collector-wide
+                LiqStressSourcesMostlyDown or LiqStressSourcesReconnecting fires (also inhibited
+                in alertmanager/alertmanager.yml).
+            """,
+            expr="""
+                increase(liqstress_source_reconnects_total[15m]) > 5
+                  unless on (exchange, instance, job)
+                max_over_time(ALERTS{alertname="LiqStressSourceDown", alertstate="firing"}[15m])
+                  unless on (instance, job)
+                max_over_time(ALERTS{alertname=~"LiqStressSourcesMostlyDown|LiqStressSourcesReconnecting", alertstate="firing"}[15m])
+            """,
             for_='5m',
             severity='warning',
             summary='A liquidation feed keeps reconnecting.',
