@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,17 @@ def sample_sum(samples: dict[Any, float], name: str, **labels: str) -> float:
     ``partition`` label of the worker's counters, or over several workers' scrapes)."""
     want = set(labels.items())
     return sum(v for (n, lbls), v in samples.items() if n == name and want <= set(lbls))
+
+
+def nonempty_aggs(windows: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str, str], Any]]:
+    """Every aggregate with a count in a snapshot's or rollup's ``windows``
+    (window -> scope -> name -> side -> Agg), keyed (window, scope, name, side)."""
+    for w, scopes in windows.items():
+        for scope, names in scopes.items():
+            for name, sides in names.items():
+                for side, a in sides.items():
+                    if a.count:
+                        yield (w, scope, name, side), a
 
 
 def registry_samples(registry: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

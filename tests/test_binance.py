@@ -7,14 +7,11 @@ import asyncio
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import binance
-from liqstress.streams.venues.base import FrameError, Metadata, Parsed
+from liqstress.streams.venues.base import Metadata, Parsed
 
-from .sims.base import MemorySink, running
 from .sims.binance import (
     DOC_FRAME,
     DOC_MARK_PRICE_ITEM,
@@ -23,11 +20,10 @@ from .sims.binance import (
     force_order,
     mark_prices,
 )
+from .venue_harness import IMPATIENT, VenueHarness, reason_of
 
-
-def parse(frame: object) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(binance.parse(text, binance.WS_URL, 1_700_000_000.0, Metadata()).events)
+HARNESS = VenueHarness(binance, 1_700_000_000.0)
+parse = HARNESS.events
 
 
 def test_doc_payload_sell_is_long_liquidation() -> None:
@@ -76,9 +72,7 @@ def test_list_subscriptions_reply_is_a_pong() -> None:
     ('[1,2]', "unexpected_shape"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        binance.parse(frame, binance.WS_URL, 1.0, Metadata())
-    assert err.value.reason == reason
+    assert reason_of(binance.parse, frame, binance.WS_URL, 1.0, Metadata()) == reason
 
 
 def test_session_dead_letters_instead_of_raising() -> None:
@@ -103,49 +97,32 @@ def test_default_url_is_the_market_route() -> None:
 
 
 async def test_collector_against_simulator_pings_reconnects_and_dead_letters() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BinanceSim() as sim:
-        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(),
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.push(force_order("BTCUSDT", "SELL", "1", "50000", 1_700_000_000_000))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 1 and len(sink.deadletters) == 1)
-            # App-level liveness: LIST_SUBSCRIPTIONS is sent and answered.
-            await sim.wait_for(lambda: any("LIST_SUBSCRIPTIONS" in m for m in sim.messages()))
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_frames_total", {"exchange": "binance", "kind": "pong"}) or 0 > 0)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "binance"}) == 1
-            # Server-side disconnect: the collector reconnects and keeps receiving.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 4 and len(sim.clients) == 2)
-            await sim.push(force_order("ETHUSDT", "BUY", "2", "3000", 1_700_000_001_000))
-            await sim.wait_for(lambda: len(sink.events) == 2)
-    assert [e.side for e in sink.events] == ["long", "short"]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "binance"}) >= 1
-    assert metrics.registry.get_sample_value(
-        "liqstress_deadletter_total", {"exchange": "binance", "reason": "malformed_json"}) == 1
+    async with HARNESS.collector(BinanceSim()) as rig:
+        sim = rig.sim
+        await sim.push(force_order("BTCUSDT", "SELL", "1", "50000", 1_700_000_000_000))
+        await sim.push("{malformed")
+        await rig.published(events=1, deadletters=1)
+        # App-level liveness: LIST_SUBSCRIPTIONS is sent and answered.
+        await rig.pinged("LIST_SUBSCRIPTIONS", exact=False)
+        assert rig.value("liqstress_source_up") == 1
+        # Server-side disconnect: the collector reconnects and keeps receiving.
+        await rig.reconnected(connections=4, clients=2)
+        await sim.push(force_order("ETHUSDT", "BUY", "2", "3000", 1_700_000_001_000))
+        await sim.wait_for(lambda: len(rig.sink.events) == 2)
+    assert [e.side for e in rig.sink.events] == ["long", "short"]
+    rig.assert_recovered()
+    assert rig.value("liqstress_deadletter_total", reason="malformed_json") == 1
     # Every frame, good or bad, is kept raw.
-    assert any(r.data == "{malformed" for r in sink.raws)
+    assert any(r.data == "{malformed" for r in rig.sink.raws)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BinanceSim() as sim:
-        sim.answer_pings = False
-        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(),
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await sim.wait_for(lambda: col.reconnects >= 1, timeout=10)
-    assert col.reconnects >= 1
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "binance"}) == 0
+    sim = BinanceSim()
+    sim.answer_pings = False
+    async with HARNESS.collector(sim, IMPATIENT, subscribed=False) as rig:
+        await sim.wait_for(lambda: rig.col.reconnects >= 1, timeout=10)
+    assert rig.col.reconnects >= 1
+    assert rig.up() == 0
 
 
 # ---- mark prices (!markPrice@arr@1s) ------------------------------------------------------
@@ -177,9 +154,8 @@ def test_bad_mark_price_items_are_skipped_but_an_unusable_frame_dead_letters() -
     ok = parse_prices(orjson.dumps([{**DOC_MARK_PRICE_ITEM, "p": "NaN"},
                                     {**DOC_MARK_PRICE_ITEM, "s": "ETHUSDT", "p": "3000"}]).decode())
     assert [t.symbol for t in ok.prices] == ["ETHUSDT"]
-    with pytest.raises(FrameError) as exc:
-        parse_prices(orjson.dumps([{**DOC_MARK_PRICE_ITEM, "p": "-1"}]).decode())
-    assert exc.value.reason == "bad_price"
+    assert reason_of(parse_prices,
+                     orjson.dumps([{**DOC_MARK_PRICE_ITEM, "p": "-1"}]).decode()) == "bad_price"
     assert parse_prices("[]").kind == "info"
 
 
@@ -192,38 +168,29 @@ def test_prices_connection_is_on_the_market_route_and_can_be_turned_off() -> Non
 
 
 async def test_collector_publishes_throttled_mark_prices_and_keeps_pongs() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BinanceSim() as sim:
-        col = Collector(binance.VENUE, sink, metrics, urls=sim.urls(), price_interval=0.5,
-                        ping_interval=0.1, pong_timeout=2.0, backoff_initial=0.05,
-                        backoff_cap=0.2, raw_policy="all")
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            # Ten frames within ~0.1 s: only the first is kept and published.
-            for i in range(10):
-                await sim.push(mark_prices({"BTCUSDT": str(60000 + i), "ETHUSDT": "3000"},
-                                           1_700_000_000_000 + i), MARK_PRICE_PATH)
-            await sim.wait_for(lambda: (metrics.registry.get_sample_value(
-                "liqstress_source_frames_total", {"exchange": "binance", "kind": "throttled"})
-                or 0) >= 9)
-            await asyncio.sleep(0.6)
-            await sim.push(mark_prices({"BTCUSDT": "61000"}, 1_700_000_001_000), MARK_PRICE_PATH)
-            await sim.wait_for(lambda: len(sink.prices) == 3)
-            # Pongs on the price connection are parsed before throttling: never dropped.
-            await sim.wait_for(lambda: any("LIST_SUBSCRIPTIONS" in m
-                                           for m in sim.messages(MARK_PRICE_PATH)))
-            await asyncio.sleep(0.3)
-            assert metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "binance"}) == 1
-    assert [(t.coin, t.price) for t in sink.prices] == [("BTC", 60000.0), ("ETH", 3000.0),
-                                                        ("BTC", 61000.0)]
-    assert col.reconnects == 0
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_prices_total", {"exchange": "binance"}) == 3
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_last_price_timestamp_seconds", {"exchange": "binance"}) > 0
+    async with HARNESS.collector(BinanceSim(), {}, price_interval=0.5,
+                                 ping_interval=0.1, pong_timeout=2.0, backoff_initial=0.05,
+                                 backoff_cap=0.2, raw_policy="all") as rig:
+        sim = rig.sim
+        # Ten frames within ~0.1 s: only the first is kept and published.
+        for i in range(10):
+            await sim.push(mark_prices({"BTCUSDT": str(60000 + i), "ETHUSDT": "3000"},
+                                       1_700_000_000_000 + i), MARK_PRICE_PATH)
+        await sim.wait_for(lambda: rig.frames("throttled") >= 9)
+        await asyncio.sleep(0.6)
+        await sim.push(mark_prices({"BTCUSDT": "61000"}, 1_700_000_001_000), MARK_PRICE_PATH)
+        await sim.wait_for(lambda: len(rig.sink.prices) == 3)
+        # Pongs on the price connection are parsed before throttling: never dropped.
+        await sim.wait_for(lambda: any("LIST_SUBSCRIPTIONS" in m
+                                       for m in sim.messages(MARK_PRICE_PATH)))
+        await asyncio.sleep(0.3)
+        assert rig.up() == 1
+    assert [(t.coin, t.price) for t in rig.sink.prices] == [("BTC", 60000.0), ("ETH", 3000.0),
+                                                            ("BTC", 61000.0)]
+    assert rig.col.reconnects == 0
+    assert rig.value("liqstress_source_prices_total") == 3
+    assert rig.value("liqstress_source_last_price_timestamp_seconds") > 0
     # Only kept frames become raw records: a recording replays exactly what was published.
-    price_raws = [r for r in sink.raws if r.source.endswith(MARK_PRICE_PATH)
+    price_raws = [r for r in rig.sink.raws if r.source.endswith(MARK_PRICE_PATH)
                   and str(r.data).startswith("[")]
     assert len(price_raws) == 2

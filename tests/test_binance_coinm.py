@@ -4,20 +4,15 @@ collector against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import binance_coinm as coinm
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
 from .sims import binance as usdm_sim
-from .sims.base import MemorySink, running
 from .sims.binance_coinm import (
     DOC_FRAME,
     ERROR_REPLY,
@@ -27,24 +22,18 @@ from .sims.binance_coinm import (
     force_order,
     symbol_info,
 )
+from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 EXCHANGE_INFO = coinm.rest_urls({})[0]
+HARNESS = VenueHarness(coinm)
+parse_out, parse = HARNESS.out, HARNESS.events
 
 
 def loaded_meta(body: str | None = None) -> Metadata:
     meta = Metadata()
     coinm.load_rest(meta, EXCHANGE_INFO, body or exchange_info_body())
     return meta
-
-
-def parse_out(frame: object, meta: Metadata | None = None):  # type: ignore[no-untyped-def]
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return coinm.parse(text, coinm.WS_URL, 1_800_000_000.0, meta or Metadata())
-
-
-def parse(frame: object, meta: Metadata | None = None) -> list:
-    return list(parse_out(frame, meta).events)
 
 
 def test_doc_payload_sell_is_long_and_contracts_are_usd() -> None:
@@ -143,16 +132,12 @@ def test_metadata_from_exchange_info() -> None:
     ('{"timezone":"UTC"}', "unexpected_shape"),
 ])
 def test_bad_rest_bodies(body: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        coinm.load_rest(Metadata(), EXCHANGE_INFO, body)
-    assert err.value.reason == reason
+    assert reason_of(coinm.load_rest, Metadata(), EXCHANGE_INFO, body) == reason
 
 
 def test_control_frames_and_ping() -> None:
     assert parse_out(LIST_SUBSCRIPTIONS_REPLY).kind == "pong"
-    with pytest.raises(FrameError) as err:
-        parse_out(ERROR_REPLY)
-    assert err.value.reason == "venue_error"
+    assert reason_of(parse_out, ERROR_REPLY) == "venue_error"
     assert orjson.loads(coinm.VENUE.ping_message(7)) == {"method": "LIST_SUBSCRIPTIONS", "id": 7}
 
 
@@ -169,9 +154,7 @@ def test_control_frames_and_ping() -> None:
     ('{"e":"forceOrder","o":{"s":"BTCUSD_PERP","S":"SELL","q":"1","p":"5","T":0}}', "invalid_event"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        coinm.parse(frame, coinm.WS_URL, 1.0, loaded_meta())
-    assert err.value.reason == reason
+    assert reason_of(coinm.parse, frame, coinm.WS_URL, 1.0, loaded_meta()) == reason
 
 
 def test_event_id_is_stable_and_distinct_from_usdm() -> None:
@@ -190,66 +173,36 @@ def test_default_urls() -> None:
     assert coinm.VENUE.sampled is True and coinm.VENUE.id == "binance-coinm"
 
 
-def _sample(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, {"exchange": "binance-coinm", **labels}) or 0
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BinanceCoinmSim() as sim:
-        sim.rest_fail = 1
-        col = Collector(coinm.VENUE, sink, metrics,
-                        urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert sim.rest_hits == ["/dapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"]  # 503, retry
-            assert sorted(col.session.meta.instruments) == [
-                "BTCUSD_261225", "BTCUSD_PERP", "ETHUSD_PERP", "SOLUSD_PERP"]
-            # The exchangeInfo body is one "info" frame; the ignored USD-M order is the next.
-            assert _sample(metrics, "liqstress_source_frames_total", kind="info") == 1
-            await sim.push(force_order("BTCUSD_PERP", "SELL", "12", "60000", T0))
-            # The same USD-M liquidation fstream also delivers: ignored here.
-            await sim.push(usdm_sim.force_order("BTCUSDT", "SELL", "0.5", "60000", T0))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 1 and len(sink.deadletters) == 1
-                               and _sample(metrics, "liqstress_source_frames_total",
-                                           kind="info") == 2)
-            await sim.wait_for(lambda: any("LIST_SUBSCRIPTIONS" in m for m in sim.messages()))
-            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_frames_total",
-                                               kind="pong") > 0)
-            assert _sample(metrics, "liqstress_source_up") == 1
-            # Server-side disconnect: reconnect (the stream is in the URL, nothing to resend).
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1)
-            await sim.push(force_order("ETHUSD_PERP", "BUY", "40", "2500", T0 + 1000))
-            await sim.push(force_order("NEWUSD_PERP", "SELL", "3", "2", T0 + 2000))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("BTCUSD_PERP", "long", pytest.approx(1200.0)),
-                   ("ETHUSD_PERP", "short", pytest.approx(400.0)),
-                   ("NEWUSD_PERP", "long", None)]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert _sample(metrics, "liqstress_unpriced_total") == 1
-    assert _sample(metrics, "liqstress_source_reconnects_total") >= 1
-    assert _sample(metrics, "liqstress_deadletter_total", reason="malformed_json") == 1
-    assert any(r.data == "{malformed" for r in sink.raws)
+    sim = BinanceCoinmSim()
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim) as rig:
+        assert sim.rest_hits == ["/dapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"]  # 503, retry
+        assert sorted(rig.col.session.meta.instruments) == [
+            "BTCUSD_261225", "BTCUSD_PERP", "ETHUSD_PERP", "SOLUSD_PERP"]
+        # The exchangeInfo body is one "info" frame; the ignored USD-M order is the next.
+        assert rig.frames("info") == 1
+        await sim.push(force_order("BTCUSD_PERP", "SELL", "12", "60000", T0))
+        # The same USD-M liquidation fstream also delivers: ignored here.
+        await sim.push(usdm_sim.force_order("BTCUSDT", "SELL", "0.5", "60000", T0))
+        await sim.push("{malformed")
+        await rig.published(events=1, deadletters=1, also=lambda: rig.frames("info") == 2)
+        await rig.pinged("LIST_SUBSCRIPTIONS", exact=False)
+        assert rig.count("liqstress_source_up") == 1
+        # Server-side disconnect: reconnect (the stream is in the URL, nothing to resend).
+        await rig.reconnected()
+        await sim.push(force_order("ETHUSD_PERP", "BUY", "40", "2500", T0 + 1000))
+        await sim.push(force_order("NEWUSD_PERP", "SELL", "3", "2", T0 + 2000))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("BTCUSD_PERP", "long", pytest.approx(1200.0)),
+        ("ETHUSD_PERP", "short", pytest.approx(400.0)),
+        ("NEWUSD_PERP", "long", None)]
+    assert rig.count("liqstress_unpriced_total") == 1
+    rig.assert_recovered()
+    assert rig.count("liqstress_deadletter_total", reason="malformed_json") == 1
+    assert any(r.data == "{malformed" for r in rig.sink.raws)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BinanceCoinmSim() as sim:
-        sim.answer_pings = False
-        col = Collector(coinm.VENUE, sink, metrics,
-                        urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_up") == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _sample(metrics, "liqstress_source_up") == 0
+    await HARNESS.check_unanswered_pings(BinanceCoinmSim())

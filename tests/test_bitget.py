@@ -3,20 +3,16 @@ every instType, snapshot frames, and the collector against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import bitget
-from liqstress.streams.venues.base import FrameError, Metadata
+from liqstress.streams.venues.base import Metadata
 
-from .sims.base import MemorySink, running
 from .sims.bitget import (
     DOC_ACK,
     DOC_ERROR,
@@ -27,17 +23,11 @@ from .sims.bitget import (
     liquidations,
     stale_snapshot,
 )
+from .venue_harness import PINGS, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
-
-
-def parse_out(frame: object):  # type: ignore[no-untyped-def]
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return bitget.parse(text, bitget.WS_URL, 1_800_000_000.0, Metadata())
-
-
-def parse(frame: object) -> list:
-    return list(parse_out(frame).events)
+HARNESS = VenueHarness(bitget)
+parse_out, parse = HARNESS.out, HARNESS.events
 
 
 def test_sample_payload_buy_is_long_and_amount_is_the_quote_notional() -> None:
@@ -112,9 +102,7 @@ def test_control_frames() -> None:
     assert parse_out("pong").kind == "pong"
     assert parse_out(DOC_ACK).kind == "ack"
     assert parse_out({"event": "unsubscribe", "arg": DOC_ACK["arg"]}).kind == "info"
-    with pytest.raises(FrameError) as err:
-        parse_out(DOC_ERROR)
-    assert err.value.reason == "subscribe_error"
+    assert reason_of(parse_out, DOC_ERROR) == "subscribe_error"
 
 
 def test_subscribe_and_ping_messages() -> None:
@@ -153,14 +141,7 @@ def test_bad_frames_raise_with_reason(frame: str, reason: str | None) -> None:
     if reason is None:  # "long" is accepted as a position side too
         assert parse(frame)[0].side == "long"
         return
-    with pytest.raises(FrameError) as err:
-        bitget.parse(frame, bitget.WS_URL, 1.0, Metadata())
-    assert err.value.reason == reason
-
-
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "bitget", "kind": kind}) or 0
+    assert reason_of(bitget.parse, frame, bitget.WS_URL, 1.0, Metadata()) == reason
 
 
 def _now_ms() -> int:
@@ -168,74 +149,38 @@ def _now_ms() -> int:
 
 
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitgetSim() as sim:
-        sim.send_snapshot = True
-        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert [a["instType"] for a in sim.subscribed] == [
-                "usdt-futures", "coin-futures", "usdc-futures"]
-            # A snapshot after each ack is history: dropped, never published.
-            await sim.wait_for(lambda: (metrics.registry.get_sample_value(
-                "liqstress_snapshot_dropped_total", {"exchange": "bitget"}) or 0) == 6)
-            await sim.push(liquidations(entry("BTCUSDT", "buy", "120000", "60000", _now_ms())))
-            await sim.push(liquidations(entry("BTCUSD", "sell", "5000", "60000", _now_ms()),
-                                        inst_type="coin-futures"))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 1)
-            await sim.wait_for(lambda: "ping" in sim.messages(WS_PATH))
-            await sim.wait_for(lambda: _frames(metrics, "pong") > 0)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 1
-            # Server-side disconnect (Bitget also cuts every connection at 24 h): reconnect,
-            # resubscribe all three instTypes, drop the replayed snapshots again.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and len(sim.subscribed) == 6)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_snapshot_dropped_total", {"exchange": "bitget"}) == 12)
-            await sim.push(liquidations(entry("ETHPERP", "sell", "3000", "3000", _now_ms()),
-                                        inst_type="usdc-futures"))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-    got = [(e.symbol, e.market, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("BTCUSDT", "linear", "long", pytest.approx(120000)),
-                   ("BTCUSD", "inverse", "short", pytest.approx(5000)),
-                   ("ETHPERP", "linear", "short", pytest.approx(3000))]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "bitget"}) >= 1
+    sim = BitgetSim()
+    sim.send_snapshot = True
+    async with HARNESS.collector(sim) as rig:
+        assert [a["instType"] for a in sim.subscribed] == [
+            "usdt-futures", "coin-futures", "usdc-futures"]
+        # A snapshot after each ack is history: dropped, never published.
+        await sim.wait_for(lambda: rig.count("liqstress_snapshot_dropped_total") == 6)
+        await sim.push(liquidations(entry("BTCUSDT", "buy", "120000", "60000", _now_ms())))
+        await sim.push(liquidations(entry("BTCUSD", "sell", "5000", "60000", _now_ms()),
+                                    inst_type="coin-futures"))
+        await sim.push("{malformed")
+        await rig.published(events=2, deadletters=1)
+        await rig.pinged("ping", WS_PATH)
+        assert rig.up() == 1
+        # Server-side disconnect (Bitget also cuts every connection at 24 h): reconnect,
+        # resubscribe all three instTypes, drop the replayed snapshots again.
+        await rig.reconnected(also=lambda: len(sim.subscribed) == 6)
+        await sim.wait_for(lambda: rig.value("liqstress_snapshot_dropped_total") == 12)
+        await sim.push(liquidations(entry("ETHPERP", "sell", "3000", "3000", _now_ms()),
+                                    inst_type="usdc-futures"))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+    assert rig.outcome("symbol", "market", "side", "notional_usd") == [
+        ("BTCUSDT", "linear", "long", pytest.approx(120000)),
+        ("BTCUSD", "inverse", "short", pytest.approx(5000)),
+        ("ETHPERP", "linear", "short", pytest.approx(3000))]
+    rig.assert_recovered()
 
 
 async def test_subscribe_errors_are_dead_letters_and_the_source_stays_down() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitgetSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
-                        ping_interval=0.2, pong_timeout=1.0)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) == 3)
-            await asyncio.sleep(0.3)
-            assert not col.subscribed.is_set()
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 0
+    await HARNESS.check_subscribe_refused(BitgetSim(), lambda n: n == 3, settle=0.3,
+                                          timing=PINGS)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitgetSim() as sim:
-        sim.answer_pings = False
-        col = Collector(bitget.VENUE, sink, metrics, urls={"ws": sim.ws_url()},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "bitget"}) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bitget"}) == 0
+    await HARNESS.check_unanswered_pings(BitgetSim())

@@ -4,19 +4,14 @@ instrument metadata, and the collector against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import bitmex
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
-from .sims.base import MemorySink, running
 from .sims.bitmex import (
     DOC_INSERT_TRX,
     DOC_INSERT_XBTUSD,
@@ -33,6 +28,7 @@ from .sims.bitmex import (
     partial,
     table,
 )
+from .venue_harness import PINGS, VenueHarness, reason_of
 
 RECV = 1_789_670_000.25
 INSTRUMENT_URL = bitmex.rest_urls({})[0]
@@ -44,13 +40,8 @@ def loaded_meta() -> Metadata:
     return meta
 
 
-def parse_out(frame: object, meta: Metadata | None = None):  # type: ignore[no-untyped-def]
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return bitmex.parse(text, bitmex.WS_URL, RECV, loaded_meta() if meta is None else meta)
-
-
-def parse(frame: object, meta: Metadata | None = None) -> list:
-    return list(parse_out(frame, meta).events)
+HARNESS = VenueHarness(bitmex, RECV, meta=loaded_meta)
+parse_out, parse = HARNESS.out, HARNESS.events
 
 
 def inst_row(symbol: str) -> dict:
@@ -157,9 +148,7 @@ def test_contract_value_rules() -> None:
     ("<html>", "malformed_json"),
 ])
 def test_bad_rest_bodies(body: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        bitmex.load_rest(Metadata(), INSTRUMENT_URL, body)
-    assert err.value.reason == reason
+    assert reason_of(bitmex.load_rest, Metadata(), INSTRUMENT_URL, body) == reason
 
 
 def test_rest_skips_rows_without_names() -> None:
@@ -216,9 +205,7 @@ def test_control_frames() -> None:
                       "request": {"op": "unsubscribe", "args": ["liquidation"]}}).kind == "info"
     for frame, reason in ((SUBSCRIBE_ERROR, "subscribe_error"), (RATE_LIMITED, "venue_error"),
                           ({"success": False, "subscribe": "liquidation"}, "subscribe_error")):
-        with pytest.raises(FrameError) as err:
-            parse_out(frame)
-        assert err.value.reason == reason
+        assert reason_of(parse_out, frame) == reason
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -247,9 +234,7 @@ def test_control_frames() -> None:
      '"side":"Sell","price":5,"leavesQty":1}]}', "unknown_symbol"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        bitmex.parse(frame, bitmex.WS_URL, RECV, loaded_meta())
-    assert err.value.reason == reason
+    assert reason_of(bitmex.parse, frame, bitmex.WS_URL, RECV, loaded_meta()) == reason
 
 
 def test_defaults() -> None:
@@ -262,86 +247,45 @@ def test_defaults() -> None:
     assert bitmex.VENUE.sampled is False
 
 
-def _sample(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, {"exchange": "bitmex", **labels}) or 0
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitmexSim() as sim:
-        sim.rest_fail = 1
-        col = Collector(bitmex.VENUE, sink, metrics,
-                        urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert sim.rest_hits == ["/api/v1/instrument/active"] * 2  # 503, then retried
-            assert "XBTUSDT" in col.session.meta.instruments
-            # Welcome (info), subscription confirmed (ack), resting order in the partial dropped.
-            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_frames_total",
-                                               kind="ack") == 1
-                               and _sample(metrics, "liqstress_snapshot_dropped_total") == 1)
-            long_xbt = order("XBTUSD", "Sell", 20000, 60000.0)
-            await sim.push(table("insert", long_xbt, order("ETHUSD", "Buy", 50, 3000.0)))
-            await sim.push(table("update", {**long_xbt, "leavesQty": 5000}))
-            await sim.push(table("delete", {"orderID": long_xbt["orderID"], "symbol": "XBTUSD"}))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 1)
-            await sim.wait_for(lambda: "ping" in sim.messages())
-            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_frames_total",
-                                               kind="pong") > 0)
-            assert _sample(metrics, "liqstress_source_up") == 1
-            # Server-side disconnect: reconnect, subscribed again by the URL, the same resting
-            # order in the new partial is dropped again.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and _sample(metrics, "liqstress_source_frames_total",
-                                           kind="ack") == 2
-                               and _sample(metrics, "liqstress_snapshot_dropped_total") == 2)
-            await sim.push(table("insert", order("XBTUSDT", "Buy", 500_000, 60000.0)))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("XBTUSD", "long", pytest.approx(20000.0)), ("ETHUSD", "short", None),
-                   ("XBTUSDT", "short", pytest.approx(30000.0))]
-    assert all(e.ts == e.recv_ts for e in sink.events)
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert _sample(metrics, "liqstress_unpriced_total") == 1
-    assert _sample(metrics, "liqstress_source_frames_total", kind="info") >= 5  # REST, welcomes, update, delete
-    assert _sample(metrics, "liqstress_source_reconnects_total") >= 1
+    sim = BitmexSim()
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim) as rig:
+        assert sim.rest_hits == ["/api/v1/instrument/active"] * 2  # 503, then retried
+        assert "XBTUSDT" in rig.col.session.meta.instruments
+        # Welcome (info), subscription confirmed (ack), resting order in the partial dropped.
+        await sim.wait_for(lambda: rig.frames("ack") == 1
+                           and rig.count("liqstress_snapshot_dropped_total") == 1)
+        long_xbt = order("XBTUSD", "Sell", 20000, 60000.0)
+        await sim.push(table("insert", long_xbt, order("ETHUSD", "Buy", 50, 3000.0)))
+        await sim.push(table("update", {**long_xbt, "leavesQty": 5000}))
+        await sim.push(table("delete", {"orderID": long_xbt["orderID"], "symbol": "XBTUSD"}))
+        await sim.push("{malformed")
+        await rig.published(events=2, deadletters=1)
+        await rig.pinged("ping")
+        assert rig.count("liqstress_source_up") == 1
+        # Server-side disconnect: reconnect, subscribed again by the URL, the same resting
+        # order in the new partial is dropped again.
+        await rig.reconnected(also=lambda: rig.frames("ack") == 2
+                              and rig.count("liqstress_snapshot_dropped_total") == 2)
+        await sim.push(table("insert", order("XBTUSDT", "Buy", 500_000, 60000.0)))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("XBTUSD", "long", pytest.approx(20000.0)),
+        ("ETHUSD", "short", None),
+        ("XBTUSDT", "short", pytest.approx(30000.0))]
+    assert all(e.ts == e.recv_ts for e in rig.sink.events)
+    assert rig.count("liqstress_unpriced_total") == 1
+    assert rig.frames("info") >= 5  # REST, welcomes, update, delete
+    rig.assert_recovered()
     assert all(path == "/realtime?subscribe=liquidation" for path, _ in sim.received)
 
 
 async def test_subscribe_error_is_dead_lettered() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitmexSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(bitmex.VENUE, sink, metrics,
-                        urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) == 1)
-            # Subscribed in the URL, but never confirmed: the source must not look healthy.
-            assert not col.subscribed.is_set()
-            assert _sample(metrics, "liqstress_source_up") == 0
-    assert sink.deadletters[0]["reason"] == "subscribe_error"
-    assert "Unknown table: liquidation" in sink.deadletters[0]["detail"]
+    # Subscribed in the URL, but never confirmed: the source must not look healthy.
+    rig = await HARNESS.check_subscribe_refused(BitmexSim(), lambda n: n == 1, timing=PINGS)
+    assert "Unknown table: liquidation" in rig.sink.deadletters[0]["detail"]
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BitmexSim() as sim:
-        sim.answer_pings = False
-        col = Collector(bitmex.VENUE, sink, metrics,
-                        urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: _sample(metrics, "liqstress_source_up") == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _sample(metrics, "liqstress_source_up") == 0
+    await HARNESS.check_unanswered_pings(BitmexSim())

@@ -9,12 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
-from liqstress.streams.collector import Collector
 from liqstress.streams.venues import bybit
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
-from .sims.base import MemorySink, running
 from .sims.bybit import (
     CURSOR,
     DOC_FRAME,
@@ -28,7 +25,9 @@ from .sims.bybit import (
     instruments_body,
     liquidation,
 )
+from .venue_harness import VenueHarness, reason_of
 
+HARNESS = VenueHarness(bybit, source=bybit.WS_LINEAR)
 INVERSE_URL = bybit.WS_INVERSE
 
 
@@ -42,8 +41,7 @@ def loaded_meta() -> Metadata:
 
 
 def parse(frame: object, source: str = bybit.WS_LINEAR, meta: Metadata | None = None) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(bybit.parse(text, source, 1_800_000_000.0, meta or Metadata()).events)
+    return HARNESS.events(frame, meta, source)
 
 
 def test_doc_payload_sell_is_short_liquidation() -> None:
@@ -96,9 +94,7 @@ def test_unknown_symbol_market_comes_from_the_connection() -> None:
     assert inv.notional_usd == pytest.approx(500) and inv.qty == pytest.approx(250)
     (lin,) = parse(liquidation("XYZUSDT", ("Buy", "500", "2", 1_789_670_000_000)))
     assert lin.market == "linear" and lin.notional_usd == pytest.approx(1000)
-    with pytest.raises(FrameError) as err:
-        parse(frame, "wss://elsewhere.example/stream")
-    assert err.value.reason == "unknown_market"
+    assert reason_of(parse, frame, "wss://elsewhere.example/stream") == "unknown_market"
 
 
 def test_multi_entry_data_gives_one_event_each() -> None:
@@ -117,10 +113,8 @@ def test_control_frames() -> None:
     assert kind({"req_id": "x", "op": "pong", "args": ["1675418560633"], "conn_id": "c"}) == "pong"
     assert kind({"success": True, "ret_msg": "", "conn_id": "c", "req_id": "1",
                  "op": "subscribe"}) == "ack"
-    with pytest.raises(FrameError) as err:
-        kind({"success": False, "ret_msg": "error:handler not found", "conn_id": "c",
-              "req_id": "1", "op": "subscribe"})
-    assert err.value.reason == "subscribe_error"
+    assert reason_of(kind, {"success": False, "ret_msg": "error:handler not found",
+                            "conn_id": "c", "req_id": "1", "op": "subscribe"}) == "subscribe_error"
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -141,9 +135,7 @@ def test_control_frames() -> None:
      "unknown_symbol"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        bybit.parse(frame, bybit.WS_LINEAR, 1.0, Metadata())
-    assert err.value.reason == reason
+    assert reason_of(bybit.parse, frame, bybit.WS_LINEAR, 1.0, Metadata()) == reason
 
 
 def test_metadata_keeps_trading_symbols_with_market() -> None:
@@ -154,10 +146,8 @@ def test_metadata_keeps_trading_symbols_with_market() -> None:
 
 
 def test_rest_error_is_a_frame_error() -> None:
-    with pytest.raises(FrameError) as err:
-        bybit.load_rest(Metadata(), "https://api.bybit.com/x?category=linear",
-                        '{"retCode":10006,"retMsg":"Too many visits!","result":{}}')
-    assert err.value.reason == "rest_error"
+    assert reason_of(bybit.load_rest, Metadata(), "https://api.bybit.com/x?category=linear",
+                     '{"retCode":10006,"retMsg":"Too many visits!","result":{}}') == "rest_error"
 
 
 def test_pagination_follows_next_page_cursor() -> None:
@@ -214,106 +204,62 @@ def test_ping_message() -> None:
     assert bybit.VENUE.ping_interval == 20.0
 
 
-def _urls(sim: BybitSim) -> dict[str, str]:
-    return {"ws_linear": sim.ws_url(LINEAR_PATH), "ws_inverse": sim.ws_url(INVERSE_PATH),
-            "rest": sim.http_base}
-
-
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "bybit", "kind": kind}) or 0
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BybitSim() as sim:
-        sim.rest_fail = 1  # first REST call answers 503: retried
-        col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            # Metadata: 503 retried, linear paginated (2 pages), inverse.
-            assert len(sim.rest_hits) == 4
-            assert sum("cursor=" in h for h in sim.rest_hits) == 1
-            assert sorted(col.session.meta.instruments) == [
-                "BTCPERP", "BTCUSD", "BTCUSDH26", "BTCUSDT", "ETHUSDT"]
-            await sim.wait_for(lambda: len(sim.subscribed[INVERSE_PATH]) == 2)
-            assert sorted(sim.subscribed[LINEAR_PATH]) == [
-                "allLiquidation.BTCPERP", "allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]
-            assert sorted(sim.subscribed[INVERSE_PATH]) == [
-                "allLiquidation.BTCUSD", "allLiquidation.BTCUSDH26"]
-            await sim.push(liquidation("BTCUSDT", ("Buy", "0.5", "60000", 1_789_670_000_000),
-                                       ("Sell", "1", "60010", 1_789_670_000_100)), LINEAR_PATH)
-            await sim.push(liquidation("BTCUSD", ("Buy", "30000", "60000", 1_789_670_000_200)),
-                           INVERSE_PATH)
-            await sim.push("{malformed", LINEAR_PATH)
-            await sim.wait_for(lambda: len(sink.events) == 3 and len(sink.deadletters) == 1)
-            # Pings are sent on both connections and answered.
-            await sim.wait_for(lambda: all(
-                '{"op":"ping"}' in sim.messages(p) for p in (LINEAR_PATH, INVERSE_PATH)))
-            await sim.wait_for(lambda: _frames(metrics, "pong") >= 2)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 1
-            # Server-side disconnect: reconnect and resubscribe every symbol.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 4 and len(sim.clients) == 2
-                               and len(sim.subscribed[LINEAR_PATH]) == 6
-                               and len(sim.subscribed[INVERSE_PATH]) == 4)
-            await sim.push(liquidation("ETHUSDT", ("Sell", "2", "3000", 1_789_670_001_000)),
-                           LINEAR_PATH)
-            await sim.wait_for(lambda: len(sink.events) == 4)
-    by_symbol = [(e.symbol, e.side, e.market, round(e.notional_usd, 6)) for e in sink.events]
+    sim = BybitSim()
+    sim.rest_fail = 1  # first REST call answers 503: retried
+    async with HARNESS.collector(sim) as rig:
+        # Metadata: 503 retried, linear paginated (2 pages), inverse.
+        assert len(sim.rest_hits) == 4
+        assert sum("cursor=" in h for h in sim.rest_hits) == 1
+        assert sorted(rig.col.session.meta.instruments) == [
+            "BTCPERP", "BTCUSD", "BTCUSDH26", "BTCUSDT", "ETHUSDT"]
+        await sim.wait_for(lambda: len(sim.subscribed[INVERSE_PATH]) == 2)
+        assert sorted(sim.subscribed[LINEAR_PATH]) == [
+            "allLiquidation.BTCPERP", "allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]
+        assert sorted(sim.subscribed[INVERSE_PATH]) == [
+            "allLiquidation.BTCUSD", "allLiquidation.BTCUSDH26"]
+        await sim.push(liquidation("BTCUSDT", ("Buy", "0.5", "60000", 1_789_670_000_000),
+                                   ("Sell", "1", "60010", 1_789_670_000_100)), LINEAR_PATH)
+        await sim.push(liquidation("BTCUSD", ("Buy", "30000", "60000", 1_789_670_000_200)),
+                       INVERSE_PATH)
+        await sim.push("{malformed", LINEAR_PATH)
+        await rig.published(events=3, deadletters=1)
+        # Pings are sent on both connections and answered.
+        await rig.pinged('{"op":"ping"}', LINEAR_PATH)
+        await rig.pinged('{"op":"ping"}', INVERSE_PATH, pongs=2)
+        assert rig.up() == 1
+        # Server-side disconnect: reconnect and resubscribe every symbol.
+        await rig.reconnected(connections=4, clients=2,
+                              also=lambda: len(sim.subscribed[LINEAR_PATH]) == 6
+                              and len(sim.subscribed[INVERSE_PATH]) == 4)
+        await sim.push(liquidation("ETHUSDT", ("Sell", "2", "3000", 1_789_670_001_000)),
+                       LINEAR_PATH)
+        await sim.wait_for(lambda: len(rig.sink.events) == 4)
+    by_symbol = [(e.symbol, e.side, e.market, round(e.notional_usd, 6)) for e in rig.sink.events]
     assert by_symbol == [("BTCUSDT", "long", "linear", 30000.0),
                          ("BTCUSDT", "short", "linear", 60010.0),
                          ("BTCUSD", "long", "inverse", 30000.0),
                          ("ETHUSDT", "short", "linear", 6000.0)]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "bybit"}) >= 2
-    assert any(r.source.startswith("http://") and "cursor=" in r.source for r in sink.raws)
+    rig.assert_recovered(2)
+    assert any(r.source.startswith("http://") and "cursor=" in r.source for r in rig.sink.raws)
 
 
 async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BybitSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) >= 2)
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert not col.subscribed.is_set()
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 0
+    await HARNESS.check_subscribe_refused(BybitSim(), lambda n: n >= 2)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BybitSim() as sim:
-        sim.answer_pings = False
-        col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.1,
-                        pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            # Down while still running (not only after cancel), then reconnected.
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "bybit"}) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 4, timeout=10)
-    assert col.reconnects >= 2
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 0
+    # Down while still running (not only after cancel), then reconnected.
+    await HARNESS.check_unanswered_pings(BybitSim(), connections=4, reconnects=2)
 
 
 async def test_rejected_subscribe_is_retried_on_a_new_connection() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with BybitSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(bybit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.1,
-                        subscribe_timeout=0.5)
-        async with running(col):
-            await sim.wait_for(lambda: sim.connections >= 4)  # 2 connections, each retried
-            sim.fail_subscribe = False  # the venue recovers: the next attempt succeeds
-            await asyncio.wait_for(col.subscribed.wait(), 10)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "bybit"}) == 1
+    sim = BybitSim()
+    sim.fail_subscribe = True
+    async with HARNESS.collector(sim, {}, subscribed=False, ping_interval=0.2,
+                                 pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.1,
+                                 subscribe_timeout=0.5) as rig:
+        await sim.wait_for(lambda: sim.connections >= 4)  # 2 connections, each retried
+        sim.fail_subscribe = False  # the venue recovers: the next attempt succeeds
+        await asyncio.wait_for(rig.col.subscribed.wait(), 10)
+        assert rig.up() == 1

@@ -4,17 +4,12 @@ the collector against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
-from liqstress.streams.collector import Collector
 from liqstress.streams.venues import deribit
-from liqstress.streams.venues.base import FrameError, Metadata
+from liqstress.streams.venues.base import Metadata
 
-from .sims.base import MemorySink, running
 from .sims.deribit import (
     DOC_ERROR,
     DOC_FRAME,
@@ -27,19 +22,15 @@ from .sims.deribit import (
     trade,
     trades,
 )
+from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 BTC = "trades.future.BTC.100ms"
 USDC = "trades.future.USDC.100ms"
 
 
-def parse_text(text: str):
-    return deribit.parse(text, deribit.WS_URL, 1_800_000_000.0, Metadata())
-
-
-def parse(frame: object) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(parse_text(text).events)
+HARNESS = VenueHarness(deribit)
+parse_text, parse = HARNESS.out, HARNESS.events
 
 
 def test_doc_trade_without_liquidation_is_ignored() -> None:
@@ -130,8 +121,7 @@ def test_mixed_batch_counts_only_liquidations() -> None:
 
 def test_control_frames() -> None:
     def kind(frame: object) -> str:
-        text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-        return parse_text(text).kind
+        return parse_text(frame).kind
     assert kind(response(deribit.SET_HEARTBEAT_ID, "ok")) == "ack"
     assert kind(response(deribit.SUBSCRIBE_ID, list(deribit.CHANNELS))) == "ack"
     assert kind(response(deribit.SUBSCRIBE_ID, [BTC])) == "ack"  # partial: what was accepted
@@ -146,9 +136,7 @@ def test_control_frames() -> None:
                         (response(deribit.SUBSCRIBE_ID, []), "subscribe_error"),
                         ({**DOC_ERROR, "id": 1005}, "venue_error"),
                         ({k: v for k, v in DOC_ERROR.items() if k != "id"}, "venue_error")):
-        with pytest.raises(FrameError) as err:
-            kind(bad)
-        assert err.value.reason == reason
+        assert reason_of(kind, bad) == reason
 
 
 def test_subscribe_and_ping_messages() -> None:
@@ -199,103 +187,55 @@ def test_subscribe_and_ping_messages() -> None:
      "unsupported_instrument"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        parse_text(frame)
-    assert err.value.reason == reason
-
-
-def _urls(sim: DeribitSim) -> dict[str, str]:
-    return {"ws": sim.ws_url()}
-
-
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "deribit", "kind": kind}) or 0
-
-
-def _up(metrics: Metrics) -> float | None:
-    return metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "deribit"})
+    assert reason_of(parse_text, frame) == reason
 
 
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with DeribitSim() as sim:
-        col = Collector(deribit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert sim.heartbeat_intervals == [deribit.HEARTBEAT_INTERVAL]
-            assert sim.subscribed == [list(deribit.CHANNELS)]
-            assert _up(metrics) == 1
-            # The server's test_request is answered with public/test.
-            await sim.send_test_request()
-            await sim.wait_for(lambda: deribit.TEST_REPLY in sim.messages(WS_PATH))
-            assert _frames(metrics, "ping") == 1
-            # Our own app ping (public/test) is answered: the pong.
-            await sim.wait_for(lambda: _frames(metrics, "pong") >= 2)
-            await sim.push(trades(BTC,
-                                  trade("BTC-PERPETUAL", "sell", 30000, 60000, T0, "101", "T"),
-                                  trade("BTC-PERPETUAL", "buy", 10, 60000, T0, "102")))
-            await sim.push(trades(USDC, trade("ETH_USDC-PERPETUAL", "sell", 2, 3000, T0, "103", "MT")))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 3 and len(sink.deadletters) == 1)
-            # Server-side disconnect: reconnect, heartbeat and subscribe again.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and len(sim.subscribed) == 2 and len(sim.heartbeat_intervals) == 2)
-            await sim.wait_for(lambda: _up(metrics) == 1)
-            await sim.push(trades(BTC, trade("BTC-PERPETUAL", "buy", 7000, 61000, T0 + 5, "104", "M")))
-            await sim.wait_for(lambda: len(sink.events) == 4)
-    got = [(e.symbol, e.side, e.market, e.notional_usd) for e in sink.events]
-    assert got == [("BTC-PERPETUAL", "long", "inverse", pytest.approx(30000)),
-                   ("ETH_USDC-PERPETUAL", "long", "linear", pytest.approx(6000)),
-                   ("ETH_USDC-PERPETUAL", "short", "linear", pytest.approx(6000)),
-                   ("BTC-PERPETUAL", "long", "inverse", pytest.approx(7000))]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "deribit"}) >= 1
+    async with HARNESS.collector(DeribitSim()) as rig:
+        sim = rig.sim
+        assert sim.heartbeat_intervals == [deribit.HEARTBEAT_INTERVAL]
+        assert sim.subscribed == [list(deribit.CHANNELS)]
+        assert rig.up() == 1
+        # The server's test_request is answered with public/test.
+        await sim.send_test_request()
+        await sim.wait_for(lambda: deribit.TEST_REPLY in sim.messages(WS_PATH))
+        assert rig.frames("ping") == 1
+        # Our own app ping (public/test) is answered: the pong.
+        await sim.wait_for(lambda: rig.frames("pong") >= 2)
+        await sim.push(trades(BTC,
+                              trade("BTC-PERPETUAL", "sell", 30000, 60000, T0, "101", "T"),
+                              trade("BTC-PERPETUAL", "buy", 10, 60000, T0, "102")))
+        await sim.push(trades(USDC, trade("ETH_USDC-PERPETUAL", "sell", 2, 3000, T0, "103", "MT")))
+        await sim.push("{malformed")
+        await rig.published(events=3, deadletters=1)
+        # Server-side disconnect: reconnect, heartbeat and subscribe again.
+        await rig.reconnected(also=lambda: len(sim.subscribed) == 2
+                              and len(sim.heartbeat_intervals) == 2)
+        await sim.wait_for(lambda: rig.up() == 1)
+        await sim.push(trades(BTC, trade("BTC-PERPETUAL", "buy", 7000, 61000, T0 + 5, "104", "M")))
+        await sim.wait_for(lambda: len(rig.sink.events) == 4)
+    assert rig.outcome("symbol", "side", "market", "notional_usd") == [
+        ("BTC-PERPETUAL", "long", "inverse", pytest.approx(30000)),
+        ("ETH_USDC-PERPETUAL", "long", "linear", pytest.approx(6000)),
+        ("ETH_USDC-PERPETUAL", "short", "linear", pytest.approx(6000)),
+        ("BTC-PERPETUAL", "long", "inverse", pytest.approx(7000))]
+    rig.assert_recovered()
 
 
 async def test_periodic_test_requests_keep_the_connection() -> None:
     """Deribit closes a connection whose test_request goes unanswered; ours are answered, so
     the connection lives through many of them."""
-    metrics = Metrics.create()
-    async with DeribitSim() as sim:
-        sim.test_request_every = 0.1
-        sim.test_request_grace = 0.5
-        col = Collector(deribit.VENUE, MemorySink(), metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: sim.test_replies >= 10, timeout=10)
-            assert sim.connections == 1 and _up(metrics) == 1
+    sim = DeribitSim()
+    sim.test_request_every = 0.1
+    sim.test_request_grace = 0.5
+    async with HARNESS.collector(sim) as rig:
+        await sim.wait_for(lambda: sim.test_replies >= 10, timeout=10)
+        assert sim.connections == 1 and rig.up() == 1
 
 
 async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with DeribitSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(deribit.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) >= 1)
-            await asyncio.sleep(0.2)
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert not col.subscribed.is_set()
-    assert _up(metrics) == 0
+    await HARNESS.check_subscribe_refused(DeribitSim(), settle=0.2)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    async with DeribitSim() as sim:
-        sim.answer_pings = False
-        col = Collector(deribit.VENUE, MemorySink(), metrics, urls=_urls(sim), ping_interval=0.1,
-                        pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: _up(metrics) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _up(metrics) == 0
+    await HARNESS.check_unanswered_pings(DeribitSim())

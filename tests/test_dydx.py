@@ -4,20 +4,15 @@ clobPairId under the 32-per-connection limit, and the collector against the simu
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 import websockets
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import dydx
-from liqstress.streams.venues.base import FrameError, Metadata
+from liqstress.streams.venues.base import Metadata
 
-from .sims.base import MemorySink, running
 from .sims.dydx import (
     CONNECTED,
     DOC_FRAME,
@@ -34,14 +29,15 @@ from .sims.dydx import (
     subscribed,
     trade,
 )
+from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 REST_URL = "https://indexer.dydx.trade/v4/perpetualMarkets"
+HARNESS = VenueHarness(dydx)
 
 
 def parse(frame: object, kind: str | None = None) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    out = dydx.parse(text, dydx.WS_URL, 1_800_000_000.0, Metadata())
+    out = HARNESS.out(frame)
     if kind is not None:
         assert out.kind == kind
     return list(out.events)
@@ -156,9 +152,7 @@ def test_control_frames() -> None:
     (channel_data("BTC-USD", 7), "unexpected_shape"),  # type: ignore[arg-type]
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        dydx.parse(frame, dydx.WS_URL, 1.0, Metadata())
-    assert err.value.reason == reason
+    assert reason_of(dydx.parse, frame, dydx.WS_URL, 1.0, Metadata()) == reason
 
 
 def test_metadata_keeps_active_markets_with_clob_pair_ids() -> None:
@@ -184,9 +178,7 @@ def test_metadata_keeps_active_markets_with_clob_pair_ids() -> None:
 ])
 def test_unusable_rest_bodies(body: str, reason: str) -> None:
     meta = loaded_meta()
-    with pytest.raises(FrameError) as err:
-        dydx.load_rest(meta, REST_URL, body)
-    assert err.value.reason == reason
+    assert reason_of(dydx.load_rest, meta, REST_URL, body) == reason
     assert len(meta.instruments) == 40  # the previous listing stays
 
 
@@ -218,95 +210,59 @@ def test_heartbeat_message() -> None:
     assert dydx.VENUE.ping_interval < 30 and not dydx.VENUE.sampled
 
 
-def _metric(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, {"exchange": "dydx", **labels}) or 0
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with DydxSim(heartbeat_every=0.1, heartbeat_timeout=1.0) as sim:
-        sim.rest_fail = 1
-        col = Collector(dydx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2, metadata_refresh=0.3)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert sim.rest_hits[:2] == ["/v4/perpetualMarkets"] * 2  # 503, then retried
-            # 40 ACTIVE markets over two connections, none above the indexer's 32.
-            assert sorted(len(s) for s in sim.subscriptions()) == [8, 32]
-            assert sorted(sim.subscribed) == sorted(m["ticker"] for m in MARKETS[:40])
-            # Each subscribe snapshot held two old liquidations: dropped, never published.
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_snapshot_dropped_total") == 80)
-            assert sink.events == []
-            await sim.push_trades("BTC-USD", trade("t1", "SELL", "0.5", "60000", T0),
-                                  trade("t2", "BUY", "1", "60010", T0 + 1, kind="LIMIT"))
-            await sim.push_trades("M35-USD", trade("t3", "BUY", "100", "2", T0 + 2),
-                                  trade("t4", "SELL", "7", "2", T0 + 3, kind="DELEVERAGED"))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 2)
-            # Protocol pings from the server answered by the library; app heartbeats answered.
-            await sim.wait_for(lambda: sim.protocol_pongs >= 4)
-            await sim.wait_for(lambda: any('"liqstress-heartbeat-' in m for m in sim.messages()))
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_source_frames_total",
-                                               kind="pong") >= 2)
-            assert sim.heartbeat_closes == 0
-            assert _metric(metrics, "liqstress_source_up") == 1
-            # New listings: AAA-USD (clobPairId 40) is subscribed on the live second connection,
-            # ZZZ-USD (70) opens a third one.
-            sim.markets += [market("AAA-USD", 40), market("ZZZ-USD", 70)]
-            await sim.wait_for(lambda: "AAA-USD" in sim.subscribed and "ZZZ-USD" in sim.subscribed)
-            assert sim.connections == 3
-            assert sorted(len(s) for s in sim.subscriptions()) == [1, 9, 32]
-            await sim.push_trades("AAA-USD", trade("t5", "SELL", "1", "10", T0 + 4))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-            # Server-side disconnect: every connection reconnects and resubscribes.
-            before = len(sim.subscribed)
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: len(sim.subscribed) == before + 42
-                               and len(sim.clients) == 3)
-            assert sorted(len(s) for s in sim.subscriptions()) == [1, 9, 32]
-            await sim.push_trades("ZZZ-USD", trade("t6", "BUY", "3", "5", T0 + 5))
-            await sim.wait_for(lambda: len(sink.events) == 4)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("BTC-USD", "long", pytest.approx(30000)),
-                   ("M35-USD", "short", pytest.approx(200)),
-                   ("AAA-USD", "long", pytest.approx(10)),
-                   ("ZZZ-USD", "short", pytest.approx(15))]
-    assert {d["reason"] for d in sink.deadletters} == {"malformed_json"}
-    assert _metric(metrics, "liqstress_source_reconnects_total") >= 3
+    sim = DydxSim(heartbeat_every=0.1, heartbeat_timeout=1.0)
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim, metadata_refresh=0.3) as rig:
+        assert sim.rest_hits[:2] == ["/v4/perpetualMarkets"] * 2  # 503, then retried
+        # 40 ACTIVE markets over two connections, none above the indexer's 32.
+        assert sorted(len(s) for s in sim.subscriptions()) == [8, 32]
+        assert sorted(sim.subscribed) == sorted(m["ticker"] for m in MARKETS[:40])
+        # Each subscribe snapshot held two old liquidations: dropped, never published.
+        await sim.wait_for(lambda: rig.count("liqstress_snapshot_dropped_total") == 80)
+        assert rig.sink.events == []
+        await sim.push_trades("BTC-USD", trade("t1", "SELL", "0.5", "60000", T0),
+                              trade("t2", "BUY", "1", "60010", T0 + 1, kind="LIMIT"))
+        await sim.push_trades("M35-USD", trade("t3", "BUY", "100", "2", T0 + 2),
+                              trade("t4", "SELL", "7", "2", T0 + 3, kind="DELEVERAGED"))
+        await sim.push("{malformed")
+        await rig.published(events=2, deadletters=2)
+        # Protocol pings from the server answered by the library; app heartbeats answered.
+        await sim.wait_for(lambda: sim.protocol_pongs >= 4)
+        await rig.pinged('"liqstress-heartbeat-', pongs=2, exact=False)
+        assert sim.heartbeat_closes == 0
+        assert rig.count("liqstress_source_up") == 1
+        # New listings: AAA-USD (clobPairId 40) is subscribed on the live second connection,
+        # ZZZ-USD (70) opens a third one.
+        sim.markets += [market("AAA-USD", 40), market("ZZZ-USD", 70)]
+        await sim.wait_for(lambda: "AAA-USD" in sim.subscribed and "ZZZ-USD" in sim.subscribed)
+        assert sim.connections == 3
+        assert sorted(len(s) for s in sim.subscriptions()) == [1, 9, 32]
+        await sim.push_trades("AAA-USD", trade("t5", "SELL", "1", "10", T0 + 4))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+        # Server-side disconnect: every connection reconnects and resubscribes.
+        before = len(sim.subscribed)
+        await rig.reconnected(connections=0, clients=3,
+                              also=lambda: len(sim.subscribed) == before + 42)
+        assert sorted(len(s) for s in sim.subscriptions()) == [1, 9, 32]
+        await sim.push_trades("ZZZ-USD", trade("t6", "BUY", "3", "5", T0 + 5))
+        await sim.wait_for(lambda: len(rig.sink.events) == 4)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("BTC-USD", "long", pytest.approx(30000)),
+        ("M35-USD", "short", pytest.approx(200)),
+        ("AAA-USD", "long", pytest.approx(10)),
+        ("ZZZ-USD", "short", pytest.approx(15))]
+    assert {d["reason"] for d in rig.sink.deadletters} == {"malformed_json"}
+    assert rig.count("liqstress_source_reconnects_total") >= 3
 
 
 async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with DydxSim(markets=MARKETS[:3]) as sim:
-        sim.fail_subscribe = True
-        col = Collector(dydx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2, metadata_refresh=0)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) >= 3)
-            await asyncio.sleep(0.3)
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert not col.subscribed.is_set()
-    assert _metric(metrics, "liqstress_source_up") == 0
+    await HARNESS.check_subscribe_refused(DydxSim(markets=MARKETS[:3]), lambda n: n >= 3,
+                                          settle=0.3, metadata_refresh=0)
 
 
 async def test_unanswered_heartbeats_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with DydxSim(markets=MARKETS[:3]) as sim:
-        sim.answer_pings = False
-        col = Collector(dydx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1, metadata_refresh=0)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_source_up") == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _metric(metrics, "liqstress_source_up") == 0
+    await HARNESS.check_unanswered_pings(DydxSim(markets=MARKETS[:3]), metadata_refresh=0)
 
 
 async def test_simulator_enforces_the_per_connection_limit_and_heartbeat() -> None:

@@ -4,21 +4,17 @@ metadata, and the collector against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from types import SimpleNamespace
 
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import gate
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
-from .sims.base import MemorySink, running
 from .sims.gate import (
     DOC_ACK,
     DOC_ERROR,
@@ -31,23 +27,17 @@ from .sims.gate import (
     liquidations,
     pong,
 )
+from .venue_harness import PINGS, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
+HARNESS = VenueHarness(gate)
+parse_out, parse = HARNESS.out, HARNESS.events
 
 
 def loaded_meta() -> Metadata:
     meta = Metadata()
     gate.load_rest(meta, gate.rest_urls({})[0], contracts_body())
     return meta
-
-
-def parse_out(frame: object, meta: Metadata | None = None):  # type: ignore[no-untyped-def]
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return gate.parse(text, gate.WS_URL, 1_800_000_000.0, meta or Metadata())
-
-
-def parse(frame: object, meta: Metadata | None = None) -> list:
-    return list(parse_out(frame, meta).events)
 
 
 def test_doc_payload_array_negative_size_is_short_in_contracts() -> None:
@@ -142,9 +132,7 @@ def test_contract_metadata() -> None:
     ("<html>", "malformed_json"),
 ])
 def test_rest_errors(body: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        gate.load_rest(Metadata(), gate.rest_urls({})[0], body)
-    assert err.value.reason == reason
+    assert reason_of(gate.load_rest, Metadata(), gate.rest_urls({})[0], body) == reason
 
 
 def test_control_frames() -> None:
@@ -157,9 +145,7 @@ def test_control_frames() -> None:
     for bad in (DOC_ERROR, {**DOC_ACK, "result": {"status": "failed"}},
                 {**DOC_ACK, "channel": "futures.trades"},
                 {"time": 1, "channel": "", "event": "error", "error": {"code": 1, "message": "x"}}):
-        with pytest.raises(FrameError) as err:
-            parse_out(bad)
-        assert err.value.reason == "subscribe_error"
+        assert reason_of(parse_out, bad) == "subscribe_error"
 
 
 def test_subscribe_is_stamped_when_sent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,9 +188,7 @@ def test_subscribe_is_stamped_when_sent(monkeypatch: pytest.MonkeyPatch) -> None
      "venue_error"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        gate.parse(frame, gate.WS_URL, 1.0, loaded_meta())
-    assert err.value.reason == reason
+    assert reason_of(gate.parse, frame, gate.WS_URL, 1.0, loaded_meta()) == reason
 
 
 def test_session_counts_unpriced_and_nothing_is_a_snapshot() -> None:
@@ -218,88 +202,48 @@ def test_session_counts_unpriced_and_nothing_is_a_snapshot() -> None:
     assert len(out.events) == 2 and out.snapshot_dropped == 0 and out.unpriced == 1
 
 
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "gate", "kind": kind}) or 0
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with GateSim() as sim:
-        sim.rest_fail = 1
-        col = Collector(gate.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert sim.rest_hits == ["/api/v4/futures/usdt/contracts"] * 2  # 503 retried
-            assert col.session.meta.get("ETH_USDT").contract_value == 0.01  # type: ignore[union-attr]
-            (sub,) = sim.subscribes
-            assert (sub["channel"], sub["event"], sub["payload"]) == (
-                "futures.public_liquidates", "subscribe", ["!all"])
-            assert abs(sub["time"] - time.time()) < 5
-            await sim.push(liquidations(item("BTC_USDT", 5000, "60000", _now_ms()),
-                                        item("ETH_USDT", -100, "3000", _now_ms())))
-            await sim.push(liquidations(item("SOL_USDT", 20, "150", _now_ms()), bare=True))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 3 and len(sink.deadletters) == 1)
-            await sim.wait_for(lambda: any('"futures.ping"' in m for m in sim.messages(WS_PATH)))
-            await sim.wait_for(lambda: _frames(metrics, "pong") > 0)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "gate"}) == 1
-            # Server-side disconnect: reconnect and resubscribe with a freshly stamped message.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and len(sim.subscribes) == 2)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "gate"}) == 1)
-            assert sim.subscribes[1]["time"] >= sub["time"]
-            await sim.push(liquidations(item("DOGE_USDT", -1000, "0.2", _now_ms()),
-                                        item("NEW_USDT", 10, "3", _now_ms())))
-            await sim.wait_for(lambda: len(sink.events) == 5)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("BTC_USDT", "long", pytest.approx(30000)),
-                   ("ETH_USDT", "short", pytest.approx(3000)),
-                   ("SOL_USDT", "long", pytest.approx(3000)),
-                   ("DOGE_USDT", "short", pytest.approx(2000)),
-                   ("NEW_USDT", "long", None)]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value("liqstress_unpriced_total", {"exchange": "gate"}) == 1
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "gate"}) >= 1
+    sim = GateSim()
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim) as rig:
+        assert sim.rest_hits == ["/api/v4/futures/usdt/contracts"] * 2  # 503 retried
+        assert rig.col.session.meta.get("ETH_USDT").contract_value == 0.01  # type: ignore[union-attr]
+        (sub,) = sim.subscribes
+        assert (sub["channel"], sub["event"], sub["payload"]) == (
+            "futures.public_liquidates", "subscribe", ["!all"])
+        assert abs(sub["time"] - time.time()) < 5
+        await sim.push(liquidations(item("BTC_USDT", 5000, "60000", _now_ms()),
+                                    item("ETH_USDT", -100, "3000", _now_ms())))
+        await sim.push(liquidations(item("SOL_USDT", 20, "150", _now_ms()), bare=True))
+        await sim.push("{malformed")
+        await rig.published(events=3, deadletters=1)
+        await rig.pinged('"futures.ping"', WS_PATH, exact=False)
+        assert rig.up() == 1
+        # Server-side disconnect: reconnect and resubscribe with a freshly stamped message.
+        await rig.reconnected(also=lambda: len(sim.subscribes) == 2)
+        await sim.wait_for(lambda: rig.up() == 1)
+        assert sim.subscribes[1]["time"] >= sub["time"]
+        await sim.push(liquidations(item("DOGE_USDT", -1000, "0.2", _now_ms()),
+                                    item("NEW_USDT", 10, "3", _now_ms())))
+        await sim.wait_for(lambda: len(rig.sink.events) == 5)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("BTC_USDT", "long", pytest.approx(30000)),
+        ("ETH_USDT", "short", pytest.approx(3000)),
+        ("SOL_USDT", "long", pytest.approx(3000)),
+        ("DOGE_USDT", "short", pytest.approx(2000)),
+        ("NEW_USDT", "long", None)]
+    assert rig.value("liqstress_unpriced_total") == 1
+    rig.assert_recovered()
 
 
 async def test_subscribe_error_is_a_dead_letter_and_the_source_stays_down() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with GateSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(gate.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) == 1)
-            await asyncio.sleep(0.3)
-            assert not col.subscribed.is_set()
-    assert sink.deadletters[0]["reason"] == "subscribe_error"
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "gate"}) == 0
+    await HARNESS.check_subscribe_refused(GateSim(), lambda n: n == 1, settle=0.3,
+                                          timing=PINGS)
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with GateSim() as sim:
-        sim.answer_pings = False
-        col = Collector(gate.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "gate"}) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "gate"}) == 0
+    await HARNESS.check_unanswered_pings(GateSim())

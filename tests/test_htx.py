@@ -11,22 +11,17 @@ import orjson
 import pytest
 import websockets
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import htx
-from liqstress.streams.venues.base import FrameError, Metadata
+from liqstress.streams.venues.base import Metadata
 
-from .sims.base import MemorySink, running
 from .sims.htx import LIVE_ACK, LIVE_FRAME, LIVE_PING, WS_PATH, HtxSim, ack, gz, liquidation
+from .venue_harness import IMPATIENT, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
-
-
-def parse(frame: object) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(htx.parse(text, htx.WS_URL, 1_800_000_000.0, Metadata()).events)
+HARNESS = VenueHarness(htx)
+parse = HARNESS.events
 
 
 def test_live_capture_buy_is_short_and_turnover_is_the_notional() -> None:
@@ -135,9 +130,7 @@ def test_control_frames() -> None:
     (LIVE_FRAME.replace("ETH-USDT", "ETH"), "unknown_symbol"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        htx.parse(frame, htx.WS_URL, 1.0, Metadata())
-    assert err.value.reason == reason
+    assert reason_of(htx.parse, frame, htx.WS_URL, 1.0, Metadata()) == reason
 
 
 def test_session_inflates_gzip_frames() -> None:
@@ -164,66 +157,44 @@ def test_subscribe_and_heartbeat_messages() -> None:
     assert htx.VENUE.pong_timeout > 10
 
 
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "htx", "kind": kind}) or 0
-
-
-def _up(metrics: Metrics) -> float | None:
-    return metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "htx"})
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with HtxSim(ping_every=0.05, max_missed=5) as sim:
-        col = Collector(htx.VENUE, sink, metrics, urls={"ws": sim.ws_url()}, ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2,
-                        raw_policy="all")
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert orjson.loads(sim.messages(WS_PATH)[0]) == {
-                "op": "sub", "cid": "liqstress-liq", "topic": "public.*.liquidation_orders"}
-            await sim.push(LIVE_FRAME)
-            await sim.push(liquidation("BTC-USDT", ("sell", 100, 60000.0, 0.1, T0, 6000.0)))
-            await sim.push("{malformed")  # gzipped, but not JSON
-            await sim.push(b"not gzip at all")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 2)
-            # Many server pings, each answered with its own ts echoed byte for byte: never "Bye".
-            await sim.wait_for(lambda: len(sim.pongs) >= 20)
-            assert sim.bad_pongs == 0 and sim.byes == 0 and sim.connections == 1
-            for pong in sim.pongs:
-                assert pong.startswith('{"op":"pong","ts":"') and orjson.loads(pong)["op"] == "pong"
-            sent = set(sim.pings_sent)
-            assert all(pong[len('{"op":"pong","ts":'):-1] in sent for pong in sim.pongs)
-            # Our heartbeat subscribe went out and its 2014 reply counted as a pong too.
-            def heartbeats() -> list[dict]:
-                texts = [gzip.decompress(r.data) for r in sink.raws if r.data[:2] == b"\x1f\x8b"]
-                return [orjson.loads(t) for t in texts if b"liqstress-hb-" in t]
-            await sim.wait_for(lambda: len(heartbeats()) > 0)
-            hb = heartbeats()
-            assert hb[0]["err-code"] == 2014
-            assert _frames(metrics, "pong") >= len(sim.pongs) + len(hb)
-            assert _up(metrics) == 1
-            # Server-side disconnect: reconnect and subscribe again.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1 and sum(
-                '"cid":"liqstress-liq"' in m for m in sim.messages()) == 2)
-            await asyncio.wait_for(_wait_up(metrics), 5)
-            await sim.push(liquidation("ETH-USDT", ("buy", 300, 3000.0, 3.0, T0 + 1, 9000.0)))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("ETH-USDT", "short", pytest.approx(12231.3)),
-                   ("BTC-USDT", "long", pytest.approx(6000)),
-                   ("ETH-USDT", "short", pytest.approx(9000))]
-    assert sorted(d["reason"] for d in sink.deadletters) == ["bad_gzip", "malformed_json"]
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "htx"}) >= 1
-
-
-async def _wait_up(metrics: Metrics) -> None:
-    while _up(metrics) != 1:
-        await asyncio.sleep(0.02)
+    sim = HtxSim(ping_every=0.05, max_missed=5)
+    async with HARNESS.collector(sim, raw_policy="all") as rig:
+        assert orjson.loads(sim.messages(WS_PATH)[0]) == {
+            "op": "sub", "cid": "liqstress-liq", "topic": "public.*.liquidation_orders"}
+        await sim.push(LIVE_FRAME)
+        await sim.push(liquidation("BTC-USDT", ("sell", 100, 60000.0, 0.1, T0, 6000.0)))
+        await sim.push("{malformed")  # gzipped, but not JSON
+        await sim.push(b"not gzip at all")
+        await rig.published(events=2, deadletters=2)
+        # Many server pings, each answered with its own ts echoed byte for byte: never "Bye".
+        await sim.wait_for(lambda: len(sim.pongs) >= 20)
+        assert sim.bad_pongs == 0 and sim.byes == 0 and sim.connections == 1
+        for pong in sim.pongs:
+            assert pong.startswith('{"op":"pong","ts":"') and orjson.loads(pong)["op"] == "pong"
+        sent = set(sim.pings_sent)
+        assert all(pong[len('{"op":"pong","ts":'):-1] in sent for pong in sim.pongs)
+        # Our heartbeat subscribe went out and its 2014 reply counted as a pong too.
+        def heartbeats() -> list[dict]:
+            texts = [gzip.decompress(r.data) for r in rig.sink.raws if r.data[:2] == b"\x1f\x8b"]
+            return [orjson.loads(t) for t in texts if b"liqstress-hb-" in t]
+        await sim.wait_for(lambda: len(heartbeats()) > 0)
+        hb = heartbeats()
+        assert hb[0]["err-code"] == 2014
+        assert rig.frames("pong") >= len(sim.pongs) + len(hb)
+        assert rig.up() == 1
+        # Server-side disconnect: reconnect and subscribe again.
+        await rig.reconnected(also=lambda: sum(
+            '"cid":"liqstress-liq"' in m for m in sim.messages()) == 2)
+        await sim.wait_for(lambda: rig.up() == 1, timeout=5)
+        await sim.push(liquidation("ETH-USDT", ("buy", 300, 3000.0, 3.0, T0 + 1, 9000.0)))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("ETH-USDT", "short", pytest.approx(12231.3)),
+        ("BTC-USDT", "long", pytest.approx(6000)),
+        ("ETH-USDT", "short", pytest.approx(9000))]
+    assert sorted(d["reason"] for d in rig.sink.deadletters) == ["bad_gzip", "malformed_json"]
+    assert rig.value("liqstress_source_reconnects_total") >= 1
 
 
 async def test_simulator_disconnects_a_client_that_does_not_answer_pings() -> None:
@@ -257,44 +228,19 @@ async def test_server_ping_reply_must_echo_the_exact_ts() -> None:
 
 
 async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with HtxSim(ping_every=0.05) as sim:
-        sim.fail_subscribe = True
-        col = Collector(htx.VENUE, sink, metrics, urls={"ws": sim.ws_url()}, ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) >= 1)
-            await asyncio.sleep(0.3)
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert not col.subscribed.is_set()
-    assert _up(metrics) == 0
+    await HARNESS.check_subscribe_refused(HtxSim(ping_every=0.05), settle=0.3)
 
 
 async def test_silent_server_marks_source_down_and_reconnects() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with HtxSim(ping_every=0.05) as sim:
-        sim.send_pings = False  # no server heartbeats ...
-        sim.answer_pings = False  # ... and our heartbeat subscribe goes unanswered
-        col = Collector(htx.VENUE, sink, metrics, urls={"ws": sim.ws_url()}, ping_interval=0.1,
-                        pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: _up(metrics) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _up(metrics) == 0
+    sim = HtxSim(ping_every=0.05)
+    sim.send_pings = False  # no server heartbeats ...
+    # ... and our heartbeat subscribe goes unanswered
+    await HARNESS.check_unanswered_pings(sim)
 
 
 async def test_server_pings_alone_keep_a_quiet_connection_alive() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with HtxSim(ping_every=0.05) as sim:
-        sim.answer_pings = False  # only the server's own pings prove liveness
-        col = Collector(htx.VENUE, sink, metrics, urls={"ws": sim.ws_url()}, ping_interval=0.1,
-                        pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await asyncio.sleep(1.5)  # many pong timeouts' worth, no liquidation at all
-            assert sim.connections == 1 and col.reconnects == 0 and _up(metrics) == 1
+    sim = HtxSim(ping_every=0.05)
+    sim.answer_pings = False  # only the server's own pings prove liveness
+    async with HARNESS.collector(sim, IMPATIENT) as rig:
+        await asyncio.sleep(1.5)  # many pong timeouts' worth, no liquidation at all
+        assert sim.connections == 1 and rig.col.reconnects == 0 and rig.up() == 1

@@ -4,19 +4,14 @@ heartbeat feed as the pong, and the collector against the simulator (incl. new l
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import kraken_futures as kf
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
-from .sims.base import MemorySink, running
 from .sims.kraken_futures import (
     DOC_ERROR,
     DOC_HEARTBEAT,
@@ -33,6 +28,7 @@ from .sims.kraken_futures import (
     trade,
     trade_msg,
 )
+from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 
@@ -43,13 +39,8 @@ def loaded_meta() -> Metadata:
     return meta
 
 
-def parse_text(text: str, meta: Metadata | None = None):
-    return kf.parse(text, kf.WS_URL, 1_800_000_000.0, loaded_meta() if meta is None else meta)
-
-
-def parse(frame: object, meta: Metadata | None = None) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(parse_text(text, meta).events)
+HARNESS = VenueHarness(kf, meta=loaded_meta)
+parse_text, parse = HARNESS.out, HARNESS.events
 
 
 def test_doc_fill_is_not_a_liquidation() -> None:
@@ -159,9 +150,7 @@ def test_control_frames() -> None:
                         ({"event": "alert", "message": "Bad websocket message"}, "venue_error"),
                         ({"event": "subscribed_failed", "feed": "trade",
                           "product_ids": ["PF_NOPE"]}, "subscribe_error")):
-        with pytest.raises(FrameError) as err:
-            kind(msg)
-        assert err.value.reason == reason
+        assert reason_of(kind, msg) == reason
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -185,9 +174,7 @@ def test_control_frames() -> None:
     (trade("XX_WHAT", "sell", 1, 60000, T0, "u"), "unknown_symbol"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
-    with pytest.raises(FrameError) as err:
-        parse_text(frame)
-    assert err.value.reason == reason
+    assert reason_of(parse_text, frame) == reason
 
 
 def test_metadata_from_instruments() -> None:
@@ -213,9 +200,7 @@ def test_metadata_from_instruments() -> None:
 def test_rest_error_is_a_frame_error() -> None:
     for body, reason in (('{"result":"error","error":"apiLimitExceeded"}', "rest_error"),
                          ("<html>", "malformed_json"), ('{"result":"success"}', "unexpected_shape")):
-        with pytest.raises(FrameError) as err:
-            kf.load_rest(Metadata(), kf.rest_urls({})[0], body)
-        assert err.value.reason == reason
+        assert reason_of(kf.load_rest, Metadata(), kf.rest_urls({})[0], body) == reason
 
 
 def test_subscribe_and_ping_messages() -> None:
@@ -239,100 +224,56 @@ def test_subscribe_and_ping_messages() -> None:
     assert kf.connections(Metadata(), {}) == []
 
 
-def _urls(sim: KrakenFuturesSim) -> dict[str, str]:
-    return {"ws": sim.ws_url(), "rest": sim.http_base}
-
-
-def _metric(metrics: Metrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, {"exchange": "kraken-futures", **labels}) or 0
-
-
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with KrakenFuturesSim() as sim:
-        sim.rest_fail = 1
-        col = Collector(kf.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert len(sim.rest_hits) == 2  # the 503 was retried
-            assert sim.subscribed == [PRODUCTS]
-            # Each product's trade_snapshot carries an old liquidation: dropped, not counted.
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_snapshot_dropped_total")
-                               == len(PRODUCTS))
-            # Our heartbeat subscribe is answered and the beats are pongs.
-            await sim.wait_for(lambda: sim.heartbeat_subscribes >= 1
-                               and _metric(metrics, "liqstress_source_frames_total",
-                                           kind="pong") >= 3)
-            assert _metric(metrics, "liqstress_source_up") == 1
-            await sim.push(trade("PF_XBTUSD", "sell", 0.5, 60000, T0, "live-1"))
-            await sim.push(trade("PI_ETHUSD", "buy", 9000, 3000, T0 + 1, "live-2"))
-            await sim.push(trade("PF_XBTUSD", "buy", 3, 60000, T0 + 2, "fill-1", "fill"))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 1)
-            # Server-side disconnect: reconnect, resubscribe, the new snapshot is dropped too.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1
-                               and len(sim.subscribed) == 2)
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_snapshot_dropped_total")
-                               == 2 * len(PRODUCTS))
-            await sim.push(trade("FF_XBTUSD_261225", "buy", 0.2, 61000, T0 + 3, "live-3"))
-            await sim.wait_for(lambda: len(sink.events) == 3)
-    got = [(e.symbol, e.side, e.market, e.notional_usd) for e in sink.events]
-    assert got == [("PF_XBTUSD", "long", "linear", pytest.approx(30000)),
-                   ("PI_ETHUSD", "short", "inverse", pytest.approx(9000)),
-                   ("FF_XBTUSD_261225", "short", "linear", pytest.approx(12200))]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert _metric(metrics, "liqstress_source_reconnects_total") >= 1
+    sim = KrakenFuturesSim()
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim) as rig:
+        assert len(sim.rest_hits) == 2  # the 503 was retried
+        assert sim.subscribed == [PRODUCTS]
+        # Each product's trade_snapshot carries an old liquidation: dropped, not counted.
+        await sim.wait_for(lambda: rig.count("liqstress_snapshot_dropped_total") == len(PRODUCTS))
+        # Our heartbeat subscribe is answered and the beats are pongs.
+        await sim.wait_for(lambda: sim.heartbeat_subscribes >= 1 and rig.frames("pong") >= 3)
+        assert rig.count("liqstress_source_up") == 1
+        await sim.push(trade("PF_XBTUSD", "sell", 0.5, 60000, T0, "live-1"))
+        await sim.push(trade("PI_ETHUSD", "buy", 9000, 3000, T0 + 1, "live-2"))
+        await sim.push(trade("PF_XBTUSD", "buy", 3, 60000, T0 + 2, "fill-1", "fill"))
+        await sim.push("{malformed")
+        await rig.published(events=2, deadletters=1)
+        # Server-side disconnect: reconnect, resubscribe, the new snapshot is dropped too.
+        await rig.reconnected(also=lambda: len(sim.subscribed) == 2)
+        await sim.wait_for(lambda: rig.count("liqstress_snapshot_dropped_total")
+                           == 2 * len(PRODUCTS))
+        await sim.push(trade("FF_XBTUSD_261225", "buy", 0.2, 61000, T0 + 3, "live-3"))
+        await sim.wait_for(lambda: len(rig.sink.events) == 3)
+    assert rig.outcome("symbol", "side", "market", "notional_usd") == [
+        ("PF_XBTUSD", "long", "linear", pytest.approx(30000)),
+        ("PI_ETHUSD", "short", "inverse", pytest.approx(9000)),
+        ("FF_XBTUSD_261225", "short", "linear", pytest.approx(12200))]
+    rig.assert_recovered()
 
 
 async def test_metadata_refresh_subscribes_new_listings() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with KrakenFuturesSim() as sim:
-        col = Collector(kf.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2,
-                        metadata_refresh=0.3)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            sim.instruments = [*sim.instruments,
-                               _inst("PF_NEWUSD", "flexible_futures", base="NEW", quote="USD")]
-            await sim.wait_for(lambda: ["PF_NEWUSD"] in sim.subscribed)
-            assert sim.subscribed[0] == PRODUCTS
-            await sim.push(trade("PF_NEWUSD", "sell", 1000, 2.5, T0, "new-1"))
-            await sim.wait_for(lambda: len(sink.events) == 1)
-            assert sim.connections == 1  # subscribed on the live connection
-    (ev,) = sink.events
+    async with HARNESS.collector(KrakenFuturesSim(), metadata_refresh=0.3) as rig:
+        sim = rig.sim
+        sim.instruments = [*sim.instruments,
+                           _inst("PF_NEWUSD", "flexible_futures", base="NEW", quote="USD")]
+        await sim.wait_for(lambda: ["PF_NEWUSD"] in sim.subscribed)
+        assert sim.subscribed[0] == PRODUCTS
+        await sim.push(trade("PF_NEWUSD", "sell", 1000, 2.5, T0, "new-1"))
+        await sim.wait_for(lambda: len(rig.sink.events) == 1)
+        assert sim.connections == 1  # subscribed on the live connection
+    (ev,) = rig.sink.events
     assert (ev.symbol, ev.side, ev.notional_usd) == ("PF_NEWUSD", "long", pytest.approx(2500))
 
 
 async def test_failed_subscribe_is_dead_lettered_and_never_up() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with KrakenFuturesSim() as sim:
-        sim.fail_subscribe = True
-        col = Collector(kf.VENUE, sink, metrics, urls=_urls(sim), ping_interval=0.2,
-                        pong_timeout=1.0, backoff_initial=0.05, backoff_cap=0.2)
-        async with running(col):
-            await sim.wait_for(lambda: len(sink.deadletters) >= 1)
-            await asyncio.sleep(0.2)
-    assert {d["reason"] for d in sink.deadletters} == {"subscribe_error"}
-    assert not col.subscribed.is_set()
-    assert _metric(metrics, "liqstress_source_up") == 0
+    await HARNESS.check_subscribe_refused(KrakenFuturesSim(), settle=0.2)
 
 
 async def test_missing_heartbeats_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    async with KrakenFuturesSim() as sim:
-        sim.answer_pings = False  # heartbeat subscribes unanswered, no beats
-        col = Collector(kf.VENUE, MemorySink(), metrics, urls=_urls(sim), ping_interval=0.1,
-                        pong_timeout=0.4, backoff_initial=0.05, backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: sim.heartbeat_subscribes >= 1)
-            await sim.wait_for(lambda: _metric(metrics, "liqstress_source_up") == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert _metric(metrics, "liqstress_source_up") == 0
+    # Heartbeat subscribes unanswered, no beats.
+    sim = KrakenFuturesSim()
+    await HARNESS.check_unanswered_pings(sim)
+    assert sim.heartbeat_subscribes >= 1
     assert WS_PATH in {p for p, _ in sim.received}

@@ -4,20 +4,16 @@ simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
 import pytest
 
-from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
-from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
 from liqstress.streams.venues import okx
-from liqstress.streams.venues.base import FrameError, Instrument, Metadata
+from liqstress.streams.venues.base import Instrument, Metadata
 
-from .sims.base import MemorySink, running
 from .sims.okx import (
     DOC_ACK,
     DOC_ERROR,
@@ -30,8 +26,11 @@ from .sims.okx import (
     instruments_body,
     liquidations,
 )
+from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
+HARNESS = VenueHarness(okx)
+parse = HARNESS.events
 
 
 def loaded_meta() -> Metadata:
@@ -39,11 +38,6 @@ def loaded_meta() -> Metadata:
     for url in okx.rest_urls({}):
         okx.load_rest(meta, url, instruments_body(url.rsplit("=", 1)[1]))
     return meta
-
-
-def parse(frame: object, meta: Metadata | None = None) -> list:
-    text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-    return list(okx.parse(text, okx.WS_URL, 1_800_000_000.0, meta or Metadata()).events)
 
 
 def test_doc_payload_short_position_with_contract_value() -> None:
@@ -145,9 +139,8 @@ def test_metadata_from_instruments() -> None:
 
 
 def test_rest_error_is_a_frame_error() -> None:
-    with pytest.raises(FrameError) as err:
-        okx.load_rest(Metadata(), okx.rest_urls({})[0], '{"code":"50011","msg":"Too Many Requests","data":[]}')
-    assert err.value.reason == "rest_error"
+    assert reason_of(okx.load_rest, Metadata(), okx.rest_urls({})[0],
+                     '{"code":"50011","msg":"Too Many Requests","data":[]}') == "rest_error"
 
 
 def test_control_frames() -> None:
@@ -155,9 +148,8 @@ def test_control_frames() -> None:
     assert okx.parse(orjson.dumps(DOC_ACK).decode(), okx.WS_URL, 1.0, Metadata()).kind == "ack"
     notice = '{"event":"notice","code":"64008","msg":"The connection will soon be closed","connId":"a"}'
     assert okx.parse(notice, okx.WS_URL, 1.0, Metadata()).kind == "info"
-    with pytest.raises(FrameError) as err:
-        okx.parse(orjson.dumps(DOC_ERROR).decode(), okx.WS_URL, 1.0, Metadata())
-    assert err.value.reason == "subscribe_error"
+    assert reason_of(okx.parse, orjson.dumps(DOC_ERROR).decode(), okx.WS_URL, 1.0,
+                     Metadata()) == "subscribe_error"
 
 
 def test_subscribe_and_ping_messages() -> None:
@@ -192,9 +184,7 @@ def test_bad_frames_raise_with_reason(frame: str, reason: str | None) -> None:
     if reason is None:  # posSide long wins; the order side is not consulted
         assert parse(frame)[0].side == "long"
         return
-    with pytest.raises(FrameError) as err:
-        okx.parse(frame, okx.WS_URL, 1.0, Metadata())
-    assert err.value.reason == reason
+    assert reason_of(okx.parse, frame, okx.WS_URL, 1.0, Metadata()) == reason
 
 
 def test_session_drops_the_stale_batch_after_subscribe() -> None:
@@ -216,74 +206,44 @@ def test_session_drops_the_stale_batch_after_subscribe() -> None:
     assert again.events == [] and again.snapshot_dropped == 2
 
 
-def _frames(metrics: Metrics, kind: str) -> float:
-    return metrics.registry.get_sample_value(
-        "liqstress_source_frames_total", {"exchange": "okx", "kind": kind}) or 0
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000) + 1
 
 
 async def test_collector_against_simulator() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with OkxSim() as sim:
-        sim.rest_fail = 1
-        col = Collector(okx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.2, pong_timeout=1.0, backoff_initial=0.05,
-                        backoff_cap=0.2)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            assert len(sim.rest_hits) == 3  # 503 retried, then SWAP and FUTURES
-            assert sorted(col.session.meta.instruments) == [
-                "BTC-USD-261225", "BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
-            assert [orjson.loads(m) for m in sim.messages() if m != "ping"][0]["args"][1] == {
-                "channel": "liquidation-orders", "instType": "FUTURES"}
-            # The stale batch right after the ack is dropped, not published.
-            await sim.wait_for(lambda: (metrics.registry.get_sample_value(
-                "liqstress_snapshot_dropped_total", {"exchange": "okx"}) or 0) == 3)
-            await sim.push(liquidations(
-                entry("BTC-USDT-SWAP", detail("long", "sell", "100", "60000", _now_ms())),
-                entry("BTC-USD-SWAP", detail("net", "buy", "10", "60000", _now_ms()))))
-            await sim.push("{malformed")
-            await sim.wait_for(lambda: len(sink.events) == 2 and len(sink.deadletters) == 1)
-            await sim.wait_for(lambda: "ping" in sim.messages(WS_PATH))
-            await sim.wait_for(lambda: _frames(metrics, "pong") > 0)
-            assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "okx"}) == 1
-            # Server-side disconnect: reconnect, resubscribe, the replay is dropped again.
-            await sim.disconnect_all()
-            await sim.wait_for(lambda: sim.connections >= 2 and len(sim.clients) == 1 and sum(
-                '"op":"subscribe"' in m for m in sim.messages()) == 2)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_snapshot_dropped_total", {"exchange": "okx"}) == 6)
-            await sim.push(liquidations(
-                entry("ETH-USDT-SWAP", detail("short", "buy", "20", "3000", _now_ms())),
-                entry("NEW-USDT-SWAP", detail("long", "sell", "20", "3", _now_ms()))))
-            await sim.wait_for(lambda: len(sink.events) == 4)
-    got = [(e.symbol, e.side, e.notional_usd) for e in sink.events]
-    assert got == [("BTC-USDT-SWAP", "long", pytest.approx(60000)),
-                   ("BTC-USD-SWAP", "short", pytest.approx(1000)),
-                   ("ETH-USDT-SWAP", "short", pytest.approx(6000)),
-                   ("NEW-USDT-SWAP", "long", None)]
-    assert sink.deadletters[0]["reason"] == "malformed_json"
-    assert metrics.registry.get_sample_value("liqstress_unpriced_total", {"exchange": "okx"}) == 1
-    assert metrics.registry.get_sample_value(
-        "liqstress_source_reconnects_total", {"exchange": "okx"}) >= 1
+    sim = OkxSim()
+    sim.rest_fail = 1
+    async with HARNESS.collector(sim) as rig:
+        assert len(sim.rest_hits) == 3  # 503 retried, then SWAP and FUTURES
+        assert sorted(rig.col.session.meta.instruments) == [
+            "BTC-USD-261225", "BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+        assert [orjson.loads(m) for m in sim.messages() if m != "ping"][0]["args"][1] == {
+            "channel": "liquidation-orders", "instType": "FUTURES"}
+        # The stale batch right after the ack is dropped, not published.
+        await sim.wait_for(lambda: rig.count("liqstress_snapshot_dropped_total") == 3)
+        await sim.push(liquidations(
+            entry("BTC-USDT-SWAP", detail("long", "sell", "100", "60000", _now_ms())),
+            entry("BTC-USD-SWAP", detail("net", "buy", "10", "60000", _now_ms()))))
+        await sim.push("{malformed")
+        await rig.published(events=2, deadletters=1)
+        await rig.pinged("ping", WS_PATH)
+        assert rig.up() == 1
+        # Server-side disconnect: reconnect, resubscribe, the replay is dropped again.
+        await rig.reconnected(also=lambda: sum(
+            '"op":"subscribe"' in m for m in sim.messages()) == 2)
+        await sim.wait_for(lambda: rig.value("liqstress_snapshot_dropped_total") == 6)
+        await sim.push(liquidations(
+            entry("ETH-USDT-SWAP", detail("short", "buy", "20", "3000", _now_ms())),
+            entry("NEW-USDT-SWAP", detail("long", "sell", "20", "3", _now_ms()))))
+        await sim.wait_for(lambda: len(rig.sink.events) == 4)
+    assert rig.outcome("symbol", "side", "notional_usd") == [
+        ("BTC-USDT-SWAP", "long", pytest.approx(60000)),
+        ("BTC-USD-SWAP", "short", pytest.approx(1000)),
+        ("ETH-USDT-SWAP", "short", pytest.approx(6000)),
+        ("NEW-USDT-SWAP", "long", None)]
+    assert rig.value("liqstress_unpriced_total") == 1
+    rig.assert_recovered()
 
 
 async def test_unanswered_pings_mark_source_down_and_reconnect() -> None:
-    metrics = Metrics.create()
-    sink = MemorySink()
-    async with OkxSim() as sim:
-        sim.answer_pings = False
-        col = Collector(okx.VENUE, sink, metrics, urls={"ws": sim.ws_url(), "rest": sim.http_base},
-                        ping_interval=0.1, pong_timeout=0.4, backoff_initial=0.05,
-                        backoff_cap=0.1)
-        async with running(col):
-            await asyncio.wait_for(col.subscribed.wait(), 5)
-            await sim.wait_for(lambda: metrics.registry.get_sample_value(
-                "liqstress_source_up", {"exchange": "okx"}) == 0, timeout=5)
-            await sim.wait_for(lambda: sim.connections >= 2, timeout=10)
-    assert col.reconnects >= 1
-    assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "okx"}) == 0
+    await HARNESS.check_unanswered_pings(OkxSim())

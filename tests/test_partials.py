@@ -13,6 +13,8 @@ from liqstress.partials import Merger, PartialError, PartitionStore, decode_part
 from liqstress.prices import LiquidationLevels, MergedLevels
 from liqstress.windows import WINDOWS, Rollup, WindowStore, coin_scale, rollup, rollup_steps
 
+from .helpers import nonempty_aggs
+
 NOW = 1_700_000_040.0
 COINS = ("BTC", "ETH", "SOL")
 
@@ -41,14 +43,7 @@ def apply(ps: PartitionStore, ev: LiquidationEvent) -> None:
 
 
 def values(r: Rollup) -> dict[tuple[str, str, str, str], tuple[float, int, float]]:
-    out = {}
-    for w, scopes in r.windows.items():
-        for scope, names in scopes.items():
-            for name, sides in names.items():
-                for side, a in sides.items():
-                    if a.count:
-                        out[(w, scope, name, side)] = (round(a.usd, 6), a.count, a.largest_usd)
-    return out
+    return {k: (round(a.usd, 6), a.count, a.largest_usd) for k, a in nonempty_aggs(r.windows)}
 
 
 def test_merged_partials_equal_one_store_fed_everything(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,6 +112,24 @@ class Run:
             raise AssertionError(f"{exc}\n--- liqstress log ---\n{self.text()[-4000:]}") \
                 from None
 
+    async def publish_and_count(self, events: list[LiquidationEvent],
+                                what: str = "windows") -> dict[tuple[str, str], tuple[float, float]]:
+        """Publish ``events`` to the embedded broker and wait (40 s at most) until the 24 h
+        windows hold exactly them; those windows."""
+        want = rounded(want_24h(events))
+        await publish(self.bootstrap, events)
+        await self.expect(lambda: windows_24h(self.port) == want, 40, what=what)
+        return want
+
+    def kill_broker(self, block: Path | None = None) -> int:
+        """SIGKILL the embedded broker, first creating ``block`` (see ``blockable_run``) so that
+        it cannot come back; the pid killed."""
+        pid = self.broker_pid()
+        if block is not None:
+            block.touch()
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
     def sigterm(self) -> tuple[int, float]:
         """SIGTERM; (exit code, seconds it took)."""
         started = time.monotonic()
@@ -130,15 +148,11 @@ async def publish(bootstrap: str, events: list[LiquidationEvent]) -> None:
 @pytest.mark.timeout(150)
 async def test_restart_with_the_same_data_dir_keeps_the_24h_windows(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    now = time.time()
-    events = spread_events(60, 1, now)
-    want = rounded(want_24h(events))
     run = Run(tmp_path, "first", data)
     try:
         await run.ready()
-        await publish(run.bootstrap, events)
-        await run.expect(lambda: windows_24h(run.port) == want, 40,
-                         what="24h windows of the published events")
+        await run.publish_and_count(spread_events(60, 1, time.time()),
+                                    "24h windows of the published events")
         before = windows_24h(run.port)
         # The journal carries them (flushed within a poll of the broker acknowledging).
         await run.expect(lambda: metric(run.port, "liqstress_journal_records_total",
@@ -162,32 +176,28 @@ async def test_restart_with_the_same_data_dir_keeps_the_24h_windows(tmp_path: Pa
     assert took < 10, f"SIGTERM took {took:.1f}s"
 
 
-def blockable_tansu(tmp: Path) -> tuple[Path, Path]:
-    """A Tansu wrapper that fails while ``block`` exists: a broker that cannot come back."""
+def blockable_run(tmp: Path, restart_attempts: int) -> tuple[Run, Path]:
+    """A `liqstress run` (``--broker-restart-attempts``) whose Tansu is a wrapper that fails
+    while the returned ``block`` file exists: a broker that cannot come back."""
     block = tmp / "block"
     script = tmp / "tansu.sh"
     script.write_text(f"#!/bin/sh\nif [ -e {block} ]; then echo blocked >&2; exit 3; fi\n"
                       f"exec {tansu_binary()} \"$@\"\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script, block
+    return Run(tmp, "run", tmp / "data", "--broker-restart-attempts", str(restart_attempts),
+               env={"LIQSTRESS_TANSU_BIN": str(script)}), block
 
 
 @pytest.mark.timeout(150)
 async def test_killed_broker_is_reported_then_restarted_and_refilled(tmp_path: Path) -> None:
-    script, block = blockable_tansu(tmp_path)
-    run = Run(tmp_path, "run", tmp_path / "data", "--broker-restart-attempts", "100",
-              env={"LIQSTRESS_TANSU_BIN": str(script)})
+    run, block = blockable_run(tmp_path, 100)
     try:
         await run.ready()
         events = spread_events(30, 2, time.time())
-        want = rounded(want_24h(events))
-        await publish(run.bootstrap, events)
-        await run.expect(lambda: windows_24h(run.port) == want, 40, what="windows")
+        want = await run.publish_and_count(events)
         await run.expect(lambda: metric(run.port, "liqstress_journal_records_total",
                                         topic="liquidations") == 30, 10, what="journaled")
-        old_pid = run.broker_pid()
-        block.touch()
-        os.kill(old_pid, signal.SIGKILL)
+        old_pid = run.kill_broker(block)
 
         seen: list[tuple[float | None, ...]] = []
 
@@ -234,12 +244,9 @@ async def test_killed_broker_is_reported_then_restarted_and_refilled(tmp_path: P
 
 @pytest.mark.timeout(120)
 async def test_broker_that_cannot_come_back_gives_one_line_and_exit_1(tmp_path: Path) -> None:
-    script, block = blockable_tansu(tmp_path)
-    run = Run(tmp_path, "run", tmp_path / "data", "--broker-restart-attempts", "2",
-              env={"LIQSTRESS_TANSU_BIN": str(script)})
+    run, block = blockable_run(tmp_path, 2)
     await run.ready()
-    block.touch()
-    os.kill(run.broker_pid(), signal.SIGKILL)
+    run.kill_broker(block)
     try:
         rc = await asyncio.to_thread(run.proc.wait, 30)
     except subprocess.TimeoutExpired:
@@ -253,13 +260,10 @@ async def test_broker_that_cannot_come_back_gives_one_line_and_exit_1(tmp_path: 
 
 @pytest.mark.timeout(120)
 async def test_sigterm_stops_within_10s_while_the_broker_is_down(tmp_path: Path) -> None:
-    script, block = blockable_tansu(tmp_path)
-    run = Run(tmp_path, "run", tmp_path / "data", "--broker-restart-attempts", "100",
-              env={"LIQSTRESS_TANSU_BIN": str(script)})
+    run, block = blockable_run(tmp_path, 100)
     try:
         await run.ready()
-        block.touch()
-        os.kill(run.broker_pid(), signal.SIGKILL)
+        run.kill_broker(block)
         await run.expect(lambda: metric(run.port, "liqstress_broker_up") == 0, 10,
                          what="broker down")
         await run.expect(lambda: "restart 1/100 failed" in run.text(), 10, what="restart failed")
@@ -276,10 +280,7 @@ async def test_recycle_gives_memory_back_and_keeps_the_totals(tmp_path: Path) ->
               "--broker-recycle-interval", "2")
     try:
         await run.ready()
-        events = spread_events(40, 4, time.time())
-        want = rounded(want_24h(events))
-        await publish(run.bootstrap, events)
-        await run.expect(lambda: windows_24h(run.port) == want, 40, what="windows")
+        want = await run.publish_and_count(spread_events(40, 4, time.time()))
         # ~150 MB of raw frames older than raw retention (6 h): journaled, never refilled.
         old_ms = int((time.time() - 7 * 3600) * 1000)
         producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, acks="all",

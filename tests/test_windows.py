@@ -25,6 +25,8 @@ from liqstress.windows import (
     rebuild,
 )
 
+from .helpers import nonempty_aggs
+
 #: Aligned to a 60 s (and so 5 s) bucket boundary: 1_700_000_040 / 60 == 28_333_334.
 NOW = 1_700_000_040.0
 assert NOW % COARSE_SECONDS == 0
@@ -294,14 +296,7 @@ def test_max_timestamps_and_exchanges() -> None:
 # ---- prune -------------------------------------------------------------------------------------
 def _values(snap: Any) -> dict[tuple[str, str, str, str], tuple[float, int, float, int]]:
     """Every non-empty Agg of a snapshot, flattened."""
-    out = {}
-    for w, scopes in snap.windows.items():
-        for scope, names in scopes.items():
-            for name, sides in names.items():
-                for side, a in sides.items():
-                    if a.count:
-                        out[(w, scope, name, side)] = (a.usd, a.count, a.largest_usd, a.unpriced)
-    return out
+    return {k: (a.usd, a.count, a.largest_usd, a.unpriced) for k, a in nonempty_aggs(snap.windows)}
 
 
 def test_prune_drops_old_buckets_but_not_window_values() -> None:

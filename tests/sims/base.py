@@ -1,8 +1,10 @@
 """Shared machinery for venue simulators: a websocket server plus an HTTP server on loopback.
 
 A venue simulator subclasses :class:`VenueSim` and implements ``on_message`` (subscribe acks,
-ping replies) and, if the venue needs REST, ``rest_routes``. Tests push documented frames with
-``push`` and break connections with ``disconnect_all``.
+ping replies) and, if the venue needs REST, ``rest_routes``; per-connection work such as server
+heartbeats runs under ``background``, and ``run_demo`` serves it standalone. Tests point a
+collector at ``urls()``, push documented frames with ``push``, break connections with
+``disconnect_all`` and turn ``answer_pings`` / ``fail_subscribe`` off and on.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
+import orjson
 import websockets
 from aiohttp import web
 
@@ -26,6 +30,8 @@ class VenueSim:
         self.received: list[tuple[str, str]] = []  # (path, message)
         self.connections = 0
         self.answer_pings = True
+        #: Refuse every subscribe (each simulator in its venue's error shape).
+        self.fail_subscribe = False
         self.gzip = False
         self._ws_server: Any = None
         self._runner: web.AppRunner | None = None
@@ -34,15 +40,14 @@ class VenueSim:
         self.rest_hits: list[str] = []
         self.rest_fail = 0  # answer this many REST requests with 503 first
         self.connected = asyncio.Event()
+        #: Per-connection background work (server heartbeats, watchdogs): cancelled on stop.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> VenueSim:
         self._ws_server = await websockets.serve(self._handler, "127.0.0.1", 0)
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
-        app = web.Application()
-        for path, handler in self.rest_routes().items():
-            app.router.add_get(path, self._rest_wrapper(handler))
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(self.http_app())
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -50,6 +55,9 @@ class VenueSim:
         return self
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._ws_server:
             self._ws_server.close()
             await self._ws_server.wait_closed()
@@ -69,15 +77,47 @@ class VenueSim:
     def http_base(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def urls(self) -> dict[str, str]:
+        """Venue URL overrides pointing a collector here: the websocket, and REST when the
+        simulator serves any."""
+        return {"ws": self.ws_url(), "rest": self.http_base} if self.rest_routes() else {
+            "ws": self.ws_url()}
+
+    def background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` (a heartbeat, a watchdog) until it returns or the simulator stops."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     # ---- venue hooks ---------------------------------------------------------------------
     def rest_routes(self) -> dict[str, Any]:
+        """GET routes: path -> ``async (request) -> body``."""
         return {}
+
+    def http_app(self) -> web.Application:
+        """The HTTP side: ``rest_routes`` as GETs (override for other methods)."""
+        app = web.Application()
+        for path, handler in self.rest_routes().items():
+            app.router.add_get(path, self._rest_wrapper(handler))
+        return app
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         """Answer a client message (subscribe ack, pong)."""
 
     async def on_connect(self, ws: Any, path: str) -> None:
         """Greeting frames some venues send on connect."""
+
+    async def subscribe_request(self, ws: Any, msg: str) -> dict[str, Any] | None:
+        """For venues that speak plain-text ``ping`` -> ``pong`` (answered unless
+        ``answer_pings`` is off) and JSON ``{"op": "subscribe", "args": ...}``: the subscribe
+        request ``msg`` carries, or None when it is a ping or anything else."""
+        if msg == "ping":
+            if self.answer_pings:
+                await ws.send("pong")
+            return None
+        req = orjson.loads(msg)
+        return req if req.get("op") == "subscribe" else None
 
     # ---- test controls -------------------------------------------------------------------
     async def push(self, frame: str | bytes, path: str | None = None) -> None:
@@ -163,3 +203,19 @@ async def running(collector: Any) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def run_demo(make_sim: Callable[[], VenueSim],
+             tick: Callable[[Any, int, int], Awaitable[None]]) -> None:  # pragma: no cover
+    """The manual demo of ``python -m tests.sims.<venue>``: serve a simulator on loopback, print
+    where, and call ``tick(sim, i, now_ms)`` every second (i = 1, 2, ...) to push frames."""
+    async def main() -> None:
+        async with make_sim() as sim:
+            print("ws:", *(sim.ws_url(p) for p in sim.ws_paths), "rest:", sim.http_base)
+            i = 0
+            while True:
+                await asyncio.sleep(1)
+                i += 1
+                await tick(sim, i, int(time.time() * 1000))
+
+    asyncio.run(main())

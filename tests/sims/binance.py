@@ -4,13 +4,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 # The Binance doc example, verbatim (USD-M Liquidation Order Streams).
 DOC_FRAME = {
@@ -62,16 +60,9 @@ class BinanceSim(VenueSim):
         await super().push(frame, path or self.ws_paths[0])
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with BinanceSim() as sim:
-        print("ws:", sim.ws_url())
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            await sim.push(force_order("BTCUSDT", "SELL" if i % 3 else "BUY", "0.5", "60000",
-                                       int(time.time() * 1000)))
+async def _demo(sim: BinanceSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(force_order("BTCUSDT", "SELL" if i % 3 else "BUY", "0.5", "60000", now))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(BinanceSim, _demo)

@@ -5,14 +5,12 @@ also carry USD-M orders (``push`` any frame). Run standalone for a demo:
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/!forceOrder@arr"
 
@@ -100,16 +98,9 @@ class BinanceCoinmSim(VenueSim):
                                         "id": req.get("id")}).decode())
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with BinanceCoinmSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            await sim.push(force_order("BTCUSD_PERP", "SELL" if i % 3 else "BUY", "12", "60000",
-                                       int(time.time() * 1000)))
+async def _demo(sim: BinanceCoinmSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(force_order("BTCUSD_PERP", "SELL" if i % 3 else "BUY", "12", "60000", now))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(BinanceCoinmSim, _demo)

@@ -5,13 +5,12 @@ ack). No REST: the venue needs no metadata. Run standalone for a demo:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/v3/ws/public"
 TOPIC = "liquidation"
@@ -58,18 +57,13 @@ class BitgetSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         self.send_snapshot = False
         #: Every subscribed arg, across connections (resubscribes repeat them).
         self.subscribed: list[dict[str, Any]] = []
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
-        if msg == "ping":
-            if self.answer_pings:
-                await ws.send("pong")
-            return
-        req = orjson.loads(msg)
-        if req.get("op") != "subscribe":
+        req = await self.subscribe_request(ws, msg)
+        if req is None:
             return
         for arg in req.get("args", []):
             if self.fail_subscribe or arg.get("instType") not in KNOWN_INST_TYPES:
@@ -81,17 +75,10 @@ class BitgetSim(VenueSim):
                 await ws.send(stale_snapshot(arg["instType"]))
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with BitgetSim() as sim:
-        print("ws:", sim.ws_url())
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(liquidations(entry("BTCUSDT", "buy" if i % 3 else "sell", "120000",
-                                              "60000", now)))
+async def _demo(sim: BitgetSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(liquidations(entry("BTCUSDT", "buy" if i % 3 else "sell", "120000", "60000",
+                                      now)))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(BitgetSim, _demo)

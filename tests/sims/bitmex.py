@@ -5,7 +5,6 @@ standalone for a demo: ``python -m tests.sims.bitmex``."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from typing import Any
@@ -14,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/realtime"
 WS_PATH_SUBSCRIBED = "/realtime?subscribe=liquidation"
@@ -118,7 +117,6 @@ class BitmexSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         #: Liquidation orders resting in the book: sent in every partial.
         self.resting: list[dict[str, Any]] = [SUPPORT_ORDER]
 
@@ -144,28 +142,19 @@ class BitmexSim(VenueSim):
         await ws.send(partial(*self.resting))
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
-        if msg == "ping":
-            if self.answer_pings:
-                await ws.send("pong")
-            return
-        req = orjson.loads(msg)
-        if req.get("op") == "subscribe":
+        req = await self.subscribe_request(ws, msg)
+        if req is not None:
             args = req.get("args")
             for topic in args if isinstance(args, list) else [args]:
                 await self._subscribe(ws, str(topic))
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with BitmexSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        while True:
-            await asyncio.sleep(1)
-            side = random.choice(["Buy", "Sell"])
-            o = order("XBTUSD", side, random.randrange(100, 100000, 100), 60000.0)
-            await sim.push(table("insert", o))
-            await sim.push(table("update", {**o, "leavesQty": o["leavesQty"] // 2}))
-            await sim.push(table("delete", {"orderID": o["orderID"], "symbol": "XBTUSD"}))
+async def _demo(sim: BitmexSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    o = order("XBTUSD", random.choice(["Buy", "Sell"]), random.randrange(100, 100000, 100), 60000.0)
+    await sim.push(table("insert", o))
+    await sim.push(table("update", {**o, "leavesQty": o["leavesQty"] // 2}))
+    await sim.push(table("delete", {"orderID": o["orderID"], "symbol": "XBTUSD"}))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(BitmexSim, _demo)

@@ -4,14 +4,12 @@ for a demo: ``python -m tests.sims.bybit``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 LINEAR_PATH = "/v5/public/linear"
 INVERSE_PATH = "/v5/public/inverse"
@@ -77,9 +75,12 @@ class BybitSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         #: path -> topics subscribed, over every connection (resubscribes repeat them).
         self.subscribed: dict[str, list[str]] = {LINEAR_PATH: [], INVERSE_PATH: []}
+
+    def urls(self) -> dict[str, str]:
+        return {"ws_linear": self.ws_url(LINEAR_PATH), "ws_inverse": self.ws_url(INVERSE_PATH),
+                "rest": self.http_base}
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/v5/market/instruments-info": self._instruments}
@@ -111,19 +112,11 @@ class BybitSim(VenueSim):
                                         "req_id": req.get("req_id"), "op": "subscribe"}).decode())
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with BybitSim() as sim:
-        print("linear:", sim.ws_url(LINEAR_PATH), "inverse:", sim.ws_url(INVERSE_PATH),
-              "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(liquidation("BTCUSDT", ("Buy" if i % 3 else "Sell", "0.5", "60000",
-                                                   now)), LINEAR_PATH)
-            await sim.push(liquidation("BTCUSD", ("Sell", "10000", "60000", now)), INVERSE_PATH)
+async def _demo(sim: BybitSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(liquidation("BTCUSDT", ("Buy" if i % 3 else "Sell", "0.5", "60000", now)),
+                   LINEAR_PATH)
+    await sim.push(liquidation("BTCUSD", ("Sell", "10000", "60000", now)), INVERSE_PATH)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(BybitSim, _demo)

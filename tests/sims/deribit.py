@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/api/v2"
 VERSION = "1.2.26"
@@ -70,7 +70,6 @@ class DeribitSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         #: Channels the sim rejects (left out of the subscribe result, as Deribit does).
         self.reject_channels: set[str] = set()
         #: Seconds between test_requests; None: only when a test calls ``send_test_request``.
@@ -82,13 +81,6 @@ class DeribitSim(VenueSim):
         self.test_requests_sent = 0
         self.test_replies = 0
         self._pending: dict[Any, float] = {}  # ws -> time of the unanswered test_request
-        self._beats: set[asyncio.Task[None]] = set()
-
-    async def stop(self) -> None:
-        for t in self._beats:
-            t.cancel()
-        await asyncio.gather(*self._beats, return_exceptions=True)
-        await super().stop()
 
     async def send_test_request(self, ws: Any | None = None) -> None:
         for client in [ws] if ws is not None else list(self.clients):
@@ -118,9 +110,7 @@ class DeribitSim(VenueSim):
         elif method == "public/set_heartbeat":
             self.heartbeat_intervals.append(params.get("interval"))
             await ws.send(response(req_id, "ok"))
-            task = asyncio.create_task(self._beat(ws))
-            self._beats.add(task)
-            task.add_done_callback(self._beats.discard)
+            self.background(self._beat(ws))
         elif method == "public/subscribe":
             if self.fail_subscribe:
                 await ws.send(orjson.dumps({**DOC_ERROR, "id": req_id}).decode())
@@ -130,19 +120,17 @@ class DeribitSim(VenueSim):
             await ws.send(response(req_id, channels))
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with DeribitSim() as sim:
-        sim.test_request_every = 10
-        print("ws:", sim.ws_url())
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(trades("trades.future.BTC.100ms", trade(
-                "BTC-PERPETUAL", "sell" if i % 2 else "buy", 10000, 60000, now, str(i),
-                liquidation=("T", "M", "MT")[i % 3])))
+def _demo_sim() -> DeribitSim:  # pragma: no cover - manual demo
+    sim = DeribitSim()
+    sim.test_request_every = 10
+    return sim
+
+
+async def _demo(sim: DeribitSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(trades("trades.future.BTC.100ms", trade(
+        "BTC-PERPETUAL", "sell" if i % 2 else "buy", 10000, 60000, now, str(i),
+        liquidation=("T", "M", "MT")[i % 3])))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(_demo_sim, _demo)

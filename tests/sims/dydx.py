@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ import orjson
 import websockets
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/v4/ws"
 TRADES_LIMIT = 32
@@ -127,13 +126,11 @@ class DydxSim(VenueSim):
         self.markets = list(MARKETS if markets is None else markets)
         self.heartbeat_every = heartbeat_every
         self.heartbeat_timeout = heartbeat_timeout
-        self.fail_subscribe = False
         self.subscribed: list[str] = []  # every market subscribed, over every connection
         self.protocol_pongs = 0
         self.heartbeat_closes = 0
         self._subs: dict[Any, list[str]] = {}
         self._ids: dict[Any, tuple[str, int]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/v4/perpetualMarkets": self._markets}
@@ -159,9 +156,7 @@ class DydxSim(VenueSim):
         self._ids[ws] = (conn_id, 0)
         self._subs[ws] = []
         await self._send(ws, orjson.dumps({**CONNECTED, "connection_id": conn_id}).decode())
-        task = asyncio.create_task(self._heartbeat(ws))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background(self._heartbeat(ws))
 
     async def _heartbeat(self, ws: Any) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -221,24 +216,11 @@ class DydxSim(VenueSim):
                 await self._send(ws, channel_data(ticker, *trades, message_id=n,
                                                   connection_id=conn_id))
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await super().stop()
 
-
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with DydxSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push_trades("BTC-USD", trade(f"demo-{i}", "SELL" if i % 3 else "BUY",
-                                                   "0.01", "60000", now))
+async def _demo(sim: DydxSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push_trades("BTC-USD", trade(f"demo-{i}", "SELL" if i % 3 else "BUY", "0.01",
+                                           "60000", now))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(DydxSim, _demo)

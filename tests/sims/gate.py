@@ -4,14 +4,13 @@ standalone for a demo: ``python -m tests.sims.gate``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/v4/ws/usdt"
 CHANNEL = "futures.public_liquidates"
@@ -92,7 +91,6 @@ class GateSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         #: Every subscribe request received (parsed), across connections.
         self.subscribes: list[dict[str, Any]] = []
 
@@ -120,16 +118,9 @@ class GateSim(VenueSim):
                                     "time_ms": int(now * 1000)}).decode())
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with GateSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(liquidations(item("BTC_USDT", 500 if i % 3 else -500, "60000", now)))
+async def _demo(sim: GateSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(liquidations(item("BTC_USDT", 500 if i % 3 else -500, "60000", now)))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(GateSim, _demo)

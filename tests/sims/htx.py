@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import websockets
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/linear-swap-notification"
 
@@ -79,12 +79,10 @@ class HtxSim(VenueSim):
         self.send_pings = True
         #: Pings carry ts as a quoted string (as HTX does); False sends a bare number.
         self.ts_as_string = True
-        self.fail_subscribe = False
         self.pings_sent: list[str] = []  # the raw ts token of every ping
         self.pongs: list[str] = []  # every pong received, verbatim
         self.bad_pongs = 0
         self.byes = 0  # connections closed for unanswered pings
-        self._tasks: set[asyncio.Task[None]] = set()
         #: Per connection: topics subscribed, ping ts tokens not answered yet.
         self._topics: dict[Any, set[str]] = {}
         self._outstanding: dict[Any, list[str]] = {}
@@ -96,9 +94,7 @@ class HtxSim(VenueSim):
     async def on_connect(self, ws: Any, path: str) -> None:
         self._topics[ws] = set()
         self._outstanding[ws] = []
-        task = asyncio.create_task(self._heartbeat(ws))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background(self._heartbeat(ws))
 
     async def _heartbeat(self, ws: Any) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -145,24 +141,11 @@ class HtxSim(VenueSim):
             await self.send(ws, orjson.dumps({"op": "error", "ts": now, "err-code": 2002,
                                               "err-msg": "invalid op"}).decode())
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await super().stop()
 
-
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with HtxSim() as sim:
-        print("ws:", sim.ws_url())
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(liquidation("BTC-USDT", ("sell" if i % 3 else "buy", 100, 60000.0,
-                                                    0.1, now, 6000.0)))
+async def _demo(sim: HtxSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(liquidation("BTC-USDT", ("sell" if i % 3 else "buy", 100, 60000.0, 0.1, now,
+                                            6000.0)))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(HtxSim, _demo)

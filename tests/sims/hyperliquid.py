@@ -19,7 +19,7 @@ from aiohttp import web
 
 from liqstress.streams.venues.hyperliquid import CONNECTED
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/ws"
 #: What the allMids connection connects to in tests (``HyperliquidSim.urls``): the same ``/ws``
@@ -156,7 +156,6 @@ class HyperliquidSim(VenueSim):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail_subscribe = False
         #: Push recent trades (a vault one among them) right after each subscribe ack.
         self.snapshot_on_subscribe = True
         #: Close a connection after this long without a client message, as the venue does.
@@ -170,20 +169,12 @@ class HyperliquidSim(VenueSim):
         #: Subscription types per connection: data goes only where it was subscribed.
         self._subs: dict[Any, set[str]] = {}
         self._last_seen: dict[Any, float] = {}
-        self._watchdogs: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> HyperliquidSim:
+    def http_app(self) -> web.Application:
         # /info is POST-only: the base class only routes GETs.
-        self._ws_server = await websockets.serve(self._handler, "127.0.0.1", 0)
-        self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         app = web.Application()
         app.router.add_post("/info", self._info)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
+        return app
 
     def urls(self) -> dict[str, str]:
         """Venue URL overrides pointing every connection (trades, allMids, /info) here."""
@@ -200,12 +191,6 @@ class HyperliquidSim(VenueSim):
                         await ws.send(frame)
             return
         await super().push(frame, WS_PATH if path is None else path)
-
-    async def stop(self) -> None:
-        for task in list(self._watchdogs):
-            task.cancel()
-        await asyncio.gather(*self._watchdogs, return_exceptions=True)
-        await super().stop()
 
     async def _info(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -225,9 +210,7 @@ class HyperliquidSim(VenueSim):
     async def on_connect(self, ws: Any, path: str) -> None:
         await ws.send(CONNECTED)
         self._last_seen[ws] = time.monotonic()
-        task = asyncio.create_task(self._idle_watchdog(ws))
-        self._watchdogs.add(task)
-        task.add_done_callback(self._watchdogs.discard)
+        self.background(self._idle_watchdog(ws))
 
     async def _idle_watchdog(self, ws: Any) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -269,18 +252,11 @@ class HyperliquidSim(VenueSim):
                                  trade(coin, "B", "100", "2", old + 1, MAKER, OTHER)))
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with HyperliquidSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            buyer, seller = (VAULT, TRADER) if i % 2 else (TRADER, VAULT4)
-            await sim.push(trades(trade("BTC", "A", "60000", "0.5", now, buyer, seller)))
-            await sim.push(all_mids({"BTC": str(60000 + i), "@107": "38.9"}))
+async def _demo(sim: HyperliquidSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    buyer, seller = (VAULT, TRADER) if i % 2 else (TRADER, VAULT4)
+    await sim.push(trades(trade("BTC", "A", "60000", "0.5", now, buyer, seller)))
+    await sim.push(all_mids({"BTC": str(60000 + i), "@107": "38.9"}))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(HyperliquidSim, _demo)

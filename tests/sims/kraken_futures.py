@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/v1"
 REST_PATH = "/derivatives/api/v3/instruments"
@@ -95,25 +95,18 @@ class KrakenFuturesSim(VenueSim):
     def __init__(self) -> None:
         super().__init__()
         self.instruments = list(INSTRUMENTS)
-        self.fail_subscribe = False
         self.send_snapshots = True
         self.heartbeat_every = 0.05
         #: Every trade subscribe message's product list, over all connections.
         self.subscribed: list[list[str]] = []
         self.heartbeat_subscribes = 0
-        self._beats: dict[Any, asyncio.Task[None]] = {}
+        self._beats: dict[Any, asyncio.Task[None]] = {}  # ws -> its heartbeat feed
 
     def rest_routes(self) -> dict[str, Any]:
         return {REST_PATH: self._instruments}
 
     async def _instruments(self, request: web.Request) -> str:
         return instruments_body(self.instruments)
-
-    async def stop(self) -> None:
-        for t in self._beats.values():
-            t.cancel()
-        await asyncio.gather(*self._beats.values(), return_exceptions=True)
-        await super().stop()
 
     async def on_connect(self, ws: Any, path: str) -> None:
         await ws.send(orjson.dumps(INFO).decode())
@@ -141,7 +134,7 @@ class KrakenFuturesSim(VenueSim):
                 return
             await ws.send(orjson.dumps(DOC_HEARTBEAT_SUBSCRIBED).decode())
             if ws not in self._beats:
-                self._beats[ws] = asyncio.create_task(self._beat(ws))
+                self._beats[ws] = self.background(self._beat(ws))
         elif feed == "trade":
             products = list(req.get("product_ids") or [])
             if self.fail_subscribe:
@@ -158,16 +151,9 @@ class KrakenFuturesSim(VenueSim):
             await ws.send(orjson.dumps({"event": "error", "message": "Invalid feed"}).decode())
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with KrakenFuturesSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            await sim.push(trade("PF_XBTUSD", "sell" if i % 3 else "buy", 0.5, 60000,
-                                 int(time.time() * 1000), f"demo-{i}"))
+async def _demo(sim: KrakenFuturesSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(trade("PF_XBTUSD", "sell" if i % 3 else "buy", 0.5, 60000, now, f"demo-{i}"))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(KrakenFuturesSim, _demo)

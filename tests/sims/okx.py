@@ -4,14 +4,12 @@ Run standalone for a demo: ``python -m tests.sims.okx``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .base import VenueSim
+from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/v5/public"
 
@@ -93,7 +91,6 @@ class OkxSim(VenueSim):
     def __init__(self) -> None:
         super().__init__()
         self.send_stale_batch = True
-        self.fail_subscribe = False
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/api/v5/public/instruments": self._instruments}
@@ -102,12 +99,8 @@ class OkxSim(VenueSim):
         return instruments_body(request.query.get("instType", ""))
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
-        if msg == "ping":
-            if self.answer_pings:
-                await ws.send("pong")
-            return
-        req = orjson.loads(msg)
-        if req.get("op") != "subscribe":
+        req = await self.subscribe_request(ws, msg)
+        if req is None:
             return
         if self.fail_subscribe:
             await ws.send(orjson.dumps(DOC_ERROR).decode())
@@ -121,17 +114,10 @@ class OkxSim(VenueSim):
             await ws.send(STALE_BATCH)
 
 
-async def _main() -> None:  # pragma: no cover - manual demo
-    async with OkxSim() as sim:
-        print("ws:", sim.ws_url(), "rest:", sim.http_base)
-        i = 0
-        while True:
-            await asyncio.sleep(1)
-            i += 1
-            now = int(time.time() * 1000)
-            await sim.push(liquidations(entry("BTC-USDT-SWAP", detail(
-                "long" if i % 3 else "short", "sell" if i % 3 else "buy", "3", "60000", now))))
+async def _demo(sim: OkxSim, i: int, now: int) -> None:  # pragma: no cover - manual demo
+    await sim.push(liquidations(entry("BTC-USDT-SWAP", detail(
+        "long" if i % 3 else "short", "sell" if i % 3 else "buy", "3", "60000", now))))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    asyncio.run(_main())
+    run_demo(OkxSim, _demo)
