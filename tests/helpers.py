@@ -187,3 +187,25 @@ def read_topic(bootstrap: str, topic: str, expect_at_least: int, timeout: float 
         return out
     finally:
         c.close()
+
+
+async def dead_letters_of(bootstrap: str, state: Any, records: list[tuple[str, bytes]],
+                          events: int, invalid: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """Produce ``records`` (topic, value) to a started worker, wait until it counted
+    ``events`` events and refused ``invalid`` records, and return its dead letters."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for topic, value in records:
+            await producer.send_and_wait(topic, value=value, key=b"k")
+
+        async def settled() -> None:
+            while state.store.events < events or state.invalid < invalid:
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(settled(), timeout)
+    finally:
+        await producer.stop()
+    raw = await asyncio.to_thread(read_topic, bootstrap, "liquidations.deadletter", invalid)
+    return [orjson.loads(v) for v in raw]

@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from liqstress.agents.app import create_app
 from liqstress.config import WorkerSettings
@@ -17,7 +16,7 @@ from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
 from liqstress.prices import make_tick
 
-from .helpers import read_topic, registry_samples, sample_sum
+from .helpers import dead_letters_of, registry_samples, sample_sum
 
 
 @pytest.mark.timeout(90)
@@ -26,30 +25,22 @@ async def test_invalid_records_are_dead_lettered(broker: EmbeddedBroker) -> None
     app, state = create_app(WorkerSettings(broker=broker.bootstrap, session_timeout=6,
                                            refresh_interval=0.5, app_id="invalid-test"), metrics)
     await app.start()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
-    await producer.start()
+    now = time.time()
+    good = make_event(exchange="okx", symbol="BTC-USDT-SWAP", base="BTC", quote="USDT",
+                      market="linear", side="short", price=50000.0, qty=0.2,
+                      notional_usd=10000.0, ts=now, recv_ts=now, sampled=True)
+    bad_obj = {**good.to_dict(), "notional_usd": "lots", "id": "x"}
+    tick = make_tick(exchange="binance", symbol="BTCUSDT", base="BTC", price=50_100.0,
+                     ts=now, recv_ts=now)
+    bad_tick = {**json.loads(tick.to_json()), "price": -1}
+    records = [("liquidations", v) for v in (b"not json", json.dumps(bad_obj).encode(),
+                                              good.to_json())]
+    records += [("prices", v) for v in (json.dumps(bad_tick).encode(), tick.to_json())]
     try:
-        now = time.time()
-        good = make_event(exchange="okx", symbol="BTC-USDT-SWAP", base="BTC", quote="USDT",
-                          market="linear", side="short", price=50000.0, qty=0.2,
-                          notional_usd=10000.0, ts=now, recv_ts=now, sampled=True)
-        bad_obj = {**good.to_dict(), "notional_usd": "lots", "id": "x"}
-        for value in (b"not json", json.dumps(bad_obj).encode(), good.to_json()):
-            await producer.send_and_wait("liquidations", value=value, key=b"okx:BTC-USDT-SWAP")
-        tick = make_tick(exchange="binance", symbol="BTCUSDT", base="BTC", price=50_100.0,
-                         ts=now, recv_ts=now)
-        bad_tick = {**json.loads(tick.to_json()), "price": -1}
-        for value in (json.dumps(bad_tick).encode(), tick.to_json()):
-            await producer.send_and_wait("prices", value=value, key=b"BTC")
-
-        async def settled() -> None:
-            while state.store.events < 1 or state.invalid < 3 or state.prices.ticks < 1:
-                await asyncio.sleep(0.05)
-        await asyncio.wait_for(settled(), 60)
-        dls = [json.loads(v) for v in await asyncio.to_thread(
-            read_topic, broker.bootstrap, "liquidations.deadletter", 3)]
+        dls = await dead_letters_of(broker.bootstrap, state, records, events=1, invalid=3)
+        while state.prices.ticks < 1:
+            await asyncio.sleep(0.05)
     finally:
-        await producer.stop()
         await app.stop()
     assert state.store.events == 1 and state.invalid == 3
     assert sample_sum(registry_samples(metrics.registry), "liqstress_liquidated_usd_total",

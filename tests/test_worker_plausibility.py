@@ -4,12 +4,9 @@ reasons, and never reach a window or a counter."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from liqstress.agents.app import create_app
 from liqstress.config import ConfigError, WorkerSettings
@@ -17,7 +14,7 @@ from liqstress.event import make_event
 from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
 
-from .helpers import read_topic, registry_samples, sample_sum
+from .helpers import dead_letters_of, registry_samples, sample_sum
 
 
 def test_cap_must_be_positive() -> None:
@@ -32,8 +29,6 @@ async def test_implausible_events_are_dead_lettered(broker: EmbeddedBroker) -> N
                                            refresh_interval=0.5, app_id="plausible-test",
                                            max_notional_usd=1e8), metrics)
     await app.start()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
-    await producer.start()
     now = time.time()
 
     def ev(**over: float) -> bytes:
@@ -43,20 +38,12 @@ async def test_implausible_events_are_dead_lettered(broker: EmbeddedBroker) -> N
         kw.update(over)
         return make_event(**kw).to_json()  # type: ignore[arg-type]
 
+    # Above the worker's cap (1e8 here), in 1970, a year ahead; then one good event.
+    values = (ev(notional_usd=2e8, qty=4000.0), ev(ts=86_400.0), ev(ts=now + 365 * 86_400), ev())
     try:
-        # Above the worker's cap (1e8 here), in 1970, a year ahead; then one good event.
-        for value in (ev(notional_usd=2e8, qty=4000.0), ev(ts=86_400.0),
-                      ev(ts=now + 365 * 86_400), ev()):
-            await producer.send_and_wait("liquidations", value=value, key=b"okx:BTC-USDT-SWAP")
-
-        async def settled() -> None:
-            while state.store.events < 1 or state.invalid < 3:
-                await asyncio.sleep(0.05)
-        await asyncio.wait_for(settled(), 60)
-        dls = [json.loads(v) for v in await asyncio.to_thread(
-            read_topic, broker.bootstrap, "liquidations.deadletter", 3)]
+        dls = await dead_letters_of(broker.bootstrap, state,
+                                    [("liquidations", v) for v in values], events=1, invalid=3)
     finally:
-        await producer.stop()
         await app.stop()
     assert state.store.events == 1 and state.invalid == 3
     assert sample_sum(registry_samples(metrics.registry), "liqstress_liquidated_usd_total",
