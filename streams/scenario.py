@@ -126,13 +126,22 @@ def price_path(coin: str, end: float, t: float) -> float:
     age = end - t  # seconds before end
     if age <= 3600:
         # Final hour: range-bound in [low, low*(1+RANGE_PCT%)], dipping to the low at each dip.
-        u = 0.6 + 0.4 * math.sin(2 * math.pi * age / 900.0)
+        # It opens at its high (u = 1 at age 3600) and swings with a 15-minute period, so the
+        # "price 1 h ago" (the close of the 5-minute slot holding end - 3600, i.e. a tick
+        # 0-270 s into the hour) is at u >= 0.47, above the last dip's close at end - 30
+        # (u = 0.28), whatever the slot grid's phase: breadth 1 h does not depend on ``end``.
+        u = 0.6 + 0.4 * math.cos(2 * math.pi * (3600.0 - age) / 900.0)
         for centre, half, _ in DIPS:
             u = min(u, abs(age - centre) / (half + 300.0))
         return low * (1 + RANGE_PCT / 100 * max(0.0, min(1.0, u)))
     k = math.ceil((age - 3600) / 3600)
     swing = (SWING_PCT[0] + SWING_PCT[1] * k) / 100
-    return hour_level(coin, k) * (1 + swing * math.sin(4 * math.pi * (age % 3600) / 3600))
+    # Two swings an hour, highs 7.5 and 37.5 min into it, lows 22.5 and 52.5 min in. The
+    # hour's first 5 minutes stay between its level and its high: an hourly range read on the
+    # 5-minute slot grid takes up to 300 s of the next-older hour, and that start is inside
+    # the older (higher, wider) hour's range, so each reading is this hour's own range for
+    # any ``end``.
+    return hour_level(coin, k) * (1 - swing * math.sin(4 * math.pi * (age % 3600) / 3600))
 
 
 def local_extremes() -> dict[str, tuple[float, float]]:
@@ -150,15 +159,25 @@ def _coin(rng: random.Random) -> str:
     return rng.choices(list(COINS), weights=[w for _, w in COINS.values()])[0]
 
 
-def _final_hour_ts(end: float, side: str, rng: random.Random) -> float:
+def _final_hour_ts(end: float, side: str, rng: random.Random, frac: float) -> float:
+    """Event time of a final-hour liquidation. ``frac`` is the share of the venue's final-hour
+    USD of that side before this event: longs are assigned to the dips by it (the running dip
+    first, then the older dips, then the rest of the hour), so every dip holds its exact
+    ``DIPS`` weight of each venue's USD. The running dip is filled from its young edge by USD,
+    so its USD per second is even: at least ``weight * 30 / (2 * half)`` of every venue's
+    longs fall in the last 50 s before ``end``, whatever the seed (the cascade). The random
+    draws are the same as before either way, so the other fields do not depend on this."""
     lo, hi = FINAL_SPAN
     if side == "long":
-        r = rng.random()
-        acc = 0.0
-        for centre, half, weight in DIPS:
-            acc += weight
-            if r < acc:
-                return end - min(hi, max(lo, centre + rng.uniform(-half, half)))
+        rng.random()  # kept: the draws after it (sizes, coins, prices, earlier hours) stay put
+        start = 0.0
+        for centre, half, weight in (DIPS[-1], *DIPS[:-1]):
+            if frac < start + weight:
+                off = rng.uniform(-half, half)
+                if centre == DIPS[-1][0]:
+                    off = -half + 2 * half * (frac - start) / weight
+                return end - min(hi, max(lo, centre + off))
+            start += weight
     return end - rng.uniform(lo, hi)
 
 
@@ -170,14 +189,17 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
     for venue in VENUES:
         for side, target, avg in (("long", FINAL_HOUR_LONGS[venue], 150_000.0),
                                   ("short", FINAL_HOUR_SHORTS[venue], 20_000.0)):
+            done = 0.0
             for usd in _split(target, max(5, round(target / avg)), rng):
+                frac, done = done / target, done + usd
                 coin = _coin(rng)
                 low, high = extremes[coin]
                 if side == "long":
                     price = low * (1 + NEAR_LOW_PCT / 100 * rng.random() ** 2)
                 else:
                     price = high * (1 - NEAR_HIGH_PCT / 100 * rng.random())
-                liqs.append(Liq(venue, coin, side, usd, price, _final_hour_ts(end, side, rng)))
+                liqs.append(Liq(venue, coin, side, usd, price,
+                                _final_hour_ts(end, side, rng, frac)))
     for k in range(1, HISTORY_HOURS + 1):
         wave = WAVES.get(k)
         total = wave if wave is not None else rng.uniform(*BASELINE_USD)

@@ -14,14 +14,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from prometheus_client import start_http_server
 
 from liqstress.agents.app import create_app
 from liqstress.agents.publishing import publish
 from liqstress.agents.state import WorkerState
+from liqstress.cli.output import Progress, window_stats
+from liqstress.cli.output import format_table as format_table  # the table replay prints
 from liqstress.config import ConfigError, Topics, WorkerSettings
-from liqstress.event import LiquidationEvent
+from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
 from liqstress.prices import PriceTick
@@ -29,7 +32,7 @@ from liqstress.recording import RawFrame, RecordingError, read_recording
 from liqstress.streams.collector import Collector
 from liqstress.streams.publisher import KafkaSink, Sink
 from liqstress.streams.session import VenueSession, deadletter_record
-from liqstress.streams.venues import get_venue
+from liqstress.streams.venues import all_venue_ids, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +69,102 @@ async def broker_or_embedded(broker: str | None) -> AsyncIterator[tuple[str, boo
 
 
 # ---- collectors --------------------------------------------------------------------------------
+#: Schemes each kind of venue URL key takes (VenueSpec.url_kinds).
+URL_SCHEMES = {"ws": ("ws", "wss"), "rest": ("http", "https"), "file": ("file",)}
+
+
+def check_venue_urls(venue_urls: dict[str, dict[str, str]],
+                     exchanges: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """``--venue-urls`` checked against the venues before anything connects: a known venue, a
+    key that venue reads (its ``default_urls`` and ``optional_urls``), and a URL of the kind
+    the key takes (ws/wss, http/https, file; ``off`` where the venue allows it) with a host.
+    Raises ConfigError naming the entry; overrides of venues not in ``exchanges`` are kept
+    but logged, since they change nothing."""
+    known = all_venue_ids()
+    for venue_id, urls in venue_urls.items():
+        if venue_id not in known:
+            raise ConfigError(f"--venue-urls: unknown venue {venue_id!r}; known: "
+                              f"{', '.join(sorted(known))}")
+        spec = get_venue(venue_id)
+        kinds = spec.url_kinds()
+        for key, url in urls.items():
+            entry = f"{venue_id}.{key}={url}"
+            kind = kinds.get(key)
+            if kind is None:
+                raise ConfigError(f"--venue-urls: {venue_id} has no URL key {key!r} in "
+                                  f"{entry!r}; its keys: {', '.join(kinds)}")
+            if url == "off" and key in spec.off_urls:
+                continue
+            problem = _url_problem(url, kind)
+            if problem:
+                off = " (or off)" if key in spec.off_urls else ""
+                raise ConfigError(f"--venue-urls: {entry!r}: {problem}; {venue_id}.{key} takes "
+                                  f"a {'/'.join(URL_SCHEMES[kind])} URL{off}")
+        if exchanges is not None and venue_id not in exchanges:
+            log.warning("--venue-urls: %s is not among the exchanges run (%s): its overrides "
+                        "are unused", venue_id, ",".join(exchanges))
+    return venue_urls
+
+
+def _url_problem(url: str, kind: str) -> str | None:
+    if kind == "file" and url.startswith("/"):
+        return None  # a bare absolute path stands for file://<path>
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not parts.scheme or "://" not in url:
+        return "not a URL (no scheme://)"
+    if parts.scheme.lower() not in URL_SCHEMES[kind]:
+        return f"wrong scheme {parts.scheme + '://'!r}"
+    if kind == "file":
+        return None if parts.path.startswith("/") else "a file URL needs an absolute path"
+    if not parts.hostname:
+        return "no host"
+    return None
+
+
 def build_collectors(exchanges: list[str], sink: Sink, metrics: Metrics | None,
-                     venue_urls: dict[str, dict[str, str]], **kwargs: Any) -> list[Collector]:
-    return [Collector(get_venue(ex), sink, metrics, urls=venue_urls.get(ex), **kwargs)
+                     venue_urls: dict[str, dict[str, str]], *,
+                     max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
+                     **kwargs: Any) -> list[Collector]:
+    return [Collector(get_venue(ex), sink, metrics, urls=venue_urls.get(ex),
+                      max_notional_usd=max_notional_usd, **kwargs)
             for ex in exchanges]
 
 
-async def run_collectors(collectors: list[Collector], stop: asyncio.Event) -> None:
+def status_line(collectors: list[Collector]) -> str:
+    """``venues up 9/12: down binance (connection refused), ...`` from each collector's state."""
+    down = [c for c in collectors if not c.up]
+    line = f"venues up {len(collectors) - len(down)}/{len(collectors)}"
+    if down:
+        line += ": down " + ", ".join(f"{c.venue.id} ({c.down_reason()})" for c in down)
+    return line
+
+
+async def _report_status(collectors: list[Collector], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        log.info("%s", status_line(collectors))
+
+
+async def run_collectors(collectors: list[Collector], stop: asyncio.Event,
+                         status_interval: float = 60.0) -> None:
+    """Run every collector until ``stop`` (or one fails: a configuration error), with a
+    one-line INFO summary of which venues are up every ``status_interval`` seconds."""
     tasks = [asyncio.create_task(c.run(), name=f"collector:{c.venue.id}") for c in collectors]
     stopper = asyncio.create_task(stop.wait())
+    reporter = asyncio.create_task(_report_status(collectors, status_interval))
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper and t.exception():
                 raise t.exception()  # type: ignore[misc]
     finally:
-        for t in [*tasks, stopper]:
+        for t in [*tasks, stopper, reporter]:
             t.cancel()
-        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await asyncio.gather(*tasks, stopper, reporter, return_exceptions=True)
 
 
 # ---- normalize ---------------------------------------------------------------------------------
@@ -101,8 +182,10 @@ class FileProcessing:
 
 def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
                       keep_frames: bool = False,
-                      on_progress: Callable[[int], None] | None = None) -> FileProcessing:
-    """Run every line through the venue sessions the live collector uses."""
+                      on_progress: Callable[[int], None] | None = None,
+                      max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> FileProcessing:
+    """Run every line through the venue sessions the live collector uses (with the same
+    single-liquidation notional cap)."""
     out = FileProcessing()
     sessions: dict[str, VenueSession] = {}
     for lineno, item in read_recording(fh):
@@ -121,7 +204,8 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
         session = sessions.get(frame.exchange)
         if session is None:
             try:
-                session = sessions[frame.exchange] = VenueSession(get_venue(frame.exchange))
+                session = sessions[frame.exchange] = VenueSession(
+                    get_venue(frame.exchange), max_notional_usd=max_notional_usd)
             except KeyError as exc:
                 out.errors += 1
                 on_error(lineno, f"unknown_exchange: {exc}")
@@ -147,28 +231,6 @@ def worker_settings(bootstrap: str, embedded: bool, **overrides: Any) -> WorkerS
     return s
 
 
-class Progress:
-    def __init__(self, total_bytes: int, stream: IO[str] = sys.stderr) -> None:
-        self.total = max(total_bytes, 1)
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = -1
-
-    def update(self, done_bytes: int, label: str) -> None:
-        pct = min(100, int(done_bytes * 100 / self.total))
-        if pct == self.last:
-            return
-        self.last = pct
-        if self.tty:
-            bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-            self.stream.write(f"\r{label:<10} [{bar}] {pct:3d}%")
-            if pct == 100:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif pct in (0, 100):
-            self.stream.write(f"{label}: {pct}%\n")
-
-
 @dataclass
 class ReplayResult:
     state: WorkerState
@@ -183,6 +245,8 @@ class ReplayResult:
                                "events": self.state.store.events,
                                "prices": self.state.prices.ticks,
                                "deadletter": len(self.processing.deadletters)}
+        # Per window: counts, totals and the largest liquidation, per exchange and overall.
+        out["exchanges"], out["totals"] = window_stats(snap, self.processing.events)
         res = self.state.last_stress
         if res is not None:
             near = res.near_extreme
@@ -201,7 +265,8 @@ class ReplayResult:
 
 async def replay(path: str, broker: str | None = None, metrics: Metrics | None = None,
                  serve: Callable[[ReplayResult], Any] | None = None, quiet: bool = False,
-                 timeout: float = 300.0) -> ReplayResult:
+                 timeout: float = 300.0,
+                 max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> ReplayResult:
     """Recording → same parse path → Kafka → Faust worker → windows at the recording's end."""
     metrics = metrics or Metrics.create()
     size = os.path.getsize(path)
@@ -213,7 +278,7 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
                 progress.update(fh.tell(), "parse")
         processing = process_recording(
             fh, lambda n, msg: errors.append(f"line {n}: {msg}"), keep_frames=True,
-            on_progress=on_progress)
+            on_progress=on_progress, max_notional_usd=max_notional_usd)
     if progress:
         progress.update(size, "parse")
     for e in errors:
@@ -225,7 +290,7 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
     async with broker_or_embedded(broker) as (bootstrap, embedded):
         settings = worker_settings(bootstrap, embedded, topics=topics, clock="event",
                                    app_id=f"liqstress-replay-{uuid.uuid4().hex[:8]}",
-                                   refresh_interval=1.0)
+                                   refresh_interval=1.0, max_notional_usd=max_notional_usd)
         metrics.init_exchanges([e for e in exchanges])
         for dl in processing.deadletters:
             metrics.deadletter.labels(dl.get("exchange", ""), dl["reason"]).inc()
@@ -288,21 +353,6 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
         finally:
             await sink.stop()
             await app.stop()
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    lines = [f"{'window':<6} {'exchange':<16} {'long USD':>16} {'short USD':>16}"]
-    for w, exchanges in summary["windows"].items():
-        for ex in sorted(exchanges):
-            sides = exchanges[ex]
-            lines.append(f"{w:<6} {ex:<16} {sides.get('long', 0):>16,.2f} {sides.get('short', 0):>16,.2f}")
-    lines.append(f"events: {summary['events']}  prices: {summary.get('prices', 0)}  "
-                 f"deadletter: {summary['deadletter']}")
-    for key, val in (summary.get("signals") or {}).items():
-        shown = (f"{val:,.3f}" if isinstance(val, float)
-                 else ", ".join(val) or "-" if isinstance(val, list) else val)
-        lines.append(f"{key:<22} {shown}")
-    return "\n".join(lines)
 
 
 def recording_path_ok(path: str) -> Path:
