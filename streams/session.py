@@ -8,16 +8,45 @@ exactly what the live collector published.
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from liqstress.event import LiquidationEvent
+from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent, implausible
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
 from .venues.base import FrameError, FrameKind, Metadata, VenueSpec
+
+#: Largest inflated frame accepted (gzip venues): a few hundred KB is the biggest real frame;
+#: anything beyond this is a bomb or garbage and becomes a ``too_large`` dead letter.
+MAX_INFLATED_BYTES = 8 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
+    """Gunzip ``data`` (one or more members) without ever holding more than ``limit`` + 1
+    inflated bytes: ``too_large`` above it, ``bad_gzip`` for anything not a complete gzip
+    stream. ``gzip.decompress`` would inflate a 1 MB bomb to 1 GB before we could look."""
+    out: list[bytes] = []
+    total = 0
+    while True:
+        d = zlib.decompressobj(wbits=31)  # gzip header and trailer only, no raw/zlib streams
+        try:
+            chunk = d.decompress(data, limit - total + 1)
+        except zlib.error as exc:
+            raise FrameError("bad_gzip", str(exc)) from exc
+        total += len(chunk)
+        if total > limit:
+            raise FrameError("too_large", f"inflates to more than {limit} bytes")
+        out.append(chunk)
+        if not d.eof:
+            raise FrameError("bad_gzip", "compressed data ended before the end-of-stream marker")
+        data = d.unused_data
+        if not data.strip(b"\x00"):  # trailing zero padding is tolerated, as by gzip
+            return b"".join(out)
+        if data[:2] != _GZIP_MAGIC:
+            raise FrameError("bad_gzip", "trailing garbage after gzip member")
 
 
 @dataclass
@@ -40,8 +69,14 @@ def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, An
 
 
 class VenueSession:
-    def __init__(self, venue: VenueSpec) -> None:
+    def __init__(self, venue: VenueSpec, *,
+                 max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
+                 max_inflated_bytes: int = MAX_INFLATED_BYTES) -> None:
         self.venue = venue
+        self.max_inflated_bytes = max_inflated_bytes
+        #: Cap on one event's USD notional; above it the event is dead-lettered as
+        #: ``implausible_notional`` (see ``liqstress.event.implausible``).
+        self.max_notional_usd = max_notional_usd
         self.meta = Metadata()
         #: Per connection source: receipt time of the subscribe ack (history cut-off).
         self._subscribed_at: dict[str, float] = {}
@@ -77,14 +112,32 @@ class VenueSession:
                 kept = [e for e in events if e.ts >= cutoff]
                 out.snapshot_dropped = len(events) - len(kept)
                 events = kept
+        refused: dict[str, list[str]] = {}
+        if events:
+            kept = []
+            for e in events:
+                err = implausible(e.ts, e.recv_ts, e.notional_usd, self.max_notional_usd)
+                if err is None:
+                    kept.append(e)
+                else:
+                    refused.setdefault(err.reason, []).append(str(err))
+            if refused:
+                events = kept
+                n = sum(len(v) for v in refused.values())
+                reason = next(iter(refused))
+                out.deadletter = deadletter_record(
+                    frame, reason, f"{n} of {n + len(kept)} events refused: "
+                    + "; ".join(msgs[0] for msgs in refused.values()))
         out.events = events
         out.prices = list(parsed.prices)
         out.unpriced = sum(1 for e in events if e.notional_usd is None)
         return out
 
     def _rest(self, frame: RawFrame) -> Outcome:
-        body = frame.data.decode() if isinstance(frame.data, bytes) else frame.data
         try:
+            # A REST body is plain text (HTTP already undid any Content-Encoding), even for a
+            # venue whose websocket frames are gzip.
+            body = _utf8(frame.data)
             self.venue.load_rest(self.meta, frame.source, body)
         except FrameError as exc:
             return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))
@@ -97,12 +150,15 @@ class VenueSession:
     def _decode(self, data: str | bytes) -> str:
         if isinstance(data, str):
             return data
-        if self.venue.gzip or data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise FrameError("bad_gzip", str(exc)) from exc
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FrameError("bad_utf8", str(exc)) from exc
+        if self.venue.gzip or data[:2] == _GZIP_MAGIC:
+            data = inflate(data, self.max_inflated_bytes)
+        return _utf8(data)
+
+
+def _utf8(data: str | bytes) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError("bad_utf8", str(exc)) from exc

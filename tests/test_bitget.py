@@ -93,7 +93,7 @@ def test_snapshot_action_is_history_not_new_liquidations() -> None:
                                     orjson.dumps(DOC_ACK).decode())).kind == "ack"
     dropped = session.process(RawFrame("bitget", bitget.WS_URL, 1.1, stale_snapshot()))
     assert dropped.events == [] and dropped.snapshot_dropped == 2
-    kept = session.process(RawFrame("bitget", bitget.WS_URL, 2.0, liquidations(
+    kept = session.process(RawFrame("bitget", bitget.WS_URL, T0 / 1000 + 1, liquidations(
         entry("BTCUSDT", "sell", "60000", "60000", T0))))
     assert [e.side for e in kept.events] == ["short"] and kept.snapshot_dropped == 0
 
@@ -119,8 +119,8 @@ def test_subscribe_and_ping_messages() -> None:
     ("{not json", "malformed_json"),
     ("[1]", "unexpected_shape"),
     ('{"arg":{"instType":"usdt-futures","topic":"liquidation"}}', "unexpected_shape"),
-    ('{"arg":{"instType":"usdt-futures","topic":"ticker"},"data":[]}', "unexpected_topic"),
-    ('{"arg":{"instType":"spot","topic":"liquidation"},"data":[]}', "unsupported_inst_type"),
+    ('{"arg":{"instType":"usdt-futures","topic":"ticker"},"data":[]}', "unexpected_channel"),
+    ('{"arg":{"instType":"spot","topic":"liquidation"},"data":[]}', "unsupported_instrument"),
     ('{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[1]}', "unexpected_shape"),
     ('{"arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[{"side":"buy"}]}',
      "missing_field"),

@@ -212,7 +212,7 @@ def test_control_frames() -> None:
     ("{not json", "malformed_json"),
     ("[1]", "unexpected_shape"),
     ('{"foo":1}', "unexpected_shape"),
-    ('{"table":"trade","action":"insert","data":[]}', "unexpected_table"),
+    ('{"table":"trade","action":"insert","data":[]}', "unexpected_channel"),
     ('{"table":"liquidation","action":"upsert","data":[]}', "unexpected_action"),
     ('{"table":"liquidation","action":"insert"}', "unexpected_shape"),
     ('{"table":"liquidation","action":"insert","data":[1]}', "unexpected_shape"),

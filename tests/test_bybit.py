@@ -94,7 +94,7 @@ def test_unknown_symbol_market_comes_from_the_connection() -> None:
     assert inv.notional_usd == pytest.approx(500) and inv.qty == pytest.approx(250)
     (lin,) = parse(liquidation("XYZUSDT", ("Buy", "500", "2", 1_789_670_000_000)))
     assert lin.market == "linear" and lin.notional_usd == pytest.approx(1000)
-    assert reason_of(parse, frame, "wss://elsewhere.example/stream") == "unknown_market"
+    assert reason_of(parse, frame, "wss://elsewhere.example/stream") == "unknown_symbol"
 
 
 def test_multi_entry_data_gives_one_event_each() -> None:
@@ -121,7 +121,7 @@ def test_control_frames() -> None:
     ("{not json", "malformed_json"),
     ("[1]", "unexpected_shape"),
     ('{"type":"snapshot"}', "unexpected_shape"),
-    ('{"topic":"tickers.BTCUSDT","data":{}}', "unexpected_topic"),
+    ('{"topic":"tickers.BTCUSDT","data":{}}', "unexpected_channel"),
     ('{"topic":"allLiquidation.BTCUSDT","data":{}}', "unexpected_shape"),
     ('{"topic":"allLiquidation.BTCUSDT","data":[{"T":1,"s":"BTCUSDT","S":"Hold","v":"1","p":"1"}]}',
      "bad_side"),

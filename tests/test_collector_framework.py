@@ -87,7 +87,7 @@ def _file_parse(text: str, source: str, recv_ts: float, meta: Metadata) -> Parse
 
 async def test_file_source_collector_publishes_appended_lines(tmp_path: Path) -> None:
     path = tmp_path / "fills"
-    path.write_text('{"side": "long", "px": 1.0, "sz": 1.0, "t": 1.0}\n')
+    path.write_text('{"side": "long", "px": 1.0, "sz": 1.0, "t": 1789670000.0}\n')
     spec = VenueSpec(id="filevenue", side_rule="test", unit_rule="test", sampled=False,
                      rest_urls=lambda urls: (), parse=_file_parse,
                      connections=lambda meta, urls: [Connection("node", f"file://{path}")])
@@ -99,7 +99,8 @@ async def test_file_source_collector_publishes_appended_lines(tmp_path: Path) ->
         await asyncio.wait_for(col.subscribed.wait(), 5)
         assert metrics.registry.get_sample_value("liqstress_source_up", {"exchange": "filevenue"}) == 1
         with path.open("a") as fh:
-            fh.write(orjson.dumps({"side": "short", "px": 2.0, "sz": 3.0, "t": 2.0}).decode() + "\n")
+            fh.write(orjson.dumps({"side": "short", "px": 2.0, "sz": 3.0,
+                                   "t": time.time()}).decode() + "\n")
             fh.write("{broken\n")
         deadline = time.monotonic() + 5
         while (not sink.events or not sink.deadletters) and time.monotonic() < deadline:

@@ -129,7 +129,7 @@ def test_control_frames() -> None:
 @pytest.mark.parametrize("frame,reason", [
     ("{not json", "malformed_json"),
     ("[1]", "unexpected_shape"),
-    ('{"type":"feed"}', "unexpected_type"),
+    ('{"type":"feed"}', "unexpected_shape"),
     (error("Per-connection subscription limit reached for v4_trades (limit=32)."), "subscribe_error"),
     (error("Internal error, could not fetch data for subscription: v4_trades.", 3, "v4_trades",
            "BTC-USD"), "subscribe_error"),

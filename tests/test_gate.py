@@ -183,7 +183,7 @@ def test_subscribe_is_stamped_when_sent(monkeypatch: pytest.MonkeyPatch) -> None
     ('{"channel":"futures.public_liquidates","event":"update","result":{"contract":"BTC_USDT",'
      '"size":1,"price":"1"}}', "missing_field"),
     ('{"channel":"futures.public_liquidates","event":"update","result":{"contract":"BTC_USDT",'
-     '"size":1,"price":"1","time":-5}}', "bad_number"),
+     '"size":1,"price":"1","time":-5}}', "bad_timestamp"),
     ('{"channel":"futures.public_liquidates","event":"update","error":{"code":3,"message":"x"}}',
      "venue_error"),
 ])
@@ -197,7 +197,7 @@ def test_session_counts_unpriced_and_nothing_is_a_snapshot() -> None:
     assert session.process(RawFrame("gate", url, 1.0, contracts_body())).kind == "info"
     assert url in session.meta.loaded
     assert session.process(RawFrame("gate", gate.WS_URL, 2.0, orjson.dumps(DOC_ACK).decode())).kind == "ack"
-    out = session.process(RawFrame("gate", gate.WS_URL, 3.0, liquidations(
+    out = session.process(RawFrame("gate", gate.WS_URL, T0 / 1000 + 1, liquidations(
         item("BTC_USDT", -100, "60000", T0), item("ZZZ_USDT", 5, "1", T0))))
     assert len(out.events) == 2 and out.snapshot_dropped == 0 and out.unpriced == 1
 

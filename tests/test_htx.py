@@ -114,10 +114,10 @@ def test_control_frames() -> None:
     ('{"topic":"public.BTC-USDT.liquidation_orders"}', "unexpected_shape"),
     (ack(htx.SUB_CID, htx.TOPIC, T0, {"err-code": 2011, "err-msg": "invalid topic"}), "subscribe_error"),
     ('{"op":"error","ts":1,"err-code":2002,"err-msg":"invalid op"}', "venue_error"),
-    ('{"op":"pong","ts":"1","err-code":2011,"err-msg":"invalid pong"}', "pong_error"),
+    ('{"op":"pong","ts":"1","err-code":2011,"err-msg":"invalid pong"}', "venue_error"),
     ('{"op":"ping"}', "missing_field"),
     ('{"op":"ping","ts":{"a":1}}', "bad_ping"),
-    ('{"op":"notify","topic":"public.BTC-USDT.contract_info","data":[]}', "unexpected_topic"),
+    ('{"op":"notify","topic":"public.BTC-USDT.contract_info","data":[]}', "unexpected_channel"),
     ('{"op":"notify","topic":"public.BTC-USDT.liquidation_orders","data":{}}', "unexpected_shape"),
     ('{"op":"notify","topic":"public.BTC-USDT.liquidation_orders","data":[1]}', "unexpected_shape"),
     ('{"op":"notify","topic":"public.BTC-USDT.liquidation_orders","data":[{"direction":"sell"}]}',
@@ -126,7 +126,7 @@ def test_control_frames() -> None:
     (liquidation("BTC-USDT", ("sell", 1, 0.0, 0.001, T0, 60.0)), "bad_number"),
     (liquidation("BTC-USDT", ("sell", 1, 60000.0, -1.0, T0, 60.0)), "bad_number"),
     (LIVE_FRAME.replace('"offset":"close"', '"offset":"open"'), "unexpected_offset"),
-    (LIVE_FRAME.replace('"created_at":1789670297212', '"created_at":"soon"'), "bad_number"),
+    (LIVE_FRAME.replace('"created_at":1789670297212', '"created_at":"soon"'), "bad_timestamp"),
     (LIVE_FRAME.replace("ETH-USDT", "ETH"), "unknown_symbol"),
 ])
 def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
@@ -135,7 +135,7 @@ def test_bad_frames_raise_with_reason(frame: str, reason: str) -> None:
 
 def test_session_inflates_gzip_frames() -> None:
     session = VenueSession(htx.VENUE)
-    out = session.process(RawFrame("htx", htx.WS_URL, 1.0, gz(LIVE_FRAME)))
+    out = session.process(RawFrame("htx", htx.WS_URL, 1789670298.0, gz(LIVE_FRAME)))
     assert out.kind == "data" and [e.side for e in out.events] == ["short"]
     ping = session.process(RawFrame("htx", htx.WS_URL, 1.0, gz(LIVE_PING)))
     assert (ping.kind, ping.reply) == ("pong", '{"op":"pong","ts":"1789676355591"}')

@@ -138,7 +138,7 @@ def test_hip3_coin_is_counted_unpriced_and_spot_is_refused() -> None:
     (ev,) = parse(trades(trade("xyz:XYZ100", "A", "25000", "0.1", T, VAULT, TRADER)))
     assert (ev.symbol, ev.base, ev.qty, ev.notional_usd) == ("xyz:XYZ100", "XYZ100", 0.1, None)
     spot = trades(trade("@107", "A", "1", "1", T, VAULT, TRADER))
-    assert reason_of(parse, spot) == "unsupported_market"
+    assert reason_of(parse, spot) == "unsupported_instrument"
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -210,7 +210,7 @@ def test_node_fill_user_match_is_case_insensitive_and_hip3_unpriced() -> None:
     (ev,) = parse(node_line(OTHER, f), NODE_SOURCE)
     assert (ev.symbol, ev.base, ev.side, ev.qty, ev.notional_usd) == (
         "xyz:CRWV", "CRWV", "short", 2.47, None)
-    out = VenueSession(hl.VENUE).process(RawFrame("hyperliquid", NODE_SOURCE, 1.0,
+    out = VenueSession(hl.VENUE).process(RawFrame("hyperliquid", NODE_SOURCE, 1786628573.0,
                                                   node_line(OTHER, f)))
     assert len(out.events) == 1 and out.unpriced == 1  # counted, never priced by a guess
 
@@ -228,7 +228,7 @@ def test_node_fill_user_match_is_case_insensitive_and_hip3_unpriced() -> None:
     (node_line(TRADER, {k: v for k, v in fill("BTC", "1", "1", "A", T, "Close Long", 1,
                                                TRADER).items() if k != "time"}), "missing_field"),
     (node_line(TRADER, fill("PURR/USDC", "1", "1", "A", T, "Sell", 1, TRADER)),
-     "unsupported_market"),
+     "unsupported_instrument"),
 ])
 def test_bad_node_lines_raise_with_reason(line: str, reason: str) -> None:
     assert reason_of(hl.parse, line, NODE_SOURCE, 1.0, Metadata()) == reason
@@ -361,19 +361,20 @@ def test_prices_connection_on_the_ws_endpoint_with_a_source_of_its_own() -> None
 
 
 def test_all_mids_ack_never_moves_the_trades_history_cut_off() -> None:
+    t0 = 1_789_000_000  # seconds: every time here must be after 2017 to be plausible
     urls = dict(hl.VENUE.default_urls)
     trades_src, mids_src = hl.WS_URL, hl.prices_url(urls) or ""
     session = VenueSession(hl.VENUE)
-    session.process(RawFrame("hyperliquid", trades_src, 100.0, LIVE_ACK))
+    session.process(RawFrame("hyperliquid", trades_src, t0 + 100.0, LIVE_ACK))
     session.reset_connection(mids_src)  # the allMids connection (re)connects ...
-    session.process(RawFrame("hyperliquid", mids_src, 200.0, ALL_MIDS_ACK))  # ... and is acked
-    out = session.process(RawFrame("hyperliquid", trades_src, 201.0, trades(
-        trade("BTC", "A", "60000", "1", 150_000, VAULT, TRADER))))
+    session.process(RawFrame("hyperliquid", mids_src, t0 + 200.0, ALL_MIDS_ACK))  # ... and is acked
+    out = session.process(RawFrame("hyperliquid", trades_src, t0 + 201.0, trades(
+        trade("BTC", "A", "60000", "1", t0 * 1000 + 150_000, VAULT, TRADER))))
     assert len(out.events) == 1 and out.snapshot_dropped == 0  # dated after the TRADES ack
-    old = session.process(RawFrame("hyperliquid", trades_src, 202.0, trades(
-        trade("BTC", "A", "60000", "1", 99_000, VAULT, TRADER))))
+    old = session.process(RawFrame("hyperliquid", trades_src, t0 + 202.0, trades(
+        trade("BTC", "A", "60000", "1", t0 * 1000 + 99_000, VAULT, TRADER))))
     assert (old.events, old.snapshot_dropped) == ([], 1)
-    out = session.process(RawFrame("hyperliquid", mids_src, 203.0, DOC_ALL_MIDS))
+    out = session.process(RawFrame("hyperliquid", mids_src, t0 + 203.0, DOC_ALL_MIDS))
     assert len(out.prices) == 4 and out.events == []
 
 

@@ -133,7 +133,7 @@ def test_trade_snapshot_is_history() -> None:
     session.process(RawFrame(kf.ID, kf.rest_urls({})[0], 1.0, instruments_body()))
     dropped = session.process(RawFrame(kf.ID, kf.WS_URL, 2.0, history("PF_XBTUSD")))
     assert dropped.events == [] and dropped.snapshot_dropped == 1
-    live = session.process(RawFrame(kf.ID, kf.WS_URL, 3.0, trade("PF_XBTUSD", "sell", 1, 60000,
+    live = session.process(RawFrame(kf.ID, kf.WS_URL, T0 / 1000 + 1, trade("PF_XBTUSD", "sell", 1, 60000,
                                                                  T0, "live")))
     assert len(live.events) == 1 and live.snapshot_dropped == 0
 
@@ -156,8 +156,8 @@ def test_control_frames() -> None:
 @pytest.mark.parametrize("frame,reason", [
     ("{not json", "malformed_json"),
     ("[1]", "unexpected_shape"),
-    ('{"feed":"ticker","product_id":"PF_XBTUSD"}', "unexpected_feed"),
-    ('{"foo":1}', "unexpected_feed"),
+    ('{"feed":"ticker","product_id":"PF_XBTUSD"}', "unexpected_channel"),
+    ('{"foo":1}', "unexpected_channel"),
     ('{"feed":"trade_snapshot","product_id":"PF_XBTUSD"}', "unexpected_shape"),
     ('{"feed":"trade_snapshot","product_id":"PF_XBTUSD","trades":[1]}', "unexpected_shape"),
     (trade("PF_XBTUSD", "hold", 1, 60000, T0, "u"), "bad_side"),

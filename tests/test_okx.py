@@ -172,7 +172,7 @@ def test_subscribe_and_ping_messages() -> None:
     ('{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[]}]}',
      "missing_field"),
     ('{"arg":{"channel":"liquidation-orders","instType":"OPTION"},"data":[{"instId":"BTC-USD-261225-1-C",'
-     '"instType":"OPTION","details":[]}]}', "unsupported_inst_type"),
+     '"instType":"OPTION","details":[]}]}', "unsupported_instrument"),
     (liquidations(entry("BTC-USDT-SWAP", detail("long", "hold", "1", "1", T0))), None),
     (liquidations(entry("BTC-USDT-SWAP", detail("net", "hold", "1", "1", T0))), "bad_side"),
     (liquidations(entry("BTC-USDT-SWAP", detail("flat", "sell", "1", "1", T0))), "bad_side"),

@@ -148,7 +148,7 @@ def test_okx_envelope_data() -> None:
     assert reason(kit.okx_envelope, '{"arg":{"topic":"t"},"data":{}}', "topic",
                   "t") == "unexpected_shape"
     assert reason(kit.okx_envelope, '{"arg":{"topic":"u"},"data":[]}', "topic",
-                  "t") == "unexpected_topic"
+                  "t") == "unexpected_channel"
     assert reason(kit.okx_envelope, '{"arg":{"channel":"u"},"data":[]}', "channel",
                   "c") == "unexpected_channel"
     assert reason(kit.okx_envelope, "[]", "channel", "c") == "unexpected_shape"

@@ -8,6 +8,7 @@ spec, so adding a venue means one module, one simulator and its tests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +20,8 @@ from liqstress.labels import Side
 from liqstress.prices import PriceTick
 
 FrameKind = Literal["data", "ack", "pong", "ping", "info"]
+#: What a venue URL key names: a websocket, a REST base or a local path.
+UrlKind = Literal["ws", "rest", "file"]
 
 
 class FrameError(ValueError):
@@ -112,10 +115,27 @@ class VenueSpec:
     #: Next page of a paginated REST listing, or None.
     rest_next: Callable[[str, str], str | None] = lambda url, body: None
     #: App-level ping: liveness is a reply to our own ping, never "no data for N seconds".
-    ping_interval: float = 20.0
+    #: A silent stall is noticed within ``ping_interval + pong_timeout`` (plus the runner's
+    #: check tick, ``Collector.stall_bounds``), which every venue keeps within
+    #: ``STALL_BUDGET``. 0 = the venue has no app-level ping: only the protocol pings below.
+    ping_interval: float = 15.0
     ping_message: Callable[[int], str] = lambda seq: "ping"
-    #: Seconds without a pong (or any frame) before the connection is declared dead.
-    pong_timeout: float = 30.0
+    #: Seconds after an unanswered ping (no frame of kind ``pong`` since) before the
+    #: connection is declared dead.
+    pong_timeout: float = 10.0
+    #: Websocket protocol pings (RFC 6455 ping frames, answered by the server's websocket
+    #: stack): one every ``ws_ping_interval`` s, the connection closed (1011) when its pong
+    #: is ``ws_ping_timeout`` s late. They catch a dead path; the app-level ping above also
+    #: catches a venue whose websocket stack answers while its feed is stuck.
+    ws_ping_interval: float = 10.0
+    ws_ping_timeout: float = 10.0
+    #: Largest websocket message accepted (websockets ``max_size``, after permessage-deflate):
+    #: a few times the biggest frame the venue really sends. Above it the library closes the
+    #: connection with 1009, which the runner reports and reconnects.
+    max_frame_bytes: int = 1024 * 1024
+    #: Largest REST body read (metadata listings are far bigger than frames); above it the
+    #: body is a ``too_large`` dead letter, never read into memory whole.
+    max_rest_bytes: int = 32 * 1024 * 1024
     #: Frames are gzip-compressed binary (HTX); the runner inflates them before parse.
     gzip: bool = False
     #: Events dated before the subscribe ack are the venue replaying history (OKX).
@@ -128,6 +148,25 @@ class VenueSpec:
     metadata_refresh: float = 3600.0
     #: Default base URLs (websocket and REST), overridable for simulators.
     default_urls: dict[str, str] = field(default_factory=dict)
+    #: URL keys the venue reads beyond ``default_urls`` (which have no default), with their
+    #: kind: ``ws`` (ws/wss), ``rest`` (http/https) or ``file`` (a ``file://`` path).
+    #: ``--venue-urls`` accepts the keys of both and nothing else.
+    optional_urls: dict[str, UrlKind] = field(default_factory=dict)
+    #: URL keys whose value may be ``off`` (the connection is not opened).
+    off_urls: tuple[str, ...] = ()
+
+    def url_kinds(self) -> dict[str, UrlKind]:
+        """Every URL key the venue reads, with its kind (a default's kind from its scheme)."""
+        out: dict[str, UrlKind] = {}
+        for key, url in self.default_urls.items():
+            scheme = url.partition("://")[0].lower()
+            out[key] = "ws" if scheme in ("ws", "wss") else "file" if scheme == "file" else "rest"
+        out.update(self.optional_urls)
+        return out
+
+
+#: Seconds within which every venue's liveness settings notice a silent stall.
+STALL_BUDGET = 30.0
 
 
 def price_frame(ticks: Sequence[PriceTick], bad: int) -> Parsed:
@@ -145,19 +184,79 @@ def loads(text: str) -> Any:
         raise FrameError("malformed_json", str(exc)[:200]) from exc
 
 
-def num(obj: dict[str, Any], key: str) -> float:
-    """A numeric field that venues send as string or number."""
+#: A decimal as venues write one in a string: optional minus, ASCII digits, optional fraction and
+#: exponent. No padding, no sign "+", no "nan"/"inf", no "0x10", "1_000" or non-ASCII digits,
+#: all of which Python's float() would accept.
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+#: Integer milliseconds as venues write them in a string (OKX, Bitget): digits only.
+_INT_MS = re.compile(r"[0-9]{1,16}")
+#: Largest integer read as a number: anything above is garbage, not a value (and beyond it
+#: float() loses the value or overflows).
+_MAX_INT = 2**63
+
+
+def _field(obj: Any, key: str) -> Any:
     try:
-        val = obj[key]
-    except (KeyError, TypeError) as exc:
+        return obj[key]
+    except (KeyError, TypeError, IndexError) as exc:
         raise FrameError("missing_field", key) from exc
-    try:
-        out = float(val)
-    except (TypeError, ValueError) as exc:
-        raise FrameError("bad_number", f"{key}={val!r}") from exc
-    if out != out or out in (float("inf"), float("-inf")):
-        raise FrameError("bad_number", f"{key}={val!r}")
-    return out
+
+
+def _finite(val: float, key: str, raw: Any, reason: str = "bad_number") -> float:
+    if val != val or val in (_INF, -_INF):
+        raise FrameError(reason, f"{key}={raw!r}"[:200])
+    return val
+
+
+_INF = float("inf")
+
+
+def json_number(val: Any, key: str = "value", reason: str = "bad_number") -> float:
+    """``val`` if it is a JSON number (int or float, never a boolean), finite, as a float."""
+    if type(val) is float:
+        return _finite(val, key, val, reason)
+    if type(val) is int and -_MAX_INT < val < _MAX_INT:
+        return float(val)
+    raise FrameError(reason, f"{key}={val!r}"[:200])
+
+
+def decimal_string(val: Any, key: str = "value", reason: str = "bad_number") -> float:
+    """``val`` if it is a decimal string (``"60000.5"``, ``"1e-05"``), finite, as a float."""
+    if type(val) is str and len(val) <= 64 and _DECIMAL.fullmatch(val):
+        return _finite(float(val), key, val, reason)
+    raise FrameError(reason, f"{key}={val!r}"[:200])
+
+
+def num(obj: dict[str, Any], key: str) -> float:
+    """A field the venue sends as a JSON number: int or float, finite. A boolean, a string or
+    anything else is ``bad_number``; a missing key ``missing_field``."""
+    return json_number(_field(obj, key), key)
+
+
+def num_str(obj: dict[str, Any], key: str) -> float:
+    """A field the venue sends as a decimal string (``"60000.5"``): ``bad_number`` for a JSON
+    number, a padded, signed-plus, hex, "nan"/"inf" or non-ASCII-digit string."""
+    return decimal_string(_field(obj, key), key)
+
+
+def num_any(obj: dict[str, Any], key: str) -> float:
+    """A field a venue sends either way (Gate's ``size``: a number, a string in its doc
+    sample): a JSON number or a decimal string, with the checks of each."""
+    val = _field(obj, key)
+    return decimal_string(val, key) if type(val) is str else json_number(val, key)
+
+
+def ms(obj: dict[str, Any], key: str, *, string: bool = False) -> float:
+    """Epoch seconds from integer milliseconds: a JSON integer, or (``string=True``, where the
+    venue sends one) a string of ASCII digits. ``bad_timestamp`` for anything else: a float,
+    a boolean, "1e3", a padded string. Range is the session's ``implausible_time`` check."""
+    val = _field(obj, key)
+    if string:
+        if type(val) is str and _INT_MS.fullmatch(val):
+            return int(val) / 1000.0
+    elif type(val) is int and 0 <= val < _MAX_INT:
+        return val / 1000.0
+    raise FrameError("bad_timestamp", f"{key}={val!r}"[:200])
 
 
 def side_from_order_side(order_side: str) -> Side:

@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 
-from liqstress.event import make_event
 from liqstress.prices import PriceTick, make_tick
 
 from . import kit
@@ -57,7 +56,7 @@ def parse_mark_prices(items: list[Any], recv_ts: float) -> kit.Parsed:
         if not isinstance(symbol, str) or "_" in symbol or not symbol.endswith("USDT"):
             continue
         try:
-            price, ts = kit.num(item, "p"), kit.num(item, "E") / 1000.0
+            price, ts = kit.num_str(item, "p"), kit.ms(item, "E")
             base, _ = kit.split_symbol(symbol, ("USDT",))
             ticks.append(make_tick(exchange=ID, symbol=symbol, base=base, price=price, ts=ts,
                                    recv_ts=recv_ts))
@@ -89,16 +88,16 @@ def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] 
 def order_fill(o: dict[str, Any]) -> tuple[float, float]:
     """(amount, price) of a forceOrder: what filled (``z`` at ``ap``), else the order (``q`` at
     ``p``). The amount is base units on USD-M, contracts on COIN-M."""
-    filled = kit.num(o, "z") if "z" in o else 0.0
-    avg = kit.num(o, "ap") if "ap" in o else 0.0
+    filled = kit.num_str(o, "z") if "z" in o else 0.0
+    avg = kit.num_str(o, "ap") if "ap" in o else 0.0
     if filled > 0 and avg > 0:
         return filled, avg
-    return kit.num(o, "q"), kit.num(o, "p")
+    return kit.num_str(o, "q"), kit.num_str(o, "p")
 
 
 def order_time(msg: dict[str, Any], o: dict[str, Any]) -> float:
     """``o.T`` (trade time); ``E`` (push time, ~1 s later) only when it is missing."""
-    return kit.num(o, "T") / 1000.0 if "T" in o else kit.num(msg, "E") / 1000.0
+    return kit.ms(o, "T") if "T" in o else kit.ms(msg, "E")
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
@@ -115,9 +114,9 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     ts = order_time(msg, o)
     inst = meta.get(symbol)
     base, quote = (inst.base, inst.quote) if inst else kit.split_symbol(symbol)
-    # Plain make_event, unlike the other venues: a value it refuses dead-letters here as a
-    # parser_exception (kept as it was; see the kit's ``event`` for the invalid_event form).
-    ev = make_event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
+    if qty < 0 or price <= 0:
+        raise kit.FrameError("bad_number", f"q/z={qty!r} p/ap={price!r}")
+    ev = kit.event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
                     side=side, price=price, qty=qty, notional_usd=qty * price, ts=ts,
                     recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
     return kit.Parsed(kind="data", events=(ev,))
@@ -129,6 +128,10 @@ VENUE = kit.VenueSpec(
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",
     sampled=True,
-    ping_interval=60.0,
+    # Ping/pong: the defaults (15 s + 10 s). The 60 s interval this had, plus a 30 s pong
+    # timeout, let a stall with the protocol pings still answered go unseen for up to 92 s.
+    # Frames: one forceOrder (~0.3 KB), but a !markPrice@arr frame lists every symbol
+    # (~700 x 0.2 KB): the 1 MiB default.
     default_urls={"ws": WS_URL, "prices": PRICES_URL},
+    off_urls=("prices",),
 )

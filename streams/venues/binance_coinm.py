@@ -117,7 +117,9 @@ VENUE = kit.VenueSpec(
               "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
               "null notional",
     sampled=True,
-    ping_interval=60.0,
+    # The default ping/pong (15 s + 10 s; 60 s before let a stall go unseen for 92 s).
+    # Frames: one forceOrder each (~0.3 KB; USD-M orders on this stream too).
+    max_frame_bytes=256 * 1024,
     ping_message=ping_message,
     default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -88,15 +88,17 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     msg, arg, data = envelope
     inst_type = str(arg.get("instType", "")).lower()
     if inst_type not in _INST:
-        raise kit.FrameError("unsupported_inst_type", inst_type[:50])
+        raise kit.FrameError("unsupported_instrument", inst_type[:50])
     market = _INST[inst_type][0]
     events = []
     for entry in kit.objects(data, "data entry"):
         symbol = kit.required_str(entry, "symbol")
         base, quote = _pair(symbol, inst_type)
         side = kit.side_from_position_side(str(entry.get("side", "")))
-        amount, price = kit.num(entry, "amount"), kit.num(entry, "price")
-        ts = (kit.num(entry, "ts") if entry.get("ts") is not None else kit.num(msg, "ts")) / 1000.0
+        amount, price = kit.num_str(entry, "amount"), kit.num_str(entry, "price")
+        # The entry's ts is a string of ms; the envelope's (its fallback) a JSON integer.
+        ts = (kit.ms(entry, "ts", string=True) if entry.get("ts") is not None
+              else kit.ms(msg, "ts"))
         if amount < 0 or price <= 0 or ts <= 0:
             raise kit.FrameError("bad_number", f"amount={entry.get('amount')!r} "
                                            f"price={entry.get('price')!r} ts={entry.get('ts')!r}")
@@ -115,8 +117,9 @@ VENUE = kit.VenueSpec(
     unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price "
               "(aggr's reading; base would make the sample a $9bn liquidation)",
     sampled=True,
-    ping_interval=25.0,
-    pong_timeout=25.0,
+    # The default ping/pong (15 s + 10 s): Bitget wants a `ping` at least every 30 s.
+    # Frames: small liquidation arrays per instType.
+    max_frame_bytes=256 * 1024,
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},
 )

@@ -81,14 +81,11 @@ def rest_urls(urls: dict[str, str]) -> list[str]:
 
 
 def _finite(item: dict[str, Any], key: str) -> float | None:
-    val = item.get(key)
-    if val is None or isinstance(val, bool):
+    try:  # BitMEX sends these as JSON numbers: never a string, a boolean, NaN or inf
+        out = kit.json_number(item.get(key), key)
+    except kit.FrameError:
         return None
-    try:
-        out = float(val)
-    except (TypeError, ValueError):
-        return None
-    return out if out == out and out not in (float("inf"), float("-inf")) and out != 0 else None
+    return out if out != 0 else None
 
 
 def contract_value(item: dict[str, Any]) -> float:
@@ -190,7 +187,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     msg = kit.frame_object(text)
     if "table" in msg:
         if msg["table"] != TABLE:
-            raise kit.FrameError("unexpected_table", str(msg["table"])[:100])
+            raise kit.FrameError("unexpected_channel", str(msg["table"])[:100])
         action, data = msg.get("action"), kit.member(msg, "data", list)
         if action in ("update", "delete"):
             return kit.Parsed(kind="info")  # fills/cancels of an order already counted at insert
@@ -226,6 +223,8 @@ VENUE = kit.VenueSpec(
               "underlyingToPositionMultiplier (= *multiplier/quoteToSettleMultiplier), notional "
               "qty*price; quanto, non-USD quotes, unknown symbols -> null notional",
     sampled=False,
+    # BitMEX: ping when 5 s pass without a message. Frames: the liquidation table's
+    # `partial` on subscribe is the biggest: the 1 MiB default.
     ping_interval=5.0,
     pong_timeout=10.0,
     default_urls={"ws": WS_URL, "rest": REST},

@@ -132,7 +132,7 @@ def _market_from_source(source: str) -> Market:
         return "inverse"
     if path.endswith("/linear"):
         return "linear"
-    raise kit.FrameError("unknown_market", f"no metadata and source {source!r} names no category")
+    raise kit.FrameError("unknown_symbol", f"no metadata and source {source!r} names no category")
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
@@ -152,14 +152,14 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     if not isinstance(topic, str):
         raise kit.FrameError("unexpected_shape", "neither op nor topic")
     if not topic.startswith(TOPIC):
-        raise kit.FrameError("unexpected_topic", topic[:100])
+        raise kit.FrameError("unexpected_channel", topic[:100])
     events = []
     for entry in kit.objects(kit.member(msg, "data", list, "data is not a list"), "data entry"):
         symbol = entry.get("s") or topic[len(TOPIC):]
         if not isinstance(symbol, str) or not symbol:
             raise kit.FrameError("missing_field", "s")
         side = kit.side_from_position_side(str(entry.get("S", "")))
-        size, price, ts = kit.num(entry, "v"), kit.num(entry, "p"), kit.num(entry, "T") / 1000.0
+        size, price, ts = kit.num_str(entry, "v"), kit.num_str(entry, "p"), kit.ms(entry, "T")
         if size < 0 or price <= 0 or ts <= 0:
             raise kit.FrameError("bad_number", f"v={entry.get('v')!r} p={entry.get('p')!r} T={entry.get('T')!r}")
         inst = meta.get(symbol)
@@ -182,6 +182,11 @@ VENUE = kit.VenueSpec(
     side_rule="S is the liquidated POSITION side: Buy -> long, Sell -> short",
     unit_rule="linear: v base units, notional v*p; inverse: v USD, notional v, qty v/p",
     sampled=False,
+    # Bybit's documented 20 s ping; a 6 s pong timeout keeps a stall within 30 s.
+    ping_interval=20.0,
+    pong_timeout=6.0,
+    # Frames: one symbol's 500 ms batch each (~0.1 KB per liquidation).
+    max_frame_bytes=256 * 1024,
     default_urls={"ws_linear": WS_LINEAR, "ws_inverse": WS_INVERSE, "rest": REST},
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,

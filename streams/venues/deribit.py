@@ -117,7 +117,7 @@ def liquidated_sides(flag: str, direction: str) -> list[Side]:
         return [maker]
     if flag == "MT":
         return [taker, maker]
-    raise kit.FrameError("bad_liquidation_flag", str(flag)[:20])
+    raise kit.FrameError("bad_side", str(flag)[:20])
 
 
 def _response(msg: dict[str, Any]) -> kit.Parsed:
@@ -143,14 +143,14 @@ def _response(msg: dict[str, Any]) -> kit.Parsed:
 def _trade_events(trade: dict[str, Any], recv_ts: float) -> tuple[list[Any], int]:
     flag = trade.get("liquidation")
     if not isinstance(flag, str) or flag not in _FLAGS:
-        raise kit.FrameError("bad_liquidation_flag", str(flag)[:20])
+        raise kit.FrameError("bad_side", str(flag)[:20])
     name = kit.required_str(trade, "instrument_name")
     trade_id = trade.get("trade_id")
     if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
         raise kit.FrameError("missing_field", "trade_id")
     base, quote, market = instrument_market(name)
     sides = liquidated_sides(flag, str(trade.get("direction", "")))
-    amount, price, ts = kit.num(trade, "amount"), kit.num(trade, "price"), kit.num(trade, "timestamp") / 1000
+    amount, price, ts = kit.num(trade, "amount"), kit.num(trade, "price"), kit.ms(trade, "timestamp")
     if amount <= 0 or price <= 0 or ts <= 0:
         raise kit.FrameError("bad_number", f"amount={trade.get('amount')!r} price={trade.get('price')!r} "
                                        f"timestamp={trade.get('timestamp')!r}")
@@ -181,7 +181,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             return kit.Parsed(kind="ping", reply=TEST_REPLY)
         return kit.Parsed(kind="info")  # type "heartbeat": the server's own beat
     if method != "subscription":
-        raise kit.FrameError("unexpected_method", str(method)[:100])
+        raise kit.FrameError("unexpected_shape", f"method {str(method)[:100]!r}")
     channel = params.get("channel")
     if not isinstance(channel, str) or not channel.startswith("trades."):
         raise kit.FrameError("unexpected_channel", str(channel)[:100])
@@ -207,6 +207,8 @@ VENUE = kit.VenueSpec(
     unit_rule="inverse (BTC-PERPETUAL, no _): amount USD = notional, qty amount/price; "
               "linear (BTC_USDC-...): amount base, notional amount*price",
     sampled=False,
+    # Frames: 100 ms batches of every trade of a kind and currency (hundreds in a crash):
+    # the 1 MiB default.
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},
 )

@@ -39,6 +39,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,11 +89,14 @@ def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
             continue
         ticker = item.get("ticker") or key
         pair = _pair(ticker) if isinstance(ticker, str) else None
-        try:
-            clob = int(str(item.get("clobPairId")))
-        except ValueError:
+        raw_clob = item.get("clobPairId")  # a string of digits (an int from older indexers)
+        if type(raw_clob) is str and raw_clob.isascii() and raw_clob.isdigit():
+            clob = int(raw_clob)
+        elif type(raw_clob) is int:
+            clob = raw_clob
+        else:
             continue
-        if pair is None or clob < 0:
+        if pair is None or not 0 <= clob < 2**32:
             continue
         active[ticker] = DydxInstrument(symbol=ticker, base=pair[0], quote=pair[1],
                                         market="linear", clob_pair_id=clob)
@@ -125,8 +129,14 @@ def ping_message(seq: int) -> str:
                          "id": f"{HEARTBEAT_ID}{seq}"}).decode()
 
 
+#: The indexer's ``createdAt``: ISO 8601 in UTC with a ``Z``, optional fraction of a second.
+_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z")
+
+
 def _timestamp(trade: dict[str, Any]) -> float:
     raw = kit.required_str(trade, "createdAt")
+    if not _ISO_UTC.fullmatch(raw):  # fromisoformat also takes dates, week dates, offsets...
+        raise kit.FrameError("bad_timestamp", f"createdAt={raw!r}"[:200])
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -149,7 +159,7 @@ def _liquidation(market: str, trade: Any, recv_ts: float) -> LiquidationEvent | 
     if pair is None:
         raise kit.FrameError("unknown_symbol", market[:100])
     side = kit.side_from_order_side(str(trade.get("side", "")))
-    size, price = kit.num(trade, "size"), kit.num(trade, "price")
+    size, price = kit.num_str(trade, "size"), kit.num_str(trade, "price")
     if size < 0 or price <= 0:
         raise kit.FrameError("bad_number", f"size={trade.get('size')!r} price={trade.get('price')!r}")
     ts = _timestamp(trade)
@@ -209,7 +219,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
                   or msg.get("id") else "venue_error")
         raise kit.FrameError(reason, message[:200])
     if kind not in ("subscribed", "channel_data", "channel_batch_data"):
-        raise kit.FrameError("unexpected_type", str(kind)[:50])
+        raise kit.FrameError("unexpected_shape", f"type {str(kind)[:50]!r}")
     if msg.get("channel") != CHANNEL:
         raise kit.FrameError("unexpected_channel", str(msg.get("channel"))[:100])
     market = kit.required_str(msg, "id")
@@ -231,6 +241,9 @@ VENUE = kit.VenueSpec(
               "BUY -> short; DELEVERAGED (ADL) not counted",
     unit_rule="size base units, price USD: notional size*price",
     sampled=False,
+    # Frames: the subscribe snapshot of one market's recent trades (~100 x 0.2 KB) is the
+    # biggest.
+    max_frame_bytes=256 * 1024,
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},

@@ -140,12 +140,12 @@ def side_from_size(size: float) -> Side:
 
 
 def _epoch(obj: dict[str, Any], key: str) -> float:
-    val = kit.num(obj, key)
-    if val <= 0:
-        raise kit.FrameError("bad_number", f"{key}={obj.get(key)!r}")
+    val = obj[key]  # an integer: seconds (the push ``time``) or milliseconds
+    if type(val) is not int or not 0 < val < 2**63:
+        raise kit.FrameError("bad_timestamp", f"{key}={val!r}"[:200])
     if key == "time_ms" or val > _MS_THRESHOLD:
         return val / 1000.0
-    return val
+    return float(val)
 
 
 def _event_time(item: dict[str, Any], msg: dict[str, Any]) -> float:
@@ -193,7 +193,8 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     unpriced = 0
     for item in kit.objects(items, "result item"):
         contract = kit.required_str(item, "contract")
-        size, price = kit.num(item, "size"), kit.num(item, "price")
+        # price is a decimal string; size a number in live frames, a string in the doc sample
+        size, price = kit.num_any(item, "size"), kit.num_str(item, "price")
         side = side_from_size(size)
         if price <= 0:
             raise kit.FrameError("bad_number", f"price={item.get('price')!r}")
@@ -226,8 +227,9 @@ VENUE = kit.VenueSpec(
     unit_rule="size contracts; qty |size|*quanto_multiplier base (REST /futures/usdt/contracts), "
               "notional qty*price USDT; no multiplier -> null notional",
     sampled=True,
-    ping_interval=15.0,
-    pong_timeout=20.0,
+    # The default ping/pong (15 s + 10 s; the 20 s timeout before allowed 37 s).
+    # Frames: arrays of at most ~20 liquidations (flushed per ~1 s).
+    max_frame_bytes=256 * 1024,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},
 )

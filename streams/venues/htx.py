@@ -135,8 +135,9 @@ def _control(msg: dict[str, Any], text: str, op: str) -> kit.Parsed:
                          f"err-code={code!r} {str(msg.get('err-msg'))[:150]} topic={msg.get('topic')!r}")
     if op == "pong":
         # HTX only sends this to reject one of our pongs (err-code 2011 "invalid pong").
-        raise kit.FrameError("pong_error",
-                         f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
+        raise kit.FrameError("venue_error",
+                         f"pong refused: err-code={msg.get('err-code')!r} "
+                         f"{str(msg.get('err-msg'))[:150]}")
     if op == "error":
         raise kit.FrameError("venue_error",
                          f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
@@ -156,7 +157,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     topic = msg.get("topic")
     if not isinstance(topic, str) or not (topic.startswith(_TOPIC_PREFIX)
                                           and topic.endswith(_TOPIC_SUFFIX)):
-        raise kit.FrameError("unexpected_topic", str(topic)[:100])
+        raise kit.FrameError("unexpected_channel", str(topic)[:100])
     events = []
     unpriced = 0
     for entry in kit.objects(kit.member(msg, "data", list, "data is not a list"), "data entry"):
@@ -165,7 +166,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         if str(offset).lower() != "close":
             raise kit.FrameError("unexpected_offset", f"offset={offset!r}")
         side = kit.side_from_order_side(str(entry.get("direction", "")))
-        price, ts = kit.num(entry, "price"), kit.num(entry, "created_at") / 1000.0
+        price, ts = kit.num(entry, "price"), kit.ms(entry, "created_at")
         if price <= 0 or ts <= 0:
             raise kit.FrameError("bad_number",
                              f"price={entry.get('price')!r} created_at={entry.get('created_at')!r}")
@@ -194,6 +195,12 @@ VENUE = kit.VenueSpec(
               "(fallback amount*price); never volume*price",
     sampled=False,
     gzip=True,
+    # The server pings every ~5 s (each counts as a pong): the timeout tolerates two missed,
+    # and 10 s + 15 s keeps a stall within 30 s.
+    ping_interval=10.0,
+    pong_timeout=15.0,
+    # Frames: small gzip-compressed pushes (the inflated size has its own cap in the session).
+    max_frame_bytes=256 * 1024,
     metadata_refresh=0.0,
     default_urls={"ws": WS_URL},
 )

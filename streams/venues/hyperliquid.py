@@ -207,13 +207,20 @@ def _market(coin: str, meta: kit.Metadata) -> tuple[str, str, bool]:
     if inst:
         return inst.base, inst.quote, True
     if coin.startswith("@") or "/" in coin:
-        raise kit.FrameError("unsupported_market", f"spot coin {coin!r}")
+        raise kit.FrameError("unsupported_instrument", f"spot coin {coin!r}")
     dex, sep, name = coin.partition(":")
     if sep:  # HIP-3 builder dex: collateral token unknown here, so no USD notional
         if not dex or not name:
             raise kit.FrameError("unknown_symbol", coin)
         return name, "USD", False
     return coin, QUOTE, True
+
+
+def _time_ms(obj: dict[str, Any]) -> int:
+    """``time``: integer milliseconds (a JSON integer; checked by ``kit.ms``)."""
+    kit.ms(obj, "time")
+    t_ms: int = obj["time"]
+    return t_ms
 
 
 def _event(coin: str, side: Side, px: float, sz: float, t_ms: float, tid: Any, user: str,
@@ -259,8 +266,9 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Pa
         # The vault takes the liquidated position over: it BUYS a liquidated long.
         side: Side = "long" if buyer in LIQUIDATORS else "short"
         liquidated = seller if side == "long" else buyer
-        events.append(_event(kit.required_str(trade, "coin"), side, kit.num(trade, "px"), kit.num(trade, "sz"),
-                             kit.num(trade, "time"), trade.get("tid"), liquidated, recv_ts,
+        events.append(_event(kit.required_str(trade, "coin"), side, kit.num_str(trade, "px"),
+                             kit.num_str(trade, "sz"), _time_ms(trade), trade.get("tid"),
+                             liquidated, recv_ts,
                              True, meta, trade.get("sz")))
     return kit.Parsed(kind="data", events=tuple(events))
 
@@ -284,7 +292,7 @@ def _parse_all_mids(data: Any, recv_ts: float) -> kit.Parsed:
             continue
         try:
             ticks.append(make_tick(exchange=ID, symbol=coin, base=coin,
-                                   price=kit.num(mids, coin), ts=recv_ts, recv_ts=recv_ts,
+                                   price=kit.num_str(mids, coin), ts=recv_ts, recv_ts=recv_ts,
                                    kind="mid"))
         except (kit.FrameError, PriceError):
             bad += 1
@@ -320,8 +328,8 @@ def _fill_event(pair: Any, recv_ts: float, meta: kit.Metadata) -> LiquidationEve
         raise kit.FrameError("unexpected_shape", "liquidation without liquidatedUser")
     if liq["liquidatedUser"].lower() != user or user in LIQUIDATORS:
         return None  # a counterparty's fill (maker, vault): the liquidated trader's is counted
-    return _event(kit.required_str(fill, "coin"), _fill_side(fill), kit.num(fill, "px"), kit.num(fill, "sz"),
-                  kit.num(fill, "time"), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
+    return _event(kit.required_str(fill, "coin"), _fill_side(fill), kit.num_str(fill, "px"),
+                  kit.num_str(fill, "sz"), _time_ms(fill), fill.get("tid"), user, recv_ts, False, meta, fill.get("sz"))
 
 
 def _parse_node(msg: Any, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
@@ -358,5 +366,8 @@ VENUE = kit.VenueSpec(
     sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
     drop_before_subscribe=True,
     subscribe_for=subscribe_messages,
+    # Frames: a block's trades of one coin, allMids (~500 coins): the 1 MiB default.
     default_urls={"ws": WS_URL, "rest": REST},
+    optional_urls={"prices": "ws", "node_fills": "file"},
+    off_urls=("prices",),
 )

@@ -22,8 +22,13 @@ from .base import Instrument as Instrument
 from .base import Metadata as Metadata
 from .base import Parsed as Parsed
 from .base import VenueSpec as VenueSpec
+from .base import decimal_string as decimal_string
+from .base import json_number as json_number
 from .base import loads as loads
+from .base import ms as ms
 from .base import num as num
+from .base import num_any as num_any
+from .base import num_str as num_str
 from .base import price_frame as price_frame
 from .base import side_from_order_side as side_from_order_side
 from .base import side_from_position_side as side_from_position_side
@@ -111,13 +116,15 @@ def frame_object(text: str) -> dict[str, Any]:
 
 
 def positive(item: dict[str, Any], key: str) -> float | None:
-    """A positive, finite number from instrument metadata (string or number), or None: one
-    odd listing is left out (its events stay unpriced) instead of failing the whole load."""
+    """A positive, finite number from instrument metadata (a JSON number or a decimal string,
+    never a boolean or a padded string), or None: one odd listing is left out (its events stay
+    unpriced) instead of failing the whole load."""
+    val = item.get(key)
     try:
-        val = float(item.get(key) or "nan")
-    except (TypeError, ValueError):
+        out = decimal_string(val, key) if type(val) is str else json_number(val, key)
+    except FrameError:
         return None
-    return val if val > 0 and val != float("inf") else None
+    return out if out > 0 else None
 
 
 def amounts(size: float, price: float, market: Market,
@@ -154,7 +161,7 @@ def okx_envelope(text: str, arg_key: str,
     (``subscribe`` acks, ``error`` = ``subscribe_error``, anything else info); else
     ``{"arg": {...}, "data": [...]}`` whose ``arg[arg_key]`` (OKX ``channel``, Bitget
     ``topic``) must be ``arg_value`` (``unexpected_<arg_key>`` otherwise), returned as
-    (message, arg, data)."""
+    (message, arg, data). Another channel/topic is ``unexpected_channel``, as for every venue."""
     if text.strip() == "pong":  # plain text, not JSON
         return Parsed(kind="pong")
     msg = frame_object(text)
@@ -170,5 +177,5 @@ def okx_envelope(text: str, arg_key: str,
     if not isinstance(arg, dict) or not isinstance(data, list):
         raise FrameError("unexpected_shape", "neither event nor arg+data")
     if arg.get(arg_key) != arg_value:
-        raise FrameError(f"unexpected_{arg_key}", str(arg.get(arg_key))[:100])
+        raise FrameError("unexpected_channel", str(arg.get(arg_key))[:100])
     return msg, arg, data

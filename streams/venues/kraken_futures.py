@@ -149,7 +149,7 @@ def liquidated_side(taker_side: str) -> Side:
 def _event(trade: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> Any:
     product, uid = kit.required_str(trade, "product_id"), kit.required_str(trade, "uid")
     side = liquidated_side(str(trade.get("side", "")))
-    size, price, ts = kit.num(trade, "qty"), kit.num(trade, "price"), kit.num(trade, "time") / 1000.0
+    size, price, ts = kit.num(trade, "qty"), kit.num(trade, "price"), kit.ms(trade, "time")
     if size <= 0 or price <= 0 or ts <= 0:
         raise kit.FrameError("bad_number", f"qty={trade.get('qty')!r} price={trade.get('price')!r} "
                                        f"time={trade.get('time')!r}")
@@ -208,7 +208,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             return kit.Parsed(kind="info")  # fill, block, termination
         return kit.Parsed(kind="data", events=tuple(events),
                       unpriced=sum(1 for e in events if e.notional_usd is None))
-    raise kit.FrameError("unexpected_feed", str(feed)[:100])
+    raise kit.FrameError("unexpected_channel", str(feed)[:100])
 
 
 VENUE = kit.VenueSpec(
@@ -219,6 +219,8 @@ VENUE = kit.VenueSpec(
     unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
               "contracts x contractSize = notional, qty notional/price; no metadata -> null",
     sampled=False,
+    # Frames: a product's trade_snapshot (~100 trades x 0.2 KB) is the biggest.
+    max_frame_bytes=256 * 1024,
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},

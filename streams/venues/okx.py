@@ -110,7 +110,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         inst_id = kit.required_str(entry, "instId")
         inst_type = entry.get("instType", arg.get("instType"))
         if inst_type not in INST_TYPES:
-            raise kit.FrameError("unsupported_inst_type", str(inst_type)[:50])
+            raise kit.FrameError("unsupported_instrument", str(inst_type)[:50])
         inst = meta.get(inst_id)
         if inst:
             base, quote, market = inst.base, inst.quote, inst.market
@@ -123,7 +123,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             market = "inverse" if quote in _USD else "linear"
         for d in kit.objects(entry["details"], "detail"):
             side = _side(d)
-            sz, price, ts = kit.num(d, "sz"), kit.num(d, "bkPx"), kit.num(d, "ts") / 1000.0
+            sz, price, ts = kit.num_str(d, "sz"), kit.num_str(d, "bkPx"), kit.ms(d, "ts", string=True)
             if sz < 0 or price <= 0 or ts <= 0:
                 raise kit.FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
             qty: float | None
@@ -148,7 +148,8 @@ VENUE = kit.VenueSpec(
     unit_rule="sz contracts; linear qty sz*ctVal*ctMult base, notional qty*bkPx; inverse "
               "notional sz*ctVal*ctMult USD, qty notional/bkPx; no metadata -> null notional",
     sampled=True,
-    pong_timeout=25.0,
+    # The default ping/pong (15 s + 10 s; OKX drops a connection idle for 30 s). Frames: the
+    # batch OKX replays on subscribe is the biggest: the 1 MiB default.
     drop_before_subscribe=True,
     default_urls={"ws": WS_URL, "rest": REST},
 )
