@@ -9,7 +9,8 @@ id share the ``liquidations`` partitions through the consumer group.
   ``stress.signals`` (agents/publishing.py) and exports the global gauges; on takeover it
   reads the recent partials and continues the cascade state of the last published snapshot.
 - Prices are read by every worker (a broadcast read outside the group), so a new aggregator
-  has them at once.
+  has them at once. So are the partials: every worker keeps every partition's view, and its
+  read-only JSON API (agents/api.py, on the /metrics port) answers with the global view.
 
 Everything is a commutative sum or maximum over deduplicated ids, so rebuilds, re-deliveries
 and overlapping reads can never count an event twice.
@@ -27,6 +28,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -36,9 +38,17 @@ from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import ensure_topics
 from liqstress.topics import topic_specs
 
-from . import exporter
+from . import api, exporter
 from .publishing import publish
-from .rebuild import FETCH_WAIT_MS, TopicTail, commit_history_if_new, read_topic
+from .rebuild import (
+    FETCH_WAIT_MS,
+    TopicTail,
+    _consumer,
+    _partitions,
+    _seek_since,
+    commit_history_if_new,
+    read_topic,
+)
 from .state import WorkerState
 
 log = logging.getLogger(__name__)
@@ -77,6 +87,7 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     state.aggregator_ready = False
     metrics.init_coins(settings.coins)
     exporter.register(state)
+    api.register(state)
     topics = settings.topics
     specs = topic_specs(topics, settings.partitions, settings.retention)
 
@@ -278,6 +289,40 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     @app.task
     async def read_prices() -> None:
         await TopicTail(settings.broker, topics.prices, on_price).run()
+
+    @app.task
+    async def read_partials() -> None:
+        """Every worker follows the partials topic outside the group (a broadcast read, like
+        prices), from the last two full intervals, so its merger holds every partition and
+        the JSON API answers with the global view on any worker. Applying a partial twice (the
+        aggregator's agent reads the same records) changes nothing: stale ones are ignored."""
+        while True:
+            consumer = _consumer(settings.broker)
+            try:
+                await consumer.start()
+                parts: list[int] = []
+                while not parts:
+                    parts = await _partitions(consumer, topics.partials)
+                    if not parts:
+                        await asyncio.sleep(1.0)
+                tps = [TopicPartition(topics.partials, p) for p in parts]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                await _seek_since(consumer, tps,
+                                  time.time() - 2 * settings.full_interval - 10)
+                while True:
+                    batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+                    for msgs in batch.values():
+                        for msg in msgs:
+                            state.apply_partial(msg.value)
+                        await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker gone or restarting: start over (idempotent)
+                log.warning("reading %s failed (%s); retrying", topics.partials, exc)
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()
 
     def resync_on_failure(fut: asyncio.Future[Any], ps: Any) -> None:
         # A lost delta would leave the aggregator's copy stale until the buckets change

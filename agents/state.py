@@ -21,9 +21,17 @@ from typing import Any
 
 from liqstress.config import WorkerSettings
 from liqstress.event import EventError, LiquidationEvent, read_event
+from liqstress.feed import PartitionFeed
 from liqstress.infra.metrics import Metrics
 from liqstress.partials import Merger, PartialError, PartitionStore, decode_partial
-from liqstress.prices import MergedLevels, PriceError, PriceStore, PriceTick, tick_from_json
+from liqstress.prices import (
+    LiquidationLevels,
+    MergedLevels,
+    PriceError,
+    PriceStore,
+    PriceTick,
+    tick_from_json,
+)
 from liqstress.stress import StressEngine, StressResult
 from liqstress.windows import BucketTable, Rollup, Snapshot, coin_scale, rollup_steps
 
@@ -53,6 +61,9 @@ class _Source:
     duplicates: int
     invalid: int
     offset: int
+    #: The partition's single events and price-level heatmap (liqstress/feed.py, partials).
+    feed: PartitionFeed | None = None
+    heat: LiquidationLevels | None = None
 
 
 @dataclass
@@ -102,6 +113,18 @@ class WorkerState:
     metrics_dirty: bool = True
     #: Set by the exporter: called with ``urgent`` when something exported changes.
     on_metrics_change: Callable[[bool], None] = field(default=lambda urgent: None, repr=False)
+    #: Set by the JSON API (agents/api.py): True while someone reads it. A worker that is not
+    #: the aggregator then also rolls up every partition's windows at refresh (from the
+    #: partials it reads as a broadcast), so any worker answers with the global view.
+    api_active: Callable[[], bool] = field(default=lambda: False, repr=False)
+    #: Set by the JSON API: called on the loop at the end of every refresh.
+    on_refresh: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: The global windows and every partition's source, as of the last refresh that computed
+    #: them (the aggregator's own, or a non-aggregator's roll-up for the API).
+    view_snapshot: Snapshot | None = None
+    view_sources: list[_Source] = field(default_factory=list)
+    #: time.monotonic() when view_snapshot was computed.
+    view_at: float = 0.0
 
     # ---- ownership ----------------------------------------------------------------------
     def part(self, partition: int) -> PartitionStore:
@@ -278,10 +301,11 @@ class WorkerState:
             view = self.merger.views.get(p)
             if ps is not None and (ps.ready or view is None):
                 out.append(_Source(p, ps.store.table, ps.levels, ps.store.events,
-                                   ps.store.duplicates, ps.invalid, ps.offset))
+                                   ps.store.duplicates, ps.invalid, ps.offset, ps.feed,
+                                   ps.heat))
             elif view is not None:
                 out.append(_Source(p, view.table, view.levels, view.events, view.duplicates,
-                                   view.invalid, view.offset))
+                                   view.invalid, view.offset, view.feed, view.heat))
         return out
 
     def refresh_steps(self) -> Iterator[None]:
@@ -291,6 +315,7 @@ class WorkerState:
         end, from the finished result."""
         yield from self._refresh_steps()
         self.metrics_changed(urgent=True)
+        self.on_refresh()
 
     def _refresh_steps(self) -> Iterator[None]:
         now = self.now()
@@ -304,10 +329,10 @@ class WorkerState:
         self.local = local
         self.refreshed_at = time.time()
         if not (self.aggregating and self.aggregator_ready):
+            if self.api_active():
+                yield from self.global_view_steps(now)
             return
-        for view in list(self.merger.views.values()):
-            yield from view.table.prune_steps(now)
-            view.levels.prune(now)
+        yield from self._prune_views(now)
         self.prices.prune(now)
         sources = self._sources()
         if len(sources) == len(ready) and all(s.partition in self.parts for s in sources):
@@ -329,6 +354,34 @@ class WorkerState:
             coins=coins))
         self.last_snapshot = snap
         self.last_sources = sources
+        self.view_snapshot = snap
+        self.view_sources = sources
+        self.view_at = time.monotonic()
+
+    def _prune_views(self, now: float) -> Iterator[None]:
+        for view in list(self.merger.views.values()):
+            yield from view.table.prune_steps(now)
+            view.levels.prune(now)
+            view.heat.prune(now)
+            view.feed.prune(now)
+
+    def global_view_steps(self, now: float | None = None) -> Iterator[None]:
+        """On a worker that is not the aggregator: every partition's windows rolled up, its
+        own partitions from memory and the others from the partials it reads (the same
+        sources and sums the aggregator uses), into ``view_snapshot``/``view_sources``."""
+        now = self.now() if now is None else now
+        yield from self._prune_views(now)
+        self.prices.prune(now)
+        sources = self._sources()
+        merged = Rollup.empty(now, tuple(self.settings.coins))
+        for src in sources:
+            yield from rollup_steps(src.table, merged)
+        exchanges = set(self.metrics.known_exchanges)
+        for src in sources:
+            exchanges |= src.table.exchanges
+        self.view_snapshot = merged.snapshot(sum(s.events for s in sources), sorted(exchanges))
+        self.view_sources = sources
+        self.view_at = time.monotonic()
 
     def record_stress(self, res: StressResult) -> None:
         for ev in res.events:

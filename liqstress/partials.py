@@ -12,6 +12,18 @@ last message), and a full again every ``full_interval`` so a newly elected aggre
 from a short read of the partials topic. The aggregator applies a delta only on top of the full
 of the same epoch, and a full only if it is newer than what it holds (a later epoch start, or a
 later sequence number of the same epoch): a stale former owner's late message changes nothing.
+
+Partials also carry the partition's **feed** (single events: the recent ring and the largest
+candidates, ``liqstress/feed.py``) and its **heatmap** (liquidated USD per 0.25 % price level
+and 5-minute slot over 24 h, a :class:`LiquidationLevels` with ``slot_seconds=300``), under the
+optional keys ``feed`` and ``heat``: a partial without them (an older worker's) still decodes
+and simply adds no events. Heat cells are absolute values like the buckets. Feed entries are
+immutable events: a full carries every entry held (at most ``RECENT_SIZE`` plus
+``SKYLINE_CAP`` per hour, a few thousand rows, chunked like the buckets), a delta the entries
+added since the previous message. Adding is idempotent and what a feed keeps is a function of
+the set of entries added, so a copy fed the same full and deltas holds the same feed, and a
+re-read changes nothing. (Sending the whole bounded feed in every delta would be simpler but is
+up to ~1 MB per partition per refresh; the added entries are a handful.)
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from typing import Any
 import orjson
 
 from .event import LiquidationEvent
+from .feed import FeedError, PartitionFeed, check_entry
 from .prices import LiquidationLevels
 from .windows import BucketTable, Rollup, WindowStore, rollup_steps
 from .wire import json_record
@@ -33,6 +46,14 @@ from .wire import json_record
 SCHEMA_VERSION = 1
 #: Bucket and level rows per partial message: keeps every message well under Kafka's 1 MB.
 ROWS_PER_MESSAGE = 4000
+#: The heatmap: 5-minute slots over 24 hours (plus a slot), per coin and 0.25 % price level.
+HEAT_SLOT = 300
+HEAT_HORIZON = 86400.0
+
+
+def new_heat(track_dirty: bool = False) -> LiquidationLevels:
+    return LiquidationLevels(horizon=HEAT_HORIZON, slot_seconds=HEAT_SLOT,
+                             track_dirty=track_dirty)
 
 
 class PartialError(ValueError):
@@ -47,6 +68,9 @@ class PartitionStore:
     level_horizon: float = 3600.0
     store: WindowStore = field(default_factory=lambda: WindowStore(track_dirty=True))
     levels: LiquidationLevels = field(init=False)
+    #: Single events (recent ring, largest candidates) and the 24 h price-level heatmap.
+    feed: PartitionFeed = field(default_factory=lambda: PartitionFeed(track_dirty=True))
+    heat: LiquidationLevels = field(default_factory=lambda: new_heat(track_dirty=True))
     #: (exchange, side) -> [events, USD]: the partition's monotonic counters.
     counts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     duplicates_by_exchange: dict[str, int] = field(default_factory=dict)
@@ -80,7 +104,7 @@ class PartitionStore:
         self._track(False)
 
     def _track(self, on: bool) -> None:
-        for part in (self.store.table, self.levels):
+        for part in (self.store.table, self.levels, self.heat, self.feed):
             part.track_dirty = on
             part.dirty.clear()
 
@@ -102,6 +126,8 @@ class PartitionStore:
             c[1] += ev.notional_usd
         # Only after the id dedupe above: a re-delivered event must not add its USD twice.
         self.levels.add(coin, price_per_coin, ev.side, ev.notional_usd, ev.ts, now)
+        self.heat.add(coin, price_per_coin, ev.side, ev.notional_usd, ev.ts, now)
+        self.feed.add_event(ev, coin)
         return True
 
     def advance(self, offset: int) -> None:
@@ -123,6 +149,8 @@ class PartitionStore:
     def prune_steps(self, now: float) -> Iterator[None]:
         yield from self.store.prune_steps(now)
         self.levels.prune(now)
+        self.heat.prune(now)
+        self.feed.prune(now)
 
     def messages(self, now: float, worker: str, full: bool) -> list[bytes]:
         """The partial messages to publish: a full (all buckets) or a delta (changed ones);
@@ -130,14 +158,21 @@ class PartitionStore:
         if full:
             buckets: list[Any] = self.store.table.rows()
             levels: list[Any] = self.levels.rows()
+            heat: list[Any] = self.heat.rows()
+            feed: list[Any] = self.feed.rows()
             self.store.table.dirty.clear()
             self.levels.dirty.clear()
+            self.heat.dirty.clear()
+            self.feed.dirty.clear()
         else:
             buckets = self.store.table.rows(dirty_only=True)
             levels = self.levels.rows(dirty_only=True)
-            if not buckets and not levels:
+            heat = self.heat.rows(dirty_only=True)
+            feed = self.feed.rows(dirty_only=True)
+            if not buckets and not levels and not heat and not feed:
                 return []
-        rows = [("b", r) for r in buckets] + [("l", r) for r in levels]
+        rows = [("b", r) for r in buckets] + [("l", r) for r in levels] + \
+            [("h", r) for r in heat] + [("f", r) for r in feed]
         n = max(1, math.ceil(len(rows) / ROWS_PER_MESSAGE))
         out = []
         if full:
@@ -154,7 +189,9 @@ class PartitionStore:
                 "max_recv_ts": self.store.max_recv_ts, "worker": worker,
                 "chunk": i if full else 0, "chunks": n if full else 1,
                 "buckets": [r for k, r in part if k == "b"],
-                "levels": [r for k, r in part if k == "l"]}))
+                "levels": [r for k, r in part if k == "l"],
+                "heat": [r for k, r in part if k == "h"],
+                "feed": [r for k, r in part if k == "f"]}))
         return out
 
 
@@ -168,6 +205,16 @@ def decode_partial(value: bytes | None) -> dict[str, Any]:
             and isinstance(msg["chunk"], int) and isinstance(msg["chunks"], int)
             and 0 <= msg["chunk"] < msg["chunks"]):
         raise PartialError("bad partition, sequence or chunk numbers")
+    # Optional (older partials have neither): checked here so a bad one is refused whole.
+    heat, feed = msg.setdefault("heat", []), msg.setdefault("feed", [])
+    if not isinstance(heat, list) or not all(isinstance(r, list) and len(r) == 5 for r in heat):
+        raise PartialError("heat must be a list of 5-field rows")
+    if not isinstance(feed, list):
+        raise PartialError("feed must be a list of entries")
+    try:
+        msg["feed"] = [check_entry(r) for r in feed]
+    except FeedError as exc:
+        raise PartialError(str(exc)) from None
     return msg
 
 
@@ -181,6 +228,8 @@ class PartitionView:
     seq: int
     table: BucketTable = field(default_factory=BucketTable)
     levels: LiquidationLevels = field(default_factory=LiquidationLevels)
+    heat: LiquidationLevels = field(default_factory=new_heat)
+    feed: PartitionFeed = field(default_factory=PartitionFeed)
     events: int = 0
     duplicates: int = 0
     invalid: int = 0
@@ -190,6 +239,9 @@ class PartitionView:
     def update(self, msg: dict[str, Any]) -> None:
         self.table.set_rows(msg["buckets"])
         self.levels.set_rows(msg["levels"])
+        self.heat.set_rows(msg.get("heat", ()))
+        for e in msg.get("feed", ()):
+            self.feed.add(e)
         self.seq = msg["seq"]
         self.events = msg["events"]
         self.duplicates = msg["duplicates"]
@@ -252,6 +304,8 @@ class Merger:
         for v in self.views.values():
             v.table.prune(now)
             v.levels.prune(now)
+            v.heat.prune(now)
+            v.feed.prune(now)
 
 
 def rollup_parts(tables: Iterable[BucketTable], now: float, coins: Sequence[str],

@@ -238,6 +238,22 @@ class PriceStore:
                 out[hours - 1 - k] = range_pct(got[1], got[0])
         return out
 
+    def slots(self, coin: str, now: float, lookback: float) -> list[tuple[float, float, float,
+                                                                          float]]:
+        """``[(slot start ts, high, low, close), ...]`` of the coin's chosen venue over the
+        last ``lookback`` seconds, oldest first, slots without a tick left out."""
+        s = self._series_of(coin)
+        if s is None:
+            return []
+        cur = math.floor(now / SLOT_SECONDS)
+        first = cur - max(1, math.ceil(lookback / SLOT_SECONDS)) + 1
+        out = []
+        for slot in range(max(first, cur - N_SLOTS + 1), cur + 1):
+            got = s.get(slot)
+            if got is not None:
+                out.append((float(slot * SLOT_SECONDS), got[0], got[1], got[2]))
+        return out
+
     def breadth_inputs(self, now: float) -> dict[str, tuple[float | None, float | None,
                                                                float | None]]:
         """``{coin: (price now, 1 h ago, 24 h ago)}`` for coins with a current price."""
@@ -272,11 +288,16 @@ class LiquidationLevels:
     """
 
     def __init__(self, bucket_pct: float = CLUSTER_BUCKET_PCT, horizon: float = 3600.0,
-                 track_dirty: bool = False) -> None:
+                 track_dirty: bool = False, slot_seconds: int = 60) -> None:
         if not bucket_pct > 0:
             raise ValueError("bucket_pct must be > 0")
+        if not slot_seconds > 0:
+            raise ValueError("slot_seconds must be > 0")
         self.bucket_pct = bucket_pct
         self.horizon = horizon
+        #: Time resolution: one cell per coin, slot and price bucket ("minute" below reads
+        #: "slot" when this is not 60; the heatmap store uses 5-minute slots over 24 h).
+        self.slot_seconds = slot_seconds
         self._g = 1.0 + bucket_pct / 100.0
         #: coin -> minute -> bucket index -> [long USD, short USD]
         self._data: dict[str, dict[int, dict[int, list[float]]]] = {}
@@ -288,10 +309,10 @@ class LiquidationLevels:
             now: float) -> bool:
         """``price`` per ONE coin. Unpriced (usd None) and out-of-horizon events are skipped."""
         if usd is None or not (price > 0 and math.isfinite(price)) or usd < 0 \
-                or ts <= now - self.horizon - 60:
+                or ts <= now - self.horizon - self.slot_seconds:
             return False
         k = bucket_index(price, self.bucket_pct)
-        minute = math.floor(ts / 60)
+        minute = math.floor(ts / self.slot_seconds)
         cell = self._data.setdefault(coin, {}).setdefault(minute, {}).setdefault(k, [0.0, 0.0])
         cell[0 if side == "long" else 1] += usd
         if self.track_dirty:
@@ -340,14 +361,38 @@ class LiquidationLevels:
         if not minutes:
             return
         w = self.horizon if window is None else window
-        cur = math.floor(now / 60)
-        n = max(1, math.ceil(w / 60))
+        cur = math.floor(now / self.slot_seconds)
+        n = max(1, math.ceil(w / self.slot_seconds))
         for minute, buckets in minutes.items():
             if cur - n < minute <= cur:
                 for k, (lu, su) in buckets.items():
                     cell = acc.setdefault(k, [0.0, 0.0])
                     cell[0] += lu
                     cell[1] += su
+
+    def accumulate_slots(self, coin: str, now: float, window: float,
+                         acc: dict[int, dict[int, list[float]]]) -> None:
+        """As ``accumulate`` but keeping the time dimension: slot -> bucket -> [long, short]
+        over the slots of the last ``window`` seconds (the heatmap)."""
+        slots = self._data.get(coin)
+        if not slots:
+            return
+        cur = math.floor(now / self.slot_seconds)
+        n = max(1, math.ceil(window / self.slot_seconds))
+        for slot, buckets in slots.items():
+            if cur - n < slot <= cur:
+                into = acc.setdefault(slot, {})
+                for k, (lu, su) in buckets.items():
+                    cell = into.setdefault(k, [0.0, 0.0])
+                    cell[0] += lu
+                    cell[1] += su
+
+    def bucket_bounds(self, k: int) -> tuple[float, float]:
+        """Price range ``[low, high)`` of bucket ``k``."""
+        return self._g ** k, self._g ** (k + 1)
+
+    def mid(self, k: int) -> float:
+        return self._mid(k)
 
     def to_levels(self, acc: dict[int, list[float]]) -> list[tuple[float, str, float]]:
         out: list[tuple[float, str, float]] = []
@@ -364,7 +409,7 @@ class LiquidationLevels:
         return sorted(self._data)
 
     def prune(self, now: float) -> None:
-        lo = math.floor((now - self.horizon) / 60) - 1
+        lo = math.floor((now - self.horizon) / self.slot_seconds) - 1
         for coin in list(self._data):
             minutes = self._data[coin]
             for m in [m for m in minutes if m < lo]:

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from prometheus_client import start_http_server
-
 from liqstress.agents.app import create_app
 from liqstress.agents.publishing import publish
 from liqstress.agents.state import WorkerState
@@ -40,12 +38,28 @@ log = logging.getLogger(__name__)
 # ---- metrics server --------------------------------------------------------------------------
 @contextlib.contextmanager
 def metrics_server(metrics: Metrics, port: int, host: str = "127.0.0.1") -> Iterator[int]:
-    """Serve /metrics from the injected registry; port 0 picks a free port (tests)."""
+    """Serve /metrics from the injected registry, and on the same port the worker's read-only
+    JSON API under /api/v1/ (agents/api.py, docs/api.md; 404 in a process without a worker);
+    port 0 picks a free port (tests)."""
+    import threading
+    from wsgiref.simple_server import make_server
+
+    from prometheus_client.exposition import ThreadingWSGIServer, _get_best_family, _SilentHandler
+
+    from liqstress.agents.api import make_app
+
+    class _Server(ThreadingWSGIServer):
+        """prometheus_client's threading server, with its own address family (IPv6 hosts)."""
+
     try:
-        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+        _Server.address_family, addr = _get_best_family(host, port)
+        server = make_server(addr, port, make_app(metrics.registry), _Server,
+                             handler_class=_SilentHandler)
     except OSError as exc:
         raise ConfigError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc} "
                           f"(--metrics-port/--metrics-host, LIQSTRESS_METRICS_PORT/_HOST)") from None
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
     try:
         yield int(server.server_address[1])
     finally:
