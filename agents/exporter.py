@@ -33,6 +33,10 @@ HEARTBEAT = 5.0
 #: snapshot for this long: it is stuck.
 STALE_AFTER = 30.0
 EX_SIDE_WIN = ("exchange", "side", "window")
+#: The coin label of the per-coin window series that sums every coin not shown by name.
+OTHER_COIN = "other"
+#: A global view older than this no longer ranks the coins (the local windows do).
+VIEW_MAX_AGE = 60.0
 
 #: key -> (type, name, help, labels)
 SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -59,8 +63,10 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                        "Largest single liquidation (USD) in the rolling window ending now "
                        "(this worker's partitions: max over workers).", EX_SIDE_WIN),
     "coin_window_usd": (_G, "liqstress_coin_window_liquidated_usd",
-                        "USD notional liquidated per allowlisted coin across all exchanges "
-                        "(this worker's partitions: sum over workers).",
+                        "USD notional liquidated per coin across all exchanges, for the "
+                        "allowlisted coins and the top N by 24 h USD (LIQSTRESS_TOP_COINS); "
+                        "coin=\"other\" sums every other coin, so the sum over coins is the "
+                        "total (this worker's partitions: sum over workers).",
                         ("coin", "side", "window")),
     "refresh_ts": (_G, "liqstress_window_refresh_timestamp_seconds",
                    "Wall-clock time the window gauges were last recomputed.", ()),
@@ -275,6 +281,7 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
           sum(ps.invalid for ps in st.parts.values()))
     f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
     local = st.local
+    shown = shown_coins(st)
     for w in WINDOW_NAMES:
         names = local.windows[w]["exchange"] if local else {}
         for ex in sorted(exchanges | set(names)):
@@ -286,10 +293,17 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
                 f.add("window_count", labels, agg.count if agg else 0)
                 f.add("window_largest", labels, agg.largest_usd if agg else 0.0)
         coins = local.windows[w]["coin"] if local else {}
-        for coin in st.settings.coins:
+        for coin in shown:
             sides = coins.get(coin)
             for side in SIDES:
                 f.add("coin_window_usd", (coin, side, w), sides[side].usd if sides else 0.0)
+        other = dict.fromkeys(SIDES, 0.0)
+        for coin, sides in coins.items():
+            if coin not in shown:
+                for side in SIDES:
+                    other[side] += sides[side].usd if side in sides else 0.0
+        for side in SIDES:
+            f.add("coin_window_usd", (OTHER_COIN, side, w), other[side])
     f.add("refresh_ts", (), st.refreshed_at or None)
     f.add("ready", (), 1.0 if st.is_ready() else 0.0)
     f.add("rebuilt", (), sum(ps.rebuilt_events for ps in st.parts.values()))
@@ -308,6 +322,30 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
         _prices(st, f)
         _stress(st, f)
     return f.freeze()
+
+
+def shown_coins(st: WorkerState) -> tuple[str, ...]:
+    """The coins with their own window series: the top ``settings.top_coins`` by 24 h USD
+    (both sides, all exchanges; largest first, then by name), then the allowlisted coins not
+    among them: the coins ``GET /api/v1/windows?top=N`` shows, less those with no USD in the
+    last 24 h (a coin whose liquidations have all aged out keeps no series).
+
+    Ranked on the global view (every partition) when this worker has a recent one (the
+    aggregator always does, any worker while its API is read), so every worker names the same
+    coins and ``sum by (coin)`` over workers stays whole; otherwise on its own partitions. A
+    coin that leaves the top N leaves no series behind: it is summed into ``other`` from the
+    next snapshot on.
+    """
+    view = st.view_snapshot
+    if view is not None and time.monotonic() - st.view_at <= VIEW_MAX_AGE:
+        day = view.windows.get("24h", {}).get("coin", {})
+    else:
+        day = st.local.windows["24h"]["coin"] if st.local else {}
+    usd = {coin: total for coin, sides in day.items()
+           if coin != OTHER_COIN and (total := sum(a.usd for a in sides.values())) > 0}
+    ranked = sorted(usd, key=lambda c: (-usd[c], c))[:max(st.settings.top_coins, 0)]
+    return tuple(ranked) + tuple(c for c in st.settings.coins
+                                 if c not in ranked and c != OTHER_COIN)
 
 
 def _prices(st: WorkerState, f: _Families) -> None:

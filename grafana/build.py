@@ -26,14 +26,32 @@ if str(HERE) not in sys.path:
 from grafana_foundation_sdk.builders import dashboard as dash_b  # noqa: E402
 from grafana_foundation_sdk.cog.encoder import JSONEncoder  # noqa: E402
 from grafana_foundation_sdk.models import dashboard as dash_m  # noqa: E402
-from panels import DATASOURCE, Settings, extra, layout, settings  # noqa: E402
-from rows import exchanges, flow, overview, prices, sources, stress, worker  # noqa: E402
+from panels import DATASOURCE, INFINITY, Row, Settings, extra, layout, settings  # noqa: E402
+from rows import (  # noqa: E402
+    coin,
+    delivery,
+    exchange_detail,
+    exchanges,
+    feed,
+    flow,
+    market,
+    overview,
+    prices,
+    sources,
+    stress,
+    windows,
+    worker,
+)
 
 ROOT = HERE.parent
 PYPROJECT = ROOT / "pyproject.toml"
 DASHBOARDS = HERE / "dashboards"
 SCHEMA_VERSION = 39  # Grafana 10.4+ JSON (the compose stack runs Grafana 12)
 WINDOWS = ["1m", "5m", "15m", "1h", "4h", "12h", "24h"]
+#: Windows of GET /api/v1/largest.
+LARGEST_WINDOWS = ["1h", "4h", "12h", "24h"]
+#: Hours of GET /api/v1/levels the coin dashboard offers.
+LEVEL_HOURS = ["1", "4", "12", "24"]
 
 
 def _all() -> dash_m.VariableOption:
@@ -50,38 +68,80 @@ def _label_values(name: str, label: str, query: str, description: str | None = N
     return extra(var, definition=query)
 
 
-def variables(cfg: Settings) -> list[Any]:
-    datasource = (dash_b.DatasourceVariable("datasource").label("Data source").type("prometheus")
-                  .current(dash_m.VariableOption(selected=False, text="Prometheus",
-                                                 value="liqstress-prometheus"))
-                  .hide(0).regex("").multi(False).include_all(False))
+def _single(name: str, label: str, query: str, default: str, description: str) -> Any:
+    """One value at a time (a drill-down's subject); ``default`` until the query answers."""
+    var = (dash_b.QueryVariable(name).label(label).datasource(DATASOURCE).query(query)
+           .refresh(2).multi(False).include_all(False)
+           .current(dash_m.VariableOption(selected=True, text=default, value=default))
+           .options([]).regex("").sort(1).hide(0).description(description))
+    return extra(var, definition=query)
+
+
+def _custom(name: str, label: str, values: list[str], default: str, description: str) -> Any:
+    var = (dash_b.CustomVariable(name).label(label).description(description)
+           .values(",".join(values))
+           .current(dash_m.VariableOption(selected=True, text=default, value=default))
+           .hide(0).multi(False).include_all(False))
+    return extra(var, options=[{"selected": v == default, "text": v, "value": v}
+                               for v in values])
+
+
+def _datasource() -> Any:
+    return (dash_b.DatasourceVariable("datasource").label("Data source").type("prometheus")
+            .current(dash_m.VariableOption(selected=False, text="Prometheus",
+                                           value="liqstress-prometheus"))
+            .hide(0).regex("").multi(False).include_all(False))
+
+
+def _api() -> Any:
+    return (dash_b.DatasourceVariable("api").label("Worker API").type(INFINITY)
+            .description("Infinity datasource whose base URL is a liqstress worker's /metrics "
+                         "port (any worker answers for every partition; docs/api.md).")
+            .current(dash_m.VariableOption(selected=False, text="liqstress API",
+                                           value="liqstress-api"))
+            .hide(0).regex("").multi(False).include_all(False))
+
+
+def common_variables(cfg: Settings, api: bool = False) -> list[Any]:
+    """datasource (and api), job, instance: on every dashboard, in this order."""
     job = _label_values(
         "job", "Job", f'label_values(up{{job=~"{cfg.job_regex}"}}, job)',
         "Prometheus scrape jobs of the liqstress collectors and workers ([tool.liqstress."
         "prometheus] in pyproject.toml; the jobs of prometheus/prometheus.yml).",
         all_value=cfg.job_regex)
-    exchange = _label_values(
-        "exchange", "Exchange", 'label_values(liqstress_liquidations_total{job=~"$job"}, exchange)')
-    window = (dash_b.CustomVariable("window").label("Window")
-              .description("Rolling window of the worker's window gauges.")
-              .values(",".join(WINDOWS))
-              .current(dash_m.VariableOption(selected=True, text="1h", value="1h"))
-              .hide(0).multi(False).include_all(False))
-    window = extra(window, options=[{"selected": w == "1h", "text": w, "value": w}
-                                    for w in WINDOWS])
-    coin = _label_values(
-        "coin", "Coin", 'label_values(liqstress_coin_price_usd{job=~"$job"}, coin)',
+    instance = _label_values(
+        "instance", "Instance", 'label_values(up{job=~"$job"}, instance)',
+        "Scrape targets (collector and worker replicas) of the selected jobs. Panels from "
+        "recorded per-job sums (window totals) add up every instance of the job.")
+    return [_datasource(), *([_api()] if api else []), job, instance]
+
+
+def _exchange(multi: bool = True) -> Any:
+    query = 'label_values(liqstress_liquidations_total{job=~"$job", instance=~"$instance"}, ' \
+        'exchange)'
+    if multi:
+        return _label_values("exchange", "Exchange", query)
+    return _single("exchange", "Exchange", query, "binance",
+                   "The exchange this dashboard shows.")
+
+
+def _window() -> Any:
+    return _custom("window", "Window", WINDOWS, "1h",
+                   "Rolling window of the worker's window gauges.")
+
+
+def _price_coins() -> Any:
+    return _label_values(
+        "coin", "Coin",
+        'label_values(liqstress_coin_price_usd{job=~"$job", instance=~"$instance"}, coin)',
         "Allowlisted coins with a price (LIQSTRESS_COINS), for the Price signals row.")
-    return [datasource, job, exchange, window, coin]
 
 
-def overview_dashboard(cfg: Settings) -> dash_m.Dashboard:
+def _dashboard(cfg: Settings, uid: str, title: str, description: str, variables: list[Any],
+               rows: list[Row], refresh: str = "30s") -> dash_m.Dashboard:
     board = (
-        dash_b.Dashboard("liqstress / Overview").uid("liqstress-overview")
-        .description("Crypto-derivatives liquidations: long vs short per exchange, rolling "
-                     "windows, coins, stress signals, price signals, and the health of the "
-                     "websocket sources and the worker.")
-        .tags(["liqstress"]).timezone("utc").readonly().tooltip(1).refresh("30s")
+        dash_b.Dashboard(title).uid(uid).description(description)
+        .tags(["liqstress"]).timezone("utc").readonly().tooltip(1).refresh(refresh)
         .time("now-6h", "now").fiscal_year_start_month(0).live_now(False).week_start("")
         .version(1)
         .link(dash_b.DashboardLink("liqstress dashboards").type("dashboards").tags(["liqstress"])
@@ -100,18 +160,79 @@ def overview_dashboard(cfg: Settings) -> dash_m.Dashboard:
                   '(ALERTS{alertname=~"LiqStress.*", alertstate="firing"})'),
             step="60s", titleFormat="{{alertname}}", textFormat="{{exchange}}",
             useValueForTime=False))
-        .variables(variables(cfg))
+        .variables(variables)
     )
-    layout(board, [module.row(cfg) for module in
-                   (overview, flow, exchanges, stress, prices, sources, worker)])
+    layout(board, rows)
     model = board.build()
     model.schema_version = SCHEMA_VERSION
     return model
 
 
+def overview_dashboard(cfg: Settings) -> dash_m.Dashboard:
+    largest = _custom("largest", "Largest of", LARGEST_WINDOWS, "24h",
+                      "Window of the largest-liquidations table (GET /api/v1/largest).")
+    return _dashboard(
+        cfg, "liqstress-overview", "liqstress / Overview",
+        "Crypto-derivatives liquidations at a glance: long / short / total for 1h, 4h, 12h "
+        "and 24h, exchanges and coins ranked (click through to their dashboards), long vs "
+        "short over time, the largest liquidations and the live feed.",
+        [*common_variables(cfg, api=True), _exchange(), _window(), largest],
+        [windows.row(cfg), market.row(cfg), feed.row(cfg), overview.row(cfg), flow.row(cfg)],
+        refresh="10s")
+
+
+def exchange_dashboard(cfg: Settings) -> dash_m.Dashboard:
+    return _dashboard(
+        cfg, "liqstress-exchange", "liqstress / Exchange",
+        "One exchange: its windows, long vs short, shares, coins, latest liquidations and the "
+        "health of its websocket source.",
+        [*common_variables(cfg, api=True), _exchange(multi=False), _window()],
+        [exchange_detail.row(cfg), exchanges.row(cfg), sources.row(cfg)])
+
+
+def coin_dashboard(cfg: Settings) -> dash_m.Dashboard:
+    coin_var = _single(
+        "coin", "Coin",
+        'label_values(liqstress_coin_window_liquidated_usd{job=~"$job", instance=~"$instance", '
+        'coin!="other"}, coin)', "BTC",
+        "Coins with their own series: the allowlist and the top coins by 24 h USD.")
+    hours = _custom("hours", "Hours", LEVEL_HOURS, "4",
+                    "Hours of price levels and prices (GET /api/v1/levels?hours=).")
+    return _dashboard(
+        cfg, "liqstress-coin", "liqstress / Coin",
+        "One coin: liquidated USD by price level over time with the price and local low/high, "
+        "the levels, its windows, latest liquidations and price signals.",
+        [*common_variables(cfg, api=True), coin_var, hours],
+        [coin.levels_row(cfg), coin.windows_row(cfg), coin.signals_row(cfg)])
+
+
+def stress_dashboard(cfg: Settings) -> dash_m.Dashboard:
+    return _dashboard(
+        cfg, "liqstress-stress", "liqstress / Stress signals",
+        "The composite stress index and its inputs: spikes, cascades, deleveraging, exchange "
+        "concentration, long share; price signals: liquidations near local extremes, breadth, "
+        "range divergence.",
+        [*common_variables(cfg), _exchange(), _price_coins()],
+        [stress.row(cfg), prices.row(cfg)])
+
+
+def health_dashboard(cfg: Settings) -> dash_m.Dashboard:
+    return _dashboard(
+        cfg, "liqstress-health", "liqstress / Pipeline health",
+        "The pipeline: websocket sources, delivery to Kafka, the embedded broker and topics, "
+        "the workers, and the firing alerts (linked to the runbook).",
+        [*common_variables(cfg), _exchange()],
+        [sources.row(cfg), delivery.delivery_row(cfg), delivery.workers_row(cfg),
+         worker.row(cfg)])
+
+
 # file name -> dashboard
 DASHBOARD_BUILDERS: dict[str, Callable[[Settings], dash_m.Dashboard]] = {
     "liqstress-overview.json": overview_dashboard,
+    "liqstress-exchange.json": exchange_dashboard,
+    "liqstress-coin.json": coin_dashboard,
+    "liqstress-stress.json": stress_dashboard,
+    "liqstress-health.json": health_dashboard,
 }
 
 

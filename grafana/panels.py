@@ -23,6 +23,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import bargauge as bargauge_b
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.builders import heatmap as heatmap_b
 from grafana_foundation_sdk.builders import prometheus as prom_b
 from grafana_foundation_sdk.builders import stat as stat_b
 from grafana_foundation_sdk.builders import statetimeline as statetimeline_b
@@ -34,6 +35,12 @@ from grafana_foundation_sdk.models import dashboard as dash_m
 
 GRID_WIDTH = 24
 DATASOURCE = dash_m.DataSourceRef(type_val="prometheus", uid="${datasource}")
+#: The worker's JSON API (docs/api.md) through Grafana's Infinity datasource, chosen by the
+#: ``api`` variable (provisioned as uid liqstress-api, grafana/provisioning/datasources).
+INFINITY = "yesoreyeram-infinity-datasource"
+API_DATASOURCE = dash_m.DataSourceRef(type_val=INFINITY, uid="${api}")
+#: A panel whose targets come from both.
+MIXED = dash_m.DataSourceRef(type_val="datasource", uid="-- Mixed --")
 
 # ---- settings (pyproject.toml) -----------------------------------------------------------------
 # Scrape job names the shipped prometheus/prometheus.yml uses; [tool.liqstress.prometheus]
@@ -108,14 +115,19 @@ def extra(builder: cogbuilder.Builder[Any], **keys: Any) -> cogbuilder.Builder[A
 
 # ---- queries -------------------------------------------------------------------------------------
 JOB = 'job=~"$job"'
+INSTANCE = 'instance=~"$instance"'
 EXCHANGE = 'exchange=~"$exchange"'
 WINDOW = 'window="$window"'
 COIN = 'coin=~"$coin"'
 
 
 def sel(metric: str, *matchers: str) -> str:
-    """``metric{job=~"$job", matchers...}``: every liqstress series is filtered by scrape job."""
-    return f"{metric}{{{', '.join((JOB, *matchers))}}}"
+    """``metric{job=~"$job", instance=~"$instance", matchers...}``: every liqstress series is
+    filtered by scrape job, and raw series by instance too. Recorded series
+    (``level:metric:operations``) are per-job aggregates over the workers (instance dropped,
+    prometheus/rulesrc/dashboards.py), so the instance filter does not apply to them."""
+    scope = (JOB,) if ":" in metric else (JOB, INSTANCE)
+    return f"{metric}{{{', '.join((*scope, *matchers))}}}"
 
 
 @dataclass(frozen=True)
@@ -124,8 +136,69 @@ class Q:
     legend: str = ""
 
 
-def _targets(builder: Any, queries: Sequence[Q], *, instant: bool, table: bool = False) -> None:
+@dataclass(frozen=True)
+class Col:
+    """A column of an Infinity query: the JSON key, its header and type (string, number,
+    timestamp: ISO-8601 text)."""
+
+    selector: str
+    text: str
+    type: str = "string"
+
+
+@dataclass(frozen=True)
+class ApiQ:
+    """One request to the worker's JSON API (docs/api.md) through the Infinity datasource:
+    ``url`` relative to the datasource's base URL (template variables allowed), the rows under
+    ``root``, the ``columns`` the panel reads, and an optional backend ``filter`` expression
+    (e.g. ``scope == 'exchange'``)."""
+
+    url: str
+    root: str
+    columns: tuple[Col, ...]
+    filter: str = ""
+
+    def target(self, ref: str) -> dict[str, Any]:
+        return {"refId": ref, "datasource": {"type": INFINITY, "uid": "${api}"},
+                "type": "json", "source": "url", "parser": "backend", "format": "table",
+                "url": self.url, "url_options": {"method": "GET", "data": ""},
+                "root_selector": self.root,
+                "columns": [{"selector": c.selector, "text": c.text, "type": c.type}
+                            for c in self.columns],
+                "filterExpression": self.filter, "filters": [], "computed_columns": []}
+
+
+class _Raw:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+
+class RawTarget(cogbuilder.Builder[Any]):
+    """A target as raw JSON (a datasource the SDK has no builder for)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def build(self) -> Any:
+        return _Raw(self.data)
+
+
+def _panel_datasource(queries: Sequence[Any]) -> dash_m.DataSourceRef:
+    kinds = {isinstance(q, ApiQ) for q in queries}
+    if kinds == {True}:
+        return API_DATASOURCE
+    return MIXED if kinds == {True, False} else DATASOURCE
+
+
+def _targets(builder: Any, queries: Sequence[Any], *, instant: bool,
+             table: bool = False) -> None:
     for i, q in enumerate(queries):
+        if isinstance(q, ApiQ):
+            builder.with_target(RawTarget(q.target(chr(ord("A") + i))))
+            continue
         t = (prom_b.Dataquery().ref_id(chr(ord("A") + i)).expr(q.expr).datasource(DATASOURCE)
              .editor_mode("code"))
         t = t.instant() if instant else t.range()
@@ -209,7 +282,8 @@ def _overrides(builder: Any, overrides: Iterable[Override]) -> None:
 
 def _common(builder: Any, title: str, description: str, queries: Sequence[Q], *, w: int, h: int,
             unit: str | None, instant: bool, table: bool = False) -> Any:
-    builder.title(title).description(description).datasource(DATASOURCE).span(w).height(h)
+    builder.title(title).description(description).datasource(_panel_datasource(queries))
+    builder.span(w).height(h)
     if unit is not None:
         builder.unit(unit)
     _targets(builder, queries, instant=instant, table=table)
@@ -235,16 +309,36 @@ def stat(title: str, description: str, queries: Sequence[Q], *, unit: str, w: in
          steps: Sequence[tuple[str, float | None]] = BASE,
          mappings: Sequence[Any] = (), background: bool = False, graph: bool = False,
          text_mode: str = "auto", justify: str = "auto", decimals: int | None = None,
-         min_: float | None = None, max_: float | None = None) -> Any:
+         min_: float | None = None, max_: float | None = None,
+         overrides: Iterable[Override] = (), orientation: str = "auto",
+         links: Sequence[Mapping[str, Any]] = ()) -> Any:
     """A single-value stat (instant query, last non-null value)."""
     p = _common(stat_b.Panel(), title, description, queries, w=w, h=h, unit=unit, instant=True)
     p.color_scheme(color or palette("thresholds")).thresholds(thresholds(*steps))
     p.mappings(list(mappings))
     _limits(p, min_, max_, decimals)
-    (p.reduce_options(_reduce_last()).orientation("auto").text_mode(text_mode)
+    (p.reduce_options(_reduce_last()).orientation(orientation).text_mode(text_mode)
      .color_mode("background" if background else "value")
      .graph_mode("area" if graph else "none").justify_mode(justify))
-    return p
+    _overrides(p, overrides)
+    return with_links(p, links)
+
+
+def with_links(builder: Any, links: Sequence[Mapping[str, Any]]) -> Any:
+    """Data links on every field of the panel (``fieldConfig.defaults.links``)."""
+    if not links:
+        return builder
+    return extra(builder, fieldConfig={"defaults": {"links": [dict(x) for x in links]}})
+
+
+def drill(uid: str, title: str, carry: Sequence[str] = (), **values: str) -> dict[str, Any]:
+    """A data link to another liqstress dashboard: ``values`` set its variables (e.g.
+    ``exchange="${__field.labels.exchange}"``), ``carry`` names variables passed on as they
+    are; job, instance and the time range always travel along."""
+    params = [f"var-{k}={v}" for k, v in values.items()]
+    params += [f"${{{v}:queryparam}}" for v in (*carry, "job", "instance")]
+    params.append("${__url_time_range}")
+    return {"title": title, "url": f"/d/{uid}/{uid}?" + "&".join(params)}
 
 
 def timeseries(title: str, description: str, queries: Sequence[Q], *, unit: str, w: int, h: int,
@@ -299,7 +393,8 @@ def increase_bars(title: str, description: str, queries: Sequence[Q], *, unit: s
 
 
 def bargauge(title: str, description: str, queries: Sequence[Q], *, unit: str, w: int, h: int,
-             min_: float | None = 0, max_: float | None = None) -> Any:
+             min_: float | None = 0, max_: float | None = None,
+             links: Sequence[Mapping[str, Any]] = ()) -> Any:
     """Horizontal gradient bars, one per series (instant query)."""
     p = _common(bargauge_b.Panel(), title, description, queries, w=w, h=h, unit=unit,
                 instant=True)
@@ -307,7 +402,8 @@ def bargauge(title: str, description: str, queries: Sequence[Q], *, unit: str, w
     p.color_scheme(palette("continuous-GrYlRd")).thresholds(thresholds(*BASE))
     (p.orientation("horizontal").display_mode("gradient").value_mode("color")
      .show_unfilled(True).min_viz_height(16).reduce_options(_reduce_last()))
-    return extra(p, options={"namePlacement": "left", "sizing": "auto", "maxVizHeight": 300})
+    return with_links(extra(p, options={"namePlacement": "left", "sizing": "auto",
+                                        "maxVizHeight": 300}), links)
 
 
 def table(title: str, description: str, queries: Sequence[Q], *, w: int, h: int,
@@ -339,6 +435,47 @@ def table(title: str, description: str, queries: Sequence[Q], *, w: int, h: int,
     if footer_sum is not None:
         footer.reducer(["sum"]).fields(list(footer_sum))
     return p.footer(footer)
+
+
+def api_table(title: str, description: str, query: ApiQ, *, w: int, h: int,
+              overrides: Iterable[Override] = (),
+              sort_by: tuple[str, bool] | None = None) -> Any:
+    """A table of one worker-API answer: its ``columns``, in order, under their headers."""
+    p = _common(table_b.Panel(), title, description, [query], w=w, h=h, unit=None,
+                instant=True)
+    p.thresholds(thresholds(*BASE)).mappings([])
+    _overrides(p, overrides)
+    p.show_header(True).cell_height("sm")
+    if sort_by is not None:
+        p.sort_by([common_b.TableSortByFieldState().display_name(sort_by[0]).desc(sort_by[1])])
+    return p.footer(common_b.TableFooterOptions().show(False))
+
+
+def level_heatmap(title: str, description: str, query: ApiQ, *, time: str, level: str,
+                  value: str, w: int, h: int) -> Any:
+    """A heatmap of ``value`` by ``level`` (y, numeric buckets) over ``time`` (x) from one
+    worker-API answer with one row per (time, level) cell: Grafana's *Grouping to matrix*
+    turns the rows into one column per level (its name the level's price), which the heatmap
+    reads as buckets (``calculate`` off); empty cells are left out."""
+    p = _common(heatmap_b.Panel(), title, description, [query], w=w, h=h, unit=None,
+                instant=True)
+    matrix = f"{time}\\{level}"
+    p.with_transformation(dash_m.DataTransformerConfig(id_val="groupingToMatrix", options={
+        "columnField": level, "rowField": time, "valueField": value, "emptyValue": "null"}))
+    p.with_transformation(dash_m.DataTransformerConfig(id_val="convertFieldType", options={
+        "conversions": [{"targetField": matrix, "destinationType": "time"}], "fields": {}}))
+    return extra(p, options={
+        "calculate": False, "cellGap": 0, "showValue": "never",
+        "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange",
+                  "scale": "exponential", "exponent": 0.5, "steps": 64, "reverse": False},
+        "yAxis": {"axisPlacement": "left", "unit": "currencyUSD", "reverse": False,
+                  "axisLabel": "price level"},
+        "rowsFrame": {"layout": "auto", "value": "USD liquidated"},
+        "cellValues": {"unit": "currencyUSD"},
+        "filterValues": {"le": 1e-9},
+        "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": True},
+        "legend": {"show": True},
+        "exemplars": {"color": "rgba(255,0,255,0.7)"}})
 
 
 def state_timeline(title: str, description: str, queries: Sequence[Q], *, w: int, h: int,

@@ -29,6 +29,16 @@ def parse_bool(text: str) -> bool:
     raise ConfigError(f"not a boolean: {text!r}")
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"LIQSTRESS_{name} must be an integer, got {raw!r}") from None
+
+
 def parse_port(text: str | int, what: str = "port") -> int:
     try:
         port = int(text)
@@ -110,6 +120,9 @@ class WorkerSettings:
     #: time seen, so a replay shows what live processing showed at that moment.
     clock: str = "wall"
     coins: tuple[str, ...] = DEFAULT_COIN_ALLOWLIST
+    #: Per-coin window series (liqstress_coin_window_liquidated_usd) for the allowlist plus
+    #: the top N coins by 24 h USD; every other coin is summed as coin="other".
+    top_coins: int = field(default_factory=lambda: _env_int("TOP_COINS", 20))
     datadir: str | None = None
     #: Seconds between full partials of a partition (deltas in between): how far back a
     #: newly elected aggregator reads the partials topic.
@@ -129,3 +142,5 @@ class WorkerSettings:
             raise ConfigError(f"max notional must be > 0 USD, got {self.max_notional_usd!r}")
         if self.refresh_interval <= 0:
             raise ConfigError("refresh interval must be > 0")
+        if self.top_coins < 0:
+            raise ConfigError(f"top coins must be >= 0, got {self.top_coins}")

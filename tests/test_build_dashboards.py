@@ -77,9 +77,11 @@ def test_settings_come_from_pyproject(tmp_path: Path) -> None:
     dash = json.loads(build.generate(pyproject)["liqstress-overview.json"])
     base = "https://example.org/fork/liq/blob/main/docs/runbook.md"
     assert [link["url"] for link in dash["links"] if link["title"] == "Runbook"] == [base]
-    assert base + "#${__data.fields.alertname}" in json.dumps(dash)
-    job = next(v for v in dash["templating"]["list"] if v["name"] == "job")
-    assert job["query"] == 'label_values(up{job=~"c|w"}, job)' and job["allValue"] == "c|w"
+    health = build.generate(pyproject)["liqstress-health.json"]
+    assert base + "#${__data.fields.alertname}" in health
+    for text in build.generate(pyproject).values():
+        job = next(v for v in json.loads(text)["templating"]["list"] if v["name"] == "job")
+        assert job["query"] == 'label_values(up{job=~"c|w"}, job)' and job["allValue"] == "c|w"
 
     # Without the table the shipped prometheus.yml's job names apply.
     pyproject.write_text('[project]\nname = "x"\n')
@@ -88,24 +90,60 @@ def test_settings_come_from_pyproject(tmp_path: Path) -> None:
     assert cfg.runbook_url == "https://github.com/liqstress/liqstress/blob/main/docs/runbook.md"
 
 
+# dashboard -> rows (one module per row in grafana/rows/)
+ROWS = {"liqstress-overview": 5, "liqstress-exchange": 3, "liqstress-coin": 3,
+        "liqstress-stress": 2, "liqstress-health": 4}
+
+
 def test_layout_is_a_valid_grid() -> None:
-    dash = json.loads((DASHBOARDS / "liqstress-overview.json").read_text())
-    panels = dash["panels"]
-    ids = [p["id"] for p in panels]
-    assert len(set(ids)) == len(ids)
-    cells: set[tuple[int, int]] = set()
-    rows = 0
-    for p in panels:
-        g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
-        if p["type"] == "row":
-            rows += 1
-            assert g == {"h": 1, "w": 24, "x": 0, "y": g["y"]} and not p["collapsed"]
-        for x in range(g["x"], g["x"] + g["w"]):
-            for y in range(g["y"], g["y"] + g["h"]):
-                assert (x, y) not in cells, f"{p['title']!r} overlaps at {(x, y)}"
-                cells.add((x, y))
-    assert rows == 7
-    # Reading order: panels follow their row and never sit above it.
-    ys = [p["gridPos"]["y"] for p in panels if p["type"] == "row"]
-    assert ys == sorted(ys)
+    assert {p.stem for p in DASHBOARDS.glob("*.json")} == set(ROWS)
+    for uid, want_rows in ROWS.items():
+        dash = json.loads((DASHBOARDS / f"{uid}.json").read_text())
+        panels = dash["panels"]
+        ids = [p["id"] for p in panels]
+        assert len(set(ids)) == len(ids), uid
+        cells: set[tuple[int, int]] = set()
+        rows = 0
+        for p in panels:
+            g = p["gridPos"]
+            assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, (uid, p["title"])
+            if p["type"] == "row":
+                rows += 1
+                assert g == {"h": 1, "w": 24, "x": 0, "y": g["y"]} and not p["collapsed"]
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    assert (x, y) not in cells, f"{uid}: {p['title']!r} overlaps at {(x, y)}"
+                    cells.add((x, y))
+        assert rows == want_rows, uid
+        # Reading order: panels follow their row and never sit above it.
+        ys = [p["gridPos"]["y"] for p in panels if p["type"] == "row"]
+        assert ys == sorted(ys), uid
+
+
+def test_every_existing_panel_kept() -> None:
+    """The panels of the former single dashboard all live on in one of the five."""
+    every = [p["title"] for path in DASHBOARDS.glob("*.json")
+             for p in json.loads(path.read_text())["panels"]]
+    titles = set(every)
+    # Two panels had this title: the overview stat and the per-exchange time series.
+    assert every.count("Largest single liquidation ($window)") == 2
+    kept = {"Long liquidated ($window)", "Short liquidated ($window)", "Long share ($window)",
+            "Largest single liquidation ($window)", "Liquidations ($window)",
+            "Long vs short liquidated USD per exchange", "Rolling $window totals per exchange",
+            "All exchanges: 1h totals vs spike thresholds",
+            "USD liquidated per exchange and side ($window)",
+            "Window detail per exchange and side ($window)",
+            "Coins, all exchanges ($window)",
+            "Stress index", "Stress index over time", "Stress components",
+            "Long share by window", "Spike multiple per side", "Cascades: active and size",
+            "Exchange shares (1h)", "Concentration (1h): top-2 share and HHI",
+            "Deleveraging state (24h)", "Largest hour's share and spike waves (24h)",
+            "Liquidations near local extremes (1h)", "Breadth: share of coins down",
+            "Price feed age", "Price ticks applied and coins priced",
+            "Range divergence per coin", "Per coin: price signals", "Position in the 4 h range",
+            "Price and 4 h local range: $coin", "Connected", "Time since last frame",
+            "Time since last liquidation", "Feed completeness", "Reconnects",
+            "Dead-lettered frames", "Unpriced events", "Frames received per second by kind",
+            "Events: published, counted, dropped", "Worker ready", "Window refresh age",
+            "Events rebuilt at last start", "Firing liqstress alerts"}
+    assert kept <= titles, sorted(kept - titles)

@@ -25,6 +25,11 @@ DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 DATASOURCES = sorted((ROOT / "grafana" / "provisioning" / "datasources").glob("*.y*ml"))
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
+INFINITY = "yesoreyeram-infinity-datasource"
+API_REF = {"type": INFINITY, "uid": "${api}"}
+MIXED_REF = {"type": "datasource", "uid": "-- Mixed --"}
+UIDS = {"liqstress-overview", "liqstress-exchange", "liqstress-coin", "liqstress-stress",
+        "liqstress-health"}
 
 RECORDED_RE = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
 METRIC_RE = re.compile(r"liqstress_[a-z0-9_]+")
@@ -118,6 +123,11 @@ def test_uid_unique_and_id_null() -> None:
         assert "id" in dash and dash["id"] is None, f"{path.name}: id must be null"
 
 
+def test_the_dashboards_per_concern() -> None:
+    assert {_load(p)["uid"] for p in DASHBOARDS} == UIDS
+    assert {p.stem for p in DASHBOARDS} == UIDS, "file name = uid"
+
+
 def test_overview_dashboard_shape() -> None:
     dash = _load(ROOT / "grafana" / "dashboards" / "liqstress-overview.json")
     assert dash["uid"] == "liqstress-overview"
@@ -127,35 +137,66 @@ def test_overview_dashboard_shape() -> None:
     variables = {v["name"]: v for v in dash["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    assert variables["api"]["type"] == "datasource" and variables["api"]["query"] == INFINITY
     exchange = variables["exchange"]
     assert exchange["multi"] and exchange["includeAll"]
-    assert 'label_values(liqstress_liquidations_total{job=~"$job"}, exchange)' == exchange["query"]
-    job = variables["job"]
-    assert job["type"] == "query" and job["multi"] and job["includeAll"]
-    assert job["current"]["value"] == ["$__all"], "job defaults to all"
-    jobs = "|".join(_settings_jobs())
-    assert job["query"] == f'label_values(up{{job=~"{jobs}"}}, job)'
-    assert job["allValue"] == jobs
-    # The variables a query uses come before it.
-    names = list(variables)
-    assert names.index("job") < names.index("exchange") < names.index("coin")
+    assert exchange["query"] == ('label_values(liqstress_liquidations_total{job=~"$job", '
+                                 'instance=~"$instance"}, exchange)')
     window = variables["window"]
     assert window["type"] == "custom"
     assert window["query"].split(",") == ["1m", "5m", "15m", "1h", "4h", "12h", "24h"]
     assert window["current"]["value"] == "1h"
+    assert variables["largest"]["query"].split(",") == ["1h", "4h", "12h", "24h"]
+    titles = [p["title"] for p in _panels(dash["panels"])]
+    for win in ("1h", "4h", "12h", "24h"):
+        assert f"selected exchanges: last {win}" in titles
+    assert {"Exchanges: 1h / 4h / 12h / 24h", "Coins ranked by liquidated USD ($window)",
+            "Long vs short liquidated USD per interval", "Largest liquidations ($largest)",
+            "Live feed: latest liquidations"} <= set(titles)
 
 
-def test_every_target_uses_the_datasource_variable() -> None:
+def test_every_dashboard_has_job_and_instance_variables() -> None:
+    jobs = "|".join(_settings_jobs())
+    for path in DASHBOARDS:
+        variables = {v["name"]: v for v in _load(path)["templating"]["list"]}
+        names = list(variables)
+        assert names[0] == "datasource", path.name
+        job, instance = variables["job"], variables["instance"]
+        assert job["type"] == "query" and job["multi"] and job["includeAll"], path.name
+        assert job["current"]["value"] == ["$__all"], "job defaults to all"
+        assert job["query"] == f'label_values(up{{job=~"{jobs}"}}, job)'
+        assert job["allValue"] == jobs
+        assert instance["type"] == "query" and instance["multi"] and instance["includeAll"]
+        assert instance["query"] == 'label_values(up{job=~"$job"}, instance)', path.name
+        assert instance["current"]["value"] == ["$__all"]
+        # The variables a query uses come before it.
+        assert names.index("job") < names.index("instance")
+        for later in names[names.index("instance") + 1:]:
+            assert names.index("instance") < names.index(later)
+
+
+def _refs(panel: dict) -> list[dict]:
+    return [t.get("datasource") for t in panel.get("targets") or []]
+
+
+def test_every_target_uses_a_datasource_variable() -> None:
+    """Prometheus targets use ${datasource}, worker-API targets ${api}; a panel with both is
+    Mixed."""
     for path in DASHBOARDS:
         dash = _load(path)
+        defined = {v["name"] for v in dash["templating"]["list"]}
         for panel in _panels(dash["panels"]):
             if panel.get("type") == "row":
                 continue
-            assert panel.get("datasource") == DS_REF, f"{path.name}: panel {panel.get('title')!r}"
-            for target in panel.get("targets") or []:
-                assert target.get("datasource") == DS_REF, (
-                    f"{path.name}: panel {panel.get('title')!r} target {target.get('refId')}"
-                )
+            where = f"{path.name}: panel {panel.get('title')!r}"
+            refs = _refs(panel)
+            assert refs and all(r in (DS_REF, API_REF) for r in refs), where
+            kinds = {r["uid"] for r in refs}
+            want = DS_REF if kinds == {"${datasource}"} else \
+                API_REF if kinds == {"${api}"} else MIXED_REF
+            assert panel.get("datasource") == want, where
+            if "${api}" in kinds:
+                assert "api" in defined, where
         for var in dash["templating"]["list"]:
             if var["type"] == "query":
                 assert var["datasource"] == DS_REF, f"{path.name}: variable {var['name']}"
@@ -179,8 +220,8 @@ def test_increases_use_a_disjoint_interval() -> None:
     """increase() over $__interval with a panel min interval of at least two scrapes: Grafana's
     step equals $__interval, so the points cover adjacent, disjoint ranges and a legend sum is
     the real increase (increase(...[$__rate_interval]) at a 15 s step overlaps 4x)."""
-    scrape = min(_seconds(ds["jsonData"]["timeInterval"]) for path in DATASOURCES
-                 for ds in yaml.safe_load(path.read_text())["datasources"])
+    scrape = min(_seconds(ds["jsonData"]["timeInterval"]) for ds in _datasources().values()
+                 if ds["type"] == "prometheus")
     seen = 0
     for path in DASHBOARDS:
         for panel in _panels(_load(path)["panels"]):
@@ -217,6 +258,10 @@ def test_every_liqstress_selector_filters_by_job() -> None:
                 if name in JOB_EXEMPT:
                     continue
                 assert 'job=~"$job"' in (matchers or ""), f"{path.name}: {name} in {expr!r}"
+                # Recorded series are per-job sums over the instances; raw ones take both.
+                if ":" not in name:
+                    assert 'instance=~"$instance"' in (matchers or ""), \
+                        f"{path.name}: {name} in {expr!r}"
         for var in dash["templating"]["list"]:
             if var["type"] == "query" and var["name"] != "job":
                 assert 'job=~"$job"' in var["query"], f"{path.name}: variable {var['name']}"
@@ -245,9 +290,10 @@ def test_runbook_links_come_from_the_repository_url() -> None:
 
     repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     base = repo.rstrip("/") + "/blob/main/docs/runbook.md"
-    dash = _load(ROOT / "grafana" / "dashboards" / "liqstress-overview.json")
-    runbook = [link for link in dash["links"] if link["title"] == "Runbook"]
-    assert len(runbook) == 1 and runbook[0]["url"] == base
+    for path in DASHBOARDS:
+        runbook = [link for link in _load(path)["links"] if link["title"] == "Runbook"]
+        assert len(runbook) == 1 and runbook[0]["url"] == base, path.name
+    dash = _load(ROOT / "grafana" / "dashboards" / "liqstress-health.json")
     alerts = next(p for p in _panels(dash["panels"]) if p["title"] == "Firing liqstress alerts")
     links = [prop["value"] for o in alerts["fieldConfig"]["overrides"]
              for prop in o["properties"] if prop["id"] == "links"]
@@ -265,6 +311,7 @@ def test_every_variable_used_is_defined() -> None:
             used |= _variables(panel.get("title", ""))
             for target in panel.get("targets") or []:
                 used |= _variables(target.get("legendFormat", ""))
+                used |= _variables(target.get("url", ""))
         assert used <= defined, f"{path.name}: undefined variables {sorted(used - defined)}"
 
 
@@ -304,19 +351,121 @@ def test_metric_name_extraction() -> None:
     }
 
 
+def _datasources() -> dict[str, dict]:
+    return {ds["uid"]: ds for path in DATASOURCES
+            for ds in yaml.safe_load(path.read_text())["datasources"]}
+
+
 def test_datasource_provisioning_matches_dashboards() -> None:
-    uids = _datasource_uids()
-    assert uids == {"liqstress-prometheus"}
-    for path in DATASOURCES:
-        for ds in yaml.safe_load(path.read_text())["datasources"]:
-            assert ds["type"] == "prometheus"
-            assert ds["url"] == "http://prometheus:9090"
-            assert ds["jsonData"]["timeInterval"] == "15s"
+    sources = _datasources()
+    assert set(sources) == {"liqstress-prometheus", "liqstress-api"}
+    prom = sources["liqstress-prometheus"]
+    assert prom["type"] == "prometheus" and prom["isDefault"]
+    assert prom["url"] == "http://prometheus:9090"
+    assert prom["jsonData"]["timeInterval"] == "15s"
+    api = sources["liqstress-api"]
+    assert api["type"] == INFINITY and not api["isDefault"]
     for path in DASHBOARDS:
         dash = _load(path)
-        ds_vars = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
-        assert [v["name"] for v in ds_vars] == ["datasource"], path.name
-        assert ds_vars[0]["current"]["value"] in uids, f"{path.name}: datasource default"
+        ds_vars = {v["name"]: v for v in dash["templating"]["list"] if v["type"] == "datasource"}
+        assert set(ds_vars) <= {"datasource", "api"}, path.name
+        assert ds_vars["datasource"]["current"]["value"] == "liqstress-prometheus", path.name
+        if "api" in ds_vars:
+            assert ds_vars["api"]["query"] == INFINITY
+            assert ds_vars["api"]["current"]["value"] == "liqstress-api", path.name
+
+
+def test_infinity_datasource_points_at_the_worker_api() -> None:
+    """The API is served on the worker's /metrics port; compose scales the worker service, and
+    any replica answers with the global view."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    port = worker["command"][worker["command"].index("--metrics-port") + 1]
+    assert port in [str(p) for p in worker["expose"]]
+    api = _datasources()["liqstress-api"]
+    assert api["url"] == f"http://worker:{port}"
+    assert api["jsonData"]["allowedHosts"] == [api["url"]]
+    assert api["access"] == "proxy" and api["editable"] is False
+
+
+def test_compose_installs_the_pinned_infinity_plugin() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    grafana = compose["services"]["grafana"]
+    env = grafana["environment"]
+    plugins = env.get("GF_PLUGINS_PREINSTALL") or env.get("GF_INSTALL_PLUGINS") or ""
+    pinned = [p for p in re.split(r"[,\s]+", plugins) if p.startswith(INFINITY)]
+    assert len(pinned) == 1, plugins
+    assert re.fullmatch(rf"{INFINITY}@\d+\.\d+\.\d+", pinned[0]), pinned
+    assert "worker" in grafana["depends_on"]
+    mounts = [v.split(":")[:2] for v in grafana["volumes"] if isinstance(v, str)]
+    assert ["./grafana/provisioning", "/etc/grafana/provisioning"] in mounts
+    assert (ROOT / "grafana" / "provisioning" / "datasources" / "liqstress-api.yaml").is_file()
+
+
+def _api_targets(dash: dict) -> Iterator[tuple[dict, dict]]:
+    for panel in _panels(dash["panels"]):
+        for target in panel.get("targets") or []:
+            if (target.get("datasource") or {}).get("type") == INFINITY:
+                yield panel, target
+
+
+def test_every_infinity_target_is_a_route_of_the_worker_api() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    api_src = (ROOT / "agents" / "api.py").read_text()
+    routes = set(re.findall(r'"(/api/v1/\w+)": self\.\w+', api_src))
+    assert routes == {"/api/v1/liquidations", "/api/v1/largest", "/api/v1/windows",
+                      "/api/v1/levels"}
+    seen = set()
+    for path in DASHBOARDS:
+        for panel, target in _api_targets(_load(path)):
+            where = f"{path.name}: panel {panel['title']!r}"
+            url = urlsplit(target["url"])
+            assert not url.scheme and not url.netloc, f"{where}: relative to the datasource"
+            assert url.path in routes, where
+            seen.add(url.path)
+            params = parse_qs(url.query)
+            for name in params:  # the parameters docs/api.md lists for the route
+                assert re.search(rf"\b{name}\b", api_src), (where, name)
+            assert target["type"] == "json" and target["parser"] == "backend", where
+            assert target["source"] == "url" and target["format"] == "table", where
+            assert target["root_selector"] in ("", "liquidations", "rows", "cells", "prices")
+            assert target["columns"] and all(c["selector"] for c in target["columns"]), where
+    assert {"/api/v1/liquidations", "/api/v1/largest", "/api/v1/levels"} <= seen
+
+
+def _links(obj: object) -> Iterator[str]:
+    if isinstance(obj, dict):
+        if isinstance(obj.get("url"), str) and "title" in obj:
+            yield obj["url"]
+        for value in obj.values():
+            yield from _links(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _links(value)
+
+
+def test_drill_down_links_point_to_existing_dashboards() -> None:
+    dashboards = {_load(p)["uid"]: _load(p) for p in DASHBOARDS}
+    targets: set[str] = set()
+    for uid, dash in dashboards.items():
+        for url in _links(dash["panels"]):
+            m = re.match(r"/d/([\w-]+)/[\w-]+\?(.*)", url)
+            if not m:
+                continue
+            assert m.group(1) in dashboards, (uid, url)
+            target_vars = {v["name"] for v in dashboards[m.group(1)]["templating"]["list"]}
+            for param in m.group(2).split("&"):
+                var = re.fullmatch(r"var-(\w+)=.*", param)
+                if var:
+                    assert var.group(1) in target_vars, (uid, url)
+            assert "${job:queryparam}" in url and "${instance:queryparam}" in url, url
+            assert "${__url_time_range}" in url, url
+            targets.add(m.group(1))
+        # Every dashboard lists the others (tag dropdown, variables and time kept).
+        (menu,) = [link for link in dash["links"] if link["type"] == "dashboards"]
+        assert menu["tags"] == ["liqstress"] and menu["includeVars"] and menu["keepTime"]
+    assert {"liqstress-exchange", "liqstress-coin"} <= targets
 
 
 def test_dashboard_provider_points_at_dashboards() -> None:
