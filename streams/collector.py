@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +16,15 @@ from typing import Any
 
 import aiohttp
 import websockets
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from liqstress.config import ConfigError
+from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
 
 from .publisher import Sink
-from .session import Outcome, VenueSession
+from .session import Outcome, VenueSession, deadletter_record
 from .venues.base import Connection, VenueSpec
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,62 @@ class PongTimeout(Exception):
     pass
 
 
+class BodyTooLarge(Exception):
+    """A REST body over the collector's ``max_rest_bytes``: never read whole."""
+
+
+#: Close code a websocket library sends when a message exceeds its ``max_size``.
+MESSAGE_TOO_BIG = 1009
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for a failed or lost connection, for logs and the status summary."""
+    text = str(exc)
+    if isinstance(exc, ConnectionRefusedError) or "Connect call failed" in text:
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host ({exc.strerror or text})"
+    if isinstance(exc, TimeoutError):
+        return text or "timed out"
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code} on the websocket handshake"
+    if isinstance(exc, ConnectionClosed):
+        sent, rcvd = exc.sent, exc.rcvd
+        if sent is not None and sent.code == 1011 and "keepalive" in sent.reason:
+            return "no pong to a websocket ping (keepalive timeout)"
+        if sent is not None and sent.code == MESSAGE_TOO_BIG:
+            return f"frame too large ({sent.reason})"
+        if rcvd is not None:
+            return f"closed by the server with {rcvd.code}{f' {rcvd.reason}' if rcvd.reason else ''}"
+        return "connection dropped without a close frame"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return text or type(exc).__name__
+
+
+def read_limit_error(limit: int) -> str:
+    return f"body over the {limit}-byte limit (max_rest_bytes)"
+
+
+async def read_body(resp: aiohttp.ClientResponse, limit: int) -> str:
+    """The body of ``resp`` as text, read in chunks and refused (``BodyTooLarge``) as soon as
+    it passes ``limit`` bytes (after any content decoding): never more than ``limit`` plus one
+    chunk in memory, whatever the server sends or announces."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise BodyTooLarge(f"{read_limit_error(limit)}: Content-Length {resp.content_length}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(read_limit_error(limit))
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode(resp.charset or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know: JSON is UTF-8 anyway
+        return b"".join(chunks).decode("utf-8", "replace")
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter; reset once a connection has been subscribed."""
@@ -130,6 +188,10 @@ class ConnState:
     ws: Any = None
     #: Receipt time of the last price frame kept (``Connection.min_interval``).
     last_kept: float = float("-inf")
+    #: Why the connection is not up (the last failure), for warnings and the status summary.
+    error: str | None = None
+    #: Why the pinger is closing the connection (the close ends the read loop first).
+    closing: PongTimeout | None = None
 
 
 class Collector:
@@ -139,10 +201,15 @@ class Collector:
                  backoff_cap: float = 60.0, rest_timeout: float = 20.0,
                  metadata_refresh: float | None = None, subscribe_timeout: float = 30.0,
                  price_interval: float | None = None, clock: Callable[[], float] = time.time,
-                 raw_policy: str = "liquidations") -> None:
+                 raw_policy: str = "liquidations", max_frame_bytes: int | None = None,
+                 max_rest_bytes: int | None = None, ws_ping_interval: float | None = None,
+                 ws_ping_timeout: float | None = None,
+                 max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> None:
         if raw_policy not in RAW_POLICIES:
             raise ConfigError(f"raw policy must be one of {', '.join(RAW_POLICIES)}; "
                               f"got {raw_policy!r}")
+        if not max_notional_usd > 0:
+            raise ConfigError(f"max notional must be > 0 USD, got {max_notional_usd!r}")
         self.venue = venue
         self.sink = sink
         # A recording (``liqstress record``) must hold every frame to be replayable, whatever
@@ -152,6 +219,13 @@ class Collector:
         self.urls = {**venue.default_urls, **(urls or {})}
         self.ping_interval = ping_interval or venue.ping_interval
         self.pong_timeout = pong_timeout or venue.pong_timeout
+        self.ws_ping_interval = ws_ping_interval or venue.ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout or venue.ws_ping_timeout
+        #: Websocket ``max_size``: a bigger message closes the connection with 1009.
+        self.max_frame_bytes = max_frame_bytes or venue.max_frame_bytes
+        self.max_rest_bytes = max_rest_bytes or venue.max_rest_bytes
+        #: Seconds a close handshake may take before the socket is dropped.
+        self.close_timeout = 2.0
         self.backoff_initial = backoff_initial
         self.backoff_cap = backoff_cap
         self.rest_timeout = rest_timeout
@@ -166,11 +240,49 @@ class Collector:
         #: Coverage of the source actually configured (Hyperliquid: vault trades vs node fills).
         self.sampled = (venue.sampled_for(self.urls) if venue.sampled_for is not None
                         else venue.sampled)
-        self.session = VenueSession(venue)
+        self.session = VenueSession(venue, max_notional_usd=max_notional_usd)
         self.states: dict[str, ConnState] = {}
         self.events_published = 0
         self.reconnects = 0
         self.subscribed = asyncio.Event()
+        #: Why the venue has no connection yet (REST metadata failing), for the status summary.
+        self.metadata_error: str | None = None
+
+    # ---- health -------------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        """Every connection subscribed and answering (what ``liqstress_source_up`` reports)."""
+        return bool(self.states) and all(s.up for s in self.states.values())
+
+    def down_reason(self) -> str:
+        """Why the venue is not up, in a few words ("connection refused"); "" when up."""
+        if self.up:
+            return ""
+        if not self.states:
+            return self.metadata_error or "loading metadata"
+        down = {name: s.error or "connecting" for name, s in self.states.items() if not s.up}
+        reasons = sorted(set(down.values()))
+        if len(self.states) == 1 or (len(reasons) == 1 and len(down) == len(self.states)):
+            return "; ".join(reasons)
+        return "; ".join(f"{name}: {why}" for name, why in sorted(down.items()))
+
+    def stall_bounds(self) -> dict[str, float | None]:
+        """Worst-case seconds from the moment a venue goes silent to the moment this collector
+        has closed the connection and reconnects: ``app`` via its app-level ping (None without
+        one; the check tick can delay both the ping and the timeout check), ``protocol`` via
+        websocket pings (the library's keepalive: a ping ``ws_ping_interval`` after the last
+        pong, the connection failed when its pong is ``ws_ping_timeout`` late). Both include
+        the close handshake; ``liqstress_source_up`` drops to 0 before it."""
+        app = None
+        if self.ping_interval > 0:
+            app = self.ping_interval + self.pong_timeout + 2 * self._tick() + self.close_timeout
+        return {"app": app,
+                "protocol": self.ws_ping_interval + self.ws_ping_timeout + self.close_timeout}
+
+    def _tick(self) -> float:
+        """How often the pinger wakes to ping and check deadlines."""
+        periods = [p / 4 for p in (self.ping_interval, self.pong_timeout) if p > 0]
+        return min(0.5, *periods)
 
     # ---- REST metadata -------------------------------------------------------------------
     async def load_metadata(self) -> None:
@@ -194,14 +306,25 @@ class Collector:
                                              headers={"Content-Type": "application/json"})
                                    if post_body else http.get(url))
                         async with request as resp:
-                            body = await resp.text()
+                            body = await read_body(resp, self.max_rest_bytes)
                             if resp.status != 200:
                                 raise aiohttp.ClientResponseError(
                                     resp.request_info, (), status=resp.status, message=body[:200])
+                    except BodyTooLarge as exc:
+                        # Never parsed, never recorded: a dead letter says what was refused.
+                        await self._deadletter(RawFrame(self.venue.id, url, self.clock(), ""),
+                                               "too_large", str(exc))
+                        delay = backoff.next_delay()
+                        self.metadata_error = f"REST body too large ({exc})"
+                        log.warning(f"{self.venue.id}: REST %s refused: %s; retry in %.1f s",
+                                    url, exc, delay)
+                        await asyncio.sleep(delay)
+                        continue
                     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                         delay = backoff.next_delay()
-                        log.warning("%s: REST %s failed (%s); retry in %.1fs", self.venue.id,
-                                    url, exc, delay)
+                        self.metadata_error = f"REST failing ({describe(exc)})"
+                        log.warning(f"{self.venue.id}: REST %s failed (%s); retry in %.1f s",
+                                    url, describe(exc), delay)
                         await asyncio.sleep(delay)
                         continue
                     frame = RawFrame(self.venue.id, url, self.clock(), body)
@@ -210,12 +333,14 @@ class Collector:
                         # A 200 carrying a venue error (Bybit retCode, OKX code) is as useless
                         # as a 503: retry rather than run with empty metadata.
                         delay = backoff.next_delay()
-                        log.warning("%s: REST %s unusable (%s); retry in %.1fs", self.venue.id,
+                        self.metadata_error = f"REST unusable ({out.deadletter['reason']})"
+                        log.warning(f"{self.venue.id}: REST %s unusable (%s); retry in %.1f s",
                                     url, out.deadletter["reason"], delay)
                         await asyncio.sleep(delay)
                         continue
                     backoff.reset()
                     url = self.venue.rest_next(url, body)
+        self.metadata_error = None
 
     # ---- connections ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -293,17 +418,51 @@ class Collector:
                 if self.metrics:
                     self.metrics.source_reconnects.labels(self.venue.id).inc()
             first = False
+            opened: list[bool] = []
             try:
-                await self._connect_once(conn, state, backoff)
-                log.warning("%s/%s: server closed the connection", self.venue.id, conn.name)
+                await self._connect_once(conn, state, backoff, opened)
+                state.error = "closed by the server"
+                what = f"the server closed the connection to {conn.url}"
             except asyncio.CancelledError:
                 raise
+            except InvalidURI as exc:
+                # Configuration, not the network: retrying would never help.
+                raise ConfigError(f"{self.venue.id}/{conn.name}: bad websocket URL "
+                                  f"{conn.url!r} ({exc.msg})") from None
             except (OSError, WebSocketException, TimeoutError, PongTimeout) as exc:
-                log.warning("%s/%s: connection lost: %s", self.venue.id, conn.name,
-                            exc or type(exc).__name__)
+                state.error = describe(exc)
+                if isinstance(exc, ConnectionClosed) and exc.sent is not None \
+                        and exc.sent.code == MESSAGE_TOO_BIG:
+                    state.error = f"frame over the {self.max_frame_bytes}-byte limit"
+                    await self._frame_too_large(conn, exc)
+                what = (f"connection to {conn.url} lost: {state.error}" if opened
+                        else f"cannot connect to {conn.url}: {state.error}")
             state.up = False
             self._set_up(state)
-            await asyncio.sleep(backoff.next_delay())
+            delay = backoff.next_delay()
+            # The venue and connection in the template: the CLI's rate limit on repeated
+            # warnings (one template per 10 s) then applies per connection, not across venues.
+            log.warning(f"{self.venue.id}/{conn.name}: %s; retry in %.1f s", what, delay)
+            await asyncio.sleep(delay)
+
+    async def _frame_too_large(self, conn: Connection, exc: ConnectionClosed) -> None:
+        """A message over ``max_frame_bytes``: the library refused it unread and closed the
+        connection with 1009. Counted (``source_frames{kind="too_large"}``) and dead-lettered
+        (without its content, which was never read) before the reconnect."""
+        detail = (f"websocket message over max_frame_bytes={self.max_frame_bytes} "
+                  f"({exc.sent.reason if exc.sent else ''}); closed with 1009 and reconnected")
+        log.warning("%s/%s: a frame from %s exceeded the %d-byte limit (max_frame_bytes); "
+                    "closing with 1009 and reconnecting", self.venue.id, conn.name, conn.url,
+                    self.max_frame_bytes)
+        if self.metrics:
+            self.metrics.source_frames.labels(self.venue.id, "too_large").inc()
+        await self._deadletter(RawFrame(self.venue.id, conn.url, self.clock(), ""),
+                               "too_large", detail)
+
+    async def _deadletter(self, frame: RawFrame, reason: str, detail: str) -> None:
+        await self.sink.deadletter(deadletter_record(frame, reason, detail))
+        if self.metrics:
+            self.metrics.deadletter.labels(self.venue.id, reason).inc()
 
     async def _run_file(self, name: str) -> None:
         """A file source (``file:///dir``): follow the newest file below it, one frame per
@@ -318,7 +477,9 @@ class Collector:
             try:
                 lines = follower.poll()
             except OSError as exc:
-                log.warning("%s/%s: %s", self.venue.id, conn.name, exc)
+                if state.up or state.error is None:  # once per outage, not every poll
+                    log.warning("%s/%s: %s", self.venue.id, conn.name, exc)
+                state.error = str(exc)
                 lines = None
             up = lines is not None
             if up != state.up:
@@ -331,12 +492,17 @@ class Collector:
                 await self._handle(RawFrame(self.venue.id, conn.url, self.clock(), line))
             await asyncio.sleep(self.file_poll_interval)
 
-    async def _connect_once(self, conn: Connection, state: ConnState, backoff: Backoff) -> None:
-        # Protocol pings stay on (the library answers the server's), but liveness is judged
-        # by the venue-level ping below, which the venue must answer.
-        async with websockets.connect(conn.url, open_timeout=15, ping_interval=20,
-                                      ping_timeout=20, close_timeout=2,
-                                      max_size=2 ** 24) as ws:
+    async def _connect_once(self, conn: Connection, state: ConnState, backoff: Backoff,
+                            opened: list[bool]) -> None:
+        # Two liveness checks (stall_bounds): protocol pings catch a dead path, the venue-level
+        # ping below a venue whose websocket stack answers while its feed is stuck.
+        async with websockets.connect(conn.url, open_timeout=15,
+                                      ping_interval=self.ws_ping_interval,
+                                      ping_timeout=self.ws_ping_timeout,
+                                      close_timeout=self.close_timeout,
+                                      max_size=self.max_frame_bytes) as ws:
+            opened.append(True)
+            state.closing = None
             self.session.reset_connection(conn.url)
             state.awaiting_pong_since = None
             state.acks = 0
@@ -366,6 +532,10 @@ class Collector:
                         await ws.send(out.reply)
                     if pinger.done():
                         pinger.result()
+            except ConnectionClosed:
+                if state.closing is not None:  # our close after a missed pong: say why
+                    raise state.closing from None
+                raise
             finally:
                 state.ws = None
                 pinger.cancel()
@@ -374,7 +544,7 @@ class Collector:
                 raise pinger.exception()  # type: ignore[misc]
 
     async def _pinger(self, ws: websockets.ClientConnection, state: ConnState) -> None:
-        tick = min(1.0, self.ping_interval / 4, self.pong_timeout / 4)
+        tick = self._tick()
         last_ping = connected_at = self.clock()
         while True:
             await asyncio.sleep(tick)
@@ -382,20 +552,30 @@ class Collector:
             if not state.up and now - connected_at > self.subscribe_timeout:
                 # A rejected or unanswered subscribe would otherwise leave the source down
                 # until some unrelated reconnect.
+                self._mark_down(state)
+                state.closing = PongTimeout(
+                    f"subscription not acknowledged within {self.subscribe_timeout:.0f}s")
                 await ws.close(code=4001, reason="subscribe not acknowledged")
-                raise PongTimeout(f"subscription not acknowledged within {self.subscribe_timeout:.0f}s")
+                raise state.closing
             if state.awaiting_pong_since is not None and now - state.awaiting_pong_since > self.pong_timeout:
+                self._mark_down(state)  # at once: the close handshake may take a while
+                state.closing = PongTimeout(f"no reply to ping within {self.pong_timeout:.0f}s")
                 await ws.close(code=4000, reason="pong timeout")
-                raise PongTimeout(f"no reply to ping within {self.pong_timeout:.0f}s")
-            if now - last_ping >= self.ping_interval:
+                raise state.closing
+            if self.ping_interval > 0 and now - last_ping >= self.ping_interval:
                 state.ping_seq += 1
                 await ws.send(self.venue.ping_message(state.ping_seq))
                 if state.awaiting_pong_since is None:
                     state.awaiting_pong_since = now
                 last_ping = now
 
+    def _mark_down(self, state: ConnState) -> None:
+        state.up = False
+        self._set_up(state)
+
     def _mark_up(self, state: ConnState, backoff: Backoff) -> None:
         state.up = True
+        state.error = None
         backoff.reset()
         self._set_up(state)
         if all(s.up for s in self.states.values()):

@@ -26,6 +26,7 @@ from liqstress.config import (
     parse_port,
     parse_venue_urls,
 )
+from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.journal import DEFAULT_MAX_BYTES
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.supervisor import (
@@ -43,6 +44,7 @@ from liqstress.topics import ROLES, Retention, TopicSpec, topic_specs
 
 from .pipeline import (
     build_collectors,
+    check_venue_urls,
     format_table,
     metrics_server,
     process_recording,
@@ -172,6 +174,15 @@ def _add_storage_opts(p: argparse.ArgumentParser, port_flag: str = "--broker-por
                                   "(default 5, backoff 0.5 s doubling to 8 s)"))
 
 
+def _add_max_notional(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-notional-usd", type=_typed(float, "MAX_NOTIONAL_USD", positive=True),
+                   default=env("MAX_NOTIONAL_USD", f"{DEFAULT_MAX_NOTIONAL_USD:.0f}"),
+                   help=_env_help("MAX_NOTIONAL_USD", f"largest plausible single liquidation in "
+                                  f"USD; an event above it is dead-lettered as "
+                                  f"implausible_notional (default "
+                                  f"{DEFAULT_MAX_NOTIONAL_USD:.0f})"))
+
+
 def _add_raw_policy(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw-frames", default=env("RAW_FRAMES", "liquidations"),
                    choices=["all", "liquidations", "off"], help=_env_help(
@@ -194,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker_opts(p)
     _add_storage_opts(p)
     _add_raw_policy(p)
+    _add_max_notional(p)
 
     p = sub.add_parser("collect", help="collectors only, publishing to a Kafka cluster")
     _add_common(p, default_host="0.0.0.0")
@@ -205,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default 4)"))
     _add_retention(p)
     _add_raw_policy(p)
+    _add_max_notional(p)
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
                        "recycle), for collect and worker processes on this machine")
@@ -222,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_env_help("EXCHANGES", "venues whose series are created at 0 on start"))
     _add_retention(p)
     _add_worker_opts(p)
+    _add_max_notional(p)
 
     p = sub.add_parser("record", help="record venue frames and REST bodies to a JSON Lines file")
     p.add_argument("--out", required=True, help="output file (JSON Lines)")
@@ -229,11 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
                    default=env("DURATION"),
                    help=_env_help("DURATION", "stop after this many seconds (default: until Ctrl-C)"))
     _add_common(p, broker=False, metrics_port=False)
+    _add_max_notional(p)
 
     p = sub.add_parser("normalize", help="print the normalized events of a recording as JSON Lines")
     p.add_argument("file")
     p.add_argument("--log-level", default=env("LOG_LEVEL", "warning"),
                    choices=["debug", "info", "warning", "error"])
+    _add_max_notional(p)
 
     p = sub.add_parser("replay", help="drive a recording through Kafka and the worker; print "
                        "window totals at the recording's last timestamp")
@@ -242,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true",
                    help="keep /metrics up after the replay until Ctrl-C")
     _add_common(p, exchanges=False)
+    _add_max_notional(p)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a recording "
+                       "(hourly bars, exchanges, coins, price levels, signals over time)")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="output HTML file")
+    p.add_argument("--log-level", default=env("LOG_LEVEL", "warning"),
+                   choices=["debug", "info", "warning", "error"])
+    _add_max_notional(p)
+
+    from .top import add_parser as add_top_parser
+    add_top_parser(sub)
     return parser
 
 
@@ -326,6 +354,7 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": args.partitions,
         "refresh_interval": args.refresh_interval,
         "coins": tuple(c.strip().upper() for c in args.coins.split(",") if c.strip()),
+        "max_notional_usd": args.max_notional_usd,
     }
     if args.session_timeout is not None:
         kw["session_timeout"] = args.session_timeout
@@ -359,15 +388,19 @@ def _supervisor(args: argparse.Namespace, metrics: Metrics, topics: Topics,
 
 
 def _collector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kw: dict[str, Any] = {"max_notional_usd": args.max_notional_usd}
     policy = getattr(args, "raw_frames", None)
-    return {} if policy is None else {"raw_policy": policy}
+    if policy is not None:
+        kw["raw_policy"] = policy
+    return kw
 
 
 async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
                   with_worker: bool = True) -> int:
     metrics = Metrics.create(worker=with_worker)
     exchanges = parse_exchange_list(args.exchanges)
-    venue_urls = parse_venue_urls(getattr(args, "venue_urls", None))
+    venue_urls = check_venue_urls(parse_venue_urls(getattr(args, "venue_urls", None)),
+                                  exchanges)
     port = parse_port(args.metrics_port, "metrics port")
     broker = normalize_broker(args.broker) if args.broker else None
     if broker is None and not with_worker:
@@ -512,13 +545,14 @@ async def cmd_broker(args: argparse.Namespace) -> int:
 
 async def cmd_record(args: argparse.Namespace) -> int:
     exchanges = parse_exchange_list(args.exchanges)
-    venue_urls = parse_venue_urls(args.venue_urls)
+    venue_urls = check_venue_urls(parse_venue_urls(args.venue_urls), exchanges)
     duration = args.duration
     stop = asyncio.Event()
     _install_stop(stop)
     with open(args.out, "ab") as fh:
         sink = _CountingRecordingSink(fh)
-        collectors = build_collectors(exchanges, sink, None, venue_urls)
+        collectors = build_collectors(exchanges, sink, None, venue_urls,
+                                      max_notional_usd=args.max_notional_usd)
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, stop.set)
         await run_collectors(collectors, stop)
@@ -552,7 +586,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         print(f"{path}:{lineno}: {msg}", file=sys.stderr)
 
     with open(path, "rb") as fh:
-        res = process_recording(fh, on_error)
+        res = process_recording(fh, on_error, max_notional_usd=args.max_notional_usd)
     try:
         for ev in res.events:
             out.write(ev.to_json() + b"\n")
@@ -591,7 +625,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             await stop.wait()
 
     result = await replay(args.file, broker, metrics, serve=serve if args.serve else None,
-                          quiet=False)
+                          quiet=False, max_notional_usd=args.max_notional_usd)
     if not args.serve:
         report(result.summary())
     return 0
@@ -652,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_normalize(args)
         if args.command == "replay":
             return asyncio.run(cmd_replay(args))
+        if args.command == "report":
+            from .report import cmd_report
+            return cmd_report(args)
+        if args.command == "top":
+            from .top import cmd_top
+            return cmd_top(args)
     except (ConfigError, UnknownVenue, FileNotFoundError) as exc:
         print(f"liqstress: error: {exc}", file=sys.stderr)
         return 2

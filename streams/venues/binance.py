@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from liqstress.labels import Side
 from liqstress.prices import PriceTick, make_tick
 
 from . import kit
@@ -71,12 +72,15 @@ def ping_message(seq: int) -> str:
     return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": seq}).decode()
 
 
-def decode_force_order(text: str) -> tuple[dict[str, Any], dict[str, Any], str] | kit.Parsed:
+def decode_force_order(text: str, msg: Any = None,
+                       ) -> tuple[dict[str, Any], dict[str, Any], str] | kit.Parsed:
     """The ``forceOrder`` envelope both Binance futures families share: (message, order,
-    symbol), or the Parsed pong for a ``LIST_SUBSCRIPTIONS`` reply."""
-    msg = kit.frame_object(text)
+    symbol), or the Parsed pong for a ``LIST_SUBSCRIPTIONS`` reply. ``msg``: the frame
+    already decoded, if it was (anything but an object is decoded again, for its error)."""
+    if type(msg) is not dict:
+        msg = kit.frame_object(text)
     if "result" in msg and "id" in msg:
-        return kit.Parsed(kind="pong")
+        return kit.PONG
     if "error" in msg:
         raise kit.FrameError("venue_error", str(msg["error"])[:200])
     if msg.get("e") != "forceOrder":
@@ -100,11 +104,78 @@ def order_time(msg: dict[str, Any], o: dict[str, Any]) -> float:
     return kit.ms(o, "T") if "T" in o else kit.ms(msg, "E")
 
 
+_loads = orjson.loads
+_SPLIT_CACHE_MAX = 4096
+_split_cache: dict[str, tuple[str, str]] = {}
+
+
+def cached_split(symbol: str) -> tuple[str, str]:
+    """``kit.split_symbol(symbol)`` remembered (a bounded dict: the symbols of a venue are a
+    few hundred, garbage must not grow it without end). Only successes are kept."""
+    pair = _split_cache.get(symbol)
+    if pair is None:
+        pair = kit.split_symbol(symbol)
+        if len(_split_cache) >= _SPLIT_CACHE_MAX:
+            _split_cache.clear()
+        _split_cache[symbol] = pair
+    return pair
+
+
+#: The side rule of ``kit.side_from_order_side``, as a lookup for the fast paths.
+_ORDER_SIDE: dict[str, Side] = {"sell": "long", "buy": "short"}
+_plain = kit.plain_decimal
+_JSONDecodeError = orjson.JSONDecodeError
+_MAX_MS = 2**63
+
+
+def fast_order(msg: Any) -> tuple[dict[str, Any], str, float, float, float, Side] | None:
+    """The happy path of ``decode_force_order`` + the side rule + ``order_fill`` +
+    ``order_time`` for a decoded frame: a well-formed forceOrder that filled (``z`` and ``ap``
+    plain decimals > 0, integer ``T``) gives (order, symbol, amount, price, ts, side); anything
+    else None, and the full path decides (with its dead letters). Every value is the one the
+    full path computes: this only gives up earlier."""
+    if (type(msg) is not dict or msg.get("e") != "forceOrder" or "error" in msg
+            or "result" in msg):
+        return None
+    o = msg.get("o")
+    if type(o) is not dict:
+        return None
+    symbol, side, t_ms = o.get("s"), o.get("S"), o.get("T")
+    if not (type(symbol) is str and symbol and type(side) is str and type(t_ms) is int
+            and 0 <= t_ms < _MAX_MS):
+        return None
+    side = _ORDER_SIDE.get(side.lower())
+    qty, price = _plain(o.get("z")), _plain(o.get("ap"))
+    if side is None or qty is None or price is None or not (qty > 0 and price > 0):
+        return None
+    return o, symbol, qty, price, t_ms / 1000.0, side
+
+
+def decoded_frame(text: str) -> Any:
+    """The frame's JSON, or None when it is not JSON (the full path reports that)."""
+    try:
+        return _loads(text)
+    except _JSONDecodeError:
+        return None
+
+
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = decoded_frame(text)
+    fast = fast_order(msg)
+    if fast is not None:
+        o, symbol, qty, price, ts, side = fast
+        inst = meta.get(symbol)
+        base, quote = (inst.base, inst.quote) if inst else cached_split(symbol)
+        return kit.parsed("data", (kit.event(
+            exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
+            price=price, qty=qty, notional_usd=qty * price, ts=ts, recv_ts=recv_ts,
+            sampled=True, qty_raw=o["z"]),))
+    # The full path, in the order it always ran, on the JSON decoded once.
     if text.startswith("["):
-        items = kit.loads(text)
-        if isinstance(items, list):
-            return parse_mark_prices(items, recv_ts)
+        if isinstance(msg, list):
+            return parse_mark_prices(msg, recv_ts)
+        kit.loads(text)  # malformed_json (anything else is not a list: fall through)
+    decoded = decode_force_order(text, msg)
     decoded = decode_force_order(text)
     if isinstance(decoded, kit.Parsed):
         return decoded
@@ -113,13 +184,13 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     qty, price = order_fill(o)
     ts = order_time(msg, o)
     inst = meta.get(symbol)
-    base, quote = (inst.base, inst.quote) if inst else kit.split_symbol(symbol)
+    base, quote = (inst.base, inst.quote) if inst else cached_split(symbol)
     if qty < 0 or price <= 0:
         raise kit.FrameError("bad_number", f"q/z={qty!r} p/ap={price!r}")
     ev = kit.event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
                     side=side, price=price, qty=qty, notional_usd=qty * price, ts=ts,
                     recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
-    return kit.Parsed(kind="data", events=(ev,))
+    return kit.parsed("data", (ev,))
 
 
 VENUE = kit.VenueSpec(
@@ -128,8 +199,10 @@ VENUE = kit.VenueSpec(
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",
     sampled=True,
-    # Ping/pong: the defaults (15 s + 10 s). The 60 s interval this had, plus a 30 s pong
-    # timeout, let a stall with the protocol pings still answered go unseen for up to 92 s.
+    # A stall within 30 s. The 60 s interval this had, plus the 30 s default pong timeout,
+    # let a stall with the protocol pings still answered go unseen for up to 92 s.
+    ping_interval=15.0,
+    pong_timeout=10.0,
     # Frames: one forceOrder (~0.3 KB), but a !markPrice@arr frame lists every symbol
     # (~700 x 0.2 KB): the 1 MiB default.
     default_urls={"ws": WS_URL, "prices": PRICES_URL},

@@ -31,8 +31,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from liqstress.labels import Side
+
 from . import kit
-from .binance import decode_force_order, order_fill, order_time, ping_message
+from .binance import (
+    decode_force_order,
+    decoded_frame,
+    fast_order,
+    order_fill,
+    order_time,
+    ping_message,
+)
 
 ID = "binance-coinm"
 WS_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
@@ -80,18 +89,30 @@ def is_coinm(symbol: str, meta: kit.Metadata) -> bool:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
-    decoded = decode_force_order(text)
+    msg = decoded_frame(text)
+    fast = fast_order(msg)  # the happy path; None: the full path below decides
+    if fast is not None:
+        o, symbol, contracts, price, ts, side = fast
+        if not is_coinm(symbol, meta):
+            return kit.INFO  # a USD-M order, as below
+        return _data(o, symbol, side, contracts, price, ts, recv_ts, meta)
+    decoded = decode_force_order(text, msg)
     if isinstance(decoded, kit.Parsed):
         return decoded
     msg, o, symbol = decoded
     if not is_coinm(symbol, meta):
         # A USD-M order (counted by the binance venue): ignore, never count it twice.
-        return kit.Parsed(kind="info")
+        return kit.INFO
     side = kit.side_from_order_side(str(o.get("S", "")))
     contracts, price = order_fill(o)
     if contracts < 0 or price <= 0:
         raise kit.FrameError("bad_number", f"q/z={contracts!r} p/ap={price!r}")
     ts = order_time(msg, o)
+    return _data(o, symbol, side, contracts, price, ts, recv_ts, meta)
+
+
+def _data(o: dict[str, Any], symbol: str, side: Side, contracts: float, price: float,
+          ts: float, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     inst = meta.get(symbol)
     qty: float | None
     notional: float | None
@@ -106,7 +127,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     ev = kit.event(exchange=ID, symbol=symbol, base=base, quote="USD", market="inverse", side=side,
                price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
                sampled=True, qty_raw=o.get("z", o.get("q")))
-    return kit.Parsed(kind="data", events=(ev,), unpriced=0 if notional is not None else 1)
+    return kit.parsed("data", (ev,), unpriced=0 if notional is not None else 1)
 
 
 VENUE = kit.VenueSpec(
@@ -117,7 +138,9 @@ VENUE = kit.VenueSpec(
               "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
               "null notional",
     sampled=True,
-    # The default ping/pong (15 s + 10 s; 60 s before let a stall go unseen for 92 s).
+    # A stall within 30 s (the 60 s interval before let one go unseen for 92 s).
+    ping_interval=15.0,
+    pong_timeout=10.0,
     # Frames: one forceOrder each (~0.3 KB; USD-M orders on this stream too).
     max_frame_bytes=256 * 1024,
     ping_message=ping_message,

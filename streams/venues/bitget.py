@@ -107,7 +107,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
             price=price, qty=notional / price, notional_usd=notional, ts=ts,
             recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount")))
-    return kit.Parsed(kind="data", events=tuple(events), snapshot=msg.get("action") == "snapshot")
+    return kit.parsed("data", tuple(events), snapshot=msg.get("action") == "snapshot")
 
 
 VENUE = kit.VenueSpec(
@@ -117,7 +117,9 @@ VENUE = kit.VenueSpec(
     unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price "
               "(aggr's reading; base would make the sample a $9bn liquidation)",
     sampled=True,
-    # The default ping/pong (15 s + 10 s): Bitget wants a `ping` at least every 30 s.
+    # A stall within 30 s; Bitget wants a `ping` at least every 30 s.
+    ping_interval=15.0,
+    pong_timeout=10.0,
     # Frames: small liquidation arrays per instType.
     max_frame_bytes=256 * 1024,
     metadata_refresh=0.0,

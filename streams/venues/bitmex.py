@@ -182,22 +182,23 @@ def _events(data: list[Any], recv_ts: float, meta: kit.Metadata) -> list[Any]:
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
-    if text.strip() == "pong":  # plain text, not JSON
-        return kit.Parsed(kind="pong")
+    # Plain text, not JSON; a frame starting with "{" can never strip to it.
+    if text[:1] != "{" and text.strip() == "pong":
+        return kit.PONG
     msg = kit.frame_object(text)
     if "table" in msg:
         if msg["table"] != TABLE:
             raise kit.FrameError("unexpected_channel", str(msg["table"])[:100])
         action, data = msg.get("action"), kit.member(msg, "data", list)
         if action in ("update", "delete"):
-            return kit.Parsed(kind="info")  # fills/cancels of an order already counted at insert
+            return kit.INFO  # fills/cancels of an order already counted at insert
         if action == "partial":
-            return kit.Parsed(kind="data", events=tuple(_events(data, recv_ts, meta)), snapshot=True)
+            return kit.parsed("data", tuple(_events(data, recv_ts, meta)), snapshot=True)
         if action != "insert":
             raise kit.FrameError("unexpected_action", str(action)[:50])
         events = _events(data, recv_ts, meta)
-        return kit.Parsed(kind="data", events=tuple(events),
-                      unpriced=sum(1 for e in events if e.notional_usd is None))
+        return kit.parsed("data", tuple(events),
+                          unpriced=sum(1 for e in events if e.notional_usd is None))
     if "error" in msg:
         request = msg.get("request")
         op = request.get("op") if isinstance(request, dict) else None
@@ -207,10 +208,10 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         if msg["success"] is not True:
             raise kit.FrameError("subscribe_error", str(msg)[:200])
         if msg.get("subscribe") is not None:
-            return kit.Parsed(kind="ack")
-        return kit.Parsed(kind="info")  # unsubscribe and other confirmations
+            return kit.ACK
+        return kit.INFO  # unsubscribe and other confirmations
     if "info" in msg:
-        return kit.Parsed(kind="info")  # the welcome banner (version, docs, rate-limit remaining)
+        return kit.INFO  # the welcome banner (version, docs, rate-limit remaining)
     raise kit.FrameError("unexpected_shape", "neither table, success, error nor info")
 
 

@@ -140,14 +140,14 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     op = msg.get("op")
     if op is not None:
         if op in ("ping", "pong"):
-            return kit.Parsed(kind="pong")
+            return kit.PONG
         if op == "subscribe":
             if msg.get("success") is True:
-                return kit.Parsed(kind="ack")
+                return kit.ACK
             raise kit.FrameError("subscribe_error", str(msg.get("ret_msg"))[:200])
         if msg.get("success") is False:
             raise kit.FrameError("venue_error", f"op={op!r} {str(msg.get('ret_msg'))[:200]}")
-        return kit.Parsed(kind="info")
+        return kit.INFO
     topic = msg.get("topic")
     if not isinstance(topic, str):
         raise kit.FrameError("unexpected_shape", "neither op nor topic")
@@ -173,7 +173,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
             price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
             sampled=False, qty_raw=entry.get("v")))
-    return kit.Parsed(kind="data", events=tuple(events))
+    return kit.parsed("data", tuple(events))
 
 
 VENUE = kit.VenueSpec(

@@ -203,16 +203,49 @@ def _snapshot(market: str, msg: dict[str, Any], recv_ts: float) -> list[Liquidat
     return events
 
 
+def _ordinary_trades(msg: dict[str, Any]) -> bool:
+    """True for a well-formed live ``v4_trades`` frame (``channel_data`` or
+    ``channel_batch_data``) none of whose trades is ``LIQUIDATED``: exactly the frames the full
+    path below returns as info without a dead letter. ``subscribed`` (ack + snapshot) and
+    anything odd are left to the full path."""
+    kind = msg.get("type")
+    if kind == "channel_data":
+        batches: Any = [msg.get("contents")]
+    elif kind == "channel_batch_data":
+        batches = msg.get("contents")
+    else:
+        return False
+    market = msg.get("id")
+    if msg.get("channel") != CHANNEL or type(market) is not str or not market \
+            or type(batches) is not list:
+        return False
+    for batch in batches:
+        trades = batch.get("trades") if type(batch) is dict else None
+        if type(trades) is not list:
+            return False
+        for trade in trades:
+            if type(trade) is not dict:
+                return False
+            typ = trade.get("type")
+            if type(typ) is not str or typ.upper() == LIQUIDATED:
+                return False
+    return True
+
+
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     msg = kit.frame_object(text)
+    # Early skip: live frames are mostly ordinary fills; they are info before anything is
+    # built. The JSON is still decoded: a corrupt frame stays a dead letter.
+    if _ordinary_trades(msg):
+        return kit.INFO
     kind = msg.get("type")
     if kind == "connected":
-        return kit.Parsed(kind="info")
+        return kit.INFO
     if kind == "pong":  # older indexers answered {"type":"ping"}
-        return kit.Parsed(kind="pong")
+        return kit.PONG
     if kind == "unsubscribed":
         heartbeat = str(msg.get("id", "")).startswith(HEARTBEAT_ID)
-        return kit.Parsed(kind="pong" if heartbeat else "info")
+        return (kit.PONG if heartbeat else kit.INFO)
     if kind == "error":
         message = str(msg.get("message", ""))
         reason = ("subscribe_error" if "subscri" in message.lower() or msg.get("channel")
@@ -224,14 +257,14 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         raise kit.FrameError("unexpected_channel", str(msg.get("channel"))[:100])
     market = kit.required_str(msg, "id")
     if kind == "subscribed":
-        return kit.Parsed(kind="ack", events=tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
+        return kit.parsed("ack", tuple(_snapshot(market, msg, recv_ts)), snapshot=True)
     events = []
     for trades in _trade_lists(msg):
         for trade in trades:
             ev = _liquidation(market, trade, recv_ts)
             if ev is not None:
                 events.append(ev)
-    return kit.Parsed(kind="data" if events else "info", events=tuple(events))
+    return kit.parsed("data" if events else "info", tuple(events))
 
 
 VENUE = kit.VenueSpec(
@@ -241,6 +274,8 @@ VENUE = kit.VenueSpec(
               "BUY -> short; DELEVERAGED (ADL) not counted",
     unit_rule="size base units, price USD: notional size*price",
     sampled=False,
+    ping_interval=15.0,  # a stall within 30 s
+    pong_timeout=10.0,
     # Frames: the subscribe snapshot of one market's recent trades (~100 x 0.2 KB) is the
     # biggest.
     max_frame_bytes=256 * 1024,

@@ -167,17 +167,17 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     msg = kit.frame_object(text)
     channel, op = msg.get("channel"), msg.get("event")
     if channel == PONG_CHANNEL:
-        return kit.Parsed(kind="pong")
+        return kit.PONG
     if msg.get("error") not in (None, {}):
         reason = "subscribe_error" if op in ("subscribe", "error") else "venue_error"
         raise kit.FrameError(reason, f"channel={channel!r} {_error_text(msg)}")
     if op == "subscribe":
         result = msg.get("result")
         if channel == CHANNEL and isinstance(result, dict) and result.get("status") == "success":
-            return kit.Parsed(kind="ack")
+            return kit.ACK
         raise kit.FrameError("subscribe_error", f"channel={channel!r} {_error_text(msg)}")
     if op == "unsubscribe":
-        return kit.Parsed(kind="info")
+        return kit.INFO
     if op != "update":
         raise kit.FrameError("unexpected_shape", f"event {op!r}")
     if channel != CHANNEL:
@@ -216,7 +216,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
             side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
             recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
-    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
 VENUE = kit.VenueSpec(
@@ -227,7 +227,9 @@ VENUE = kit.VenueSpec(
     unit_rule="size contracts; qty |size|*quanto_multiplier base (REST /futures/usdt/contracts), "
               "notional qty*price USDT; no multiplier -> null notional",
     sampled=True,
-    # The default ping/pong (15 s + 10 s; the 20 s timeout before allowed 37 s).
+    # A stall within 30 s (the 20 s timeout before allowed 37 s).
+    ping_interval=15.0,
+    pong_timeout=10.0,
     # Frames: arrays of at most ~20 liquidations (flushed per ~1 s).
     max_frame_bytes=256 * 1024,
     metadata_refresh=900.0,

@@ -127,10 +127,10 @@ def _control(msg: dict[str, Any], text: str, op: str) -> kit.Parsed:
         cid = str(msg.get("cid") or "")
         if cid.startswith(HEARTBEAT_CID):
             # The reply to our heartbeat (2014 "Repeated subscription", or 0): proof of life.
-            return kit.Parsed(kind="pong")
+            return kit.PONG
         code = msg.get("err-code")
         if code in (0, "0"):
-            return kit.Parsed(kind="ack")
+            return kit.ACK
         raise kit.FrameError("subscribe_error",
                          f"err-code={code!r} {str(msg.get('err-msg'))[:150]} topic={msg.get('topic')!r}")
     if op == "pong":
@@ -142,7 +142,7 @@ def _control(msg: dict[str, Any], text: str, op: str) -> kit.Parsed:
         raise kit.FrameError("venue_error",
                          f"err-code={msg.get('err-code')!r} {str(msg.get('err-msg'))[:150]}")
     # "close" (sent just before HTX hangs up), "unsub" acks, "auth": nothing to count.
-    return kit.Parsed(kind="info")
+    return kit.INFO
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
@@ -184,7 +184,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
             price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts,
             sampled=False, qty_raw=volume if volume is not None else entry.get("amount")))
-    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
 VENUE = kit.VenueSpec(

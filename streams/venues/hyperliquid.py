@@ -241,10 +241,10 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Pa
     channel = msg.get("channel")
     data = msg.get("data")
     if channel == "pong":
-        return kit.Parsed(kind="pong")
+        return kit.PONG
     if channel == "subscriptionResponse":
         method = data.get("method") if isinstance(data, dict) else None
-        return kit.Parsed(kind="ack" if method == "subscribe" else "info")
+        return (kit.ACK if method == "subscribe" else kit.INFO)
     if channel == "error":
         text = str(data)[:300]
         raise kit.FrameError("subscribe_error" if "subscri" in text else "venue_error", text)
@@ -270,7 +270,7 @@ def _parse_ws(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Pa
                              kit.num_str(trade, "sz"), _time_ms(trade), trade.get("tid"),
                              liquidated, recv_ts,
                              True, meta, trade.get("sz")))
-    return kit.Parsed(kind="data", events=tuple(events))
+    return kit.parsed("data", tuple(events))
 
 
 # ---- prices: allMids -------------------------------------------------------------------
@@ -340,13 +340,57 @@ def _parse_node(msg: Any, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
         if not isinstance(pairs, list):
             raise kit.FrameError("unexpected_shape", "block without an events list")
     events = [ev for ev in (_fill_event(p, recv_ts, meta) for p in pairs) if ev is not None]
-    return kit.Parsed(kind="data", events=tuple(events))
+    return kit.parsed("data", tuple(events))
+
+
+def _ordinary_ws_trades(msg: Any) -> bool:
+    """True for a well-formed public ``trades`` frame none of whose trades involves exactly
+    one liquidator vault: exactly the frames ``_parse_ws`` returns as data without events
+    and without a dead letter. Anything else is left to the full path."""
+    data = msg.get("data")
+    if msg.get("channel") != "trades" or type(data) is not list:
+        return False
+    for trade in data:
+        users = trade.get("users") if type(trade) is dict else None
+        if type(users) is not list or len(users) != 2:
+            return False
+        buyer, seller = users
+        if type(buyer) is not str or type(seller) is not str:
+            return False
+        if (buyer.lower() in LIQUIDATORS) != (seller.lower() in LIQUIDATORS):
+            return False
+    return True
+
+
+def _ordinary_fills(pairs: Any) -> bool:
+    """True for node fills (a list of ``[user, fill]`` pairs) none of which carries a
+    ``liquidation``: exactly those ``_parse_node`` returns as data without events."""
+    if type(pairs) is not list:
+        return False
+    for pair in pairs:
+        if (type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str
+                or type(pair[1]) is not dict or pair[1].get("liquidation") is not None):
+            return False
+    return True
 
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
-    if text.strip() == CONNECTED:
-        return kit.Parsed(kind="info")
+    # "{" or "[" first can never strip to the greeting: strip only the others.
+    if text[:1] != "{" and text[:1] != "[" and text.strip() == CONNECTED:
+        return kit.INFO
     msg = kit.loads(text)
+    # Early skips: public trades without a backstop liquidation and node fills without a
+    # liquidation (the bulk of both feeds) are data without events before anything is built,
+    # as the full path returns them. The JSON is still decoded: a corrupt frame stays a dead
+    # letter.
+    if type(msg) is dict:
+        if "channel" in msg:
+            if _ordinary_ws_trades(msg):
+                return kit.DATA
+        elif _ordinary_fills(msg.get("events")):
+            return kit.DATA
+    elif type(msg) is list and _ordinary_fills([msg]):
+        return kit.DATA
     if isinstance(msg, dict) and "channel" in msg:
         return _parse_ws(msg, recv_ts, meta)
     if isinstance(msg, list) or (isinstance(msg, dict) and "events" in msg):
@@ -366,6 +410,8 @@ VENUE = kit.VenueSpec(
     sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
     drop_before_subscribe=True,
     subscribe_for=subscribe_messages,
+    ping_interval=15.0,  # a stall within 30 s; the server drops a client silent for 60 s
+    pong_timeout=10.0,
     # Frames: a block's trades of one coin, allMids (~500 coins): the 1 MiB default.
     default_urls={"ws": WS_URL, "rest": REST},
     optional_urls={"prices": "ws", "node_fills": "file"},

@@ -10,12 +10,19 @@ dead-letter reasons the venues used before, so metrics and recordings do not cha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
+
+import orjson
 
 from liqstress.event import EventError, LiquidationEvent, Market, make_event
+from liqstress.labels import Side
 
 # Everything a venue module needs from base as well, so a venue imports one namespace
 # (`from . import kit`) and every helper reads as kit.<name> where it is used.
+from .base import ACK as ACK
+from .base import DATA as DATA
+from .base import INFO as INFO
+from .base import PONG as PONG
 from .base import Connection as Connection
 from .base import FrameError as FrameError
 from .base import Instrument as Instrument
@@ -29,13 +36,14 @@ from .base import ms as ms
 from .base import num as num
 from .base import num_any as num_any
 from .base import num_str as num_str
+from .base import parsed as parsed
+from .base import plain_decimal as plain_decimal
 from .base import price_frame as price_frame
 from .base import side_from_order_side as side_from_order_side
 from .base import side_from_position_side as side_from_position_side
 from .base import split_symbol as split_symbol
 
 _T = TypeVar("_T")
-_P = ParamSpec("_P")
 
 #: ``VenueSpec`` fields a venue module fills with a function of the same name.
 HOOKS = ("rest_urls", "connections", "parse", "load_rest", "rest_next", "ping_message")
@@ -107,12 +115,19 @@ def objects(items: Iterable[Any], what: str) -> Iterator[dict[str, Any]]:
         yield item
 
 
+_orjson_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
 def frame_object(text: str) -> dict[str, Any]:
     """A websocket frame that must be a JSON object."""
-    msg = loads(text)
-    if not isinstance(msg, dict):
+    try:  # loads(), inline: this runs for every frame
+        msg = _orjson_loads(text)
+    except _JSONDecodeError as exc:
+        raise FrameError("malformed_json", str(exc)[:200]) from exc
+    if type(msg) is not dict:  # orjson builds plain dicts only
         raise FrameError("unexpected_shape", "frame is not an object")
-    return msg
+    return msg  # type: ignore[no-any-return]
 
 
 def positive(item: dict[str, Any], key: str) -> float | None:
@@ -139,20 +154,21 @@ def amounts(size: float, price: float, market: Market,
     return qty, qty * price
 
 
-def _dead_letter(build: Callable[_P, LiquidationEvent]) -> Callable[_P, LiquidationEvent]:
-    def checked(*args: _P.args, **kwargs: _P.kwargs) -> LiquidationEvent:
-        try:
-            return build(*args, **kwargs)
-        except EventError as exc:
-            # A value the event schema refuses is the venue's frame at fault, not the parser.
-            raise FrameError("invalid_event", str(exc)) from exc
-
-    return checked
-
-
-#: ``make_event`` for parsers: an ``EventError`` becomes the frame's dead letter
-#: (``invalid_event``), with the same signature as ``make_event``.
-event = _dead_letter(make_event)
+def event(*, exchange: str, symbol: str, base: str, quote: str, market: Market, side: Side,
+          price: float, qty: float | None, notional_usd: float | None, ts: float,
+          recv_ts: float, sampled: bool, qty_raw: str | float | None = None,
+          venue_id: str | None = None) -> LiquidationEvent:
+    """``make_event`` for parsers, with its signature: an ``EventError`` becomes the frame's
+    dead letter (``invalid_event``). Written out rather than wrapped with ``*args/**kwargs``:
+    it runs once per event."""
+    try:
+        return make_event(exchange=exchange, symbol=symbol, base=base, quote=quote,
+                          market=market, side=side, price=price, qty=qty,
+                          notional_usd=notional_usd, ts=ts, recv_ts=recv_ts, sampled=sampled,
+                          qty_raw=qty_raw, venue_id=venue_id)
+    except EventError as exc:
+        # A value the event schema refuses is the venue's frame at fault, not the parser.
+        raise FrameError("invalid_event", str(exc)) from exc
 
 
 def okx_envelope(text: str, arg_key: str,
@@ -162,17 +178,19 @@ def okx_envelope(text: str, arg_key: str,
     ``{"arg": {...}, "data": [...]}`` whose ``arg[arg_key]`` (OKX ``channel``, Bitget
     ``topic``) must be ``arg_value`` (``unexpected_<arg_key>`` otherwise), returned as
     (message, arg, data). Another channel/topic is ``unexpected_channel``, as for every venue."""
-    if text.strip() == "pong":  # plain text, not JSON
-        return Parsed(kind="pong")
+    # Plain text, not JSON. A frame starting with "{" can never strip to "pong": strip only
+    # the others.
+    if text[:1] != "{" and text.strip() == "pong":
+        return PONG
     msg = frame_object(text)
     control = msg.get("event")
     if control is not None:
         if control == "subscribe":
-            return Parsed(kind="ack")
+            return ACK
         if control == "error":
             raise FrameError("subscribe_error",
                              f"code={msg.get('code')!r} {str(msg.get('msg'))[:200]}")
-        return Parsed(kind="info")  # unsubscribe, notices (service upgrade, channel-conn-count)
+        return INFO  # unsubscribe, notices (service upgrade, channel-conn-count)
     arg, data = msg.get("arg"), msg.get("data")
     if not isinstance(arg, dict) or not isinstance(data, list):
         raise FrameError("unexpected_shape", "neither event nor arg+data")

@@ -182,32 +182,37 @@ def _liquidations(trades: list[Any], recv_ts: float, meta: kit.Metadata) -> list
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     msg = kit.frame_object(text)
+    # Early skip: a live trade that is not a liquidation (fill, block, termination) is info
+    # before anything is built, as the full path below returns it. The JSON is still decoded:
+    # a corrupt frame stays a dead letter.
+    if msg.get("feed") == FEED and msg.get("type") != "liquidation" and msg.get("event") is None:
+        return kit.INFO
     control = msg.get("event")
     if control is not None:
         feed = msg.get("feed")
         if control == "subscribed":
             # The heartbeat subscribe is our ping; a trade subscribe is acknowledged.
-            return kit.Parsed(kind="pong" if feed == "heartbeat" else "ack")
+            return (kit.PONG if feed == "heartbeat" else kit.ACK)
         if control in ("subscribed_failed", "unsubscribed_failed"):
             raise kit.FrameError("subscribe_error",
                              f"{control} feed={feed!r} {str(msg.get('product_ids'))[:200]}")
         if control in ("error", "alert"):
             raise kit.FrameError("venue_error", f"{control}: {str(msg.get('message'))[:200]}")
-        return kit.Parsed(kind="info")  # info (version greeting on connect), unsubscribed
+        return kit.INFO  # info (version greeting on connect), unsubscribed
     feed = msg.get("feed")
     if feed == "heartbeat":
-        return kit.Parsed(kind="pong")
+        return kit.PONG
     if feed == SNAPSHOT_FEED:
         trades = kit.member(msg, "trades", list, "trade_snapshot without trades")
         events = _liquidations(trades, recv_ts, meta)
         # History replayed on (re)subscribe: never new liquidations.
-        return kit.Parsed(kind="data" if events else "info", events=tuple(events), snapshot=True)
+        return kit.parsed("data" if events else "info", tuple(events), snapshot=True)
     if feed == FEED:
         events = _liquidations([msg], recv_ts, meta)
         if not events:
-            return kit.Parsed(kind="info")  # fill, block, termination
-        return kit.Parsed(kind="data", events=tuple(events),
-                      unpriced=sum(1 for e in events if e.notional_usd is None))
+            return kit.INFO  # fill, block, termination
+        return kit.parsed("data", tuple(events),
+                          unpriced=sum(1 for e in events if e.notional_usd is None))
     raise kit.FrameError("unexpected_channel", str(feed)[:100])
 
 
@@ -219,6 +224,8 @@ VENUE = kit.VenueSpec(
     unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
               "contracts x contractSize = notional, qty notional/price; no metadata -> null",
     sampled=False,
+    ping_interval=15.0,  # a stall within 30 s; Kraken wants a message at least every 60 s
+    pong_timeout=10.0,
     # Frames: a product's trade_snapshot (~100 trades x 0.2 KB) is the biggest.
     max_frame_bytes=256 * 1024,
     subscribe_for=subscribe_messages,

@@ -137,7 +137,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
                 exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
                 side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
                 recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
-    return kit.Parsed(kind="data", events=tuple(events), unpriced=unpriced)
+    return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
 VENUE = kit.VenueSpec(
@@ -148,8 +148,10 @@ VENUE = kit.VenueSpec(
     unit_rule="sz contracts; linear qty sz*ctVal*ctMult base, notional qty*bkPx; inverse "
               "notional sz*ctVal*ctMult USD, qty notional/bkPx; no metadata -> null notional",
     sampled=True,
-    # The default ping/pong (15 s + 10 s; OKX drops a connection idle for 30 s). Frames: the
-    # batch OKX replays on subscribe is the biggest: the 1 MiB default.
+    # A stall within 30 s (OKX drops a connection idle for 30 s). Frames: the batch OKX
+    # replays on subscribe is the biggest: the 1 MiB default.
+    ping_interval=15.0,
+    pong_timeout=10.0,
     drop_before_subscribe=True,
     default_urls={"ws": WS_URL, "rest": REST},
 )
