@@ -33,13 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liqstress.event import event_from_json, make_event  # noqa: E402
-from liqstress.prices import (  # noqa: E402
-    SLOT_SECONDS,
-    LiquidationLevels,
-    PriceStore,
-    make_tick,
-    tick_from_json,
-)
+from liqstress.prices import SLOT_SECONDS, LiquidationLevels, PriceStore, make_tick, tick_from_json  # noqa: E402
 from liqstress.streams.venues import binance  # noqa: E402
 from liqstress.streams.venues.base import Metadata  # noqa: E402
 from liqstress.stress import StressEngine  # noqa: E402

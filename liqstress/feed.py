@@ -47,8 +47,9 @@ SKYLINE_CAP = 8 * TOP_K
 #: The windows of the largest liquidations, seconds.
 LARGEST_WINDOWS: dict[str, int] = {"1h": 3600, "4h": 14400, "12h": 43200, "24h": 86400}
 
-#: (id, exchange, symbol, coin, side, price, qty, usd or None, ts)
-Entry = tuple[str, str, str, str, str, float, float, float | None, float]
+#: (id, exchange, symbol, coin, side, price, qty or None, usd or None, ts). Both may be None:
+#: some venues give a size without the contract metadata to convert it, never a guess.
+Entry = tuple[str, str, str, str, str, float, float | None, float | None, float]
 ID, EXCHANGE, SYMBOL, COIN, SIDE, PRICE, QTY, USD, TS = range(9)
 FIELDS = ("id", "exchange", "symbol", "coin", "side", "price", "qty", "usd", "ts")
 
@@ -58,7 +59,8 @@ class FeedError(ValueError):
 
 
 def make_entry(ev: LiquidationEvent, coin: str) -> Entry:
-    return (ev.id, ev.exchange, ev.symbol, coin, ev.side, float(ev.price), float(ev.qty),
+    return (ev.id, ev.exchange, ev.symbol, coin, ev.side, float(ev.price),
+            None if ev.qty is None else float(ev.qty),
             None if ev.notional_usd is None else float(ev.notional_usd), float(ev.ts))
 
 
@@ -72,10 +74,11 @@ def check_entry(row: Any) -> Entry:
         raise FeedError("a feed entry is a list of 9 fields")
     if not all(isinstance(row[i], str) for i in (ID, EXCHANGE, SYMBOL, COIN, SIDE)):
         raise FeedError("feed entry: id, exchange, symbol, coin and side must be strings")
-    if not all(_num(row[i]) for i in (PRICE, QTY, TS)) or \
-            not (row[USD] is None or _num(row[USD])):
+    if not all(_num(row[i]) for i in (PRICE, TS)) or \
+            not all(row[i] is None or _num(row[i]) for i in (QTY, USD)):
         raise FeedError("feed entry: price, qty, usd and ts must be finite numbers")
-    return (row[0], row[1], row[2], row[3], row[4], float(row[5]), float(row[6]),
+    return (row[0], row[1], row[2], row[3], row[4], float(row[5]),
+            None if row[6] is None else float(row[6]),
             None if row[7] is None else float(row[7]), float(row[8]))
 
 

@@ -22,6 +22,7 @@ from liqstress.feed import (
     Entry,
     PartitionFeed,
     check_entry,
+    make_entry,
     merge_largest,
     merge_recent,
     skyline,
@@ -235,3 +236,14 @@ def test_api_on_a_state_without_loop() -> None:
     assert call(app, "/api/v1/nope")[0].startswith("404")
     status, _, text = call(app, "/metrics")
     assert status == "200 OK" and b"python_gc" in text  # prometheus_client's own app
+
+
+def test_an_event_without_size_or_price_in_usd_is_kept_as_is() -> None:
+    """Some venues send a size the collector cannot convert (no contract metadata): qty and
+    notional are None, never a guess; the feed keeps them None on the wire and back."""
+    e = make_event(exchange="okx", symbol="XYZ-USDT-SWAP", base="XYZ", quote="USDT",
+                   market="linear", side="long", price=1.5, qty=None, notional_usd=None,
+                   ts=1_789_670_000.0, recv_ts=1_789_670_001.0, sampled=True)
+    row = make_entry(e, "XYZ")
+    assert row[6] is None and row[7] is None
+    assert check_entry(orjson.loads(orjson.dumps(row))) == row
