@@ -27,6 +27,7 @@ from liqstress.config import (
     parse_venue_urls,
 )
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
+from liqstress.infra import kafka_security
 from liqstress.infra.journal import DEFAULT_MAX_BYTES
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.supervisor import (
@@ -95,6 +96,7 @@ def _add_common(p: argparse.ArgumentParser, broker: bool = True, exchanges: bool
         p.add_argument("--broker", default=env("BROKER"), help=_env_help(
             "BROKER", "Kafka bootstrap host:port (kafka:// prefix and comma lists accepted); "
             "omitted: start the embedded broker where the command allows it"))
+        kafka_security.add_arguments(p)
     if exchanges:
         p.add_argument("--exchanges", default=env("EXCHANGES", DEFAULT_EXCHANGES),
                        help=_env_help("EXCHANGES", f"comma list of venues, default "
@@ -631,6 +633,21 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_kafka_security(args: argparse.Namespace) -> None:
+    """Adopt the TLS/SASL settings for every Kafka client of this process, before anything
+    connects: a bad setting is a one-line error, not a failed connection later."""
+    if not hasattr(args, "kafka_security_protocol"):
+        return
+    security = kafka_security.KafkaSecurity.from_args(args)
+    if security.enabled and not args.broker:
+        raise ConfigError(f"the embedded broker (Tansu) supports neither TLS nor SASL, but "
+                          f"{security.protocol} was asked for: give --broker (or "
+                          f"LIQSTRESS_BROKER) for a Kafka cluster that does")
+    kafka_security.use(security)
+    if security.enabled:
+        log.info("kafka security: %s", security)
+
+
 class RateLimitFilter(logging.Filter):
     """The same warning (logger + message template) at most once per ``interval`` seconds:
     while the broker is down, aiokafka, Faust and our own retries would repeat it many
@@ -672,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RateLimitFilter())
     started = time.monotonic()
     try:
+        _use_kafka_security(args)
         if args.command == "run":
             return asyncio.run(cmd_run(args))
         if args.command == "collect":
