@@ -12,7 +12,13 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent, implausible
+from liqstress.event import (
+    DEFAULT_MAX_NOTIONAL_USD,
+    EARLIEST_TS,
+    MAX_AHEAD_SECONDS,
+    LiquidationEvent,
+    implausible,
+)
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
@@ -28,6 +34,15 @@ def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
     """Gunzip ``data`` (one or more members) without ever holding more than ``limit`` + 1
     inflated bytes: ``too_large`` above it, ``bad_gzip`` for anything not a complete gzip
     stream. ``gzip.decompress`` would inflate a 1 MB bomb to 1 GB before we could look."""
+    d = zlib.decompressobj(wbits=31)  # gzip header and trailer only, no raw/zlib streams
+    try:
+        chunk = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise FrameError("bad_gzip", str(exc)) from exc
+    if d.eof and not d.unused_data and len(chunk) <= limit:
+        return chunk  # one complete member, nothing after it: the usual frame
+    # Anything else (several members, padding, garbage, truncation, above the limit) takes
+    # the general loop below, from the start: the same results as ever.
     out: list[bytes] = []
     total = 0
     while True:
@@ -49,7 +64,7 @@ def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
             raise FrameError("bad_gzip", "trailing garbage after gzip member")
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     frame: RawFrame
     kind: FrameKind | str
@@ -59,6 +74,10 @@ class Outcome:
     snapshot_dropped: int = 0
     unpriced: int = 0
     prices: list[PriceTick] = field(default_factory=list)
+
+
+_new_object = object.__new__
+_REST_SCHEMES = ("http://", "https://")  # RawFrame.is_rest, inline
 
 
 def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, Any]:
@@ -89,48 +108,71 @@ class VenueSession:
         self._subscribed_at[source] = ts
 
     def process(self, frame: RawFrame) -> Outcome:
-        if frame.is_rest:
+        source = frame.source
+        if source.startswith(_REST_SCHEMES):
             return self._rest(frame)
+        data = frame.data
         try:
-            text = self._decode(frame.data)
-            parsed = self.venue.parse(text, frame.source, frame.recv_ts, self.meta)
+            text = data if type(data) is str else self._decode(data)
+            parsed = self.venue.parse(text, source, frame.recv_ts, self.meta)
         except FrameError as exc:
             return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))
         except Exception as exc:  # a parser bug must dead-letter the frame, not kill the feed
             return Outcome(frame, "error", deadletter=deadletter_record(
                 frame, "parser_exception", f"{type(exc).__name__}: {exc}"))
-        out = Outcome(frame, parsed.kind, reply=parsed.reply)
-        if parsed.kind == "ack":
-            self._subscribed_at[frame.source] = frame.recv_ts
-        events = list(parsed.events)
+        # Outcome(frame, kind, reply=..., prices=...) without the dataclass __init__ and its
+        # default factories: the same fields and values, on the path of every frame.
+        out = _new_object(Outcome)
+        out.frame = frame
+        out.kind = kind = parsed.kind
+        out.deadletter = None
+        out.reply = parsed.reply
+        out.snapshot_dropped = 0
+        out.unpriced = 0
+        prices = parsed.prices
+        out.prices = list(prices) if prices else []
+        out.events = []
+        if kind == "ack":
+            self._subscribed_at[source] = frame.recv_ts
+        events = parsed.events
+        if not events:  # the usual frame without events: nothing more to do
+            return out
         if parsed.snapshot:
             out.snapshot_dropped = len(events)
-            events = []
-        elif self.venue.drop_before_subscribe and events:
-            cutoff = self._subscribed_at.get(frame.source)
+            return out
+        if self.venue.drop_before_subscribe:
+            cutoff = self._subscribed_at.get(source)
             if cutoff is not None:
                 kept = [e for e in events if e.ts >= cutoff]
                 out.snapshot_dropped = len(events) - len(kept)
                 events = kept
         refused: dict[str, list[str]] = {}
-        if events:
-            kept = []
-            for e in events:
-                err = implausible(e.ts, e.recv_ts, e.notional_usd, self.max_notional_usd)
-                if err is None:
-                    kept.append(e)
-                else:
-                    refused.setdefault(err.reason, []).append(str(err))
-            if refused:
-                events = kept
-                n = sum(len(v) for v in refused.values())
-                reason = next(iter(refused))
-                out.deadletter = deadletter_record(
-                    frame, reason, f"{n} of {n + len(kept)} events refused: "
-                    + "; ".join(msgs[0] for msgs in refused.values()))
-        out.events = events
-        out.prices = list(parsed.prices)
-        out.unpriced = sum(1 for e in events if e.notional_usd is None)
+        kept = []
+        unpriced = 0
+        max_notional = self.max_notional_usd
+        for e in events:
+            # implausible()'s two conditions, inline; it is asked only for the error.
+            ts, notional = e.ts, e.notional_usd
+            if EARLIEST_TS <= ts <= e.recv_ts + MAX_AHEAD_SECONDS and (
+                    notional is None or not notional > max_notional):
+                kept.append(e)
+                if notional is None:
+                    unpriced += 1
+                continue
+            err = implausible(ts, e.recv_ts, notional, max_notional)
+            if err is None:  # pragma: no cover - the inline test above is the same
+                kept.append(e)
+                unpriced += notional is None
+            else:
+                refused.setdefault(err.reason, []).append(str(err))
+        if refused:
+            n = sum(len(v) for v in refused.values())
+            reason = next(iter(refused))
+            out.deadletter = deadletter_record(
+                frame, reason, f"{n} of {n + len(kept)} events refused: "
+                + "; ".join(msgs[0] for msgs in refused.values()))
+        out.events = kept
+        out.unpriced = unpriced
         return out
 
     def _rest(self, frame: RawFrame) -> Outcome:
