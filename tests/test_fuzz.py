@@ -16,6 +16,7 @@ reason, exceptions) without asserting.
 from __future__ import annotations
 
 import collections
+import copy
 import gzip
 import math
 import os
@@ -88,19 +89,25 @@ def _get(node: Any, path: tuple[Any, ...]) -> Any:
     return node
 
 
+def _hostile(rng: random.Random) -> Any:
+    """A fresh copy: later mutations change values in place, which must never reach HOSTILE
+    itself (it would drift between frames and could become cyclic)."""
+    return copy.deepcopy(rng.choice(HOSTILE))
+
+
 def _mutate_json(doc: Any, rng: random.Random) -> Any:
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
         paths = _paths(doc)
         path = rng.choice(paths)
         if not path:
             if rng.random() < 0.5:
-                return rng.choice(HOSTILE)
+                return _hostile(rng)
             continue
         parent, key = _get(doc, path[:-1]), path[-1]
         val = parent[key]
         op = rng.random()
         if op < 0.40:
-            parent[key] = rng.choice(HOSTILE)
+            parent[key] = _hostile(rng)
         elif op < 0.60:
             parent[key] = _scale(val, rng)
         elif op < 0.70:  # type swap: number <-> string
@@ -118,7 +125,7 @@ def _mutate_json(doc: Any, rng: random.Random) -> Any:
         elif op < 0.90:  # duplicate an array (or wrap the value in one)
             parent[key] = val * rng.choice((2, 50)) if isinstance(val, list) else [val, val]
         else:  # nested junk
-            parent[key] = {"x": [val, {"y": rng.choice(HOSTILE)}]}
+            parent[key] = {"x": [val, {"y": _hostile(rng)}]}
     return doc
 
 
