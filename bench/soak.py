@@ -3,7 +3,7 @@
     .venv/bin/python bench/soak.py --rate 100 --duration 1800 --venues 6 \\
         --disconnect-every 120 [--retention events=5m,...] [--out report.json]
 
-The simulators (tests/sims) send ``--rate`` liquidation frames per second in total, one
+The simulators (liqstress.streams.sims) send ``--rate`` liquidation frames per second in total, one
 liquidation per frame, round-robin over the venues that are connected. Every
 ``--disconnect-every`` seconds one venue (in turn) closes its connections; its frames pause
 until the collector is back (``liqstress_source_up`` 1 again, with the reconnect counted),
@@ -41,15 +41,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: the simulators live in tests/sims
+if str(ROOT) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 import websockets  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from tests.sims import binance, bitget, bybit, deribit, gate, okx  # noqa: E402
-from tests.sims.base import VenueSim  # noqa: E402
+from liqstress.streams.sims import binance, bitget, bybit, deribit, gate, okx  # noqa: E402
+from liqstress.streams.sims.base import VenueSim  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_MB = 1024 * 1024

@@ -9,10 +9,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import binance
-from liqstress.streams.venues.base import Metadata, Parsed
-
-from .sims.binance import (
+from liqstress.streams.sims.binance import (
     DOC_FRAME,
     DOC_MARK_PRICE_ITEM,
     MARK_PRICE_PATH,
@@ -20,6 +17,9 @@ from .sims.binance import (
     force_order,
     mark_prices,
 )
+from liqstress.streams.venues import binance
+from liqstress.streams.venues.base import Metadata, Parsed
+
 from .venue_harness import IMPATIENT, VenueHarness, reason_of
 
 HARNESS = VenueHarness(binance, 1_700_000_000.0)

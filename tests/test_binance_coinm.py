@@ -9,11 +9,8 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import binance_coinm as coinm
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims import binance as usdm_sim
-from .sims.binance_coinm import (
+from liqstress.streams.sims import binance as usdm_sim
+from liqstress.streams.sims.binance_coinm import (
     DOC_FRAME,
     ERROR_REPLY,
     LIST_SUBSCRIPTIONS_REPLY,
@@ -22,6 +19,9 @@ from .sims.binance_coinm import (
     force_order,
     symbol_info,
 )
+from liqstress.streams.venues import binance_coinm as coinm
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

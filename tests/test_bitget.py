@@ -10,10 +10,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import bitget
-from liqstress.streams.venues.base import Metadata
-
-from .sims.bitget import (
+from liqstress.streams.sims.bitget import (
     DOC_ACK,
     DOC_ERROR,
     SAMPLE_FRAME,
@@ -23,6 +20,9 @@ from .sims.bitget import (
     liquidations,
     stale_snapshot,
 )
+from liqstress.streams.venues import bitget
+from liqstress.streams.venues.base import Metadata
+
 from .venue_harness import PINGS, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -9,10 +9,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import bitmex
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims.bitmex import (
+from liqstress.streams.sims.bitmex import (
     DOC_INSERT_TRX,
     DOC_INSERT_XBTUSD,
     DOC_PARTIAL,
@@ -28,6 +25,9 @@ from .sims.bitmex import (
     partial,
     table,
 )
+from liqstress.streams.venues import bitmex
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import PINGS, VenueHarness, reason_of
 
 RECV = 1_789_670_000.25

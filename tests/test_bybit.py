@@ -9,10 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from liqstress.streams.venues import bybit
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims.bybit import (
+from liqstress.streams.sims.bybit import (
     CURSOR,
     DOC_FRAME,
     INVERSE,
@@ -25,6 +22,9 @@ from .sims.bybit import (
     instruments_body,
     liquidation,
 )
+from liqstress.streams.venues import bybit
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 HARNESS = VenueHarness(bybit, source=bybit.WS_LINEAR)

@@ -14,9 +14,8 @@ from jsonschema import Draft202012Validator
 from liqstress.cli import main
 from liqstress.event import event_from_json, event_id
 from liqstress.recording import RawFrame
+from liqstress.streams.sims.binance import DOC_FRAME, force_order
 from liqstress.streams.venues import binance
-
-from .sims.binance import DOC_FRAME, force_order
 
 SCHEMA = json.loads(resources.files("liqstress").joinpath("schemas/liquidation.schema.json")
                     .read_text())

@@ -13,11 +13,10 @@ import orjson
 from liqstress.event import make_event
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector, FileFollower
+from liqstress.streams.sims import bybit as bybit_sim
+from liqstress.streams.sims.base import MemorySink, running
 from liqstress.streams.venues import bybit
 from liqstress.streams.venues.base import Connection, Metadata, Parsed, VenueSpec, loads
-
-from .sims import bybit as bybit_sim
-from .sims.base import MemorySink, running
 
 
 async def test_refresh_subscribes_new_listing_without_reconnecting(monkeypatch) -> None:

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
+from liqstress.streams.sims.base import MemorySink, running
+from liqstress.streams.sims.binance import BinanceSim, force_order
 from liqstress.streams.venues import all_venue_ids, binance, get_venue, okx
 from liqstress.streams.venues.base import VenueSpec
 
-from .sims.base import MemorySink, running
-from .sims.binance import BinanceSim, force_order
 from .venue_harness import LIVELY, Rig
 
 MiB = 1024 * 1024

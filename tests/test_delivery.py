@@ -25,12 +25,12 @@ from liqstress.infra.topic_admin import ensure_topics
 from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.publisher import KafkaSink
+from liqstress.streams.sims.base import running
+from liqstress.streams.sims.hyperliquid import TRADER, VAULT, HyperliquidSim, trade, trades
 from liqstress.streams.venues import hyperliquid as hl
 from liqstress.topics import Retention, topic_specs
 
 from .helpers import eventually, read_topic
-from .sims.base import running
-from .sims.hyperliquid import TRADER, VAULT, HyperliquidSim, trade, trades
 
 
 def _value(metrics: Metrics, name: str, **labels: str) -> float | None:

@@ -7,10 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from liqstress.streams.venues import deribit
-from liqstress.streams.venues.base import Metadata
-
-from .sims.deribit import (
+from liqstress.streams.sims.deribit import (
     DOC_ERROR,
     DOC_FRAME,
     DOC_LIQUIDATION,
@@ -22,6 +19,9 @@ from .sims.deribit import (
     trade,
     trades,
 )
+from liqstress.streams.venues import deribit
+from liqstress.streams.venues.base import Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -10,10 +10,7 @@ import websockets
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import dydx
-from liqstress.streams.venues.base import Metadata
-
-from .sims.dydx import (
+from liqstress.streams.sims.dydx import (
     CONNECTED,
     DOC_FRAME,
     LIVE_BUY,
@@ -29,6 +26,9 @@ from .sims.dydx import (
     subscribed,
     trade,
 )
+from liqstress.streams.venues import dydx
+from liqstress.streams.venues.base import Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

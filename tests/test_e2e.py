@@ -15,6 +15,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from liqstress.streams.sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
+from liqstress.streams.sims.bybit import INVERSE_PATH, LINEAR_PATH, BybitSim, liquidation
+from liqstress.streams.sims.okx import OkxSim, detail, entry, liquidations
+
 from .helpers import (
     ROOT,
     Prometheus,
@@ -25,9 +29,6 @@ from .helpers import (
     spawn,
     stop_process,
 )
-from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
-from .sims.bybit import INVERSE_PATH, LINEAR_PATH, BybitSim, liquidation
-from .sims.okx import OkxSim, detail, entry, liquidations
 
 
 @pytest.mark.timeout(240)

@@ -12,10 +12,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import gate
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims.gate import (
+from liqstress.streams.sims.gate import (
     DOC_ACK,
     DOC_ERROR,
     DOC_FRAME,
@@ -27,6 +24,9 @@ from .sims.gate import (
     liquidations,
     pong,
 )
+from liqstress.streams.venues import gate
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import PINGS, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -13,10 +13,19 @@ import websockets
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
+from liqstress.streams.sims.htx import (
+    LIVE_ACK,
+    LIVE_FRAME,
+    LIVE_PING,
+    WS_PATH,
+    HtxSim,
+    ack,
+    gz,
+    liquidation,
+)
 from liqstress.streams.venues import htx
 from liqstress.streams.venues.base import Metadata
 
-from .sims.htx import LIVE_ACK, LIVE_FRAME, LIVE_PING, WS_PATH, HtxSim, ack, gz, liquidation
 from .venue_harness import IMPATIENT, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -17,11 +17,8 @@ from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import hyperliquid as hl
-from liqstress.streams.venues.base import Instrument, Metadata, Parsed
-
-from .sims.base import MemorySink, running
-from .sims.hyperliquid import (
+from liqstress.streams.sims.base import MemorySink, running
+from liqstress.streams.sims.hyperliquid import (
     ADL_BLOCK,
     ALL_MIDS_ACK,
     DOC_ALL_MIDS,
@@ -47,6 +44,9 @@ from .sims.hyperliquid import (
     trade,
     trades,
 )
+from liqstress.streams.venues import hyperliquid as hl
+from liqstress.streams.venues.base import Instrument, Metadata, Parsed
+
 from .venue_harness import VenueHarness, reason_of
 
 T = 1_789_670_000_000
@@ -543,8 +543,7 @@ async def test_node_fills_appended_while_the_collector_runs(tmp_path: Path) -> N
 def test_coverage_metric_follows_the_configured_source(tmp_path) -> None:
     from liqstress.infra.metrics import Metrics as _M
     from liqstress.streams.collector import Collector as _C
-
-    from .sims.base import MemorySink as _S
+    from liqstress.streams.sims.base import MemorySink as _S
 
     backstop = _C(hl.VENUE, _S(), _M.create())
     node = _C(hl.VENUE, _S(), _M.create(), urls={"node_fills": f"file://{tmp_path}"})

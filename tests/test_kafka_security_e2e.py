@@ -14,9 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from liqstress.infra.broker import free_port
+from liqstress.streams.sims.binance import MARK_PRICE_PATH, BinanceSim, force_order
 
 from .helpers import eventually, liqstress_cmd, spawn, stop_process
-from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order
 from .test_kafka_security import PASSWORD, Certs, certs, secured_broker  # noqa: F401
 
 USER = "liqstress"

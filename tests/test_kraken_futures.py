@@ -9,10 +9,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import kraken_futures as kf
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims.kraken_futures import (
+from liqstress.streams.sims.kraken_futures import (
     DOC_ERROR,
     DOC_HEARTBEAT,
     DOC_HEARTBEAT_SUBSCRIBED,
@@ -28,6 +25,9 @@ from .sims.kraken_futures import (
     trade,
     trade_msg,
 )
+from liqstress.streams.venues import kraken_futures as kf
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -9,9 +9,8 @@ import pytest
 
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
+from liqstress.streams.sims.base import MemorySink
 from liqstress.streams.venues import all_venue_ids, get_venue
-
-from .sims.base import MemorySink
 
 pytestmark = pytest.mark.live
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from liqstress.streams.sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
+
 from .helpers import eventually, liqstress_cmd, spawn, stop_process
-from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
 
 
 def _metrics_text(port: int) -> str:

@@ -11,10 +11,7 @@ import pytest
 
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession
-from liqstress.streams.venues import okx
-from liqstress.streams.venues.base import Instrument, Metadata
-
-from .sims.okx import (
+from liqstress.streams.sims.okx import (
     DOC_ACK,
     DOC_ERROR,
     DOC_FRAME,
@@ -26,6 +23,9 @@ from .sims.okx import (
     instruments_body,
     liquidations,
 )
+from liqstress.streams.venues import okx
+from liqstress.streams.venues.base import Instrument, Metadata
+
 from .venue_harness import VenueHarness, reason_of
 
 T0 = 1_789_670_000_000

@@ -16,10 +16,8 @@ from liqstress.config import ConfigError
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import RAW_POLICIES, Collector
 from liqstress.streams.publisher import RecordingSink
-from liqstress.streams.venues import hyperliquid as hl
-
-from .sims.base import MemorySink, running
-from .sims.hyperliquid import (
+from liqstress.streams.sims.base import MemorySink, running
+from liqstress.streams.sims.hyperliquid import (
     MAKER,
     OTHER,
     TRADER,
@@ -30,6 +28,7 @@ from .sims.hyperliquid import (
     trade,
     trades,
 )
+from liqstress.streams.venues import hyperliquid as hl
 
 
 def _sample(metrics: Metrics, name: str, **labels: str) -> float:

@@ -11,9 +11,8 @@ import pytest
 
 from liqstress import cli
 from liqstress.cli.pipeline import process_recording
-
-from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
-from .sims.okx import OkxSim, detail, entry, liquidations
+from liqstress.streams.sims.binance import MARK_PRICE_PATH, BinanceSim, force_order, mark_prices
+from liqstress.streams.sims.okx import OkxSim, detail, entry, liquidations
 
 
 @pytest.mark.timeout(60)

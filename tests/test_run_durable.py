@@ -23,9 +23,9 @@ from liqstress.config import Topics
 from liqstress.event import LiquidationEvent, make_event
 from liqstress.infra.broker import free_port, tansu_binary
 from liqstress.streams.publisher import KafkaSink
+from liqstress.streams.sims.binance import MARK_PRICE_PATH, BinanceSim, force_order
 
 from .helpers import eventually, liqstress_cmd, read_topic, sample, scrape, spawn, stop_process
-from .sims.binance import MARK_PRICE_PATH, BinanceSim, force_order
 
 EXCHANGES = ("binance", "bybit")
 #: Nothing listens there: the collectors retry quietly, events come from the test's sink.

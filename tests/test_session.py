@@ -12,6 +12,7 @@ import pytest
 from liqstress.event import LiquidationEvent, make_event
 from liqstress.recording import RawFrame
 from liqstress.streams.session import Outcome, VenueSession, deadletter_record
+from liqstress.streams.sims.binance import force_order
 from liqstress.streams.venues import binance
 from liqstress.streams.venues.base import (
     Connection,
@@ -21,8 +22,6 @@ from liqstress.streams.venues.base import (
     Parsed,
     VenueSpec,
 )
-
-from .sims.binance import force_order
 
 WS_A = "ws://fake/a"
 WS_B = "ws://fake/b"

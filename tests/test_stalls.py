@@ -15,12 +15,12 @@ from dataclasses import replace
 import pytest
 
 from liqstress.streams.collector import Collector
+from liqstress.streams.sims.base import MemorySink, running
+from liqstress.streams.sims.binance import BinanceSim
+from liqstress.streams.sims.dydx import DydxSim
 from liqstress.streams.venues import all_venue_ids, binance, dydx, get_venue
 from liqstress.streams.venues.base import STALL_BUDGET
 
-from .sims.base import MemorySink, running
-from .sims.binance import BinanceSim
-from .sims.dydx import DydxSim
 from .venue_harness import Rig
 
 

@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.recording import RawFrame
 from liqstress.streams.session import VenueSession, inflate
+from liqstress.streams.sims.binance import force_order
 from liqstress.streams.venues import binance, bybit, kit, okx
-
-from .sims.binance import force_order
 
 ROOT = Path(__file__).parent.parent
 RECV = 1_789_670_000.0

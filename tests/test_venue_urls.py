@@ -29,10 +29,10 @@ from liqstress.config import ConfigError
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
+from liqstress.streams.sims.base import MemorySink, VenueSim, running
+from liqstress.streams.sims.binance import BinanceSim
 from liqstress.streams.venues import VENUE_MODULES, all_venue_ids, binance, bitget, get_venue
 
-from .sims.base import MemorySink, VenueSim, running
-from .sims.binance import BinanceSim
 from .test_cli_errors import assert_one_line_error, liqstress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def test_collect_and_record_check_venue_urls_too(command: str, tmp_path: Path) -
 
 async def test_every_simulator_url_set_is_accepted() -> None:
     for venue_id, module in VENUE_MODULES.items():
-        sims = importlib.import_module(f"tests.sims.{module}")
+        sims = importlib.import_module(f"liqstress.streams.sims.{module}")
         (sim_cls,) = [c for n, c in vars(sims).items() if isinstance(c, type)
                       and issubclass(c, VenueSim) and c is not VenueSim]
         async with sim_cls() as sim:

@@ -1,6 +1,6 @@
 """Shared scaffolding for the per-venue tests (``tests/test_<venue>.py``): parsing a frame the
 way the collector would, reading the FrameError reason a call raises, and running a real
-:class:`Collector` against a venue simulator (``tests/sims``) with the MemorySink and Metrics it
+:class:`Collector` against a venue simulator (``liqstress.streams.sims``) with the MemorySink and Metrics it
 publishes to, plus the two collector tests every venue repeats (pings unanswered, subscribe
 refused)."""
 
@@ -17,9 +17,8 @@ import pytest
 
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
+from liqstress.streams.sims.base import MemorySink, VenueSim, running
 from liqstress.streams.venues.base import FrameError, Metadata, Parsed, VenueSpec
-
-from .sims.base import MemorySink, VenueSim, running
 
 #: Collector pings against a simulator that answers them (backoff left at the defaults).
 PINGS: dict[str, float] = {"ping_interval": 0.2, "pong_timeout": 1.0}

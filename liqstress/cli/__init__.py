@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .top import add_parser as add_top_parser
     add_top_parser(sub)
+    from .demo import add_parser as add_demo_parser
+    add_demo_parser(sub, _add_common,
+                    [_add_worker_opts, _add_storage_opts, _add_raw_policy, _add_max_notional], env)
     return parser
 
 
@@ -710,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "top":
             from .top import cmd_top
             return cmd_top(args)
+        if args.command == "demo":
+            from .demo import cmd_demo
+            return asyncio.run(cmd_demo(args, cmd_run))
     except (ConfigError, UnknownVenue, FileNotFoundError) as exc:
         print(f"liqstress: error: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 ``test_request``s the client must answer with ``public/test``, or the connection is closed, as
 Deribit does), ``public/subscribe`` (the result lists the accepted channels) and
 ``public/test`` (our ping; the result is the pong). Run standalone for a demo:
-``python -m tests.sims.deribit``."""
+``python -m liqstress.streams.sims.deribit``."""
 
 from __future__ import annotations
 

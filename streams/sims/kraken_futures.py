@@ -1,7 +1,7 @@
 """Kraken Futures simulator: ``/ws/v1`` (the ``info`` greeting on connect, ``trade`` subscribe
 acks followed by a ``trade_snapshot`` per product, the ``heartbeat`` feed: a ``subscribed``
 answer then ``{"feed":"heartbeat"}`` beats) and REST ``/derivatives/api/v3/instruments``.
-Run standalone for a demo: ``python -m tests.sims.kraken_futures``."""
+Run standalone for a demo: ``python -m liqstress.streams.sims.kraken_futures``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Binance USD-M simulator: serves ``/market/ws/!forceOrder@arr`` (and the silent legacy
 ``/ws/!forceOrder@arr``) and ``/market/ws/!markPrice@arr@1s``, answers ``LIST_SUBSCRIPTIONS``. Run standalone for a demo:
-``python -m tests.sims.binance``."""
+``python -m liqstress.streams.sims.binance``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """BitMEX simulator: ``/realtime`` (welcome banner on connect, subscriptions from the URL's
 ``?subscribe=`` or from ``{"op":"subscribe"}``, a ``partial`` of resting liquidation orders
 after each subscribe, text ``ping`` -> ``pong``) and ``/api/v1/instrument/active``. Run
-standalone for a demo: ``python -m tests.sims.bitmex``."""
+standalone for a demo: ``python -m liqstress.streams.sims.bitmex``."""
 
 from __future__ import annotations
 

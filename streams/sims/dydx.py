@@ -3,7 +3,7 @@
 ``unsubscribed`` replies, silent ``ping``, error messages, the 32-per-connection ``v4_trades``
 limit, and protocol-level heartbeats: a ping control frame every ``heartbeat_every`` s, closing
 the connection without a pong within ``heartbeat_timeout``), plus REST ``/v4/perpetualMarkets``.
-Run standalone for a demo: ``python -m tests.sims.dydx``."""
+Run standalone for a demo: ``python -m liqstress.streams.sims.dydx``."""
 
 from __future__ import annotations
 

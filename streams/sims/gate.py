@@ -1,6 +1,6 @@
 """Gate USDT futures simulator: ``/v4/ws/usdt`` (``futures.public_liquidates`` subscribe acks and
 errors, ``futures.ping`` -> ``futures.pong``) and ``/api/v4/futures/usdt/contracts``. Run
-standalone for a demo: ``python -m tests.sims.gate``."""
+standalone for a demo: ``python -m liqstress.streams.sims.gate``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Binance COIN-M simulator: serves ``/ws/!forceOrder@arr`` (dstream), answers
 ``LIST_SUBSCRIPTIONS`` and serves ``/dapi/v1/exchangeInfo``. Like the real dstream feed it can
 also carry USD-M orders (``push`` any frame). Run standalone for a demo:
-``python -m tests.sims.binance_coinm``."""
+``python -m liqstress.streams.sims.binance_coinm``."""
 
 from __future__ import annotations
 

@@ -207,7 +207,7 @@ async def running(collector: Any) -> AsyncIterator[asyncio.Task[None]]:
 
 def run_demo(make_sim: Callable[[], VenueSim],
              tick: Callable[[Any, int, int], Awaitable[None]]) -> None:  # pragma: no cover
-    """The manual demo of ``python -m tests.sims.<venue>``: serve a simulator on loopback, print
+    """The manual demo of ``python -m liqstress.streams.sims.<venue>``: serve a simulator on loopback, print
     where, and call ``tick(sim, i, now_ms)`` every second (i = 1, 2, ...) to push frames."""
     async def main() -> None:
         async with make_sim() as sim:

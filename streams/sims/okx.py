@@ -1,6 +1,6 @@
 """OKX v5 simulator: ``/ws/v5/public`` (subscribe acks per arg, text ``ping`` -> ``pong``, a
 stale liquidation batch right after the ack, as OKX does) and ``/api/v5/public/instruments``.
-Run standalone for a demo: ``python -m tests.sims.okx``."""
+Run standalone for a demo: ``python -m liqstress.streams.sims.okx``."""
 
 from __future__ import annotations
 

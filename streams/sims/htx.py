@@ -3,7 +3,7 @@ acks (``err-code`` 0, 2014 "Repeated subscription", or an error), and the venue'
 heartbeat: the server sends ``{"op":"ping","ts":"<ms>"}`` every ``ping_every`` seconds, expects
 ``{"op":"pong","ts":<same>}`` and, after ``max_missed`` unanswered pings, sends
 ``{"op":"close"}`` and closes with "Bye", as HTX does. Run standalone for a demo:
-``python -m tests.sims.htx``."""
+``python -m liqstress.streams.sims.htx``."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 acked, ``{"method":"ping"}`` -> ``{"channel":"pong"}``, and the server closing a connection after
 ``idle_timeout`` seconds without a client message) and ``POST /info`` ``{"type":"meta"}``. Plus
 builders for ``allMids`` frames and node fills lines (``[user, fill]`` and by-block). Run
-standalone for a demo: ``python -m tests.sims.hyperliquid``."""
+standalone for a demo: ``python -m liqstress.streams.sims.hyperliquid``."""
 
 from __future__ import annotations
 

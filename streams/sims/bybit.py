@@ -1,6 +1,6 @@
 """Bybit v5 simulator: ``/v5/public/linear`` and ``/v5/public/inverse`` websockets (subscribe
 acks, ``{"op":"ping"}`` replies) and a paginated ``/v5/market/instruments-info``. Run standalone
-for a demo: ``python -m tests.sims.bybit``."""
+for a demo: ``python -m liqstress.streams.sims.bybit``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Bitget UTA simulator: ``/v3/ws/public`` (per-arg subscribe acks, ``event: error`` for a bad
 instType, text ``ping`` -> ``pong``, optionally an ``action: snapshot`` frame right after an
 ack). No REST: the venue needs no metadata. Run standalone for a demo:
-``python -m tests.sims.bitget``."""
+``python -m liqstress.streams.sims.bitget``."""
 
 from __future__ import annotations
 

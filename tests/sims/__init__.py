@@ -1,1 +1,0 @@
-"""Local simulators that speak each venue's websocket/REST protocol for collector tests."""

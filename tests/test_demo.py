@@ -1,0 +1,184 @@
+"""``liqstress demo`` against a real Prometheus: every panel of every dashboard has data.
+
+The demo runs as a subprocess (twelve venue simulators, the real collectors, the embedded
+broker and the worker, the seed scenario's past sent to Kafka). A real Prometheus scrapes it
+every second under the worker's scrape job with every prometheus/rules/*.yml loaded (group
+intervals and ``for:`` durations shortened to the test's second), and every panel query of
+every dashboard runs the way Grafana sends it (tests/test_dashboard_live.py's machinery),
+the source-health panels included: unlike a replay, the demo has live collectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from liqstress.infra.broker import free_port
+
+from .test_dashboard_live import (
+    DASHBOARDS,
+    PANELS,
+    ROOT,
+    PrometheusServer,
+    _check_variables,
+    _panels,
+    _rule_files,
+    _run_panels,
+)
+
+# Panels with nothing to show on the demo, and why: a fact about the data it plays.
+EMPTY_ON_DEMO: dict[tuple[str, str], str] = {
+    ("liqstress-health", "Dead-lettered frames"):
+        "the seed and the simulators' frames are clean: nothing is dead-lettered",
+    ("liqstress-exchange", "Dead-lettered frames"):
+        "the seed and the simulators' frames are clean: nothing is dead-lettered",
+}
+# (Unpriced events has data: the collectors create liqstress_unpriced_total at 0 per venue, so
+# its increase() is a row of zeros; dead letters are labelled by reason and have no series until
+# the first one.)
+
+
+def _fast_rules(tmp: Path) -> list[str]:
+    """The rule files at the 1 s interval, every alert's ``for:`` shortened to 1 s."""
+    files = _rule_files(tmp)
+    for name in files:
+        path = Path(name)
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule and "for" in rule:
+                    rule["for"] = "1s"
+        path.write_text(yaml.safe_dump(doc))
+    return files
+
+
+def _metrics_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(150)
+async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> None:
+    jobs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["liqstress"]["prometheus"]
+    worker_job = jobs["worker-job"]
+    dashes = {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
+    assert len(dashes) == 5
+    for (uid, title) in EMPTY_ON_DEMO:
+        assert title in {p["title"] for p in _panels(dashes[uid])}, (uid, title)
+    port = free_port()
+    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LIQSTRESS_BROKER", None)
+    demo = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-m", "liqstress", "demo", "--metrics-port", str(port),
+         "--refresh-interval", "1", "--tick", "1", "--log-level", "warning"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    reports: dict[str, list[tuple[str, list[int]]]] = {}
+    variables: dict[str, dict[str, list[str]]] = {}
+    try:
+        deadline = time.monotonic() + 45
+        while not (_metrics_up(port)
+                   and b"playing live" in (tmp_path / "demo.log").read_bytes()):
+            assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            await asyncio.sleep(0.2)
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": _fast_rules(tmp_path),
+            "scrape_configs": [{"job_name": worker_job,
+                                "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+        }
+        with PrometheusServer(tmp_path, config) as prom:
+            deadline = time.monotonic() + 60
+            while True:
+                ready = await asyncio.to_thread(
+                    prom.instant, f'count_over_time(up{{job="{worker_job}"}}[10s]) >= 6')
+                recorded = await asyncio.to_thread(prom.instant, "job:liqstress_stress_index:max")
+                live = await asyncio.to_thread(
+                    prom.instant, "count(liqstress_source_up == 1) == 12")
+                firing = await asyncio.to_thread(prom.instant, 'ALERTS{alertstate="firing"}')
+                if ready and recorded and live and firing:
+                    break
+                assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+                assert time.monotonic() < deadline, ("no scrapes, rules, sources or alerts",
+                                                     bool(ready), bool(recorded), bool(live),
+                                                     bool(firing))
+                await asyncio.sleep(0.5)
+            for uid, dash in dashes.items():
+                job_var = next(v for v in dash["templating"]["list"] if v["name"] == "job")
+                reports[uid] = await asyncio.to_thread(_run_panels, prom, port, dash,
+                                                       job_var["allValue"])
+                variables[uid] = await _check_variables(prom, dash, job_var["allValue"],
+                                                        worker_job)
+    finally:
+        demo.terminate()
+        try:
+            demo.wait(15)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait(5)
+        log.close()
+    assert demo.returncode == 0, (tmp_path / "demo.log").read_text()[-3000:]
+    # Every venue, the seed's seven and the five the simulators add live, is listed.
+    assert len(variables["liqstress-overview"]["exchange"]) == 12, variables
+    empty = sorted((uid, t) for uid, report in reports.items()
+                   for t, counts in report if not any(counts))
+    assert empty == sorted(EMPTY_ON_DEMO), {
+        "empty but expected data": sorted(set(empty) - set(EMPTY_ON_DEMO)),
+        "data although listed as empty": sorted(set(EMPTY_ON_DEMO) - set(empty))}
+    assert {uid: len(r) for uid, r in reports.items()} == PANELS
+
+
+# ---- --history-out: the backfill the spike alert's 24 h baseline needs --------------------------
+
+@pytest.mark.timeout(120)
+def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path) -> None:
+    """The OpenMetrics history (a coarse 5-minute step here, 15 s by default) is accepted by
+    `promtool tsdb create-blocks-from openmetrics`; a Prometheus on those blocks reads the seed's
+    final hour ($230M of longs, docs/scenario.md) at its end, and the documented
+    `create-blocks-from rules` backfills the spike alert's baseline recording rule."""
+    import shutil
+
+    from liqstress.cli.demo import history_openmetrics, seed_history
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    end = float(int(time.time()) // 60 * 60 - 120)
+    step = 300.0
+    processing = seed_history(end)
+    text = history_openmetrics(processing.events, end, step, "liqstress-worker", "demo:9464",
+                               ["binance", "hyperliquid", "okx", "bybit", "gate", "bitget", "htx"])
+    source = tmp_path / "history.om"
+    source.write_text(text)
+    data = tmp_path / "data"
+    proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
+                           str(data)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = {"global": {"scrape_interval": "15s"}, "scrape_configs": []}
+    with PrometheusServer(tmp_path, config, data=data) as prom:
+        (row,) = prom.instant('sum(liqstress_window_liquidated_usd{window="1h",side="long"})', end)
+        assert float(row["value"][1]) == pytest.approx(230e6, rel=0.02)
+        rules = [r for r in _rule_files(tmp_path) if r.endswith("liqstress.yml")]
+        out = tmp_path / "rules-blocks"
+        proc = subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "rules", f"--start={int(end - 3 * 3600)}",
+             f"--end={int(end)}", f"--url=http://127.0.0.1:{prom.port}",
+             f"--output-dir={out}", "--eval-interval=300s", *rules],
+            capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert any(out.iterdir()), "no blocks written"
