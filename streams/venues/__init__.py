@@ -1,5 +1,5 @@
 """Registry of venue modules. Adding a venue: one module here exposing ``VENUE``, its name in
-``VENUE_MODULES``, one simulator under ``tests/sims/`` and its tests."""
+``VENUE_MODULES``, one simulator under ``streams/sims/`` and its tests."""
 
 from __future__ import annotations
 
