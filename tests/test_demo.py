@@ -36,12 +36,13 @@ from .test_dashboard_live import (
     _run_panels,
 )
 
-# Panels with nothing to show on the demo, and why: a fact about the data it plays.
-EMPTY_ON_DEMO: dict[tuple[str, str], str] = {
-    ("liqstress-health", "Dead-lettered frames"):
-        "the seed and the simulators' frames are clean: nothing is dead-lettered",
-    ("liqstress-exchange", "Dead-lettered frames"):
-        "the seed and the simulators' frames are clean: nothing is dead-lettered",
+# Panels that may have nothing to show yet, and why: a fact about the data and the clock.
+# The demo plays a malformed frame every 20 s, but a dead-letter counter is born with its first
+# dead letter, and increase() over the panel's 1m-aligned steps needs a sample before it: a run
+# of ~20 s can end before the first such step. Every other panel must have data.
+MAY_BE_EMPTY: dict[tuple[str, str], str] = {
+    ("liqstress-health", "Dead-lettered frames"): "first dead letter after the last 1m step",
+    ("liqstress-exchange", "Dead-lettered frames"): "first dead letter after the last 1m step",
 }
 # (Unpriced events has data: the collectors create liqstress_unpriced_total at 0 per venue, so
 # its increase() is a row of zeros; dead letters are labelled by reason and have no series until
@@ -76,7 +77,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
     worker_job = jobs["worker-job"]
     dashes = {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
     assert len(dashes) == 5
-    for (uid, title) in EMPTY_ON_DEMO:
+    for (uid, title) in MAY_BE_EMPTY:
         assert title in {p["title"] for p in _panels(dashes[uid])}, (uid, title)
     port = free_port()
     log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
@@ -124,6 +125,9 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
                                                        job_var["allValue"])
                 variables[uid] = await _check_variables(prom, dash, job_var["allValue"],
                                                         worker_job)
+            # The malformed frames the demo plays are dead-lettered by the real collectors.
+            text = await asyncio.to_thread(_scrape, port)
+            assert 'liqstress_deadletter_total{exchange="' in text
     finally:
         demo.terminate()
         try:
@@ -137,9 +141,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
     assert len(variables["liqstress-overview"]["exchange"]) == 12, variables
     empty = sorted((uid, t) for uid, report in reports.items()
                    for t, counts in report if not any(counts))
-    assert empty == sorted(EMPTY_ON_DEMO), {
-        "empty but expected data": sorted(set(empty) - set(EMPTY_ON_DEMO)),
-        "data although listed as empty": sorted(set(EMPTY_ON_DEMO) - set(empty))}
+    assert set(empty) <= set(MAY_BE_EMPTY), sorted(set(empty) - set(MAY_BE_EMPTY))
     assert {uid: len(r) for uid, r in reports.items()} == PANELS
 
 
@@ -182,3 +184,8 @@ def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path)
             capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert any(out.iterdir()), "no blocks written"
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()

@@ -229,12 +229,16 @@ services:
 
 
 # ---- live ------------------------------------------------------------------------------------
+#: Seconds between two malformed frames (each from the next venue in turn).
+BROKEN_EVERY = 20
+
+
 async def play_live(sims: dict[str, VenueSim], end: float, tick: float) -> None:
     """Every second: the Binance mark prices of the scenario's coins along its price path
     (continued past ``end``); every ``tick`` seconds per simulator, staggered: its demo tick."""
     bn = sims.get("binance")
     hl = sims.get("hyperliquid")
-    i = 0
+    i = loops = 0
     order = list(sims)
     per_second = max(1, round(len(order) / max(tick, 0.1)))
     while True:
@@ -247,6 +251,12 @@ async def play_live(sims: dict[str, VenueSim], end: float, tick: float) -> None:
                           binance.MARK_PRICE_PATH)
         if hl is not None:
             await hl.push(hyperliquid.all_mids(prices))
+        if loops % BROKEN_EVERY == 2:
+            # Real feeds send the odd frame nobody can parse: one venue at a time does here,
+            # so the dead-letter panels and their alert path show something too.
+            venue = order[(loops // BROKEN_EVERY) % len(order)]
+            await sims[venue].push('{"demo": "a frame no parser accepts"')
+        loops += 1
         for _ in range(per_second):
             venue = order[i % len(order)]
             i += 1
