@@ -238,7 +238,8 @@ async def play_live(sims: dict[str, VenueSim], end: float, tick: float) -> None:
     (continued past ``end``); every ``tick`` seconds per simulator, staggered: its demo tick."""
     bn = sims.get("binance")
     hl = sims.get("hyperliquid")
-    i = loops = 0
+    i = broken = 0
+    next_broken = 0.0
     order = list(sims)
     per_second = max(1, round(len(order) / max(tick, 0.1)))
     while True:
@@ -251,12 +252,14 @@ async def play_live(sims: dict[str, VenueSim], end: float, tick: float) -> None:
                           binance.MARK_PRICE_PATH)
         if hl is not None:
             await hl.push(hyperliquid.all_mids(prices))
-        if loops % BROKEN_EVERY == 2:
-            # Real feeds send the odd frame nobody can parse: one venue at a time does here,
-            # so the dead-letter panels and their alert path show something too.
-            venue = order[(loops // BROKEN_EVERY) % len(order)]
-            await sims[venue].push('{"demo": "a frame no parser accepts"')
-        loops += 1
+        # Real feeds send the odd frame nobody can parse: one connected venue at a time does
+        # here, so the dead-letter panels and their alert path show something too.
+        connected = [v for v in order if sims[v].clients]
+        if connected and now >= next_broken:
+            await sims[connected[broken % len(connected)]].push(
+                '{"demo": "a frame no parser accepts"')
+            broken += 1
+            next_broken = now + BROKEN_EVERY
         for _ in range(per_second):
             venue = order[i % len(order)]
             i += 1
