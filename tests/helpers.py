@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -81,50 +83,82 @@ async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: 
 
 
 class Prometheus:
-    """A real Prometheus server (Debian's package) scraping the given targets every second."""
+    """A real Prometheus server (Debian's package) scraping ``targets`` every second under
+    ``job``, with ``rule_files`` evaluated every second; ``start()``/``stop()`` or a ``with``
+    block. ``data`` serves an existing TSDB (e.g. backfilled blocks) instead of a fresh one."""
 
-    def __init__(self, targets: list[str], workdir: Path, rule_files: list[str] | None = None) -> None:
+    def __init__(self, targets: list[str], workdir: Path, rule_files: list[str] | None = None, *,
+                 job: str = "liqstress", scrape_interval: str = "1s",
+                 data: Path | None = None) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("the prometheus server is not installed (apt-get install -y prometheus)")
         self.binary = binary
         self.port = free_port()
         self.workdir = workdir
-        cfg = workdir / "prometheus.yml"
-        rules = "\n".join(f"  - {r}" for r in (rule_files or []))
-        cfg.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            + (f"rule_files:\n{rules}\n" if rules else "")
-            + "scrape_configs:\n  - job_name: liqstress\n    static_configs:\n"
-            + f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
-        self.cfg = cfg
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}]
+            if targets else [],
+        }
+        if rule_files:
+            config["rule_files"] = rule_files
+        self.cfg = workdir / "prometheus.yml"
+        self.cfg.write_text(yaml.safe_dump(config))
+        self.data = data or workdir / "data"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Prometheus:
         log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.cfg}",
-             f"--storage.tsdb.path={self.workdir / 'data'}",
+            [self.binary, f"--config.file={self.cfg}", f"--storage.tsdb.path={self.data}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdout=log, stderr=subprocess.STDOUT)
         if not wait_for_port("127.0.0.1", self.port, 30):
             raise RuntimeError("prometheus did not start; see " + str(self.workdir / "prometheus.log"))
+        # The port opens before the TSDB is loaded; queries before /-/ready answer 503.
+        deadline = time.monotonic() + 30
+        while not self._ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("prometheus not ready")
+            time.sleep(0.1)
         return self
 
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.proc:
+            stop_process(self.proc, timeout=10)
+
+    def __enter__(self) -> Prometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def api(self, path: str, **params: Any) -> dict[str, Any]:
+        """The API's JSON body, also for a 4xx/5xx answer (status "error")."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?" + urllib.parse.urlencode(params,
+                                                                                       doseq=True)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return orjson.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return orjson.loads(err.read())
+
+    def instant(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result (at ``at``, default now); it must succeed."""
+        body = self.api("query", query=expr, **({"time": at} if at is not None else {}))
+        assert body["status"] == "success", (expr, body)
+        return body["data"]["result"]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body = orjson.loads(resp.read())
-        assert body["status"] == "success", body
-        return body["data"]["result"]
+        return self.instant(expr)
 
     def query_map(self, expr: str, *labels: str) -> dict[tuple[str, ...], float]:
         return {tuple(r["metric"].get(lb, "") for lb in labels): float(r["value"][1])

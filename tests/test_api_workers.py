@@ -15,15 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
-from liqstress.config import Topics
 from liqstress.event import LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker
-from liqstress.streams.publisher import KafkaSink
 from liqstress.windows import coin_of
 
 from .helpers import eventually, sample, sample_sum, scrape, stop_process
 from .test_worker_restart import synthetic
-from .test_workers_scale import Worker, send
+from .test_workers_scale import send, sink_and_workers
 
 
 def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
@@ -65,10 +63,7 @@ async def test_two_workers_both_answer_the_global_view(broker: EmbeddedBroker,
                                                        tmp_path: Path) -> None:
     now = time.time()
     events = synthetic(400, seed=5, now=now)
-    sink = KafkaSink(broker.bootstrap, Topics())
-    await sink.start()
-    workers = [Worker(broker, tmp_path, f"w{i}") for i in range(2)]
-    try:
+    async with sink_and_workers(broker, tmp_path, 2) as (sink, workers):
         # Both in the group, each owning a share of the partitions.
         await eventually(lambda: all(sample(scrape(w.port), "liqstress_worker_ready") == 1
                                      for w in workers)
@@ -107,7 +102,3 @@ async def test_two_workers_both_answer_the_global_view(broker: EmbeddedBroker,
                                interval=0.5, what="the survivor's global answer")
         assert got["largest"]["liquidations"] == a["largest"]["liquidations"]
         assert got["recent"]["aggregator"] is True
-    finally:
-        for w in workers:
-            stop_process(w.proc)
-        await sink.stop()

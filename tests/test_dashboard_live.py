@@ -24,8 +24,9 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.parse
+import tomllib
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,10 @@ import pytest
 import yaml
 
 from liqstress.cli.pipeline import ReplayResult, metrics_server, replay
-from liqstress.infra.broker import free_port, wait_for_port
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.scenario import write_seed
+
+from .helpers import Prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
@@ -84,64 +86,38 @@ SINGLE = {"liqstress-exchange": {"exchange": "binance"}, "liqstress-coin": {"coi
 INFINITY = "yesoreyeram-infinity-datasource"
 
 
-class PrometheusServer:
-    """A real Prometheus with the given config and TSDB directory (the test owns the process)."""
+def needs_prometheus(test: Any) -> Any:
+    """The dashboard tests need the real server: its absence is a failure, never a skip
+    (scripts/test.sh installs Debian's prometheus package)."""
+    import functools
+    import inspect
 
-    def __init__(self, workdir: Path, config: dict[str, Any], data: Path | None = None) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.skip("the prometheus server is not installed")
-        self.port = free_port()
-        self.workdir = workdir
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text(yaml.safe_dump(config))
-        self.args = [binary, f"--config.file={cfg}",
-                     f"--storage.tsdb.path={data or workdir / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{self.port}"]
-        self.proc: subprocess.Popen[bytes] | None = None
+    def check() -> None:
+        assert shutil.which("prometheus"), "prometheus not found: install the 'prometheus' package"
 
-    def __enter__(self) -> PrometheusServer:
-        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        if not wait_for_port("127.0.0.1", self.port, 30):
-            raise RuntimeError(f"prometheus did not start: {self.workdir / 'prometheus.log'}")
-        deadline = time.monotonic() + 30
-        while not self._ready():
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus not ready")
-            time.sleep(0.1)
-        return self
+    if inspect.iscoroutinefunction(test):
+        @functools.wraps(test)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            check()
+            return await test(*args, **kwargs)
+        return run_async
 
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        check()
+        return test(*args, **kwargs)
+    return run
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
-    def api(self, path: str, **params: Any) -> dict[str, Any]:
-        """The API's JSON body, also for a 4xx/5xx answer (status "error")."""
-        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?" + urllib.parse.urlencode(params,
-                                                                                       doseq=True)
-        try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                return orjson.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            return orjson.loads(err.read())
-
-    def instant(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        body = self.api("query", query=expr, **({"time": at} if at is not None else {}))
-        assert body["status"] == "success", (expr, body)
-        return body["data"]["result"]
+def _dashboards(listed: Iterable[tuple[str, str]]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The workers' scrape job and every dashboard by uid; each listed (uid, panel title) must
+    name a panel of it (a list of expected gaps may not outlive the panel)."""
+    jobs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["liqstress"]["prometheus"]
+    dashes = {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
+    assert len(dashes) == 5
+    for (uid, title) in listed:
+        assert title in {p["title"] for p in _panels(dashes[uid])}, (uid, title)
+    return jobs["worker-job"], dashes
 
 
 def _substitute(expr: str, job: str, uid: str = "") -> str:
@@ -201,7 +177,7 @@ def _api_rows(port: int, target: dict[str, Any], uid: str) -> int:
     return len(rows)
 
 
-def _run_panels(prom: PrometheusServer, port: int, dash: dict[str, Any],
+def _run_panels(prom: Prometheus, port: int, dash: dict[str, Any],
                 job: str) -> list[tuple[str, list[int]]]:
     """(panel title, result count per target) per panel."""
     now = time.time()
@@ -225,7 +201,7 @@ def _run_panels(prom: PrometheusServer, port: int, dash: dict[str, Any],
     return report
 
 
-async def _check_variables(prom: PrometheusServer, dash: dict[str, Any], job: str,
+async def _check_variables(prom: Prometheus, dash: dict[str, Any], job: str,
                            worker_job: str) -> dict[str, list[str]]:
     """The variables' own queries list what the panels select."""
     seen = {}
@@ -245,48 +221,54 @@ async def _check_variables(prom: PrometheusServer, dash: dict[str, Any], job: st
     return seen
 
 
+async def _scraped(prom: Prometheus, worker_job: str) -> tuple[bool, bool]:
+    """Whether the panels can have data yet: (enough scrapes of the worker for a 4 s rate,
+    the recording rules evaluated)."""
+    ready = await asyncio.to_thread(
+        prom.instant, f'count_over_time(up{{job="{worker_job}"}}[10s]) >= 6')
+    recorded = await asyncio.to_thread(prom.instant, "job:liqstress_stress_index:max")
+    return bool(ready), bool(recorded)
+
+
+Reports = dict[str, list[tuple[str, list[int]]]]
+
+
+async def _run_dashboards(prom: Prometheus, port: int, dashes: dict[str, dict[str, Any]],
+                          worker_job: str) -> tuple[Reports, dict[str, dict[str, list[str]]]]:
+    """Every dashboard's panels (``_run_panels``) and variables (``_check_variables``) under its
+    ``job`` variable's All value, by uid."""
+    reports: Reports = {}
+    variables: dict[str, dict[str, list[str]]] = {}
+    for uid, dash in dashes.items():
+        job_var = next(v for v in dash["templating"]["list"] if v["name"] == "job")
+        reports[uid] = await asyncio.to_thread(_run_panels, prom, port, dash, job_var["allValue"])
+        variables[uid] = await _check_variables(prom, dash, job_var["allValue"], worker_job)
+    return reports, variables
+
+
+@needs_prometheus
 @pytest.mark.timeout(300)
 async def test_every_panel_of_every_dashboard_on_the_replayed_seed(tmp_path: Path) -> None:
-    import tomllib
-
-    jobs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["liqstress"]["prometheus"]
-    worker_job = jobs["worker-job"]
-    dashes = {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
-    assert len(dashes) == 5
-    for (uid, title) in EMPTY_ON_REPLAY:
-        assert title in {p["title"] for p in _panels(dashes[uid])}, (uid, title)
+    worker_job, dashes = _dashboards(EMPTY_ON_REPLAY)
     rec = tmp_path / "seed.jsonl"
     write_seed(rec, END)
-    reports: dict[str, list[tuple[str, list[int]]]] = {}
+    reports: Reports = {}
     variables: dict[str, dict[str, list[str]]] = {}
 
     async def serve(result: ReplayResult) -> None:
+        nonlocal reports, variables
         with metrics_server(result.state.metrics, 0, "127.0.0.1") as port:
-            config = {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": _rule_files(tmp_path),
-                "scrape_configs": [{"job_name": worker_job,
-                                    "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
-            }
-            with PrometheusServer(tmp_path, config) as prom:
-                # Enough scrapes for a 4 s rate and the recording rules evaluated.
+            with Prometheus([f"127.0.0.1:{port}"], tmp_path, _rule_files(tmp_path),
+                            job=worker_job) as prom:
                 deadline = time.monotonic() + 60
                 while True:
-                    ready = await asyncio.to_thread(
-                        prom.instant, f'count_over_time(up{{job="{worker_job}"}}[10s]) >= 6')
-                    recorded = await asyncio.to_thread(
-                        prom.instant, "job:liqstress_stress_index:max")
+                    ready, recorded = await _scraped(prom, worker_job)
                     if ready and recorded:
                         break
                     assert time.monotonic() < deadline, "no scrapes or recording rules"
                     await asyncio.sleep(0.5)
                 # One replay, every dashboard.
-                for uid, dash in dashes.items():
-                    job_var = next(v for v in dash["templating"]["list"] if v["name"] == "job")
-                    reports[uid] = await asyncio.to_thread(_run_panels, prom, port, dash,
-                                                           job_var["allValue"])
-                    variables[uid] = await _check_variables(prom, dash, job_var["allValue"],
-                                                            worker_job)
+                reports, variables = await _run_dashboards(prom, port, dashes, worker_job)
 
     await replay(str(rec), metrics=Metrics.create(), serve=serve, quiet=True)
     for uid, seen in variables.items():
@@ -342,7 +324,7 @@ def _backfill(tmp: Path, start: int, end: int) -> tuple[Path, dict[int, float]]:
     return data, values
 
 
-def _range_sum(prom: PrometheusServer, expr: str, start: int, end: int, step: int) -> float:
+def _range_sum(prom: Prometheus, expr: str, start: int, end: int, step: int) -> float:
     body = prom.api("query_range", query=expr, start=start, end=end, step=step)
     assert body["status"] == "success", body
     (series,) = body["data"]["result"]
@@ -351,14 +333,14 @@ def _range_sum(prom: PrometheusServer, expr: str, start: int, end: int, step: in
     return sum(float(v) for _, v in points)
 
 
+@needs_prometheus
 @pytest.mark.timeout(120)
 def test_legend_sum_of_increase_over_interval_is_the_real_increase(tmp_path: Path) -> None:
     now = int(time.time())
     first = (now - 6 * 3600) // 3600 * 3600 + 7  # scrapes off the minute grid, like a real one
     last = first + 5 * 3600
     data, values = _backfill(tmp_path, first, last)
-    config = {"global": {"scrape_interval": "15s"}, "scrape_configs": []}
-    with PrometheusServer(tmp_path, config, data=data) as prom:
+    with Prometheus([], tmp_path, scrape_interval="15s", data=data) as prom:
         # A Grafana range query: start and end aligned to the step, step = $__interval.
         start = (first + 20 * 60) // PANEL_INTERVAL * PANEL_INTERVAL
         end = start + 4 * 3600

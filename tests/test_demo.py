@@ -11,12 +11,10 @@ the source-health panels included: unlike a replay, the demo has live collectors
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -25,15 +23,14 @@ import yaml
 
 from liqstress.infra.broker import free_port
 
+from .helpers import Prometheus
 from .test_dashboard_live import (
-    DASHBOARDS,
     PANELS,
-    ROOT,
-    PrometheusServer,
-    _check_variables,
-    _panels,
+    _dashboards,
     _rule_files,
-    _run_panels,
+    _run_dashboards,
+    _scraped,
+    needs_prometheus,
 )
 
 # Panels that may have nothing to show yet, and why: a fact about the data and the clock.
@@ -71,14 +68,10 @@ def _metrics_up(port: int) -> bool:
         return False
 
 
+@needs_prometheus
 @pytest.mark.timeout(150)
 async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> None:
-    jobs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["liqstress"]["prometheus"]
-    worker_job = jobs["worker-job"]
-    dashes = {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
-    assert len(dashes) == 5
-    for (uid, title) in MAY_BE_EMPTY:
-        assert title in {p["title"] for p in _panels(dashes[uid])}, (uid, title)
+    worker_job, dashes = _dashboards(MAY_BE_EMPTY)
     port = free_port()
     log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -88,8 +81,6 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
         [sys.executable, "-m", "liqstress", "demo", "--metrics-port", str(port),
          "--refresh-interval", "1", "--tick", "1", "--log-level", "warning"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
-    reports: dict[str, list[tuple[str, list[int]]]] = {}
-    variables: dict[str, dict[str, list[str]]] = {}
     try:
         deadline = time.monotonic() + 45
         while not (_metrics_up(port)
@@ -97,18 +88,11 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
             assert demo.poll() is None, (tmp_path / "demo.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
             await asyncio.sleep(0.2)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": _fast_rules(tmp_path),
-            "scrape_configs": [{"job_name": worker_job,
-                                "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
-        }
-        with PrometheusServer(tmp_path, config) as prom:
+        with Prometheus([f"127.0.0.1:{port}"], tmp_path, _fast_rules(tmp_path),
+                        job=worker_job) as prom:
             deadline = time.monotonic() + 60
             while True:
-                ready = await asyncio.to_thread(
-                    prom.instant, f'count_over_time(up{{job="{worker_job}"}}[10s]) >= 6')
-                recorded = await asyncio.to_thread(prom.instant, "job:liqstress_stress_index:max")
+                ready, recorded = await _scraped(prom, worker_job)
                 live = await asyncio.to_thread(
                     prom.instant, "count(liqstress_source_up == 1) == 12")
                 firing = await asyncio.to_thread(prom.instant, 'ALERTS{alertstate="firing"}')
@@ -119,12 +103,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
                                                      bool(ready), bool(recorded), bool(live),
                                                      bool(firing))
                 await asyncio.sleep(0.5)
-            for uid, dash in dashes.items():
-                job_var = next(v for v in dash["templating"]["list"] if v["name"] == "job")
-                reports[uid] = await asyncio.to_thread(_run_panels, prom, port, dash,
-                                                       job_var["allValue"])
-                variables[uid] = await _check_variables(prom, dash, job_var["allValue"],
-                                                        worker_job)
+            reports, variables = await _run_dashboards(prom, port, dashes, worker_job)
             # The malformed frames the demo plays are dead-lettered by the real collectors.
             text = await asyncio.to_thread(_scrape, port)
             assert 'liqstress_deadletter_total{exchange="' in text
@@ -147,6 +126,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
 
 # ---- --history-out: the backfill the spike alert's 24 h baseline needs --------------------------
 
+@needs_prometheus
 @pytest.mark.timeout(120)
 def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path) -> None:
     """The OpenMetrics history (a coarse 5-minute step here, 15 s by default) is accepted by
@@ -158,8 +138,7 @@ def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path)
     from liqstress.cli.demo import history_openmetrics, seed_history
 
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed")
+    assert promtool, "promtool not found: install the 'prometheus' package"
     end = float(int(time.time()) // 60 * 60 - 120)
     step = 300.0
     processing = seed_history(end)
@@ -171,8 +150,7 @@ def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path)
     proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
                            str(data)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    config = {"global": {"scrape_interval": "15s"}, "scrape_configs": []}
-    with PrometheusServer(tmp_path, config, data=data) as prom:
+    with Prometheus([], tmp_path, scrape_interval="15s", data=data) as prom:
         (row,) = prom.instant('sum(liqstress_window_liquidated_usd{window="1h",side="long"})', end)
         assert float(row["value"][1]) == pytest.approx(230e6, rel=0.02)
         rules = [r for r in _rule_files(tmp_path) if r.endswith("liqstress.yml")]

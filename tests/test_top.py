@@ -512,9 +512,9 @@ def expected_from_api(url: str) -> dict[str, Any]:
             "total_1h": millions(long_1h + short_1h), "ranked": ranked, "newest": newest}
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 @pytest.mark.timeout(150)
 def test_top_in_tmux_against_served_seed(served_seed: str) -> None:
+    assert shutil.which("tmux"), "tmux not found: install the 'tmux' package"
     url = served_seed
     exp = expected_from_api(url)
     # the seed story: $230M of longs, $3.5M of shorts in the final hour

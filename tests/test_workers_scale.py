@@ -9,6 +9,8 @@ import asyncio
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +101,28 @@ async def send(sink: KafkaSink, events: list[LiquidationEvent]) -> None:
     await sink.flush()
 
 
+@asynccontextmanager
+async def sink_and_workers(broker: EmbeddedBroker, tmp: Path,
+                           n: int) -> AsyncIterator[tuple[KafkaSink, list[Worker]]]:
+    """A started sink and ``n`` worker processes (w0, w1, ...). At the end every worker in the
+    list is stopped, also one a test appended, and then the sink."""
+    sink = KafkaSink(broker.bootstrap, Topics())
+    await sink.start()
+    workers = [Worker(broker, tmp, f"w{i}") for i in range(n)]
+    try:
+        yield sink, workers
+    finally:
+        for w in workers:
+            stop_process(w.proc)
+        await sink.stop()
+
+
 @pytest.mark.timeout(300)
 async def test_three_workers_share_the_partitions_and_fail_over(broker: EmbeddedBroker,
                                                                 tmp_path: Path) -> None:
     now = time.time()
     events = synthetic(1500, seed=11, now=now)
-    sink = KafkaSink(broker.bootstrap, Topics())
-    await sink.start()
-    workers = [Worker(broker, tmp_path, f"w{i}") for i in range(3)]
-    try:
+    async with sink_and_workers(broker, tmp_path, 3) as (sink, workers):
         await send(sink, events[:600])
         state = await eventually(lambda: settled(workers, expected(events[:600])), 120,
                                  interval=0.5, what="three workers to count the first batch")
@@ -148,7 +163,3 @@ async def test_three_workers_share_the_partitions_and_fail_over(broker: Embedded
         assert sample(s, "liqstress_topic_retention_seconds", topic="liquidations") == 30 * 3600
         assert sample(s, "liqstress_topic_retention_missing", topic="liquidations") == 0
         print(f"hand-off after kill -9 of the aggregator settled in {handoff:.1f}s")
-    finally:
-        for w in workers:
-            stop_process(w.proc)
-        await sink.stop()

@@ -118,12 +118,7 @@ async def publish_history(bootstrap: str, processing: Any, topics: Topics) -> in
     sink = KafkaSink(bootstrap, topics)
     await sink.start()
     try:
-        for frame in processing.frames:
-            await sink.raw(frame)
-        for tick in processing.prices:
-            await sink.price(tick)
-        for ev in processing.events:
-            await sink.event(ev)
+        await processing.send(sink)
         await sink.flush()
     finally:
         await sink.stop()

@@ -193,6 +193,17 @@ class FileProcessing:
     unpriced: int = 0
     prices: list[PriceTick] = field(default_factory=list)
 
+    async def send(self, sink: Sink) -> None:
+        """Queue the raw frames (kept with ``keep_frames``), prices and events on ``sink``, in
+        that order, the one ``replay`` and the demo's history share (the dead letters are the
+        caller's: only ``replay`` sends them). No flush: ``replay`` watches the backlog drain."""
+        for frame in self.frames:
+            await sink.raw(frame)
+        for tick in self.prices:
+            await sink.price(tick)
+        for ev in self.events:
+            await sink.event(ev)
+
 
 def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
                       keep_frames: bool = False,
@@ -316,12 +327,7 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
             n = (len(processing.frames) + len(processing.events) + len(processing.deadletters)
                  + len(processing.prices))
             sent = 0
-            for frame in processing.frames:
-                await sink.raw(frame)
-            for tick in processing.prices:
-                await sink.price(tick)
-            for ev in processing.events:
-                await sink.event(ev)
+            await processing.send(sink)
             for dl in processing.deadletters:
                 await sink.deadletter(dl)
             while sink.backlog:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-from liqstress.event import LiquidationEvent, Market
+from liqstress.event import LiquidationEvent, Market, frozen_builder
 from liqstress.labels import Side
 from liqstress.prices import PriceTick
 
@@ -70,17 +70,11 @@ class Parsed:
     prices: Sequence[PriceTick] = ()
 
 
-class _ParsedBuilder:
-    """The slot layout of :class:`Parsed` without its frozen ``__setattr__`` (the trick of
-    ``liqstress.event._EventBuilder``): ``parsed`` fills one with plain stores and re-labels it
-    as a ``Parsed``, the same object the dataclass ``__init__`` builds at a fraction of the cost
-    of its ``object.__setattr__`` calls. Nothing else ever sees a builder."""
-
-    __slots__ = Parsed.__slots__  # type: ignore[attr-defined]
-
-
-# A field added to Parsed must be added to the builder (and set in ``parsed``) too.
-assert _ParsedBuilder.__slots__ == ("kind", "events", "reply", "snapshot", "unpriced", "prices")
+#: ``parsed`` fills one with plain stores and re-labels it as a ``Parsed`` (the builder trick of
+#: ``liqstress.event.frozen_builder``). A field added to Parsed fails at import until it is in
+#: this tuple and set in ``parsed``.
+_ParsedBuilder = frozen_builder(Parsed, ("kind", "events", "reply", "snapshot", "unpriced",
+                                         "prices"))
 _new_object = object.__new__
 
 
