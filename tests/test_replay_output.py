@@ -302,3 +302,28 @@ def test_cli_replay_on_a_terminal(tmp_path: Path) -> None:
         # Before the table: progress, log and "line N:" dead-letter lines, each whole.
         assert (PROGRESS_LINE.match(ln) or re.match(r"^\d{4}-\d\d-\d\d ", ln)
                 or ln.startswith("line ") or not ln), repr(ln)
+
+
+async def test_a_replay_failing_midway_leaves_no_bar_drawn(tmp_path: Path, tty_log: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parse fails halfway through the recording: the error propagates, the half-drawn bar
+    line is ended and the logging handlers are unwrapped again."""
+    term, handler = tty_log
+    monkeypatch.setattr(sys, "stderr", term)
+    real = pipeline.process_recording
+
+    def failing(fh: Any, on_error: Any, keep_frames: bool = False, on_progress: Any = None,
+                **kw: Any) -> Any:
+        def progress(lineno: int) -> None:
+            if on_progress:
+                on_progress(lineno)
+            if lineno == 10:
+                raise OSError("disk went away")
+        return real(fh, on_error, keep_frames=keep_frames, on_progress=progress, **kw)
+
+    monkeypatch.setattr(pipeline, "process_recording", failing)
+    with pytest.raises(OSError, match="disk went away"):
+        await replay(str(combined(tmp_path)))
+    raw = term.getvalue()
+    assert "\r" in raw and raw.endswith("\n")  # the bar was drawn, then its line ended
+    assert handler.stream is term

@@ -293,9 +293,20 @@ async def replay(path: str, broker: str | None = None, metrics: Metrics | None =
                  timeout: float = 300.0,
                  max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> ReplayResult:
     """Recording → same parse path → Kafka → Faust worker → windows at the recording's end."""
+    progress = Progress(os.path.getsize(path)) if not quiet else None
+    try:
+        return await _replay(path, broker, metrics, serve, timeout, max_notional_usd, progress)
+    finally:
+        if progress:
+            # A replay that fails midway must not leave the bar drawn or handlers wrapped.
+            progress.close()
+
+
+async def _replay(path: str, broker: str | None, metrics: Metrics | None,
+                  serve: Callable[[ReplayResult], Any] | None, timeout: float,
+                  max_notional_usd: float, progress: Progress | None) -> ReplayResult:
     metrics = metrics or Metrics.create()
     size = os.path.getsize(path)
-    progress = Progress(size) if not quiet else None
     errors: list[str] = []
     with open(path, "rb") as fh:
         def on_progress(_: int) -> None:
