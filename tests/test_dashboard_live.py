@@ -86,29 +86,6 @@ SINGLE = {"liqstress-exchange": {"exchange": "binance"}, "liqstress-coin": {"coi
 INFINITY = "yesoreyeram-infinity-datasource"
 
 
-def needs_prometheus(test: Any) -> Any:
-    """The dashboard tests need the real server: its absence is a failure, never a skip
-    (scripts/test.sh installs Debian's prometheus package)."""
-    import functools
-    import inspect
-
-    def check() -> None:
-        assert shutil.which("prometheus"), "prometheus not found: install the 'prometheus' package"
-
-    if inspect.iscoroutinefunction(test):
-        @functools.wraps(test)
-        async def run_async(*args: Any, **kwargs: Any) -> Any:
-            check()
-            return await test(*args, **kwargs)
-        return run_async
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        check()
-        return test(*args, **kwargs)
-    return run
-
-
 def _dashboards(listed: Iterable[tuple[str, str]]) -> tuple[str, dict[str, dict[str, Any]]]:
     """The workers' scrape job and every dashboard by uid; each listed (uid, panel title) must
     name a panel of it (a list of expected gaps may not outlive the panel)."""
@@ -246,7 +223,6 @@ async def _run_dashboards(prom: Prometheus, port: int, dashes: dict[str, dict[st
     return reports, variables
 
 
-@needs_prometheus
 @pytest.mark.timeout(300)
 async def test_every_panel_of_every_dashboard_on_the_replayed_seed(tmp_path: Path) -> None:
     worker_job, dashes = _dashboards(EMPTY_ON_REPLAY)
@@ -333,7 +309,6 @@ def _range_sum(prom: Prometheus, expr: str, start: int, end: int, step: int) -> 
     return sum(float(v) for _, v in points)
 
 
-@needs_prometheus
 @pytest.mark.timeout(120)
 def test_legend_sum_of_increase_over_interval_is_the_real_increase(tmp_path: Path) -> None:
     now = int(time.time())

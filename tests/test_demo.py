@@ -23,15 +23,8 @@ import yaml
 
 from liqstress.infra.broker import free_port
 
-from .helpers import Prometheus
-from .test_dashboard_live import (
-    PANELS,
-    _dashboards,
-    _rule_files,
-    _run_dashboards,
-    _scraped,
-    needs_prometheus,
-)
+from .helpers import Prometheus, stop_process
+from .test_dashboard_live import PANELS, _dashboards, _rule_files, _run_dashboards, _scraped
 
 # Panels that may have nothing to show yet, and why: a fact about the data and the clock.
 # The demo plays a malformed frame every 20 s, but a dead-letter counter is born with its first
@@ -68,7 +61,6 @@ def _metrics_up(port: int) -> bool:
         return False
 
 
-@needs_prometheus
 @pytest.mark.timeout(150)
 async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> None:
     worker_job, dashes = _dashboards(MAY_BE_EMPTY)
@@ -108,12 +100,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
             text = await asyncio.to_thread(_scrape, port)
             assert 'liqstress_deadletter_total{exchange="' in text
     finally:
-        demo.terminate()
-        try:
-            demo.wait(15)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait(5)
+        stop_process(demo, timeout=15)
         log.close()
     assert demo.returncode == 0, (tmp_path / "demo.log").read_text()[-3000:]
     # Every venue, the seed's seven and the five the simulators add live, is listed.
@@ -126,7 +113,6 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
 
 # ---- --history-out: the backfill the spike alert's 24 h baseline needs --------------------------
 
-@needs_prometheus
 @pytest.mark.timeout(120)
 def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path) -> None:
     """The OpenMetrics history (a coarse 5-minute step here, 15 s by default) is accepted by

@@ -58,6 +58,8 @@ from liqstress.config import ConfigError
 from liqstress.infra.broker import EmbeddedBroker, free_port, tansu_binary, wait_for_port
 from liqstress.infra.kafka_security import KafkaSecurity, Secret, add_arguments
 
+from .helpers import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Pa55word"
 KEY_PASSWORD = "k3y-Pa55"
@@ -847,12 +849,7 @@ def test_faust_round_trip(certs: Certs, tmp_path: Path) -> None:
             assert "security: SASL_SSL (SCRAM-SHA-512 as alice" in output
             assert ("SCRAM-SHA-512", "alice") in gw.logins
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
 
 
 # ====================================================================== Tansu itself

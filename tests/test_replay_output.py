@@ -207,6 +207,22 @@ def test_close_ends_a_line_left_drawn(tty_log: Any) -> None:
     assert term.getvalue().endswith("\n")
 
 
+def at_line_10(monkeypatch: pytest.MonkeyPatch, act: Any) -> None:
+    """Run ``act`` while the replay's parse bar is drawn (after recording line 10)."""
+    real = pipeline.process_recording
+
+    def wrapped(fh: Any, on_error: Any, keep_frames: bool = False, on_progress: Any = None,
+                **kw: Any) -> Any:
+        def progress(lineno: int) -> None:
+            if on_progress:
+                on_progress(lineno)
+            if lineno == 10:
+                act()
+        return real(fh, on_error, keep_frames=keep_frames, on_progress=progress, **kw)
+
+    monkeypatch.setattr(pipeline, "process_recording", wrapped)
+
+
 @pytest.mark.timeout(180)
 async def test_replay_with_a_warning_mid_progress(tmp_path: Path, tty_log: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,18 +230,8 @@ async def test_replay_with_a_warning_mid_progress(tmp_path: Path, tty_log: Any,
     logged while the parse bar is drawn: the screen shows whole lines only."""
     term, _ = tty_log
     monkeypatch.setattr(sys, "stderr", term)
-    real = pipeline.process_recording
-
-    def noisy(fh: Any, on_error: Any, keep_frames: bool = False, on_progress: Any = None,
-              **kw: Any) -> Any:
-        def progress(lineno: int) -> None:
-            if on_progress:
-                on_progress(lineno)
-            if lineno == 10:
-                logging.getLogger("liqstress.test_output").warning("mid-progress warning")
-        return real(fh, on_error, keep_frames=keep_frames, on_progress=progress, **kw)
-
-    monkeypatch.setattr(pipeline, "process_recording", noisy)
+    at_line_10(monkeypatch, lambda: logging.getLogger("liqstress.test_output").warning(
+        "mid-progress warning"))
     rec = combined(tmp_path)
     result = await replay(str(rec))
     raw = term.getvalue()
@@ -310,18 +316,10 @@ async def test_a_replay_failing_midway_leaves_no_bar_drawn(tmp_path: Path, tty_l
     line is ended and the logging handlers are unwrapped again."""
     term, handler = tty_log
     monkeypatch.setattr(sys, "stderr", term)
-    real = pipeline.process_recording
 
-    def failing(fh: Any, on_error: Any, keep_frames: bool = False, on_progress: Any = None,
-                **kw: Any) -> Any:
-        def progress(lineno: int) -> None:
-            if on_progress:
-                on_progress(lineno)
-            if lineno == 10:
-                raise OSError("disk went away")
-        return real(fh, on_error, keep_frames=keep_frames, on_progress=progress, **kw)
-
-    monkeypatch.setattr(pipeline, "process_recording", failing)
+    def fail() -> None:
+        raise OSError("disk went away")
+    at_line_10(monkeypatch, fail)
     with pytest.raises(OSError, match="disk went away"):
         await replay(str(combined(tmp_path)))
     raw = term.getvalue()
