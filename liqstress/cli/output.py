@@ -205,13 +205,27 @@ def _row(aggs: Mapping[str, Any], now: float, window_s: float, events: list[Liqu
 
 
 # ---- the table --------------------------------------------------------------------------------
-def usd(x: float | None) -> str:
-    """USD for people: whole dollars with thousands separators."""
+def usd(x: float | None, missing: str = "-") -> str:
+    """USD for people: whole dollars with thousands separators (``missing`` when unknown)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
+        return missing
     if math.isinf(x):
         return "inf"
     return f"{x:,.0f}"
+
+
+def compact_usd(x: float, big_decimals: int = 1) -> str:
+    """USD in k/M/B for tables and charts: ``950``, ``12.4k``, ``3.50M``, ``36.0M``; from 100 of
+    a unit ``big_decimals`` decimals (``230.0M`` or ``230M``). What would round up to 1000 of a
+    unit is shown as 1.00 of the next one."""
+    a = abs(x)
+    sign = "-" if x < 0 else ""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= div * 0.9995:
+            v = a / div
+            decimals = 2 if v < 9.995 else 1 if v < 99.95 else big_decimals
+            return f"{sign}{v:,.{decimals}f}{unit}"
+    return f"{sign}{a:,.0f}"
 
 
 #: How each signal of the summary is shown: decimals (and a suffix).

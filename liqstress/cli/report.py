@@ -34,6 +34,7 @@ from liqstress.signals import COMPONENTS, DEFAULT_LEVELS, DEFAULT_WEIGHTS
 from liqstress.stress import StressEngine, StressSettings
 from liqstress.windows import WindowStore, coin_scale, rollup
 
+from .output import compact_usd
 from .pipeline import process_recording
 
 HOUR = 3600
@@ -280,20 +281,13 @@ def _heatmap(coin: str, priced: Sequence[LiquidationEvent], hours: list[float], 
 
 
 # ---- formatting for people -----------------------------------------------------------------
-_UNITS = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
-
-
 def fmt_usd(v: float, axis: bool = False) -> str:
     """$3.50M, $36.0M, $230M, $12.3k, $950; ``axis``: without trailing zeros ($50M, $2.5M)."""
-    # 0.9995: what would round up to 1000 of a unit is shown as 1.00 of the next one.
-    unit, suffix = next(((u, s) for u, s in _UNITS if abs(v) >= u * 0.9995), (0.0, ""))
-    if not unit:
-        return f"${v:,.0f}"
-    x = v / unit
-    text = f"{x:.{2 if abs(x) < 9.995 else 1 if abs(x) < 99.95 else 0}f}"
+    text = compact_usd(v, big_decimals=0).replace(",", "")  # "$1234B" keeps the chart narrow
     if axis and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"${text}{suffix}"
+        number, unit = text.rstrip("kMB"), text[len(text.rstrip("kMB")):]
+        text = number.rstrip("0").rstrip(".") + unit
+    return f"${text}"
 
 
 def fmt_price(p: float) -> str:

@@ -44,6 +44,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from liqstress.cli.output import compact_usd, usd
 from liqstress.config import env
 from liqstress.signals import COMPONENTS, DEFAULT_LEVELS
 
@@ -187,24 +188,12 @@ def fmt_usd(x: float | None) -> str:
     below 10 of the unit, one above; ``–`` when unknown."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return MISSING
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    if a < 999.5:
-        return f"{sign}{a:,.0f}"
-    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if a >= div * 0.9995 or unit == "k":
-            v = a / div
-            if unit != "B" and round(v, 1) >= 1000:  # 999,960 -> 1.00M, not 1000.0k
-                continue
-            return f"{sign}{v:,.2f}{unit}" if v < 9.995 else f"{sign}{v:,.1f}{unit}"
-    return f"{sign}{a:,.0f}"  # pragma: no cover - the loop always returns
+    return compact_usd(x)
 
 
 def fmt_dollars(x: float | None) -> str:
     """A single liquidation's USD, to the dollar: ``208,045``; ``–`` when unpriced."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return MISSING
-    return f"{x:,.0f}"
+    return usd(x, missing=MISSING)
 
 
 def fmt_share(x: float | None) -> str:
