@@ -139,7 +139,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     background: set[asyncio.Task[Any]] = set()
     #: Partials that arrived while a new aggregator was still reading the recent ones.
     queued: list[bytes] = []
-    price_deadletters: list[bytes] = []
+    #: Dead letters of broadcast reads (prices, open interest), sent on the next refresh.
+    broadcast_deadletters: list[bytes] = []
     started_at = time.time()
 
     async def retrying(make: Callable[[], Awaitable[None]], what: str) -> None:
@@ -283,12 +284,24 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             # Every worker reads every price: one dead letter comes from the owner of the
             # matching liquidations partition, for records newer than this process (older
             # ones were dead-lettered by the worker that was running then).
-            price_deadletters.append(_deadletter(topics.prices, msg.partition, msg.offset,
+            broadcast_deadletters.append(_deadletter(topics.prices, msg.partition, msg.offset,
                                                  msg.value, "invalid_price"))
 
     @app.task
     async def read_prices() -> None:
         await TopicTail(settings.broker, topics.prices, on_price).run()
+
+    def on_open_interest(msg: Any) -> None:
+        if state.apply_oi_record(msg.partition, msg.offset, msg.value) is None \
+                and msg.timestamp / 1000.0 >= started_at \
+                and msg.partition % settings.partitions in state.parts:
+            # As for prices: one dead letter, from the owner of the matching partition.
+            broadcast_deadletters.append(_deadletter(topics.open_interest, msg.partition,
+                                                 msg.offset, msg.value, "invalid_open_interest"))
+
+    @app.task
+    async def read_open_interest() -> None:
+        await TopicTail(settings.broker, topics.open_interest, on_open_interest).run()
 
     @app.task
     async def read_partials() -> None:
@@ -370,8 +383,8 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
             for value in ps.messages(now, state.worker_id, full):
                 fut = await partials_topic.send(key=str(p).encode(), value=value)
                 fut.add_done_callback(lambda f, ps=ps: resync_on_failure(f, ps))
-        while price_deadletters:
-            await deadletter_topic.send(key=b"worker", value=price_deadletters.pop(0))
+        while broadcast_deadletters:
+            await deadletter_topic.send(key=b"worker", value=broadcast_deadletters.pop(0))
         if state.aggregating and state.aggregator_ready:
             await publish(state, lambda k, v: windows_topic.send(key=k, value=v),
                           lambda k, v: signals_topic.send(key=k, value=v))

@@ -280,6 +280,7 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
     f.add("invalid", (st.settings.topics.events,),
           sum(ps.invalid for ps in st.parts.values()))
     f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
+    f.add("invalid", (st.settings.topics.open_interest,), st.invalid_oi)
     local = st.local
     shown = shown_coins(st)
     for w in WINDOW_NAMES:

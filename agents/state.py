@@ -23,6 +23,8 @@ from liqstress.config import WorkerSettings
 from liqstress.event import EventError, LiquidationEvent, read_event
 from liqstress.feed import PartitionFeed
 from liqstress.infra.metrics import Metrics
+from liqstress.oi_history import OIHistory
+from liqstress.open_interest import OIError, OpenInterest, oi_from_json
 from liqstress.partials import Merger, PartialError, PartitionStore, decode_partial
 from liqstress.prices import (
     LiquidationLevels,
@@ -88,6 +90,11 @@ class WorkerState:
     price_offsets: dict[int, int] = field(default_factory=dict)
     price_counts: dict[str, int] = field(default_factory=dict)
     invalid_prices: int = 0
+    #: Open interest and funding per instrument (every worker reads every OI partition).
+    oi: OIHistory = field(default_factory=OIHistory)
+    oi_offsets: dict[int, int] = field(default_factory=dict)
+    oi_counts: dict[str, int] = field(default_factory=dict)
+    invalid_oi: int = 0
     #: Dead-letter reason of the last record apply_record refused.
     last_invalid_reason: str = "invalid_event"
     stress: StressEngine = field(default_factory=StressEngine)
@@ -261,6 +268,30 @@ class WorkerState:
         self.apply_tick(tick)
         return tick
 
+    def apply_oi(self, rec: OpenInterest) -> bool:
+        if not self.oi.apply(rec):
+            return False
+        self._advance_clock(rec.recv_ts)
+        self.oi_counts[rec.exchange] = self.oi_counts.get(rec.exchange, 0) + 1
+        if not self.metrics_dirty:
+            self.metrics_changed()
+        return True
+
+    def apply_oi_record(self, partition: int, offset: int,
+                        value: bytes | None) -> OpenInterest | None:
+        if offset > self.oi_offsets.get(partition, -1):
+            self.oi_offsets[partition] = offset
+        try:
+            rec = oi_from_json(value or b"")
+        except OIError as exc:
+            self.invalid_oi += 1
+            self.metrics_changed()
+            log.warning("invalid open-interest record at partition %d offset %d: %s",
+                        partition, offset, exc)
+            return None
+        self.apply_oi(rec)
+        return rec
+
     def apply_partial(self, value: bytes | None) -> bool:
         try:
             msg = decode_partial(value)
@@ -282,7 +313,8 @@ class WorkerState:
 
     @property
     def invalid(self) -> int:
-        return sum(ps.invalid for ps in self.parts.values()) + self.invalid_prices
+        return (sum(ps.invalid for ps in self.parts.values()) + self.invalid_prices
+                + self.invalid_oi)
 
     @property
     def store(self) -> StoreTotals:
@@ -334,6 +366,7 @@ class WorkerState:
             return
         yield from self._prune_views(now)
         self.prices.prune(now)
+        self.oi.prune(now)
         sources = self._sources()
         if len(sources) == len(ready) and all(s.partition in self.parts for s in sources):
             merged = local  # one worker owns everything: the same sums
@@ -372,6 +405,7 @@ class WorkerState:
         now = self.now() if now is None else now
         yield from self._prune_views(now)
         self.prices.prune(now)
+        self.oi.prune(now)
         sources = self._sources()
         merged = Rollup.empty(now, tuple(self.settings.coins))
         for src in sources:
@@ -403,7 +437,7 @@ class WorkerState:
             "published_at": time.time(),
             "events": snap.events,
             "duplicates": sum(s.duplicates for s in sources),
-            "invalid": sum(s.invalid for s in sources) + self.invalid_prices,
+            "invalid": sum(s.invalid for s in sources) + self.invalid_prices + self.invalid_oi,
             "offsets": {str(s.partition): s.offset for s in sources},
             "windows": snap.to_dict(),
         }

@@ -94,6 +94,8 @@ class Topics:
     windows: str = "liquidation.windows"
     signals: str = "stress.signals"
     prices: str = "prices"
+    #: Open interest and funding per instrument (liqstress.open_interest), every minute.
+    open_interest: str = "open_interest"
     #: Per-partition window state from each worker to the aggregator (single partition).
     partials: str = "liquidation.partials"
 
@@ -104,7 +106,8 @@ class Topics:
         return cls(raw=f"{prefix}liquidations.raw", events=f"{prefix}liquidations",
                    deadletter=f"{prefix}liquidations.deadletter",
                    windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals",
-                   prices=f"{prefix}prices", partials=f"{prefix}liquidation.partials")
+                   prices=f"{prefix}prices", open_interest=f"{prefix}open_interest",
+                   partials=f"{prefix}liquidation.partials")
 
 
 @dataclass

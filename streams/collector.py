@@ -34,9 +34,12 @@ _RNG = random.Random()
 
 #: What the collector publishes to the raw topic (docs/delivery.md):
 #: ``liquidations``: frames that produced a liquidation event or a dead letter, subscribe
-#: acks (the history cut-off a re-parse needs) and REST bodies (the contract metadata a
-#: re-parse needs); ``all``: every frame kept; ``off``: nothing.
+#: acks (the history cut-off a re-parse needs) and REST metadata bodies (the contract metadata
+#: a re-parse needs), but not the open-interest listings polled every minute;
+#: ``all``: every frame kept; ``off``: nothing.
 RAW_POLICIES = ("liquidations", "all", "off")
+#: Seconds between open-interest and funding polls (issue: at most 60 s).
+DEFAULT_OI_INTERVAL = 60.0
 
 
 def keeps_raw(policy: str, out: Outcome) -> bool:
@@ -45,6 +48,10 @@ def keeps_raw(policy: str, out: Outcome) -> bool:
         return True
     if policy == "off":
         return False
+    if out.open_interest or out.skipped:
+        # An OI listing is polled every minute and can be hundreds of KB: its records are on
+        # the open_interest topic; the body itself is kept under ``all`` (and by ``record``).
+        return out.deadletter is not None
     return (bool(out.events) or out.deadletter is not None or out.frame.is_rest
             or out.kind == "ack")
 
@@ -204,7 +211,8 @@ class Collector:
                  raw_policy: str = "liquidations", max_frame_bytes: int | None = None,
                  max_rest_bytes: int | None = None, ws_ping_interval: float | None = None,
                  ws_ping_timeout: float | None = None,
-                 max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD) -> None:
+                 max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
+                 oi_interval: float = DEFAULT_OI_INTERVAL) -> None:
         if raw_policy not in RAW_POLICIES:
             raise ConfigError(f"raw policy must be one of {', '.join(RAW_POLICIES)}; "
                               f"got {raw_policy!r}")
@@ -247,6 +255,10 @@ class Collector:
         self.subscribed = asyncio.Event()
         #: Why the venue has no connection yet (REST metadata failing), for the status summary.
         self.metadata_error: str | None = None
+        #: Seconds between open-interest polls; 0 = no polls.
+        self.oi_interval = oi_interval
+        #: Why the last OI poll failed (None once one succeeds).
+        self.oi_error: str | None = None
 
     # ---- health -------------------------------------------------------------------------
     @property
@@ -297,19 +309,8 @@ class Collector:
             for first_url in urls:
                 url: str | None = first_url
                 while url:
-                    target, _, post_body = url.partition("#")
                     try:
-                        # A fragment carries a POST body (Hyperliquid's /info): it is never sent
-                        # as part of the URL, and it keeps the request identifiable in a
-                        # recording's `source`.
-                        request = (http.post(target, data=post_body,
-                                             headers={"Content-Type": "application/json"})
-                                   if post_body else http.get(url))
-                        async with request as resp:
-                            body = await read_body(resp, self.max_rest_bytes)
-                            if resp.status != 200:
-                                raise aiohttp.ClientResponseError(
-                                    resp.request_info, (), status=resp.status, message=body[:200])
+                        body = await self._get(http, url)
                     except BodyTooLarge as exc:
                         # Never parsed, never recorded: a dead letter says what was refused.
                         await self._deadletter(RawFrame(self.venue.id, url, self.clock(), ""),
@@ -342,6 +343,72 @@ class Collector:
                     url = self.venue.rest_next(url, body)
         self.metadata_error = None
 
+    async def _get(self, http: aiohttp.ClientSession, url: str) -> str:
+        """One REST request's body (``BodyTooLarge`` above ``max_rest_bytes``; a non-200 is a
+        ``ClientResponseError``). A ``#`` fragment carries a POST body (Hyperliquid's /info): it
+        is never sent as part of the URL, and it keeps the request identifiable in a recording's
+        ``source``."""
+        target, _, post_body = url.partition("#")
+        request = (http.post(target, data=post_body, headers={"Content-Type": "application/json"})
+                   if post_body else http.get(url))
+        async with request as resp:
+            body = await read_body(resp, self.max_rest_bytes)
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                                  message=body[:200])
+        return body
+
+    # ---- open interest and funding ---------------------------------------------------------
+    def oi_requests(self) -> list[str]:
+        """The requests of one OI poll (none when the venue has no OI feed or it is off)."""
+        if self.oi_interval <= 0 or self.venue.parse_oi is None:
+            return []
+        return list(self.venue.oi_urls(self.session.meta, self.urls))
+
+    async def poll_open_interest(self, http: aiohttp.ClientSession) -> bool:
+        """One OI poll: every request in order (a later body may use an earlier one's marks),
+        each body recorded and parsed like any REST body, its records published. True when
+        every request gave a usable body. A failure is logged, counted and dead-lettered where
+        there is a body; the next poll simply tries again (no backoff storm: polls are
+        ``oi_interval`` apart)."""
+        failures: list[tuple[str, str]] = []  # (request, why)
+        ex = self.venue.id
+        m = self.metrics
+        for url in self.oi_requests():
+            try:
+                body = await self._get(http, url)
+            except BodyTooLarge as exc:
+                await self._deadletter(RawFrame(ex, url, self.clock(), ""), "too_large", str(exc))
+                failures.append((url, f"body too large ({exc})"))
+                continue
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failures.append((url, describe(exc)))
+                continue
+            out = await self._handle(RawFrame(ex, url, self.clock(), body))
+            if out.deadletter is not None:
+                failures.append((url, f"unusable ({out.deadletter['reason']})"))
+        ok = not failures
+        if failures:
+            # One line per poll, however many of its requests failed (Binance makes seven).
+            url, self.oi_error = failures[0]
+            more = f" (and {len(failures) - 1} more requests)" if len(failures) > 1 else ""
+            log.warning("%s: open-interest poll failed: %s: %s%s; next poll in %.0f s", ex,
+                        url, self.oi_error, more, self.oi_interval)
+        if ok and m:
+            m.oi_last_success_ts.labels(ex).set(self.clock())
+        if m:
+            m.oi_polls.labels(ex, "ok" if ok else "error").inc()
+        return ok
+
+    async def _oi_loop(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.rest_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                started = time.monotonic()
+                if await self.poll_open_interest(http):
+                    self.oi_error = None
+                await asyncio.sleep(max(0.0, self.oi_interval - (time.monotonic() - started)))
+
     # ---- connections ----------------------------------------------------------------------
     async def run(self) -> None:
         if self.metrics:
@@ -355,14 +422,25 @@ class Collector:
                 self.metrics.source_prices.labels(self.venue.id)
                 self.metrics.source_last_price_ts.labels(self.venue.id).set(0)
             self._start_connection(conn)
-        refresher = None
+        background: list[asyncio.Task[None]] = []
         if self.metadata_refresh > 0 and list(self.venue.rest_urls(self.urls)):
-            refresher = asyncio.create_task(self._refresh_loop(), name=f"{self.venue.id}:refresh")
+            background.append(asyncio.create_task(self._refresh_loop(),
+                                                  name=f"{self.venue.id}:refresh"))
+        if self.oi_requests():
+            if self.metrics:
+                # At 0 from the start, so "OI stale" alerts on a poll that never succeeds.
+                self.metrics.oi_last_success_ts.labels(self.venue.id).set(0)
+                for outcome in ("ok", "error"):
+                    self.metrics.oi_polls.labels(self.venue.id, outcome)
+                for metric in (self.metrics.oi_records, self.metrics.oi_unpriced,
+                               self.metrics.oi_skipped):
+                    metric.labels(self.venue.id)
+            background.append(asyncio.create_task(self._oi_loop(), name=f"{self.venue.id}:oi"))
         try:
             while True:
                 # A connection task only ends by raising: surface it instead of idling. The
                 # timeout picks up connections a metadata refresh started meanwhile.
-                watched = [*self._tasks.values(), *([refresher] if refresher else [])]
+                watched = [*self._tasks.values(), *background]
                 if not watched:
                     await asyncio.sleep(1.0)
                     continue
@@ -371,7 +449,7 @@ class Collector:
                 for t in done:
                     t.result()
         finally:
-            tasks = [*self._tasks.values(), *([refresher] if refresher else [])]
+            tasks = [*self._tasks.values(), *background]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -619,6 +697,15 @@ class Collector:
             await self.sink.event(ev)
         for tick in out.prices:
             await self.sink.price(tick)
+        for rec in out.open_interest:
+            await self.sink.open_interest(rec)
+        if m and (out.open_interest or out.skipped):
+            m.oi_records.labels(ex).inc(len(out.open_interest))
+            unvalued = sum(1 for r in out.open_interest if r.oi_usd is None)
+            if unvalued:
+                m.oi_unpriced.labels(ex).inc(unvalued)
+            if out.skipped:
+                m.oi_skipped.labels(ex).inc(out.skipped)
         if out.prices and m:
             m.source_prices.labels(ex).inc(len(out.prices))
             m.source_last_price_ts.labels(ex).set(frame.recv_ts)

@@ -27,6 +27,7 @@ from liqstress.event import LiquidationEvent
 from liqstress.infra.kafka_security import client_kwargs
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import TopicAdminError, ensure_topics
+from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 from liqstress.topics import Retention, topic_specs
@@ -46,6 +47,7 @@ class Sink(Protocol):
     async def raw(self, frame: RawFrame) -> None: ...
     async def event(self, ev: LiquidationEvent) -> None: ...
     async def price(self, tick: PriceTick) -> None: ...
+    async def open_interest(self, rec: OpenInterest) -> None: ...
     async def deadletter(self, record: dict[str, Any]) -> None: ...
 
 
@@ -70,6 +72,9 @@ class RecordingSink:
         return None
 
     async def price(self, tick: PriceTick) -> None:
+        return None
+
+    async def open_interest(self, rec: OpenInterest) -> None:
         return None
 
     async def deadletter(self, record: dict[str, Any]) -> None:
@@ -268,6 +273,9 @@ class KafkaSink:
 
     async def price(self, tick: PriceTick) -> None:
         self._put(self.topics.prices, tick.key, tick.to_json())
+
+    async def open_interest(self, rec: OpenInterest) -> None:
+        self._put(self.topics.open_interest, rec.key, rec.to_json())
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self._put(self.topics.deadletter, str(record.get("exchange", "")), orjson.dumps(record))

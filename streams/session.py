@@ -8,17 +8,24 @@ exactly what the live collector published.
 
 from __future__ import annotations
 
+import os
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from liqstress.event import _FIELDS as EVENT_FIELDS
 from liqstress.event import (
     DEFAULT_MAX_NOTIONAL_USD,
     EARLIEST_TS,
     MAX_AHEAD_SECONDS,
+    SCHEMA_VERSION,
     LiquidationEvent,
     implausible,
 )
+from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
@@ -74,10 +81,35 @@ class Outcome:
     snapshot_dropped: int = 0
     unpriced: int = 0
     prices: list[PriceTick] = field(default_factory=list)
+    open_interest: Sequence[OpenInterest] = ()
+    #: Items of an OI listing left out because they could not be read.
+    skipped: int = 0
 
 
 _new_object = object.__new__
 _REST_SCHEMES = ("http://", "https://")  # RawFrame.is_rest, inline
+_OUTCOME_FIELDS = ("frame", "kind", "events", "deadletter", "reply", "snapshot_dropped",
+                   "unpriced", "prices", "open_interest", "skipped")
+
+
+def _compiled() -> dict[str, Callable[..., Outcome | None]]:
+    """The compiled parse path (``streams/_fast``), per venue id; empty when the extension was
+    not built (no C compiler at install: everything then runs the Python parsers, with the
+    same results, slower). ``LIQSTRESS_PURE_PYTHON=1`` turns it off (tests compare both)."""
+    if os.environ.get("LIQSTRESS_PURE_PYTHON") == "1":
+        return {}
+    try:
+        from . import _fast  # type: ignore[attr-defined]
+    except ImportError:
+        return {}
+    _fast.configure(LiquidationEvent, EVENT_FIELDS, Outcome, _OUTCOME_FIELDS, orjson.loads,
+                    SCHEMA_VERSION, EARLIEST_TS, MAX_AHEAD_SECONDS)
+    return {venue: getattr(_fast, name) for venue, name in COMPILED_VENUES.items()}
+
+
+#: Venue id -> function of the compiled module that parses its usual frames.
+COMPILED_VENUES = {"binance": "binance"}
+COMPILED = _compiled()
 
 
 def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, Any]:
@@ -99,6 +131,8 @@ class VenueSession:
         self.meta = Metadata()
         #: Per connection source: receipt time of the subscribe ack (history cut-off).
         self._subscribed_at: dict[str, float] = {}
+        #: The compiled parser of the venue's usual frames, or None (see ``_compiled``).
+        self._fast = COMPILED.get(venue.id)
 
     def reset_connection(self, source: str) -> None:
         """A new connection: history cut-off is unknown until its subscribe ack arrives."""
@@ -112,6 +146,16 @@ class VenueSession:
         if source.startswith(_REST_SCHEMES):
             return self._rest(frame)
         data = frame.data
+        fast = self._fast
+        if fast is not None and type(data) is str:
+            # The compiled parser takes the frames it recognises completely and answers None
+            # for everything else (including every frame that becomes a dead letter), which
+            # then takes the Python path below: the same Outcome either way.
+            out = fast(frame, data, self.meta.instruments, self.max_notional_usd,
+                       self._subscribed_at.get(source) if self.venue.drop_before_subscribe
+                       else None)
+            if out is not None:
+                return out
         try:
             text = data if type(data) is str else self._decode(data)
             parsed = self.venue.parse(text, source, frame.recv_ts, self.meta)
@@ -131,6 +175,8 @@ class VenueSession:
         out.unpriced = 0
         prices = parsed.prices
         out.prices = list(prices) if prices else []
+        out.open_interest = ()
+        out.skipped = 0
         out.events = []
         if kind == "ack":
             self._subscribed_at[source] = frame.recv_ts
@@ -180,6 +226,12 @@ class VenueSession:
             # A REST body is plain text (HTTP already undid any Content-Encoding), even for a
             # venue whose websocket frames are gzip.
             body = _utf8(frame.data)
+            parse_oi = self.venue.parse_oi
+            if parse_oi is not None and self.venue.oi_source(frame.source):
+                parsed = parse_oi(body, frame.source, frame.recv_ts, self.meta)
+                # ``unpriced`` stays the liquidation count: OI without USD shows in its records.
+                return Outcome(frame, parsed.kind, open_interest=parsed.open_interest,
+                               skipped=parsed.skipped)
             self.venue.load_rest(self.meta, frame.source, body)
         except FrameError as exc:
             return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))

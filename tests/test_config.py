@@ -149,6 +149,7 @@ def test_topics_with_prefix() -> None:
     assert t == Topics(raw="replay-1234.liquidations.raw", events="replay-1234.liquidations",
                        deadletter="replay-1234.liquidations.deadletter",
                        windows="replay-1234.liquidation.windows", prices="replay-1234.prices",
+                       open_interest="replay-1234.open_interest",
                        signals="replay-1234.stress.signals",
                        partials="replay-1234.liquidation.partials")
     # Every topic gets the prefix; none is forgotten if a topic is added.

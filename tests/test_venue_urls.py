@@ -50,7 +50,8 @@ def dead_port() -> int:
 @pytest.mark.parametrize(("urls", "needles"), [
     ("binance.ws=notaurl", ["binance.ws=notaurl", "not a URL", "ws/wss"]),
     ("binnace.ws=wss://x.example/ws", ["unknown venue 'binnace'", "known: binance,", "okx"]),
-    ("binance.rest=https://x.example", ["binance has no URL key 'rest'", "its keys: ws, prices"]),
+    ("binance.node_fills=file:///x", ["binance has no URL key 'node_fills'",
+                                      "its keys: ws, prices, rest"]),
     ("bybit.ws=wss://x.example/ws", ["bybit has no URL key 'ws'", "ws_linear, ws_inverse, rest"]),
     ("okx.ws=https://x.example/ws", ["wrong scheme 'https://'", "okx.ws takes a ws/wss URL"]),
     ("okx.rest=wss://x.example", ["wrong scheme 'wss://'", "okx.rest takes a http/https URL"]),
@@ -109,7 +110,7 @@ def test_defaults_off_switches_and_node_fills_are_accepted(caplog: pytest.LogCap
 def test_optional_keys_are_declared_on_the_spec() -> None:
     kinds = get_venue("hyperliquid").url_kinds()
     assert kinds == {"ws": "ws", "rest": "rest", "prices": "ws", "node_fills": "file"}
-    assert get_venue("binance").url_kinds() == {"ws": "ws", "prices": "ws"}
+    assert get_venue("binance").url_kinds() == {"ws": "ws", "prices": "ws", "rest": "rest"}
     with pytest.raises(ConfigError, match="no URL key 'node_fills'"):
         check_venue_urls({"binance": {"node_fills": "file:///x"}})
 
@@ -130,7 +131,7 @@ async def test_connection_warnings_name_the_url_and_the_next_retry(
     port = dead_port()
     url = f"ws://127.0.0.1:{port}/market/ws/!forceOrder@arr"
     col = Collector(binance.VENUE, MemorySink(), urls={"ws": url, "prices": "off"},
-                    backoff_initial=0.2, backoff_cap=0.2)
+                    backoff_initial=0.2, backoff_cap=0.2, oi_interval=0)
     async with running(col):
         await asyncio.sleep(0.5)
     lines = [r.getMessage() for r in caplog.records]

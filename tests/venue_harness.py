@@ -134,6 +134,9 @@ class VenueHarness:
                         subscribed: bool = True, **settings: Any) -> AsyncIterator[Rig]:
         """Start ``sim``, run a collector against it (``timing`` plus ``settings``) and, if
         ``subscribed``, wait (5 s at most) until every connection is subscribed."""
+        # Open-interest polls are off unless a test asks for them (oi_interval=...): the
+        # venue tests count REST requests, and the OI tests exercise the polls.
+        settings.setdefault("oi_interval", 0.0)
         async with sim:
             rig = Rig(self.venue, sim, **timing, **settings)
             async with running(rig.col):

@@ -39,6 +39,7 @@ from liqstress.infra.supervisor import (
     wait_failed_or,
 )
 from liqstress.infra.topic_admin import ensure_topics, report_topic_retention
+from liqstress.streams.collector import DEFAULT_OI_INTERVAL
 from liqstress.streams.publisher import KafkaSink, RecordingSink
 from liqstress.streams.venues import UnknownVenue, all_venue_ids, parse_exchange_list
 from liqstress.topics import ROLES, Retention, TopicSpec, topic_specs
@@ -72,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"liqstress: error: {message} (see {self.prog} --help)\n")
 
 
-def _typed(kind: type, var: str, positive: bool = False) -> Any:
+def _typed(kind: type, var: str, positive: bool = False, non_negative: bool = False) -> Any:
     """An argparse ``type`` that names the environment variable as well as the flag: argparse
     applies it to the (string) default read from LIQSTRESS_<var> too."""
     def convert(text: str) -> Any:
@@ -84,6 +85,8 @@ def _typed(kind: type, var: str, positive: bool = False) -> Any:
                 f"(flag or LIQSTRESS_{var})") from None
         if positive and not value > 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text!r} (flag or LIQSTRESS_{var})")
+        if non_negative and not value >= 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r} (flag or LIQSTRESS_{var})")
         return value
     convert.__name__ = kind.__name__
     return convert
@@ -185,6 +188,14 @@ def _add_max_notional(p: argparse.ArgumentParser) -> None:
                                   f"{DEFAULT_MAX_NOTIONAL_USD:.0f})"))
 
 
+def _add_oi_interval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--oi-interval", type=_typed(float, "OI_INTERVAL", non_negative=True),
+                   default=env("OI_INTERVAL", f"{DEFAULT_OI_INTERVAL:.0f}"),
+                   help=_env_help("OI_INTERVAL", f"seconds between open-interest and funding "
+                                  f"polls of every venue (default {DEFAULT_OI_INTERVAL:.0f}; "
+                                  f"0 = off)"))
+
+
 def _add_raw_policy(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw-frames", default=env("RAW_FRAMES", "liquidations"),
                    choices=["all", "liquidations", "off"], help=_env_help(
@@ -208,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_opts(p)
     _add_raw_policy(p)
     _add_max_notional(p)
+    _add_oi_interval(p)
 
     p = sub.add_parser("collect", help="collectors only, publishing to a Kafka cluster")
     _add_common(p, default_host="0.0.0.0")
@@ -220,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retention(p)
     _add_raw_policy(p)
     _add_max_notional(p)
+    _add_oi_interval(p)
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
                        "recycle), for collect and worker processes on this machine")
@@ -246,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_env_help("DURATION", "stop after this many seconds (default: until Ctrl-C)"))
     _add_common(p, broker=False, metrics_port=False)
     _add_max_notional(p)
+    _add_oi_interval(p)
 
     p = sub.add_parser("normalize", help="print the normalized events of a recording as JSON Lines")
     p.add_argument("file")
@@ -394,6 +408,8 @@ def _supervisor(args: argparse.Namespace, metrics: Metrics, topics: Topics,
 
 def _collector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {"max_notional_usd": args.max_notional_usd}
+    if getattr(args, "oi_interval", None) is not None:
+        kw["oi_interval"] = args.oi_interval
     policy = getattr(args, "raw_frames", None)
     if policy is not None:
         kw["raw_policy"] = policy
@@ -557,7 +573,8 @@ async def cmd_record(args: argparse.Namespace) -> int:
     with open(args.out, "ab") as fh:
         sink = _CountingRecordingSink(fh)
         collectors = build_collectors(exchanges, sink, None, venue_urls,
-                                      max_notional_usd=args.max_notional_usd)
+                                      max_notional_usd=args.max_notional_usd,
+                                      oi_interval=args.oi_interval)
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, stop.set)
         await run_collectors(collectors, stop)

@@ -25,6 +25,7 @@ from liqstress.config import ConfigError, Topics, WorkerSettings
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
+from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame, RecordingError, read_recording
 from liqstress.streams.collector import Collector
@@ -192,15 +193,19 @@ class FileProcessing:
     snapshot_dropped: int = 0
     unpriced: int = 0
     prices: list[PriceTick] = field(default_factory=list)
+    open_interest: list[OpenInterest] = field(default_factory=list)
 
     async def send(self, sink: Sink) -> None:
-        """Queue the raw frames (kept with ``keep_frames``), prices and events on ``sink``, in
+        """Queue the raw frames (kept with ``keep_frames``), prices, open interest and events on
+        ``sink``, in
         that order, the one ``replay`` and the demo's history share (the dead letters are the
         caller's: only ``replay`` sends them). No flush: ``replay`` watches the backlog drain."""
         for frame in self.frames:
             await sink.raw(frame)
         for tick in self.prices:
             await sink.price(tick)
+        for rec in self.open_interest:
+            await sink.open_interest(rec)
         for ev in self.events:
             await sink.event(ev)
 
@@ -243,6 +248,7 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
             out.deadletters.append(res.deadletter)
         out.events.extend(res.events)
         out.prices.extend(res.prices)
+        out.open_interest.extend(res.open_interest)
         out.snapshot_dropped += res.snapshot_dropped
         out.unpriced += res.unpriced
     return out

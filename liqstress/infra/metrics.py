@@ -129,6 +129,23 @@ class Metrics:
     source_last_price_ts = gauge(
         "liqstress_source_last_price_timestamp_seconds",
         "Receipt time of the last price frame kept from the venue (0 = none yet).", EX)
+    oi_polls = counter(
+        "liqstress_oi_polls_total",
+        "Open-interest and funding polls, by outcome: ok (every request gave a usable "
+        "body) or error.", ("exchange", "outcome"))
+    oi_last_success_ts = gauge(
+        "liqstress_oi_last_success_timestamp_seconds",
+        "Time of the last open-interest poll whose every request succeeded (0 = none yet).", EX)
+    oi_records = counter(
+        "liqstress_oi_records_total",
+        "Open-interest records (one per instrument and poll) published by the collector.", EX)
+    oi_unpriced = counter(
+        "liqstress_oi_unpriced_total",
+        "Open-interest records published with oi_usd null: contract size or price unknown.", EX)
+    oi_skipped = counter(
+        "liqstress_oi_skipped_total",
+        "Instruments of an open-interest listing left out because a field could not be read.",
+        EX)
 
     # ---- delivery to Kafka (streams/publisher.py KafkaSink) and the raw-frame policy -----
     sink_up = gauge(

@@ -43,7 +43,18 @@ Conventions shared by every signal:
 
 from __future__ import annotations
 
-from . import cascades, clusters, deleveraging, exchanges, index, longshort, market, spikes, trends
+from . import (
+    cascades,
+    clusters,
+    deleveraging,
+    exchanges,
+    index,
+    leverage,
+    longshort,
+    market,
+    spikes,
+    trends,
+)
 from .cascades import (
     CASCADE_END_RATIO,
     CASCADE_MIN_VENUES,
@@ -92,6 +103,47 @@ from .index import (
     stress_index,
     stress_level,
 )
+from .leverage import (
+    BUILDUP_FLAG,
+    BUILDUP_OI_RAMP,
+    BUILDUP_RANGE_RAMP_PCT,
+    CROWDING_FUNDING_8H,
+    CROWDING_LABELS,
+    CROWDING_MIN_OI_GROWTH,
+    CROWDING_RAMP,
+    DEFAULT_LEVERAGE_CONFIG,
+    INTENSITY_RAMP,
+    INTENSITY_WINDOW,
+    LEVERAGE_COMPONENTS,
+    LEVERAGE_WINDOWS,
+    OI_DELEVERAGING_DOMINANCE_SHARE,
+    OI_DELEVERAGING_DROP,
+    OI_DELEVERAGING_HOURS,
+    OI_DELEVERAGING_LABELS,
+    OI_DELEVERAGING_MIN_CHANGES,
+    OI_DELEVERAGING_MIN_DECLINE,
+    OI_DELEVERAGING_MIN_STAGES,
+    OI_DELEVERAGING_SCORES,
+    Buildup,
+    CoinLeverage,
+    Crowding,
+    CrowdingLabel,
+    Intensity,
+    LeverageConfig,
+    LeverageSignals,
+    OIChange,
+    OIDeleveraging,
+    OIDeleveragingLabel,
+    OIHistoryView,
+    classify_oi_deleveraging,
+    crowding,
+    index_components,
+    leverage_buildup,
+    leverage_signals,
+    liquidation_intensity,
+    oi_change,
+    weighted_range_pct,
+)
 from .longshort import Imbalance, imbalance, imbalance_by_window, long_share, venue_usd
 from .market import Breadth, breadth
 from .spikes import SPIKE_FACTOR, SPIKE_LOOKBACK_HOURS, SPIKE_MIN_USD, SpikeResult, spike
@@ -107,7 +159,8 @@ from .trends import (
 
 #: The signal families in docs/signals.md order (section number -> module).
 FAMILIES = {1: longshort, 2: spikes, 3: exchanges, 4: cascades, 5: deleveraging, 6: clusters,
-            7: trends, 8: market, 9: index}
+            7: trends, 8: market, 9: index,
+            10: leverage}
 
 #: Every public name of the family modules (tests/test_signals_package.py checks it is complete).
 __all__ = [
@@ -123,4 +176,15 @@ __all__ = [
     "classify_deleveraging", "concentration", "divergence", "imbalance", "imbalance_by_window",
     "long_share", "near_extreme_share", "normalised_slope", "price_clusters", "ramp", "range_pct",
     "spike", "stress_components", "stress_index", "stress_level", "top_levels", "venue_usd",
+    # 10. leverage
+    "BUILDUP_FLAG", "BUILDUP_OI_RAMP", "BUILDUP_RANGE_RAMP_PCT", "Buildup", "CROWDING_FUNDING_8H",
+    "CROWDING_LABELS", "CROWDING_MIN_OI_GROWTH", "CROWDING_RAMP", "CoinLeverage", "Crowding",
+    "CrowdingLabel", "DEFAULT_LEVERAGE_CONFIG", "INTENSITY_RAMP", "INTENSITY_WINDOW", "Intensity",
+    "LEVERAGE_COMPONENTS", "LEVERAGE_WINDOWS", "LeverageConfig", "LeverageSignals", "OIChange",
+    "OIDeleveraging", "OIDeleveragingLabel", "OIHistoryView", "OI_DELEVERAGING_DOMINANCE_SHARE",
+    "OI_DELEVERAGING_DROP", "OI_DELEVERAGING_HOURS", "OI_DELEVERAGING_LABELS",
+    "OI_DELEVERAGING_MIN_CHANGES", "OI_DELEVERAGING_MIN_DECLINE", "OI_DELEVERAGING_MIN_STAGES",
+    "OI_DELEVERAGING_SCORES", "classify_oi_deleveraging", "crowding", "index_components",
+    "leverage_buildup", "leverage_signals", "liquidation_intensity", "oi_change",
+    "weighted_range_pct",
 ]

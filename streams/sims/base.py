@@ -24,6 +24,10 @@ from aiohttp import web
 class VenueSim:
     #: Path the websocket is served on; the collector URL is ``ws_url(path)``.
     ws_paths: tuple[str, ...] = ("/",)
+    #: GET paths of the venue's open-interest/funding listings, answered from ``oi_bodies``
+    #: (keyed by path and query, e.g. ``/v5/market/tickers?category=linear``, or by path
+    #: alone): tests replace a body between polls to move open interest.
+    oi_paths: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.clients: set[Any] = set()
@@ -40,6 +44,7 @@ class VenueSim:
         self.rest_hits: list[str] = []
         self.rest_fail = 0  # answer this many REST requests with 503 first
         self.connected = asyncio.Event()
+        self.oi_bodies: dict[str, str] = {}
         #: Per-connection background work (server heartbeats, watchdogs): cancelled on stop.
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -80,7 +85,8 @@ class VenueSim:
     def urls(self) -> dict[str, str]:
         """Venue URL overrides pointing a collector here: the websocket, and REST when the
         simulator serves any."""
-        return {"ws": self.ws_url(), "rest": self.http_base} if self.rest_routes() else {
+        serves_rest = bool(self.rest_routes()) or bool(self.oi_paths)
+        return {"ws": self.ws_url(), "rest": self.http_base} if serves_rest else {
             "ws": self.ws_url()}
 
     def background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -98,9 +104,17 @@ class VenueSim:
     def http_app(self) -> web.Application:
         """The HTTP side: ``rest_routes`` as GETs (override for other methods)."""
         app = web.Application()
-        for path, handler in self.rest_routes().items():
+        routes = {**{path: self.oi_body for path in self.oi_paths}, **self.rest_routes()}
+        for path, handler in routes.items():
             app.router.add_get(path, self._rest_wrapper(handler))
         return app
+
+    async def oi_body(self, request: web.Request) -> str:
+        """The body of an open-interest listing: by path and query, else by path."""
+        for key in (str(request.rel_url), request.path):
+            if key in self.oi_bodies:
+                return self.oi_bodies[key]
+        raise web.HTTPNotFound(text=f"no open-interest body for {request.rel_url}")
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         """Answer a client message (subscribe ack, pong)."""
@@ -180,12 +194,16 @@ class MemorySink:
         self.events: list[Any] = []
         self.deadletters: list[dict[str, Any]] = []
         self.prices: list[Any] = []
+        self.oi_records: list[Any] = []
 
     async def raw(self, frame: Any) -> None:
         self.raws.append(frame)
 
     async def event(self, ev: Any) -> None:
         self.events.append(ev)
+
+    async def open_interest(self, rec: Any) -> None:
+        self.oi_records.append(rec)
 
     async def price(self, tick: Any) -> None:
         self.prices.append(tick)

@@ -1,9 +1,12 @@
 """Binance USD-M simulator: serves ``/market/ws/!forceOrder@arr`` (and the silent legacy
-``/ws/!forceOrder@arr``) and ``/market/ws/!markPrice@arr@1s``, answers ``LIST_SUBSCRIPTIONS``. Run standalone for a demo:
+``/ws/!forceOrder@arr``) and ``/market/ws/!markPrice@arr@1s``, answers ``LIST_SUBSCRIPTIONS``, and
+serves the open-interest poll over REST (``/fapi/v1/premiumIndex``, ``/fapi/v1/openInterest``
+per symbol; ``oi_bodies`` built by ``premium_body`` and ``oi_body``). Run standalone for a demo:
 ``python -m liqstress.streams.sims.binance``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -42,12 +45,50 @@ def force_order(symbol: str, order_side: str, qty: str, price: str, t_ms: int,
     }).decode()
 
 
+PREMIUM_PATH = "/fapi/v1/premiumIndex"
+OI_PATH = "/fapi/v1/openInterest"
+#: The sim's default marks and open interest (coins) per allowlisted symbol.
+OI_DEFAULTS = {"BTCUSDT": ("60000.0", "80000.000"), "ETHUSDT": ("3000.0", "1500000.000"),
+               "SOLUSDT": ("150.0", "9000000"), "XRPUSDT": ("0.5", "300000000"),
+               "DOGEUSDT": ("0.1", "2000000000"), "BNBUSDT": ("600.0", "700000.00")}
+#: The Binance doc example of one ``/fapi/v1/premiumIndex`` item (USD-M "Mark Price").
+DOC_PREMIUM_ITEM = {"symbol": "BTCUSDT", "markPrice": "11793.63104562",
+                    "indexPrice": "11781.80495970", "estimatedSettlePrice": "11781.16138815",
+                    "lastFundingRate": "0.00038246", "interestRate": "0.00010000",
+                    "nextFundingTime": 1597392000000, "time": 1597370495002}
+
+
+def premium_body(marks: dict[str, str] | None = None, t_ms: int | None = None,
+                 rate: str = "0.00010000") -> str:
+    """An all-symbol ``/fapi/v1/premiumIndex`` body: symbol -> mark price."""
+    marks = {s: m for s, (m, _) in OI_DEFAULTS.items()} if marks is None else marks
+    t = int(time.time() * 1000) if t_ms is None else t_ms
+    return orjson.dumps([{**DOC_PREMIUM_ITEM, "symbol": s, "markPrice": m, "indexPrice": m,
+                          "estimatedSettlePrice": m, "lastFundingRate": rate, "time": t}
+                         for s, m in marks.items()]).decode()
+
+
+def oi_body(symbol: str, open_interest: str, t_ms: int | None = None) -> str:
+    """A ``/fapi/v1/openInterest`` body (base coins)."""
+    t = int(time.time() * 1000) if t_ms is None else t_ms
+    return orjson.dumps({"openInterest": open_interest, "symbol": symbol, "time": t}).decode()
+
+
 class BinanceSim(VenueSim):
     ws_paths = ("/market/ws/!forceOrder@arr", "/ws/!forceOrder@arr", MARK_PRICE_PATH)
+    oi_paths = (PREMIUM_PATH, OI_PATH)
+
+    def __init__(self) -> None:
+        super().__init__()
+        now = int(time.time() * 1000)
+        self.oi_bodies[PREMIUM_PATH] = premium_body(t_ms=now)
+        for symbol, (_, oi) in OI_DEFAULTS.items():
+            self.oi_bodies[f"{OI_PATH}?symbol={symbol}"] = oi_body(symbol, oi, now)
 
     def urls(self) -> dict[str, str]:
-        """Venue URL overrides pointing both connections here."""
-        return {"ws": self.ws_url(), "prices": self.ws_url(MARK_PRICE_PATH)}
+        """Venue URL overrides pointing both connections and the REST poll here."""
+        return {"ws": self.ws_url(), "prices": self.ws_url(MARK_PRICE_PATH),
+                "rest": self.http_base}
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         req = orjson.loads(msg)

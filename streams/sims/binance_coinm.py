@@ -1,10 +1,13 @@
 """Binance COIN-M simulator: serves ``/ws/!forceOrder@arr`` (dstream), answers
-``LIST_SUBSCRIPTIONS`` and serves ``/dapi/v1/exchangeInfo``. Like the real dstream feed it can
+``LIST_SUBSCRIPTIONS`` and serves ``/dapi/v1/exchangeInfo`` and the open-interest poll
+(``/dapi/v1/premiumIndex``, ``/dapi/v1/openInterest`` per symbol; ``oi_bodies`` built by
+``premium_body`` and ``oi_body``). Like the real dstream feed it can
 also carry USD-M orders (``push`` any frame). Run standalone for a demo:
 ``python -m liqstress.streams.sims.binance_coinm``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -78,12 +81,48 @@ def force_order(symbol: str, order_side: str, contracts: str, price: str, t_ms: 
     }).decode()
 
 
+PREMIUM_PATH = "/dapi/v1/premiumIndex"
+OI_PATH = "/dapi/v1/openInterest"
+#: The sim's default marks and open interest (contracts) per perpetual of ``SYMBOLS``.
+OI_DEFAULTS = {"BTCUSD_PERP": ("60000.0", "500000"), "ETHUSD_PERP": ("3000.0", "2000000"),
+               "SOLUSD_PERP": ("150.0", "400000")}
+
+
+def premium_body(marks: dict[str, str] | None = None, t_ms: int | None = None,
+                 rate: str = "0.00010000") -> str:
+    """An all-symbol ``/dapi/v1/premiumIndex`` body (shape of the Binance doc example):
+    symbol -> mark; delivery symbols (not ``_PERP``) get ``""`` funding, as Binance sends."""
+    marks = {s: m for s, (m, _) in OI_DEFAULTS.items()} if marks is None else marks
+    t = int(time.time() * 1000) if t_ms is None else t_ms
+    perp = lambda s: s.endswith("_PERP")  # noqa: E731
+    return orjson.dumps([{"symbol": s, "pair": s.split("_")[0], "markPrice": m, "indexPrice": m,
+                          "estimatedSettlePrice": m,
+                          "lastFundingRate": rate if perp(s) else "",
+                          "interestRate": "0.00010000" if perp(s) else "",
+                          "nextFundingTime": t - t % 28_800_000 + 28_800_000 if perp(s) else 0,
+                          "time": t} for s, m in marks.items()]).decode()
+
+
+def oi_body(symbol: str, contracts: str, t_ms: int | None = None) -> str:
+    """A ``/dapi/v1/openInterest`` body (contracts)."""
+    t = int(time.time() * 1000) if t_ms is None else t_ms
+    return orjson.dumps({"symbol": symbol, "pair": symbol.split("_")[0],
+                         "openInterest": contracts,
+                         "contractType": "PERPETUAL" if symbol.endswith("_PERP")
+                         else "CURRENT_QUARTER", "time": t}).decode()
+
+
 class BinanceCoinmSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (PREMIUM_PATH, OI_PATH)
 
     def __init__(self) -> None:
         super().__init__()
         self.symbols: list[dict[str, Any]] = list(SYMBOLS)
+        now = int(time.time() * 1000)
+        self.oi_bodies[PREMIUM_PATH] = premium_body(t_ms=now)
+        for symbol, (_, contracts) in OI_DEFAULTS.items():
+            self.oi_bodies[f"{OI_PATH}?symbol={symbol}"] = oi_body(symbol, contracts, now)
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/dapi/v1/exchangeInfo": self._exchange_info}

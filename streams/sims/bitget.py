@@ -1,6 +1,8 @@
 """Bitget UTA simulator: ``/v3/ws/public`` (per-arg subscribe acks, ``event: error`` for a bad
 instType, text ``ping`` -> ``pong``, optionally an ``action: snapshot`` frame right after an
-ack). No REST: the venue needs no metadata. Run standalone for a demo:
+ack). No metadata REST: the venue needs none; the open-interest listing
+``/api/v2/mix/market/tickers?productType=..`` is served from ``oi_bodies`` (``oi_body`` builds
+one). Run standalone for a demo:
 ``python -m liqstress.streams.sims.bitget``."""
 
 from __future__ import annotations
@@ -52,14 +54,44 @@ def stale_snapshot(inst_type: str = "usdt-futures") -> str:
                         inst_type=inst_type, action="snapshot")
 
 
+OI_PATH = "/api/v2/mix/market/tickers"
+
+
+def ticker(symbol: str, holding: str, mark: str, t_ms: int, funding: str = "0.0001",
+           **extra: Any) -> dict[str, Any]:
+    """One v2 ``/mix/market/tickers`` row (the fields of Bitget's doc example): ``holding``
+    is base coin."""
+    return {"symbol": symbol, "lastPr": mark, "askPr": mark, "bidPr": mark, "bidSz": "1",
+            "askSz": "1", "high24h": mark, "low24h": mark, "ts": str(t_ms), "change24h": "0",
+            "baseVolume": "0", "quoteVolume": "0", "usdtVolume": "0", "openUtc": mark,
+            "changeUtc24h": "0", "indexPrice": mark, "fundingRate": funding,
+            "holdingAmount": holding, "deliveryStartTime": None, "deliveryTime": None,
+            "deliveryStatus": "", "open24h": mark, "markPrice": mark, **extra}
+
+
+def oi_body(*rows: dict[str, Any], t_ms: int = 1_791_500_000_000) -> str:
+    return orjson.dumps({"code": "00000", "msg": "success", "requestTime": t_ms,
+                         "data": list(rows)}).decode()
+
+
+def default_oi_bodies(t_ms: int = 1_791_500_000_000) -> dict[str, str]:
+    rows = {"USDT-FUTURES": [ticker("BTCUSDT", "40000", "60000", t_ms),
+                             ticker("ETHUSDT", "500000", "3000", t_ms, "-0.00005")],
+            "COIN-FUTURES": [ticker("BTCUSD", "5000", "60000", t_ms)],
+            "USDC-FUTURES": [ticker("BTCPERP", "1000", "60010", t_ms)]}
+    return {f"{OI_PATH}?productType={k}": oi_body(*v, t_ms=t_ms) for k, v in rows.items()}
+
+
 class BitgetSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (OI_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
         self.send_snapshot = False
         #: Every subscribed arg, across connections (resubscribes repeat them).
         self.subscribed: list[dict[str, Any]] = []
+        self.oi_bodies.update(default_oi_bodies())
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         req = await self.subscribe_request(ws, msg)

@@ -1,6 +1,7 @@
 """BitMEX simulator: ``/realtime`` (welcome banner on connect, subscriptions from the URL's
 ``?subscribe=`` or from ``{"op":"subscribe"}``, a ``partial`` of resting liquidation orders
-after each subscribe, text ``ping`` -> ``pong``) and ``/api/v1/instrument/active``. Run
+after each subscribe, text ``ping`` -> ``pong``), ``/api/v1/instrument/active`` and the
+open-interest poll ``/api/v1/instrument?filter=..`` (``oi_bodies``; ``oi_body`` builds one). Run
 standalone for a demo: ``python -m liqstress.streams.sims.bitmex``."""
 
 from __future__ import annotations
@@ -94,6 +95,35 @@ INSTRUMENTS: list[dict[str, Any]] = [
 ]
 
 
+OI_PATH = "/api/v1/instrument"
+
+
+def oi_row(symbol: str, open_interest: int, mark_price: float, *,
+           open_value: int | None = None, funding_rate: float | None = 0.0001,
+           timestamp: str = "2026-09-17T15:33:20.000Z") -> dict[str, Any]:
+    """An instrument row of ``INSTRUMENTS`` with the OI fields BitMEX adds (openInterest in
+    contracts, openValue in the settlement currency's smallest unit, markPrice, fundingRate per
+    ``fundingInterval``); futures (FFCCSX) get no funding."""
+    base = next(i for i in INSTRUMENTS if i["symbol"] == symbol)
+    future = base["typ"] == "FFCCSX"
+    return {**base, "openInterest": open_interest,
+            "openValue": open_interest if open_value is None else open_value,
+            "markPrice": mark_price, "timestamp": timestamp,
+            "fundingRate": None if future else funding_rate,
+            "fundingInterval": None if future else "2000-01-01T08:00:00.000Z"}
+
+
+def oi_body(*rows: dict[str, Any]) -> str:
+    return orjson.dumps(list(rows)).decode()
+
+
+#: Default poll: XBTUSD 600M contracts (USD) at 60 000; XBTUSDT 2e9 contracts (1e-6 XBT each:
+#: 2 000 XBT); ETHUSD quanto, openValue 100 x 3 000 x 10 000 contracts satoshis.
+DEFAULT_OI = (oi_row("XBTUSD", 600_000_000, 60_000.0, open_value=1_000_000_000_000),
+              oi_row("XBTUSDT", 2_000_000_000, 60_010.0),
+              oi_row("ETHUSD", 10_000, 3_000.0, open_value=3_000_000_000))
+
+
 def instruments_body(items: list[dict[str, Any]] | None = None) -> str:
     return orjson.dumps(INSTRUMENTS if items is None else items).decode()
 
@@ -114,11 +144,13 @@ def partial(*orders: dict[str, Any]) -> str:
 
 class BitmexSim(VenueSim):
     ws_paths = (WS_PATH_SUBSCRIBED, WS_PATH)
+    oi_paths = (OI_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
         #: Liquidation orders resting in the book: sent in every partial.
         self.resting: list[dict[str, Any]] = [SUPPORT_ORDER]
+        self.oi_bodies[OI_PATH] = oi_body(*DEFAULT_OI)
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/api/v1/instrument/active": self._instruments}

@@ -1,9 +1,11 @@
 """Bybit v5 simulator: ``/v5/public/linear`` and ``/v5/public/inverse`` websockets (subscribe
-acks, ``{"op":"ping"}`` replies) and a paginated ``/v5/market/instruments-info``. Run standalone
-for a demo: ``python -m liqstress.streams.sims.bybit``."""
+acks, ``{"op":"ping"}`` replies), a paginated ``/v5/market/instruments-info`` and the
+open-interest listing ``/v5/market/tickers?category=linear|inverse`` (``oi_bodies``, built by
+``oi_body``). Run standalone for a demo: ``python -m liqstress.streams.sims.bybit``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -62,6 +64,27 @@ def instruments_body(category: str, items: list[dict[str, Any]], cursor: str = "
         "retExtInfo": {}, "time": 1789670000000}).decode()
 
 
+TICKERS_PATH = "/v5/market/tickers"
+
+
+def ticker(symbol: str, single_oi: str, mark: str, funding: str = "0.0001",
+           interval_hours: str = "8", delivery_ms: int = 0) -> dict[str, Any]:
+    """One ``/v5/market/tickers`` row (the fields the OI parser reads, as Bybit sends them):
+    ``openInterest`` is both sides, twice ``singleOpenInterest``."""
+    both = float(single_oi) * 2
+    return {"symbol": symbol, "markPrice": mark, "openInterest": f"{both:g}",
+            "singleOpenInterest": single_oi, "fundingRate": "" if delivery_ms else funding,
+            "fundingIntervalHour": "" if delivery_ms else interval_hours,
+            "deliveryTime": str(delivery_ms), "nextFundingTime": "0" if delivery_ms else "1"}
+
+
+def oi_body(category: str, *rows: dict[str, Any], time_ms: int | None = None) -> str:
+    """A tickers body of ``category`` listing ``rows`` (see ``ticker``)."""
+    now = int(time.time() * 1000) if time_ms is None else time_ms
+    return orjson.dumps({"retCode": 0, "retMsg": "OK", "result": {
+        "category": category, "list": list(rows)}, "retExtInfo": {}, "time": now}).decode()
+
+
 def liquidation(symbol: str, *entries: tuple[str, str, str, int]) -> str:
     """An ``allLiquidation`` frame; each entry is (position side, v, p, T ms)."""
     data = [{"T": t, "s": symbol, "S": side, "v": v, "p": p} for side, v, p, t in entries]
@@ -72,9 +95,16 @@ def liquidation(symbol: str, *entries: tuple[str, str, str, int]) -> str:
 
 class BybitSim(VenueSim):
     ws_paths = (LINEAR_PATH, INVERSE_PATH)
+    oi_paths = (TICKERS_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
+        self.oi_bodies[f"{TICKERS_PATH}?category=linear"] = oi_body(
+            "linear", ticker("BTCUSDT", "25000", "60000", "0.0001"),
+            ticker("ETHUSDT", "400000", "3000", "-0.00005", "4"))
+        self.oi_bodies[f"{TICKERS_PATH}?category=inverse"] = oi_body(
+            "inverse", ticker("BTCUSD", "300000000", "60000", "0.0001"),
+            ticker("BTCUSDH26", "20000000", "61000", delivery_ms=1_774_598_400_000))
         #: path -> topics subscribed, over every connection (resubscribes repeat them).
         self.subscribed: dict[str, list[str]] = {LINEAR_PATH: [], INVERSE_PATH: []}
 

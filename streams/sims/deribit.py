@@ -1,7 +1,9 @@
 """Deribit simulator: ``/ws/api/v2`` speaking JSON-RPC 2.0: ``public/set_heartbeat`` (then
 ``test_request``s the client must answer with ``public/test``, or the connection is closed, as
 Deribit does), ``public/subscribe`` (the result lists the accepted channels) and
-``public/test`` (our ping; the result is the pong). Run standalone for a demo:
+``public/test`` (our ping; the result is the pong), and the open-interest listing
+``/api/v2/public/get_book_summary_by_currency`` (one body per ``?currency=..&kind=future``
+query, from ``oi_bodies``; ``oi_body`` builds one). Run standalone for a demo:
 ``python -m liqstress.streams.sims.deribit``."""
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/api/v2"
 VERSION = "1.2.26"
+OI_PATH = "/api/v2/public/get_book_summary_by_currency"
+OI_CURRENCIES = ("BTC", "ETH", "USDC", "USDT")
 
 # The Deribit doc example of the trades.(kind).(currency).(interval) family, verbatim: the
 # ``data`` of a user.trades.(kind).(currency).100ms notification (public trades carry the same
@@ -65,8 +69,45 @@ def trades(channel: str, *items: dict[str, Any]) -> str:
                          "params": {"channel": channel, "data": list(items)}}).decode()
 
 
+def summary(instrument: str, open_interest: float, mark_price: float, t_ms: int,
+            funding_8h: float | None = None) -> dict[str, Any]:
+    """One ``get_book_summary_by_currency`` row (the fields of a captured BTC-PERPETUAL row):
+    ``open_interest`` USD for inverse names, base coin for ``_USDC``/``_USDT`` ones."""
+    base, _, rest = instrument.partition("_")
+    quote = rest.partition("-")[0] if rest else "USD"
+    out: dict[str, Any] = {
+        "volume_usd": 0.0, "volume": 0.0, "quote_currency": quote, "price_change": 0.0,
+        "open_interest": open_interest, "mid_price": mark_price, "mark_price": mark_price,
+        "low": mark_price, "last": mark_price, "instrument_name": instrument,
+        "high": mark_price, "estimated_delivery_price": mark_price,
+        "creation_timestamp": t_ms, "bid_price": mark_price, "ask_price": mark_price,
+        "base_currency": base.partition("-")[0]}
+    if funding_8h is not None:
+        out["funding_8h"] = funding_8h
+        out["current_funding"] = 0.0
+    return out
+
+
+def oi_body(*rows: dict[str, Any], t_us: int = 1_789_670_000_000_000) -> str:
+    """A ``get_book_summary_by_currency`` reply listing ``rows``."""
+    return orjson.dumps({"jsonrpc": "2.0", "result": list(rows), "usIn": t_us,
+                         "usOut": t_us + 150, "usDiff": 150, "testnet": False}).decode()
+
+
+def default_oi_bodies(t_ms: int = 1_789_670_000_000) -> dict[str, str]:
+    """One body per currency the venue polls: inverse BTC/ETH perpetuals, linear USDC ones."""
+    rows = {
+        "BTC": [summary("BTC-PERPETUAL", 600_000_000, 60_000.0, t_ms, funding_8h=0.0001)],
+        "ETH": [summary("ETH-PERPETUAL", 150_000_000, 3_000.0, t_ms, funding_8h=-0.00005)],
+        "USDC": [summary("SOL_USDC-PERPETUAL", 250_000, 150.0, t_ms, funding_8h=0.0002)],
+        "USDT": [],
+    }
+    return {f"{OI_PATH}?currency={c}&kind=future": oi_body(*rows[c]) for c in OI_CURRENCIES}
+
+
 class DeribitSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (OI_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,6 +122,7 @@ class DeribitSim(VenueSim):
         self.test_requests_sent = 0
         self.test_replies = 0
         self._pending: dict[Any, float] = {}  # ws -> time of the unanswered test_request
+        self.oi_bodies.update(default_oi_bodies())
 
     async def send_test_request(self, ws: Any | None = None) -> None:
         for client in [ws] if ws is not None else list(self.clients):

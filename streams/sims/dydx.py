@@ -2,7 +2,9 @@
 ``subscribed`` with a snapshot of recent trades, ``channel_data`` only for subscribed markets,
 ``unsubscribed`` replies, silent ``ping``, error messages, the 32-per-connection ``v4_trades``
 limit, and protocol-level heartbeats: a ping control frame every ``heartbeat_every`` s, closing
-the connection without a pong within ``heartbeat_timeout``), plus REST ``/v4/perpetualMarkets``.
+the connection without a pong within ``heartbeat_timeout``), plus REST ``/v4/perpetualMarkets``
+(the metadata; with a query, e.g. ``?limit=1000``, the open-interest poll, answered from
+``oi_bodies`` when a body is set for that path and query, built by ``oi_body``).
 Run standalone for a demo: ``python -m liqstress.streams.sims.dydx``."""
 
 from __future__ import annotations
@@ -65,6 +67,21 @@ def markets_body(markets: list[dict[str, Any]]) -> str:
     return orjson.dumps({"markets": {m["ticker"]: m for m in markets}}).decode()
 
 
+#: ``oi_bodies`` key of the open-interest poll (the listing with the venue module's query).
+OI_KEY = "/v4/perpetualMarkets?limit=1000"
+
+
+def oi_body(rows: dict[str, tuple[str, str, str]], settled: tuple[str, ...] = ()) -> str:
+    """The listing as the OI poll reads it: ``rows`` maps a ticker to (openInterest coins,
+    oraclePrice, nextFundingRate per hour); ``settled`` tickers are FINAL_SETTLEMENT."""
+    markets = []
+    for i, (ticker, (oi, px, rate)) in enumerate(rows.items()):
+        markets.append({**market(ticker, i), "openInterest": oi, "baseOpenInterest": oi,
+                        "oraclePrice": px, "nextFundingRate": rate})
+    markets += [market(t, 100 + i, status="FINAL_SETTLEMENT") for i, t in enumerate(settled)]
+    return markets_body(markets)
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -119,11 +136,16 @@ def history(ticker: str) -> list[dict[str, Any]]:
 
 class DydxSim(VenueSim):
     ws_paths = (WS_PATH,)
+    #: Served by ``_markets`` (the metadata route has the same path).
+    oi_paths = ("/v4/perpetualMarkets",)
 
     def __init__(self, markets: list[dict[str, Any]] | None = None,
                  heartbeat_every: float = 30.0, heartbeat_timeout: float = 10.0) -> None:
         super().__init__()
         self.markets = list(MARKETS if markets is None else markets)
+        self.oi_bodies[OI_KEY] = oi_body({"BTC-USD": ("50.5", "60000", "0.00001"),
+                                          "ETH-USD": ("800", "3000", "-0.0000025")},
+                                         settled=("LUNA-USD",))
         self.heartbeat_every = heartbeat_every
         self.heartbeat_timeout = heartbeat_timeout
         self.subscribed: list[str] = []  # every market subscribed, over every connection
@@ -136,6 +158,8 @@ class DydxSim(VenueSim):
         return {"/v4/perpetualMarkets": self._markets}
 
     async def _markets(self, request: web.Request) -> str:
+        if request.query_string and str(request.rel_url) in self.oi_bodies:
+            return self.oi_bodies[str(request.rel_url)]
         return markets_body(self.markets)
 
     def subscriptions(self) -> list[list[str]]:

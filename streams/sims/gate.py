@@ -1,5 +1,7 @@
 """Gate USDT futures simulator: ``/v4/ws/usdt`` (``futures.public_liquidates`` subscribe acks and
-errors, ``futures.ping`` -> ``futures.pong``) and ``/api/v4/futures/usdt/contracts``. Run
+errors, ``futures.ping`` -> ``futures.pong``), ``/api/v4/futures/usdt/contracts`` and the
+open-interest listing ``/api/v4/futures/usdt/tickers`` (``oi_bodies``; ``oi_body`` builds one).
+Run
 standalone for a demo: ``python -m liqstress.streams.sims.gate``."""
 
 from __future__ import annotations
@@ -86,13 +88,38 @@ def liquidations(*items: dict[str, Any], bare: bool = False) -> str:
                          "event": "update", "result": result}).decode()
 
 
+OI_PATH = "/api/v4/futures/usdt/tickers"
+
+
+def ticker(contract: str, total_size: int, mark_price: str, funding_rate: str = "0.0001",
+           **extra: Any) -> dict[str, Any]:
+    """One ``/futures/usdt/tickers`` row (the fields of a captured BTC_USDT row):
+    ``total_size`` in contracts, strings as Gate sends them."""
+    return {"contract": contract, "last": mark_price, "change_percentage": "0",
+            "funding_rate": funding_rate, "mark_price": mark_price, "index_price": mark_price,
+            "total_size": str(total_size), "volume_24h": "0", "quanto_base_rate": "",
+            "low_24h": mark_price, "high_24h": mark_price, "funding_rate_indicative": funding_rate,
+            "volume_24h_quote": "0", "volume_24h_settle": "0", "volume_24h_base": "0", **extra}
+
+
+def oi_body(*rows: dict[str, Any]) -> str:
+    return orjson.dumps(list(rows)).decode()
+
+
+#: Default listing: BTC 500 000 000 contracts x 0.0001 = 50 000 BTC, ETH 3 000 000 x 0.01.
+DEFAULT_TICKERS = (ticker("BTC_USDT", 500_000_000, "60000"),
+                   ticker("ETH_USDT", 3_000_000, "3000", "-0.00005"))
+
+
 class GateSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (OI_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
         #: Every subscribe request received (parsed), across connections.
         self.subscribes: list[dict[str, Any]] = []
+        self.oi_bodies[OI_PATH] = oi_body(*DEFAULT_TICKERS)
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/api/v4/futures/usdt/contracts": self._contracts}

@@ -2,7 +2,9 @@
 acks (``err-code`` 0, 2014 "Repeated subscription", or an error), and the venue's one-way
 heartbeat: the server sends ``{"op":"ping","ts":"<ms>"}`` every ``ping_every`` seconds, expects
 ``{"op":"pong","ts":<same>}`` and, after ``max_missed`` unanswered pings, sends
-``{"op":"close"}`` and closes with "Bye", as HTX does. Run standalone for a demo:
+``{"op":"close"}`` and closes with "Bye", as HTX does. REST serves the open-interest poll:
+``swap_batch_funding_rate`` and ``swap_open_interest`` (plain JSON, ``oi_bodies``, built by
+``funding_body`` and ``oi_body``). Run standalone for a demo:
 ``python -m liqstress.streams.sims.htx``."""
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import websockets
 from .base import VenueSim, run_demo
 
 WS_PATH = "/linear-swap-notification"
+FUNDING_PATH = "/linear-swap-api/v1/swap_batch_funding_rate"
+OI_PATH = "/linear-swap-api/v1/swap_open_interest"
 
 # Live capture (ai-rates liqhtx.go, 2026-09-18), as quoted in exchanges.md §2.12, verbatim.
 LIVE_FRAME = ('{"op":"notify","topic":"public.ETH-USDT.liquidation_orders","ts":1789670297217,'
@@ -67,8 +71,37 @@ def ack(cid: str, topic: str, ts: int, err: dict[str, Any] | None = None) -> str
     return orjson.dumps(body).decode()
 
 
+def funding_body(rates: dict[str, str] | None = None, ts_ms: int | None = None) -> str:
+    """A ``swap_batch_funding_rate`` body (shape of the HTX doc example): contract -> rate."""
+    rates = {"BTC-USDT": "0.000100000000000000", "ETH-USDT": "-0.000050000000000000"} \
+        if rates is None else rates
+    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    data = [{"funding_rate": r, "contract_code": c, "symbol": c.split("-")[0], "fee_asset": "USDT",
+             "funding_time": str(ts - ts % 60_000), "estimated_rate": None,
+             "next_funding_time": None} for c, r in rates.items()]
+    return orjson.dumps({"status": "ok", "data": data, "ts": ts}).decode()
+
+
+def oi_body(items: list[tuple[str, float, float]] | None = None, ts_ms: int | None = None) -> str:
+    """A ``swap_open_interest`` body (shape of the HTX doc example); each item is (contract code,
+    amount in coins, value in USDT); a code with a date suffix is a future."""
+    items = [("BTC-USDT", 1500.0, 90_000_000.0), ("ETH-USDT", 20000.0, 60_000_000.0)] \
+        if items is None else items
+    data = []
+    for code, amount, value in items:
+        base, quote = code.split("-")[:2]
+        swap = code.count("-") == 1
+        data.append({"volume": amount * 1000, "amount": amount, "symbol": base, "value": value,
+                     "contract_code": code, "trade_amount": 0, "trade_volume": 0,
+                     "trade_turnover": 0, "business_type": "swap" if swap else "futures",
+                     "pair": f"{base}-{quote}", "contract_type": "swap" if swap else "quarter"})
+    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    return orjson.dumps({"status": "ok", "data": data, "ts": ts}).decode()
+
+
 class HtxSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (FUNDING_PATH, OI_PATH)
 
     def __init__(self, ping_every: float = 5.0, max_missed: int = 5) -> None:
         super().__init__()
@@ -86,6 +119,8 @@ class HtxSim(VenueSim):
         #: Per connection: topics subscribed, ping ts tokens not answered yet.
         self._topics: dict[Any, set[str]] = {}
         self._outstanding: dict[Any, list[str]] = {}
+        self.oi_bodies[FUNDING_PATH] = funding_body()
+        self.oi_bodies[OI_PATH] = oi_body()
 
     async def send(self, ws: Any, text: str) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):

@@ -1,7 +1,8 @@
 """Hyperliquid simulator: ``/ws`` (the plain-text greeting, one ``subscriptionResponse`` per
 ``trades`` coin, the recent trades pushed right after a subscribe, the ``allMids`` subscription
 acked, ``{"method":"ping"}`` -> ``{"channel":"pong"}``, and the server closing a connection after
-``idle_timeout`` seconds without a client message) and ``POST /info`` ``{"type":"meta"}``. Plus
+``idle_timeout`` seconds without a client message) and ``POST /info`` ``{"type":"meta"}`` and
+``{"type":"metaAndAssetCtxs"}`` (open interest, ``oi_bodies["/info"]``, built by ``oi_body``). Plus
 builders for ``allMids`` frames and node fills lines (``[user, fill]`` and by-block). Run
 standalone for a demo: ``python -m liqstress.streams.sims.hyperliquid``."""
 
@@ -102,6 +103,28 @@ def meta_body(coins: tuple[str, ...] = META_COINS, delisted: tuple[str, ...] = (
     return orjson.dumps({"universe": universe, "marginTables": [], "collateralToken": 0}).decode()
 
 
+#: ``oi_bodies`` key of the ``metaAndAssetCtxs`` answer (a POST to /info).
+OI_KEY = "/info"
+
+
+def oi_body(ctxs: dict[str, tuple[str, str, str]],
+            delisted: tuple[str, ...] = ("MATIC",)) -> str:
+    """``metaAndAssetCtxs``: ``[meta, ctxs]`` with ctx i for coin i; ``ctxs`` maps a coin to
+    (openInterest coins, markPx, funding per hour); delisted coins get zeros."""
+    universe: list[dict[str, Any]] = [{"szDecimals": 3, "name": c, "maxLeverage": 20,
+                                       "marginTableId": 20} for c in ctxs]
+    universe += [{"szDecimals": 1, "name": c, "maxLeverage": 20, "marginTableId": 20,
+                  "onlyIsolated": True, "isDelisted": True} for c in delisted]
+    rows = [{"funding": f, "openInterest": oi, "prevDayPx": px, "dayNtlVlm": "0.0",
+             "premium": "0.0", "oraclePx": px, "markPx": px, "midPx": px,
+             "impactPxs": [px, px], "dayBaseVlm": "0.0"} for oi, px, f in ctxs.values()]
+    rows += [{"funding": "0.0", "openInterest": "0.0", "prevDayPx": "1.0", "dayNtlVlm": "0.0",
+              "premium": None, "oraclePx": "1.0", "markPx": "1.0", "midPx": None,
+              "impactPxs": None, "dayBaseVlm": "0.0"} for _ in delisted]
+    return orjson.dumps([{"universe": universe, "marginTables": [], "collateralToken": 0},
+                         rows]).decode()
+
+
 def trade(coin: str, taker_side: str, px: str, sz: str, t_ms: int, buyer: str, seller: str,
           tid: int | None = None) -> dict[str, Any]:
     return {"coin": coin, "side": taker_side, "px": px, "sz": sz, "time": t_ms,
@@ -162,6 +185,9 @@ class HyperliquidSim(VenueSim):
         self.idle_timeout = 60.0
         self.idle_closes = 0
         self.meta = meta_body()
+        self.oi_bodies[OI_KEY] = oi_body({"BTC": ("30000.5", "60000.0", "0.0000125"),
+                                          "ETH": ("500000.0", "3000.0", "-0.00001"),
+                                          "kPEPE": ("6000000000.0", "0.012", "0.0000125")})
         #: Coins subscribed, over every connection (resubscribes repeat them).
         self.subscribed: list[str] = []
         #: allMids subscriptions acked, over every connection.
@@ -202,7 +228,10 @@ class HyperliquidSim(VenueSim):
             req = orjson.loads(body)
         except orjson.JSONDecodeError:
             req = None
-        if not isinstance(req, dict) or req.get("type") != "meta":
+        kind = req.get("type") if isinstance(req, dict) else None
+        if kind == "metaAndAssetCtxs" and OI_KEY in self.oi_bodies:
+            return web.Response(text=self.oi_bodies[OI_KEY], content_type="application/json")
+        if kind != "meta":
             return web.Response(status=422, text="Failed to deserialize the JSON body into "
                                                  "the target type")
         return web.Response(text=self.meta, content_type="application/json")

@@ -1,6 +1,8 @@
 """Kraken Futures simulator: ``/ws/v1`` (the ``info`` greeting on connect, ``trade`` subscribe
 acks followed by a ``trade_snapshot`` per product, the ``heartbeat`` feed: a ``subscribed``
-answer then ``{"feed":"heartbeat"}`` beats) and REST ``/derivatives/api/v3/instruments``.
+answer then ``{"feed":"heartbeat"}`` beats), REST ``/derivatives/api/v3/instruments`` and the
+open-interest listing ``/derivatives/api/v3/tickers`` (``oi_body``; tests replace it in
+``oi_bodies`` to move open interest).
 Run standalone for a demo: ``python -m liqstress.streams.sims.kraken_futures``."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/v1"
 REST_PATH = "/derivatives/api/v3/instruments"
+TICKERS_PATH = "/derivatives/api/v3/tickers"
 
 # Kraken Futures doc examples, verbatim (websocket trade feed; heartbeat feed; errors).
 DOC_TRADE = {"feed": "trade", "product_id": "PF_XBTUSD",
@@ -89,8 +92,39 @@ def history(product: str, t_ms: int = 1_789_600_000_000) -> str:
                     trade_msg(product, "sell", 500, 59900, t_ms - 5000, f"{product}-h2", seq=89))
 
 
+def ticker(symbol: str, open_interest: float, mark: float,
+           relative_funding: float | None = None) -> dict[str, Any]:
+    """One ``/tickers`` entry (fields of the captured nautilus_trader body); the absolute
+    ``fundingRate`` is derived from the relative one, as Kraken's are (rate x price)."""
+    out: dict[str, Any] = {
+        "symbol": symbol, "last": mark, "lastTime": "2026-09-17T15:33:00.000000Z",
+        "tag": "perpetual" if symbol.count("_") == 1 else "month", "pair": "BTC:USD",
+        "markPrice": mark, "bid": mark - 0.5, "bidSize": 100.0, "ask": mark + 0.5,
+        "askSize": 100.0, "vol24h": 1000.0, "openInterest": open_interest,
+        "suspended": False, "indexPrice": mark, "postOnly": False}
+    if relative_funding is not None:
+        out["fundingRate"] = relative_funding * mark
+        out["relativeFundingRate"] = relative_funding
+    return out
+
+
+def oi_body(tickers: list[dict[str, Any]] | None = None, t_ms: int | None = None) -> str:
+    """A ``/derivatives/api/v3/tickers`` body; by default PI_XBTUSD (10M USD contracts), PF_XBTUSD
+    (120 BTC) and PF_ETHUSD (3000 ETH) at now."""
+    if tickers is None:
+        tickers = [ticker("PI_XBTUSD", 10_000_000, 60000.0, 0.00001),
+                   ticker("PF_XBTUSD", 120.0, 60000.0, 0.00001),
+                   ticker("PF_ETHUSD", 3000.0, 3000.0, -0.000005),
+                   {"symbol": "in_xbtusd", "last": 60000.0, "lastTime": "2026-09-17T15:33:00.000Z",
+                    "tag": "index"}]
+    ms = int(time.time() * 1000) if t_ms is None else t_ms
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+    return orjson.dumps({"result": "success", "serverTime": stamp, "tickers": tickers}).decode()
+
+
 class KrakenFuturesSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (TICKERS_PATH,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,6 +135,7 @@ class KrakenFuturesSim(VenueSim):
         self.subscribed: list[list[str]] = []
         self.heartbeat_subscribes = 0
         self._beats: dict[Any, asyncio.Task[None]] = {}  # ws -> its heartbeat feed
+        self.oi_bodies[TICKERS_PATH] = oi_body()
 
     def rest_routes(self) -> dict[str, Any]:
         return {REST_PATH: self._instruments}

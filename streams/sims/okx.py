@@ -1,9 +1,12 @@
 """OKX v5 simulator: ``/ws/v5/public`` (subscribe acks per arg, text ``ping`` -> ``pong``, a
-stale liquidation batch right after the ack, as OKX does) and ``/api/v5/public/instruments``.
-Run standalone for a demo: ``python -m liqstress.streams.sims.okx``."""
+stale liquidation batch right after the ack, as OKX does), ``/api/v5/public/instruments`` and
+the open-interest poll (``/api/v5/public/funding-rate?instId=ANY``,
+``/api/v5/public/open-interest?instType=SWAP|FUTURES`` from ``oi_bodies``, built by
+``funding_body`` and ``oi_body``). Run standalone for a demo: ``python -m liqstress.streams.sims.okx``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -85,11 +88,52 @@ STALE_BATCH = liquidations(
 )
 
 
+FUNDING_PATH = "/api/v5/public/funding-rate"
+OI_PATH = "/api/v5/public/open-interest"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def funding_body(*rows: tuple[str, str, int]) -> str:
+    """``funding-rate?instId=ANY``: rows of (instId, fundingRate, interval hours)."""
+    now = _now_ms()
+    nxt = now - now % 3_600_000 + 3_600_000
+    data = [{"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(nxt),
+             "instId": inst_id, "instType": "SWAP", "method": "current_period",
+             "nextFundingRate": "", "nextFundingTime": str(nxt + hours * 3_600_000),
+             "settState": "settled", "ts": str(now)} for inst_id, rate, hours in rows]
+    return orjson.dumps({"code": "0", "data": data, "msg": ""}).decode()
+
+
+def oi_body(inst_type: str, *rows: tuple[str, str, str, str | None]) -> str:
+    """``open-interest?instType=...``: rows of (instId, oi contracts, oiCcy, oiUsd or None)."""
+    now = str(_now_ms())
+    data = []
+    for inst_id, oi, oi_ccy, oi_usd in rows:
+        row = {"instId": inst_id, "instType": inst_type, "oi": oi, "oiCcy": oi_ccy, "ts": now}
+        if oi_usd is not None:
+            row["oiUsd"] = oi_usd
+        data.append(row)
+    return orjson.dumps({"code": "0", "data": data, "msg": ""}).decode()
+
+
 class OkxSim(VenueSim):
     ws_paths = (WS_PATH,)
+    oi_paths = (FUNDING_PATH, OI_PATH)
 
     def __init__(self) -> None:
         super().__init__()
+        self.oi_bodies[f"{FUNDING_PATH}?instId=ANY"] = funding_body(
+            ("BTC-USDT-SWAP", "0.0001", 8), ("ETH-USDT-SWAP", "-0.00002", 4),
+            ("BTC-USD-SWAP", "0.00005", 8))
+        self.oi_bodies[f"{OI_PATH}?instType=SWAP"] = oi_body(
+            "SWAP", ("BTC-USDT-SWAP", "2500000", "25000", "1500000000"),
+            ("ETH-USDT-SWAP", "3000000", "300000", "900000000"),
+            ("BTC-USD-SWAP", "4000000", "6666.67", None))
+        self.oi_bodies[f"{OI_PATH}?instType=FUTURES"] = oi_body(
+            "FUTURES", ("BTC-USD-261225", "50000", "83.3", "5000000"))
         self.send_stale_batch = True
 
     def rest_routes(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import orjson
 
 from liqstress.event import LiquidationEvent, Market, frozen_builder
 from liqstress.labels import Side
+from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 
 FrameKind = Literal["data", "ack", "pong", "ping", "info"]
@@ -51,6 +52,10 @@ class Metadata:
     instruments: dict[str, Instrument] = field(default_factory=dict)
     #: Which REST URLs were loaded; a collector refuses to start if a required one failed.
     loaded: set[str] = field(default_factory=set)
+    #: What one OI poll body leaves for the next ones of the same poll, per venue (e.g.
+    #: Binance: marks and funding from ``premiumIndex`` for the per-symbol open interest).
+    #: Bodies are parsed in request order, live and in a replay alike.
+    oi_context: dict[str, Any] = field(default_factory=dict)
 
     def get(self, symbol: str) -> Instrument | None:
         return self.instruments.get(symbol)
@@ -68,13 +73,17 @@ class Parsed:
     unpriced: int = 0
     #: Mark/mid prices (price connections); published to the prices topic.
     prices: Sequence[PriceTick] = ()
+    #: Open interest and funding (REST polls); published to the open_interest topic.
+    open_interest: Sequence[OpenInterest] = ()
+    #: Items of a listing that could not be read and were left out (OI polls).
+    skipped: int = 0
 
 
 #: ``parsed`` fills one with plain stores and re-labels it as a ``Parsed`` (the builder trick of
 #: ``liqstress.event.frozen_builder``). A field added to Parsed fails at import until it is in
 #: this tuple and set in ``parsed``.
 _ParsedBuilder = frozen_builder(Parsed, ("kind", "events", "reply", "snapshot", "unpriced",
-                                         "prices"))
+                                         "prices", "open_interest", "skipped"))
 _new_object = object.__new__
 
 
@@ -90,6 +99,8 @@ def parsed(kind: FrameKind, events: Sequence[LiquidationEvent] = (), snapshot: b
     out.snapshot = snapshot
     out.unpriced = unpriced
     out.prices = prices
+    out.open_interest = ()
+    out.skipped = 0
     out.__class__ = Parsed  # type: ignore[assignment]
     return out  # type: ignore[return-value]
 
@@ -179,6 +190,18 @@ class VenueSpec:
     sampled_for: Callable[[dict[str, str]], bool] | None = None
     #: Seconds between REST metadata refreshes (contract values, new listings); 0 = never.
     metadata_refresh: float = 3600.0
+    #: Open interest and funding, polled over REST every ``--oi-interval`` seconds: the
+    #: requests of one poll (``url#{json}`` = POST, as for ``rest_urls``; metadata may name
+    #: them, e.g. one request per listed currency), which of the recorded REST sources are
+    #: such polls (a recording replays them through ``parse_oi``, the rest through
+    #: ``load_rest``), and the parser of one body: ``Parsed.open_interest``, with instruments
+    #: that cannot be read skipped and counted (``kit.oi_frame``). Default: no OI feed.
+    oi_urls: Callable[[Metadata, dict[str, str]], Sequence[str]] = \
+        lambda meta, urls: []
+    oi_source: Callable[[str], bool] = lambda source: False
+    parse_oi: ParseFn | None = None
+    #: Units and funding interval of the OI feed, in words (docs/venues, ``liqstress venues``).
+    oi_rule: str = ""
     #: Default base URLs (websocket and REST), overridable for simulators.
     default_urls: dict[str, str] = field(default_factory=dict)
     #: URL keys the venue reads beyond ``default_urls`` (which have no default), with their

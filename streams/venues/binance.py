@@ -13,6 +13,14 @@
   ``PRICE_INTERVAL`` seconds is kept. Only USDT perpetuals (no ``_`` delivery suffix) become
   ticks: one price per coin, and USDC twins would only repeat it. ``prices=off`` in the venue
   URLs turns the connection off.
+- Open interest and funding (REST poll, ``oi_urls``, base URL key ``rest``): first
+  ``GET {rest}/fapi/v1/premiumIndex`` (every symbol: ``markPrice``, ``lastFundingRate``, ``time``),
+  kept in ``meta.oi_context``; then ``GET {rest}/fapi/v1/openInterest?symbol=<COIN>USDT`` for each
+  coin of ``DEFAULT_COIN_ALLOWLIST`` (Binance has OI only per symbol; 7 requests of weight <= 10
+  per minute). ``openInterest`` is base coins at ``time``; USD = coins x the stashed mark, used
+  only when its ``time`` is within ``MARK_MAX_AGE`` seconds of the OI ``time`` (else USD and
+  price null). Funding: ``lastFundingRate``, a fraction per 8 h (the premiumIndex listing names
+  no interval; ``/fapi/v1/fundingInfo`` would list the exceptions).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from liqstress.labels import Side
+from liqstress.labels import DEFAULT_COIN_ALLOWLIST, Side
 from liqstress.prices import PriceTick, make_tick
 
 from . import kit
@@ -31,6 +39,14 @@ WS_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
 PRICES_URL = "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
 #: Seconds between kept mark-price frames (signals work on 5-minute price slots).
 PRICE_INTERVAL = 10.0
+REST = "https://fapi.binance.com"
+PREMIUM_PATH = "/fapi/v1/premiumIndex"
+OI_PATH = "/fapi/v1/openInterest"
+#: Hours between fundings unless ``/fapi/v1/fundingInfo`` lists the symbol with another.
+FUNDING_INTERVAL_HOURS = 8.0
+#: A mark older (or newer) than this many seconds against the OI time never prices it.
+MARK_MAX_AGE = 120.0
+_OI_CONTEXT = "binance_marks"
 
 
 def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
@@ -193,18 +209,99 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data", (ev,))
 
 
+# ---- open interest and funding -------------------------------------------------------------
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    # premiumIndex first: its marks and funding are stashed for the per-symbol bodies.
+    return [kit.rest_url(urls, REST, PREMIUM_PATH)] + [
+        kit.rest_url(urls, REST, f"{OI_PATH}?symbol={coin}USDT")
+        for coin in DEFAULT_COIN_ALLOWLIST]
+
+
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return kit.code_error(msg) if "code" in msg and "msg" in msg else None
+
+
+def optional_rate(item: dict[str, Any], key: str) -> float | None:
+    """A funding rate sent as a decimal string; ``""`` (delivery contracts) or absent is None."""
+    if item.get(key) in (None, ""):
+        return None
+    return kit.num_str(item, key)
+
+
+def stash_marks(body: str, meta: kit.Metadata, key: str) -> kit.Parsed:
+    """A premiumIndex listing (USD-M and COIN-M share the shape): symbol -> (mark, funding
+    rate or None, time), kept in ``meta.oi_context[key]`` for the open-interest bodies of the
+    same poll. Items that cannot be read are left out; a listing of nothing but those is
+    ``bad_open_interest``."""
+    items = kit.rest_json(body, list, "premiumIndex is not a list", _rest_error)
+    marks: dict[str, tuple[float, float | None, float]] = {}
+    bad = 0
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise kit.FrameError("unexpected_shape", "premiumIndex item is not an object")
+            symbol = kit.required_str(item, "symbol")
+            mark = kit.num_str(item, "markPrice")
+            if not mark > 0:
+                raise kit.FrameError("bad_number", f"markPrice={item.get('markPrice')!r}")
+            marks[symbol] = (mark, optional_rate(item, "lastFundingRate"), kit.ms(item, "time"))
+        except kit.FrameError:
+            bad += 1
+    if bad and not marks:
+        raise kit.FrameError("bad_open_interest", f"{bad} unusable premiumIndex items")
+    meta.oi_context[key] = marks
+    return kit.INFO
+
+
+def fresh_mark(meta: kit.Metadata, key: str, symbol: str,
+               ts: float) -> tuple[float, float | None] | None:
+    """(mark, funding rate) stashed for ``symbol`` by this poll's premiumIndex, or None when
+    there is none within ``MARK_MAX_AGE`` seconds of ``ts``."""
+    entry = meta.oi_context.get(key, {}).get(symbol)
+    if entry is None or abs(entry[2] - ts) > MARK_MAX_AGE:
+        return None
+    return entry[0], entry[1]
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    if PREMIUM_PATH in source:
+        return stash_marks(body, meta, _OI_CONTEXT)
+    msg = kit.rest_json(body, dict, "openInterest is not an object", _rest_error)
+
+    def build(item: dict[str, Any]) -> Any:
+        symbol = kit.required_str(item, "symbol")
+        coins, ts = kit.num_str(item, "openInterest"), kit.ms(item, "time")
+        base, _ = cached_split(symbol)
+        marked = fresh_mark(meta, _OI_CONTEXT, symbol, ts)
+        mark, rate = marked if marked is not None else (None, None)
+        perpetual = "_" not in symbol
+        rate = rate if perpetual else None
+        return kit.oi_record(exchange=ID, symbol=symbol, base=base, market="linear",
+                             oi_coins=coins, oi_usd=coins * mark if mark is not None else None,
+                             price=mark, funding_rate=rate,
+                             funding_interval_hours=FUNDING_INTERVAL_HOURS if rate is not None
+                             else None, ts=ts, recv_ts=recv_ts)
+
+    return kit.oi_frame([msg], build)
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
     unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",
     sampled=True,
+    oi_source=kit.url_has(PREMIUM_PATH, OI_PATH),
+    oi_rule="openInterest base coins per allowlisted USDT perp x premiumIndex markPrice of the "
+            "same poll (<= 2 min apart, else USD null); funding lastFundingRate per 8 h",
     # A stall within 30 s. The 60 s interval this had, plus the 30 s default pong timeout,
     # let a stall with the protocol pings still answered go unseen for up to 92 s.
     ping_interval=15.0,
     pong_timeout=10.0,
     # Frames: one forceOrder (~0.3 KB), but a !markPrice@arr frame lists every symbol
     # (~700 x 0.2 KB): the 1 MiB default.
-    default_urls={"ws": WS_URL, "prices": PRICES_URL},
+    default_urls={"ws": WS_URL, "prices": PRICES_URL, "rest": REST},
     off_urls=("prices",),
 )

@@ -24,6 +24,14 @@
 - Liveness: the server's protocol pings never reach the app, so we send ``LIST_SUBSCRIPTIONS``
   (the USD-M helper) and treat its ``{"result": [...], "id": n}`` reply as the pong.
 - Replay: none; the stream sends only new liquidations after connect, no snapshot.
+- Open interest and funding (REST poll, ``oi_urls``): first ``GET {rest}/dapi/v1/premiumIndex``
+  (every symbol: ``markPrice``, ``lastFundingRate`` ("" for delivery contracts), ``time``), kept
+  in ``meta.oi_context``; then ``GET {rest}/dapi/v1/openInterest?symbol=<COIN>USD_PERP`` for each
+  coin of ``DEFAULT_COIN_ALLOWLIST`` that exchangeInfo lists. ``openInterest`` is CONTRACTS:
+  USD = contracts x ``contractSize`` (exchangeInfo; no price involved; null without metadata),
+  coins = USD / the stashed mark (null when that mark is missing or more than ``MARK_MAX_AGE``
+  seconds from the OI ``time``). Funding: ``lastFundingRate``, a fraction per 8 h, perpetuals
+  only.
 """
 
 from __future__ import annotations
@@ -31,16 +39,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from liqstress.labels import Side
+from liqstress.labels import DEFAULT_COIN_ALLOWLIST, Side
 
 from . import kit
 from .binance import (
+    FUNDING_INTERVAL_HOURS,
+    MARK_MAX_AGE,
     decode_force_order,
     decoded_frame,
     fast_order,
+    fresh_mark,
     order_fill,
     order_time,
     ping_message,
+    stash_marks,
 )
 
 ID = "binance-coinm"
@@ -49,6 +61,9 @@ REST = "https://dapi.binance.com"
 #: COIN-M naming: perpetual ``BTCUSD_PERP``, delivery ``BTCUSD_261225``. USD-M symbols end in
 #: USDT/USDC (``BTCUSDT``, ``BTCUSDT_261225``) and never match.
 COINM_SYMBOL = re.compile(r"^([A-Z0-9]+)USD_(?:PERP|\d{6})$")
+PREMIUM_PATH = "/dapi/v1/premiumIndex"
+OI_PATH = "/dapi/v1/openInterest"
+_OI_CONTEXT = "binance_coinm_marks"
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
@@ -130,6 +145,48 @@ def _data(o: dict[str, Any], symbol: str, side: Side, contracts: float, price: f
     return kit.parsed("data", (ev,), unpriced=0 if notional is not None else 1)
 
 
+# ---- open interest and funding -------------------------------------------------------------
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    """premiumIndex first (marks and funding for the per-symbol bodies), then the allowlisted
+    perpetuals exchangeInfo lists (all of them before metadata is loaded)."""
+    symbols = [f"{coin}USD_PERP" for coin in DEFAULT_COIN_ALLOWLIST]
+    if meta.instruments:
+        symbols = [s for s in symbols if s in meta.instruments]
+    return [kit.rest_url(urls, REST, PREMIUM_PATH)] + [
+        kit.rest_url(urls, REST, f"{OI_PATH}?symbol={symbol}") for symbol in symbols]
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    if PREMIUM_PATH in source:
+        return stash_marks(body, meta, _OI_CONTEXT)
+    msg = kit.rest_json(body, dict, "openInterest is not an object", _rest_error)
+
+    def build(item: dict[str, Any]) -> Any:
+        symbol = kit.required_str(item, "symbol")
+        contracts, ts = kit.num_str(item, "openInterest"), kit.ms(item, "time")
+        inst = meta.get(symbol)
+        m = COINM_SYMBOL.match(symbol)
+        if inst is None and m is None:
+            raise kit.FrameError("unknown_symbol", symbol[:100])
+        base = inst.base if inst is not None else m.group(1)  # type: ignore[union-attr]
+        # Contracts of contractSize USD: already USD, no price involved.
+        oi_usd = contracts * inst.contract_value if inst is not None else None
+        marked = fresh_mark(meta, _OI_CONTEXT, symbol, ts)
+        mark, rate = marked if marked is not None else (None, None)
+        if item.get("contractType", "PERPETUAL") != "PERPETUAL" or \
+                not symbol.endswith("_PERP"):
+            rate = None
+        return kit.oi_record(exchange=ID, symbol=symbol, base=base, market="inverse",
+                             oi_coins=oi_usd / mark if oi_usd is not None and mark else None,
+                             oi_usd=oi_usd, price=mark, funding_rate=rate,
+                             funding_interval_hours=FUNDING_INTERVAL_HOURS if rate is not None
+                             else None, ts=ts, recv_ts=recv_ts)
+
+    return kit.oi_frame([msg], build)
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -138,6 +195,10 @@ VENUE = kit.VenueSpec(
               "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
               "null notional",
     sampled=True,
+    oi_source=kit.url_has(PREMIUM_PATH, OI_PATH),
+    oi_rule="openInterest contracts x contractSize USD (exchangeInfo) per allowlisted USD_PERP; "
+            f"coins = USD / premiumIndex markPrice (<= {MARK_MAX_AGE:.0f} s apart, else null); "
+            "funding lastFundingRate per 8 h",
     # A stall within 30 s (the 60 s interval before let one go unseen for 92 s).
     ping_interval=15.0,
     pong_timeout=10.0,

@@ -35,20 +35,35 @@
   ``action: "snapshot"`` is state sent on subscribe, not new liquidations: ``Parsed(snapshot=
   True)``, counted in ``liqstress_snapshot_dropped_total``, never as events. No venue id, so
   events dedupe by the content hash (symbol, ms time, side, price, amount).
+- Open interest and funding (REST poll): the v2 ``GET /api/v2/mix/market/tickers?productType=
+  <T>`` for the instTypes above (USDT-FUTURES, COIN-FUTURES, USDC-FUTURES: 3 requests a poll,
+  against 20/s allowed). ``holdingAmount`` is in BASE coin for every product type, coin-margined
+  included: coins = holdingAmount, USD = coins x ``markPrice`` (the row's own mark; USDT/USDC/USD
+  as USD). ``fundingRate`` is a fraction per interval: the row's ``fundingRateInterval`` (hours)
+  where sent, else 8 h; delivery contracts (``deliveryTime`` set, ``ETHUSD_231229``) have no
+  funding (their ``"0"`` is None). Time: the row's ``ts`` (ms string).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
 from liqstress.event import Market
+from liqstress.open_interest import OpenInterest
 
 from . import kit
 
 ID = "bitget"
 WS_URL = "wss://ws.bitget.com/v3/ws/public"
+REST = "https://api.bitget.com"
+OI_PATH = "/api/v2/mix/market/tickers"
+#: Funding interval (hours) of a ticker that does not say otherwise.
+DEFAULT_FUNDING_HOURS = 8.0
+#: v2 delivery-contract suffix: ``ETHUSD_231229``.
+_V2_DELIVERY = re.compile(r"_\d{6}")
 TOPIC = "liquidation"
 INST_TYPES = ("usdt-futures", "coin-futures", "usdc-futures")
 #: instType -> (market, quote label, symbol suffixes that mark the quote).
@@ -110,6 +125,62 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data", tuple(events), snapshot=msg.get("action") == "snapshot")
 
 
+def product_type(inst_type: str) -> str:
+    """v2 REST productType of a v3 instType: ``usdt-futures`` -> ``USDT-FUTURES``."""
+    return inst_type.upper()
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, f"{OI_PATH}?productType={product_type(t)}")
+            for t in INST_TYPES]
+
+
+def _inst_type_of(source: str) -> str:
+    for inst_type in INST_TYPES:
+        if f"productType={product_type(inst_type)}" in source:
+            return inst_type
+    raise kit.FrameError("unexpected_shape", f"no known productType in {source[-60:]!r}")
+
+
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    return None if msg.get("code") == "00000" else kit.code_error(msg)
+
+
+def _optional_str(item: dict[str, Any], key: str) -> float | None:
+    """A decimal string Bitget may send as "" or null (no mark, no funding)."""
+    return None if item.get(key) in (None, "") else kit.num_str(item, key)
+
+
+def _ticker(item: dict[str, Any], inst_type: str, recv_ts: float) -> OpenInterest:
+    symbol = kit.required_str(item, "symbol")
+    head = symbol
+    match = _V2_DELIVERY.search(symbol)
+    if match is not None and match.end() == len(symbol):
+        head = symbol[:match.start()]
+    dated = head != symbol or item.get("deliveryTime") not in (None, "", "0")
+    base, _ = _pair(head, inst_type)
+    coins = kit.num_str(item, "holdingAmount")  # base coin, coin-margined included
+    mark = _optional_str(item, "markPrice")
+    price = mark if mark is not None and mark > 0 else None
+    funding = None if dated else _optional_str(item, "fundingRate")
+    hours = None
+    if funding is not None:
+        hours = _optional_str(item, "fundingRateInterval") or DEFAULT_FUNDING_HOURS
+    ts = kit.ms(item, "ts", string=True) if item.get("ts") not in (None, "") else recv_ts
+    return kit.oi_record(exchange=ID, symbol=symbol, base=base, market=_INST[inst_type][0],
+                         oi_coins=coins, oi_usd=coins * price if price is not None else None,
+                         price=price, funding_rate=funding, funding_interval_hours=hours,
+                         ts=ts, recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    inst_type = _inst_type_of(source)
+    msg = kit.rest_json(body, dict, "tickers body is not an object", _rest_error)
+    data = kit.member(msg, "data", list, "data is not a list")
+    return kit.oi_frame(kit.objects(data, "ticker"),
+                        lambda item: _ticker(item, inst_type, recv_ts))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -123,5 +194,9 @@ VENUE = kit.VenueSpec(
     # Frames: small liquidation arrays per instType.
     max_frame_bytes=256 * 1024,
     metadata_refresh=0.0,
-    default_urls={"ws": WS_URL},
+    oi_source=kit.url_has(OI_PATH),
+    oi_rule="v2 /mix/market/tickers (USDT-, COIN-, USDC-FUTURES): holdingAmount base coin (also "
+            "coin-margined), USD = coins * markPrice; fundingRate per fundingRateInterval if "
+            "sent, else 8 h; delivery contracts none",
+    default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -47,14 +47,31 @@
 - Dedupe: ``orderID`` is the venue id (the same order seen after a reconnect has the same id).
 - Liveness: send the text ``ping``; the text ``pong`` is the reply (BitMEX docs: ping when no
   message arrived for 5 s, reconnect when no pong follows).
+- Open interest and funding (REST poll, one request): ``GET /api/v1/instrument`` with
+  ``filter={"state":"Open"}``, ``count=500`` and only the ``OI_COLUMNS`` (the rows of
+  ``/instrument/active``, whose URL stays the metadata's so the two never mix in a recording).
+  ``openInterest`` is CONTRACTS, valued with the metadata's contract value, as liquidations:
+  inverse USD = contracts x USD per contract (XBTUSD: 1 USD), coins = USD / ``markPrice``;
+  linear coins = contracts x base per contract, USD = coins x ``markPrice``. Quanto (XBt-settled,
+  ETHUSD): ``openValue`` is satoshis, USD = openValue / 1e8 x the XBTUSD ``markPrice`` of the
+  SAME body, coins = USD / ``markPrice`` (no XBTUSD row: unvalued). A symbol without metadata,
+  or whose units are not pinned, is unvalued (null). Only perpetuals (FFWCSX) and futures
+  (FFCCSX) are listed. Funding: ``fundingRate`` per ``fundingInterval``, a time offset from
+  2000-01-01 (``2000-01-01T08:00:00.000Z`` = 8 h); futures have none. Time: the row's
+  ``timestamp``.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
+
+import orjson
 
 from liqstress.event import Market
+from liqstress.open_interest import OpenInterest
 
 from . import kit
 
@@ -69,6 +86,15 @@ _QUOTES = ("USDT", "USDC", "USD", "EUR", "XBT")
 #: BitMEX futures codes: root + month letter + two-digit year (XBTZ26, TRXZ19).
 _FUTURE_CODE = re.compile(r"^([A-Z0-9]+?)[FGHJKMNQUVXZ]\d{2}$")
 _PLAIN = re.compile(r"^[A-Z0-9]+$")
+OI_PATH = "/api/v1/instrument"
+#: Columns of the OI poll (BitMEX always adds the keys: symbol, timestamp).
+OI_COLUMNS = ("symbol", "typ", "underlying", "quoteCurrency", "settlCurrency", "isQuanto",
+              "isInverse", "openInterest", "openValue", "markPrice", "fundingRate",
+              "fundingInterval", "timestamp")
+#: The instrument whose mark prices XBt (satoshi) values in USD.
+XBT_MARK_SYMBOL = "XBTUSD"
+SATOSHI = 1e-8
+_EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def coin(asset: str) -> str:
@@ -215,6 +241,88 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     raise kit.FrameError("unexpected_shape", "neither table, success, error nor info")
 
 
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    query = (f"filter={quote(orjson.dumps({'state': 'Open'}).decode())}&count=500"
+             f"&columns={quote(orjson.dumps(list(OI_COLUMNS)).decode())}")
+    return [kit.rest_url(urls, REST, f"{OI_PATH}?{query}")]
+
+
+def _iso(item: dict[str, Any], key: str) -> datetime:
+    val = item.get(key)
+    try:
+        if not isinstance(val, str) or not val.endswith("Z"):
+            raise ValueError(val)
+        return datetime.fromisoformat(val[:-1]).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise kit.FrameError("bad_timestamp", f"{key}={val!r}"[:200]) from exc
+
+
+def _optional(item: dict[str, Any], key: str) -> float | None:
+    return None if item.get(key) is None else kit.num(item, key)
+
+
+def _funding(item: dict[str, Any]) -> tuple[float | None, float | None]:
+    rate = _optional(item, "fundingRate")
+    if rate is None:
+        return None, None  # futures: no funding
+    if item.get("fundingInterval") is None:
+        return rate, 8.0  # BitMEX perpetuals fund every 8 h
+    hours = (_iso(item, "fundingInterval") - _EPOCH_2000).total_seconds() / 3600.0
+    return rate, hours
+
+
+def _instrument_oi(item: dict[str, Any], recv_ts: float, meta: kit.Metadata,
+                   xbt_mark: float | None) -> OpenInterest | None:
+    symbol = kit.required_str(item, "symbol")
+    if item.get("typ") not in PRICED_TYPS:
+        return None  # spot pairs, indices, spreads: no open interest of ours
+    contracts = kit.num(item, "openInterest")
+    mark = _optional(item, "markPrice")
+    inst = meta.get(symbol)
+    if inst is not None:
+        base, quote_ccy, market = inst.base, inst.quote, inst.market
+    else:
+        base, quote_ccy, market = _unknown_pair(symbol)
+    usd_quote = quote_ccy in ("USD", *_STABLE)
+    price = mark if mark is not None and mark > 0 and usd_quote else None
+    oi_coins: float | None = None
+    oi_usd: float | None = None
+    if inst is not None and inst.contract_value > 0:
+        if market == "inverse":  # contract_value is USD per contract
+            oi_usd = contracts * inst.contract_value
+            oi_coins = oi_usd / price if price is not None else None
+        else:  # linear: base per contract
+            oi_coins = contracts * inst.contract_value
+            oi_usd = oi_coins * price if price is not None else None
+    elif (inst is not None and item.get("isQuanto") is True and item.get("settlCurrency") == "XBt"
+          and xbt_mark is not None and price is not None):
+        oi_usd = kit.num(item, "openValue") * SATOSHI * xbt_mark
+        oi_coins = oi_usd / price
+    rate, hours = _funding(item)
+    ts = _iso(item, "timestamp").timestamp() if item.get("timestamp") is not None else recv_ts
+    return kit.oi_record(exchange=ID, symbol=symbol, base=base, market=market,
+                         oi_coins=oi_coins, oi_usd=oi_usd, price=price, funding_rate=rate,
+                         funding_interval_hours=hours, ts=ts, recv_ts=recv_ts)
+
+
+def _xbt_mark(items: list[Any]) -> float | None:
+    for item in items:
+        if isinstance(item, dict) and item.get("symbol") == XBT_MARK_SYMBOL:
+            try:
+                mark = _optional(item, "markPrice")
+            except kit.FrameError:
+                return None
+            return mark if mark is not None and mark > 0 else None
+    return None
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    items = kit.rest_json(body, list, "instrument list is not an array", _rest_error)
+    xbt_mark = _xbt_mark(items)
+    return kit.oi_frame(kit.objects(items, "instrument"),
+                        lambda item: _instrument_oi(item, recv_ts, meta, xbt_mark))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -228,5 +336,10 @@ VENUE = kit.VenueSpec(
     # `partial` on subscribe is the biggest: the 1 MiB default.
     ping_interval=5.0,
     pong_timeout=10.0,
+    oi_source=kit.url_has(f"{OI_PATH}?"),
+    oi_rule="/instrument (state Open): openInterest contracts x metadata contract value (inverse "
+            "USD, linear base), priced at markPrice; quanto openValue satoshis x XBTUSD mark of "
+            "the same body; fundingRate per fundingInterval (offset from 2000-01-01, 8 h); "
+            "futures and unknown units none",
     default_urls={"ws": WS_URL, "rest": REST},
 )

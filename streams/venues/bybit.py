@@ -11,6 +11,15 @@
 - Sampling: documented as every liquidation, pushed in 500 ms batches (``data`` may hold several).
 - Liveness: ``{"op":"ping"}`` every 20 s; the reply ``{"op":"ping","ret_msg":"pong",...}`` is
   the pong. Liquidations are sparse, so silence never means dead.
+- Open interest and funding: one poll is ``GET /v5/market/tickers?category=linear`` and
+  ``?category=inverse`` (every instrument of the category in one body). Bybit's ``openInterest``
+  is the SUM OF BOTH SIDES (v5 open-interest doc); one side is ``singleOpenInterest`` (Bybit
+  computes it as half the sum), or ``openInterest / 2`` where a body lacks it. Linear: base
+  units, USD = one side × ``markPrice``; inverse: USD (1-USD contracts), coins = one side /
+  ``markPrice`` (``openInterestValue`` is coins there, and both sides: unused). Price is
+  ``markPrice``. ``fundingRate`` is a fraction per ``fundingIntervalHour`` (8 h where the body
+  has none); dated futures (``deliveryTime`` set) and ``""`` have no funding. Time: the body's
+  ``time``. Only the Trading instruments of the metadata are reported.
 """
 
 from __future__ import annotations
@@ -126,6 +135,64 @@ def ping_message(seq: int) -> str:
     return '{"op":"ping"}'
 
 
+OI_PATH = "/v5/market/tickers"
+#: Funding interval where a tickers body has no ``fundingIntervalHour`` (older bodies).
+DEFAULT_FUNDING_HOURS = 8.0
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, f"{OI_PATH}?category={cat}") for cat in ("linear", "inverse")]
+
+
+def _one_side(item: dict[str, Any]) -> float:
+    """Open interest of ONE side: ``singleOpenInterest``, else half the both-sides sum."""
+    if "singleOpenInterest" in item:
+        return kit.num_str(item, "singleOpenInterest")
+    return kit.num_str(item, "openInterest") / 2.0
+
+
+def _funding(item: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(rate per interval, interval hours); (None, None) for a dated future or no rate."""
+    delivery = item.get("deliveryTime")
+    if isinstance(delivery, str) and delivery not in ("", "0"):
+        return None, None  # a dated future: no funding
+    if item.get("fundingRate") in (None, ""):
+        return None, None
+    rate = kit.num_str(item, "fundingRate")
+    hours = item.get("fundingIntervalHour")
+    interval = DEFAULT_FUNDING_HOURS if hours in (None, "") else kit.num_str(
+        item, "fundingIntervalHour")
+    return rate, interval
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    result = kit.member(msg, "result", dict, "missing result.list")
+    items = kit.member(result, "list", list, "missing result.list")
+    ts = kit.ms(msg, "time") if "time" in msg else recv_ts
+
+    def build(item: Any) -> kit.OpenInterest | None:
+        if not isinstance(item, dict):
+            raise kit.FrameError("unexpected_shape", "ticker is not an object")
+        inst = meta.get(kit.required_str(item, "symbol"))
+        if inst is None:
+            return None  # not a Trading instrument of ours (yet: metadata refreshes)
+        side = _one_side(item)
+        mark = kit.num_str(item, "markPrice")
+        if mark <= 0:
+            raise kit.FrameError("bad_number", f"markPrice={item.get('markPrice')!r}")
+        rate, interval = _funding(item)
+        if inst.market == "inverse":  # one side in USD (1-USD contracts)
+            coins, usd = side / mark, side
+        else:
+            coins, usd = side, side * mark
+        return kit.oi_record(exchange=ID, symbol=inst.symbol, base=inst.base, market=inst.market,
+                             oi_coins=coins, oi_usd=usd, price=mark, funding_rate=rate,
+                             funding_interval_hours=interval, ts=ts, recv_ts=recv_ts)
+
+    return kit.oi_frame(items, build)
+
+
 def _market_from_source(source: str) -> Market:
     path = urlsplit(source).path.rstrip("/")
     if path.endswith("/inverse"):
@@ -190,4 +257,9 @@ VENUE = kit.VenueSpec(
     default_urls={"ws_linear": WS_LINEAR, "ws_inverse": WS_INVERSE, "rest": REST},
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
+    oi_source=kit.url_has(OI_PATH),
+    oi_rule="tickers (linear+inverse): one side = singleOpenInterest (else openInterest/2, "
+            "Bybit's openInterest is both sides); linear base units x markPrice, inverse USD "
+            "(coins = USD/markPrice); fundingRate per fundingIntervalHour (default 8 h); dated "
+            "futures no funding",
 )

@@ -29,6 +29,14 @@
   own app ping is ``public/test`` too, whose ``{"result": {"version": ...}}`` reply is the pong.
 - Replay: the trades channels send no history on subscribe, so nothing is dropped; ids dedupe
   anything seen twice.
+- Open interest and funding (REST poll): ``GET /api/v2/public/get_book_summary_by_currency?
+  currency=<C>&kind=future``, one request per settlement currency of ``CHANNELS`` (BTC, ETH,
+  USDC, USDT: 4 requests a poll). ``open_interest`` is USD for inverse perpetuals/futures
+  (``BTC-PERPETUAL``: oi_usd = open_interest, coins = open_interest / mark_price) and base coin
+  for linear ones (``BTC_USDC-PERPETUAL``: coins = open_interest, USD = coins x mark_price; a
+  quote that is not a USD stablecoin leaves USD null). Price: the row's ``mark_price``.
+  Funding: ``funding_8h`` (a fraction per 8 h, perpetuals only; ``current_funding`` is not
+  used), dated futures None. Time: ``creation_timestamp`` (ms).
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from . import kit
 
 ID = "deribit"
 WS_URL = "wss://www.deribit.com/ws/api/v2"
+REST = "https://www.deribit.com"
+OI_PATH = "/api/v2/public/get_book_summary_by_currency"
 #: One channel per currency: BTC and ETH hold the inverse perpetuals and futures, USDC (and
 #: USDT) the linear ones. ``trades.future.any.100ms`` would cover all of them in one channel.
 CHANNELS: tuple[str, ...] = (
@@ -79,6 +89,20 @@ TEST_REPLY = _rpc(TEST_REPLY_ID, "public/test", {})
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
     return []  # units follow from the instrument name; no metadata needed
+
+
+def oi_currencies() -> list[str]:
+    """The settlement currencies of ``CHANNELS`` (``trades.future.BTC.100ms`` -> ``BTC``)."""
+    return [channel.split(".")[2] for channel in CHANNELS]
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, f"{OI_PATH}?currency={currency}&kind=future")
+            for currency in oi_currencies()]
+
+
+def oi_source(source: str) -> bool:
+    return OI_PATH in source
 
 
 def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
@@ -219,6 +243,57 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    err = msg.get("error")
+    if err is None:
+        return None
+    if isinstance(err, dict):
+        return f"code={err.get('code')!r} {str(err.get('message'))[:200]!r}"
+    return str(err)[:200]
+
+
+def _optional(item: dict[str, Any], key: str) -> float | None:
+    """A JSON number that Deribit may leave out or send as null (mark, funding)."""
+    return None if item.get(key) is None else kit.num(item, key)
+
+
+def _summary(item: dict[str, Any], recv_ts: float) -> Any:
+    name = kit.required_str(item, "instrument_name")
+    try:
+        base, quote, market = instrument_market(name)
+    except kit.FrameError:
+        return None  # options, combos: not a future of ours
+    oi = kit.num(item, "open_interest")
+    mark = _optional(item, "mark_price")
+    price = mark if mark is not None and mark > 0 else None
+    oi_coins: float | None
+    oi_usd: float | None
+    if market == "inverse":  # open_interest is USD
+        oi_usd = oi
+        oi_coins = oi / price if price is not None else None
+    else:  # linear: open_interest is base coin
+        oi_coins = oi
+        usd_quote = quote in _USD_QUOTES
+        oi_usd = oi * price if price is not None and usd_quote else None
+        if not usd_quote:
+            price = None  # a EURR quote is no USD price
+    perpetual = name.endswith("-PERPETUAL")
+    funding = _optional(item, "funding_8h") if perpetual else None
+    ts = kit.ms(item, "creation_timestamp") if item.get("creation_timestamp") is not None \
+        else recv_ts
+    return kit.oi_record(exchange=ID, symbol=name, base=base, market=market, oi_coins=oi_coins,
+                         oi_usd=oi_usd, price=price, funding_rate=funding,
+                         funding_interval_hours=8.0 if funding is not None else None,
+                         ts=ts, recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, dict, "book summary is not an object", _rest_error)
+    result = kit.member(msg, "result", list, "result is not a list")
+    return kit.oi_frame(kit.objects(result, "book summary"),
+                        lambda item: _summary(item, recv_ts))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -232,5 +307,8 @@ VENUE = kit.VenueSpec(
     # Frames: 100 ms batches of every trade of a kind and currency (hundreds in a crash):
     # the 1 MiB default.
     metadata_refresh=0.0,
-    default_urls={"ws": WS_URL},
+    oi_rule="get_book_summary_by_currency (BTC, ETH, USDC, USDT; kind future): open_interest USD "
+            "for inverse (coins = USD / mark_price), base coin for linear _USDC/_USDT (USD = coins "
+            "* mark_price); funding_8h per 8 h on perpetuals, dated futures none",
+    default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -35,6 +35,12 @@
   something not subscribed is a documented no-op (socks ``subscription.ts``); the id is never a
   market ticker (tickers are upper case). That ``unsubscribed`` (and a legacy ``pong``) is kind
   ``pong``. Unsubscribes are not rate limited, unlike pings (5/s) and invalid messages.
+- Open interest and funding: one ``GET {rest}/v4/perpetualMarkets?limit=1000`` per poll (the
+  metadata listing, with a query of its own so the two are told apart in recordings; 1000 is
+  the indexer's default limit). Per ACTIVE market: ``openInterest`` in coins of the base,
+  valued at ``oraclePrice`` (USD; the price v4 margins and funds with; a market without one
+  gets a null USD value); ``nextFundingRate`` is the predicted rate of the next HOURLY payment
+  (interval 1 h). The body has no time: ``ts`` is the receipt time.
 """
 
 from __future__ import annotations
@@ -106,6 +112,43 @@ def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
     # The listing is complete: markets no longer ACTIVE leave (a reconnect drops them).
     meta.instruments.clear()
     meta.instruments.update(active)
+
+
+OI_QUERY = "/v4/perpetualMarkets?limit=1000"
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, OI_QUERY)]
+
+
+def oi_source(source: str) -> bool:
+    """The OI poll: the markets listing WITH a query (the metadata URL has none)."""
+    return "/v4/perpetualMarkets?" in source
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    markets = kit.member(msg, "markets", dict)
+
+    def build(item: Any) -> kit.OpenInterest | None:
+        if not isinstance(item, dict):
+            raise kit.FrameError("unexpected_shape", "market is not an object")
+        if item.get("status") != "ACTIVE":
+            return None  # settled or paused: not followed (as in the metadata)
+        ticker = kit.required_str(item, "ticker")
+        pair = _pair(ticker)
+        if pair is None:
+            raise kit.FrameError("unknown_symbol", ticker[:100])
+        coins = kit.num_str(item, "openInterest")
+        oracle = kit.num_str(item, "oraclePrice") if item.get("oraclePrice") not in (
+            None, "") else None
+        price = oracle if oracle is not None and oracle > 0 else None
+        return kit.oi_record(exchange=ID, symbol=ticker, base=pair[0], market="linear",
+                             oi_coins=coins, oi_usd=None if price is None else coins * price,
+                             price=price, funding_rate=kit.num_str(item, "nextFundingRate"),
+                             funding_interval_hours=1.0, ts=recv_ts, recv_ts=recv_ts)
+
+    return kit.oi_frame(markets.values(), build)
 
 
 def subscribe_messages(markets: Sequence[str]) -> list[str]:
@@ -282,4 +325,6 @@ VENUE = kit.VenueSpec(
     subscribe_for=subscribe_messages,
     metadata_refresh=900.0,
     default_urls={"ws": WS_URL, "rest": REST},
+    oi_rule="perpetualMarkets: openInterest coins, valued at oraclePrice (USD); nextFundingRate "
+            "per 1 h; no venue time (receipt time)",
 )

@@ -39,6 +39,14 @@
   ``futures.pong`` frame. Liquidations are sparse (~1.8/min with ``!all``): silence is normal.
 - Snapshot/replay: Gate sends no history on subscribe, so nothing is dropped. The WS items have
   no order id, so events are deduped by the content hash (contract, ms time, side, price, size).
+- Open interest and funding (REST poll, one request): ``GET /api/v4/futures/usdt/tickers``.
+  ``total_size`` is CONTRACTS (one side): coins = ``total_size × quanto_multiplier`` from the
+  contracts metadata (else the row's own ``quanto_multiplier``, which newer tickers carry), USD
+  = coins × ``mark_price`` (the row's own mark, USDT as USD); a contract without a multiplier
+  gets coins and USD null. ``funding_rate`` is a fraction per interval:
+  the row's ``funding_interval`` (seconds) where sent, else the contract's ``funding_interval``
+  kept by ``load_rest`` (``meta.oi_context[FUNDING_CONTEXT]``), else 8 h. The tickers carry no
+  time: ts = receipt time.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from typing import Any
 import orjson
 
 from liqstress.labels import Side
+from liqstress.open_interest import OpenInterest
 
 from . import kit
 
@@ -63,6 +72,11 @@ PONG_CHANNEL = "futures.pong"
 POSITIVE_SIZE_IS_LONG = True
 #: Epoch values above this are milliseconds (seconds stay below it until the year 5138).
 _MS_THRESHOLD = 1e11
+OI_PATH = "/api/v4/futures/usdt/tickers"
+#: ``meta.oi_context`` key: contract -> funding interval in hours, from the contracts metadata.
+FUNDING_CONTEXT = "gate_funding_interval_hours"
+#: Gate's default funding interval (hours) when neither the ticker nor the contract says.
+DEFAULT_FUNDING_HOURS = 8.0
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
@@ -82,13 +96,25 @@ def _rest_error(msg: dict[str, Any]) -> str | None:
     return None
 
 
+def _interval_hours(item: dict[str, Any]) -> float | None:
+    """``funding_interval`` (integer seconds, e.g. 28800) in hours, or None."""
+    val = item.get("funding_interval")
+    if type(val) is not int or not 0 < val <= 86_400:
+        return None
+    return val / 3600.0
+
+
 def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
+    intervals: dict[str, float] = meta.oi_context.setdefault(FUNDING_CONTEXT, {})
     for item in kit.rest_json(body, list, "contracts body is not a list", _rest_error):
         if not isinstance(item, dict):
             continue
         name = item.get("name")
         if not isinstance(name, str) or not name:
             continue
+        hours = _interval_hours(item)
+        if hours is not None:
+            intervals[name] = hours
         pair = _pair(name)
         # Only linear ("direct") contracts are |size| x multiplier base units; anything else
         # (inverse/quanto, should one appear on this settle) stays unpriced rather than wrong.
@@ -219,6 +245,39 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, OI_PATH)]
+
+
+def _ticker(item: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> OpenInterest | None:
+    contract = kit.required_str(item, "contract")
+    pair = _pair(contract)
+    if pair is None:
+        raise kit.FrameError("unknown_symbol", contract[:100])
+    contracts = kit.num_any(item, "total_size")  # a decimal string; a number tolerated
+    mark = kit.num_str(item, "mark_price") if item.get("mark_price") not in (None, "") else None
+    price = mark if mark is not None and mark > 0 else None
+    inst = meta.get(contract)
+    # The contracts metadata's multiplier; else the one newer tickers carry themselves.
+    mult = inst.contract_value if inst is not None else kit.positive(item, "quanto_multiplier")
+    oi_coins = contracts * mult if mult is not None else None
+    oi_usd = oi_coins * price if oi_coins is not None and price is not None else None
+    rate = item.get("funding_rate")
+    funding = None if rate in (None, "") else kit.num_str(item, "funding_rate")
+    hours = None
+    if funding is not None:
+        known = meta.oi_context.get(FUNDING_CONTEXT, {})
+        hours = _interval_hours(item) or known.get(contract) or DEFAULT_FUNDING_HOURS
+    return kit.oi_record(exchange=ID, symbol=contract, base=pair[0], market="linear",
+                         oi_coins=oi_coins, oi_usd=oi_usd, price=price, funding_rate=funding,
+                         funding_interval_hours=hours, ts=recv_ts, recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    items = kit.rest_json(body, list, "tickers body is not a list", _rest_error)
+    return kit.oi_frame(kit.objects(items, "ticker"), lambda item: _ticker(item, recv_ts, meta))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -233,5 +292,9 @@ VENUE = kit.VenueSpec(
     # Frames: arrays of at most ~20 liquidations (flushed per ~1 s).
     max_frame_bytes=256 * 1024,
     metadata_refresh=900.0,
+    oi_source=kit.url_has(OI_PATH),
+    oi_rule="/futures/usdt/tickers: total_size contracts * quanto_multiplier (contracts "
+            "metadata) = coins, USD = coins * mark_price; funding_rate per funding_interval "
+            "(ticker, else contract metadata, else 8 h); no multiplier -> coins/USD null",
     default_urls={"ws": WS_URL, "rest": REST},
 )

@@ -34,6 +34,15 @@
   documents no rate limit for ``sub``). That reply is also a pong. Should HTX ever accept it,
   BTC-USDT would be pushed twice with identical fields, which hash to the same event id and are
   deduplicated by the worker.
+- Open interest and funding (REST poll, ``oi_urls``; REST bodies are plain JSON, not gzip): first
+  ``GET {rest}/linear-swap-api/v1/swap_batch_funding_rate`` (every USDT-M swap; ``funding_rate``
+  a decimal string, a fraction per 8 h: HTX documents no other interval in this listing), kept
+  in ``meta.oi_context`` for the next body of the same poll; then
+  ``GET {rest}/linear-swap-api/v1/swap_open_interest?business_type=all`` (every swap and USDT-M
+  future: no ``contract_code``). ``value`` is already USDT (= USD), ``amount`` is coins,
+  ``volume`` contracts (unused); ``trade_*`` are 24 h trading volume, never OI. Dated futures
+  have no funding (null). The listing carries no mark price: ``price`` is null. Time: the
+  body's ``ts``. Funding older than ``FUNDING_MAX_AGE`` seconds against that ``ts`` is not used.
 - Snapshot/replay: none; the topic pushes only new liquidations, and HTX has no native id, so
   events get the hash id of (symbol, time, side, price, volume).
 """
@@ -49,6 +58,16 @@ from . import kit
 
 ID = "htx"
 WS_URL = "wss://api.hbdm.com/linear-swap-notification"
+REST = "https://api.hbdm.com"
+FUNDING_PATH = "/linear-swap-api/v1/swap_batch_funding_rate"
+OI_PATH = "/linear-swap-api/v1/swap_open_interest"
+#: Hours between USDT-M swap fundings (the batch listing names no interval).
+FUNDING_INTERVAL_HOURS = 8.0
+#: Seconds between the funding body's ``ts`` and the open-interest body's ``ts`` beyond which the
+#: stashed funding is from another poll and is not used.
+FUNDING_MAX_AGE = 120.0
+_OI_CONTEXT = "htx_funding"
+_USD_QUOTES = ("USDT", "USDC")
 TOPIC = "public.*.liquidation_orders"
 SUB_CID = "liqstress-liq"
 SUBSCRIBE = orjson.dumps({"op": "sub", "cid": SUB_CID, "topic": TOPIC}).decode()
@@ -187,6 +206,76 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data", tuple(events), unpriced=unpriced)
 
 
+# ---- open interest and funding -------------------------------------------------------------
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    # Funding first: its rates are stashed for the open-interest body of the same poll.
+    return [kit.rest_url(urls, REST, FUNDING_PATH),
+            kit.rest_url(urls, REST, f"{OI_PATH}?business_type=all")]
+
+
+def _rest_error(msg: dict[str, Any]) -> str | None:
+    if msg.get("status") != "ok":
+        return (f"status={msg.get('status')!r} err_code={msg.get('err_code')!r} "
+                f"{str(msg.get('err_msg'))[:200]}")
+    return None
+
+
+def _funding(body: str, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    ts = kit.ms(msg, "ts")
+    rates: dict[str, float] = {}
+    bad = 0
+    items = kit.member(msg, "data", list)
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise kit.FrameError("unexpected_shape", "funding entry is not an object")
+            code = kit.required_str(item, "contract_code")
+            if item.get("funding_rate") in (None, "", "null"):
+                continue
+            rates[code] = kit.num_str(item, "funding_rate")
+        except kit.FrameError:
+            bad += 1
+    if bad and not rates:
+        raise kit.FrameError("bad_open_interest", f"{bad} unusable funding rates")
+    meta.oi_context[_OI_CONTEXT] = (ts, rates)
+    return kit.INFO
+
+
+def _oi_record(item: Any, ts: float, recv_ts: float,
+               funding: dict[str, float]) -> Any:
+    if not isinstance(item, dict):
+        raise kit.FrameError("unexpected_shape", "open interest entry is not an object")
+    code = kit.required_str(item, "contract_code")
+    base, quote = _base_quote(item, "")
+    # HTX documents amount (and volume) as the SUM OF BOTH buy and sell sides, and value
+    # as the value of that total: halved to ONE side, what every other venue reports (Bybit's
+    # singleOpenInterest is the same correction).
+    coins, value = kit.num(item, "amount") / 2, kit.num(item, "value") / 2
+    swap = item.get("contract_type") == "swap" or item.get("business_type") == "swap"
+    rate = funding.get(code) if swap else None
+    return kit.oi_record(exchange=ID, symbol=code, base=base, market="linear", oi_coins=coins,
+                         oi_usd=value if quote in _USD_QUOTES else None, price=None,
+                         funding_rate=rate,
+                         funding_interval_hours=FUNDING_INTERVAL_HOURS if rate is not None
+                         else None, ts=ts, recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    if FUNDING_PATH in source:
+        return _funding(body, meta)
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    ts = kit.ms(msg, "ts")
+    stashed = meta.oi_context.get(_OI_CONTEXT)
+    funding: dict[str, float] = {}
+    if stashed is not None and abs(ts - stashed[0]) <= FUNDING_MAX_AGE:
+        funding = stashed[1]
+    return kit.oi_frame(kit.member(msg, "data", list),
+                        lambda item: _oi_record(item, ts, recv_ts, funding))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -194,6 +283,10 @@ VENUE = kit.VenueSpec(
     unit_rule="volume contracts (unused), amount base = qty, trade_turnover USDT = notional "
               "(fallback amount*price); never volume*price",
     sampled=False,
+    oi_source=kit.url_has(FUNDING_PATH, OI_PATH),
+    oi_rule="swap_open_interest value USDT = USD, amount coins, both documented as the sum of "
+            "both sides: halved to one side (volume contracts unused); "
+            "funding swap_batch_funding_rate per 8 h (swaps only); no mark price",
     gzip=True,
     # The server pings every ~5 s (each counts as a pong): the timeout tolerates two missed,
     # and 10 s + 15 s keeps a stall within 30 s.
@@ -202,5 +295,5 @@ VENUE = kit.VenueSpec(
     # Frames: small gzip-compressed pushes (the inflated size has its own cap in the session).
     max_frame_bytes=256 * 1024,
     metadata_refresh=0.0,
-    default_urls={"ws": WS_URL},
+    default_urls={"ws": WS_URL, "rest": REST},
 )

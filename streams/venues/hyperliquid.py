@@ -75,6 +75,13 @@ URL key ``prices``: ``off`` turns it off; unset, it is the ``ws`` endpoint with 
 out (``wss://api.hyperliquid.xyz:443/ws``): the same server and handshake, but a ``source`` of
 its own, so recordings tell the two connections apart and an allMids (re)subscribe never moves
 the trades connection's history cut-off (``drop_before_subscribe`` is kept per source).
+
+Open interest and funding: one ``POST {rest}/info {"type":"metaAndAssetCtxs"}`` per poll
+(``[{"universe": [...]}, [ctx, ...]]``, ctx ``i`` belongs to coin ``i``; main-dex perps, delisted
+coins left out). ``openInterest`` is in coins of the base (``kPEPE``: thousands), valued at the
+mark ``markPx`` (USDC taken as USD; the oracle price ``oraclePx`` differs slightly and is not
+used). ``funding`` is the rate per HOUR (interval 1 h; 0.0000125 = 0.01 %/8 h). The body has
+no time: ``ts`` is the receipt time.
 """
 
 from __future__ import annotations
@@ -96,6 +103,7 @@ ID = "hyperliquid"
 WS_URL = "wss://api.hyperliquid.xyz/ws"
 REST = "https://api.hyperliquid.xyz"
 META_BODY = '{"type":"meta"}'
+OI_BODY = '{"type":"metaAndAssetCtxs"}'
 QUOTE = "USDC"
 #: The greeting the server sends as plain text on every new connection.
 CONNECTED = "Websocket connection established."
@@ -145,6 +153,44 @@ def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
         if isinstance(name, str) and name and _is_main_perp(name):
             meta.instruments[name] = kit.Instrument(symbol=name, base=name, quote=QUOTE,
                                                 market="linear")
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, f"/info#{OI_BODY}")]
+
+
+def _oi_px(ctx: dict[str, Any], key: str) -> float | None:
+    """A price of a ctx: a positive decimal string, or None (a coin without a mark yet)."""
+    val = ctx.get(key)
+    if val is None:
+        return None
+    px = kit.num_str(ctx, key)
+    return px if px > 0 else None
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, list, "metaAndAssetCtxs is not [meta, ctxs]")
+    if len(msg) != 2 or not isinstance(msg[0], dict) or not isinstance(msg[1], list):
+        raise kit.FrameError("unexpected_shape", "metaAndAssetCtxs is not [meta, ctxs]")
+    universe, ctxs = msg[0].get("universe"), msg[1]
+    if not isinstance(universe, list) or len(universe) != len(ctxs):
+        raise kit.FrameError("unexpected_shape", "universe and asset contexts do not align")
+
+    def build(pair: tuple[Any, Any]) -> kit.OpenInterest | None:
+        asset, ctx = pair
+        if not isinstance(asset, dict) or not isinstance(ctx, dict):
+            raise kit.FrameError("unexpected_shape", "asset or context is not an object")
+        coin = kit.required_str(asset, "name")
+        if asset.get("isDelisted") is True or not _is_main_perp(coin):
+            return None
+        coins = kit.num_str(ctx, "openInterest")
+        mark = _oi_px(ctx, "markPx")
+        return kit.oi_record(exchange=ID, symbol=coin, base=coin, market="linear",
+                             oi_coins=coins, oi_usd=None if mark is None else coins * mark,
+                             price=mark, funding_rate=kit.num_str(ctx, "funding"),
+                             funding_interval_hours=1.0, ts=recv_ts, recv_ts=recv_ts)
+
+    return kit.oi_frame(zip(universe, ctxs, strict=True), build)
 
 
 def subscribe_messages(coins: Sequence[str]) -> list[str]:
@@ -416,4 +462,7 @@ VENUE = kit.VenueSpec(
     default_urls={"ws": WS_URL, "rest": REST},
     optional_urls={"prices": "ws", "node_fills": "file"},
     off_urls=("prices",),
+    oi_source=kit.url_has(OI_BODY),
+    oi_rule="metaAndAssetCtxs: openInterest coins, valued at markPx (USDC as USD); funding "
+            "per 1 h; no venue time (receipt time)",
 )

@@ -16,6 +16,7 @@ import orjson
 
 from liqstress.event import EventError, LiquidationEvent, Market, make_event
 from liqstress.labels import Side
+from liqstress.open_interest import OIError, OpenInterest, make_oi
 
 # Everything a venue module needs from base as well, so a venue imports one namespace
 # (`from . import kit`) and every helper reads as kit.<name> where it is used.
@@ -46,7 +47,8 @@ from .base import split_symbol as split_symbol
 _T = TypeVar("_T")
 
 #: ``VenueSpec`` fields a venue module fills with a function of the same name.
-HOOKS = ("rest_urls", "connections", "parse", "load_rest", "rest_next", "ping_message")
+HOOKS = ("rest_urls", "connections", "parse", "load_rest", "rest_next", "ping_message",
+         "oi_urls", "oi_source", "parse_oi")
 
 
 def hooks(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -197,3 +199,53 @@ def okx_envelope(text: str, arg_key: str,
     if arg.get(arg_key) != arg_value:
         raise FrameError("unexpected_channel", str(arg.get(arg_key))[:100])
     return msg, arg, data
+
+
+# ---- open interest and funding ---------------------------------------------------------------
+
+
+def oi_record(*, exchange: str, symbol: str, base: str, market: str, oi_coins: float | None,
+              oi_usd: float | None, price: float | None, funding_rate: float | None,
+              funding_interval_hours: float | None, ts: float,
+              recv_ts: float) -> OpenInterest:
+    """``make_oi`` for parsers: a value it refuses is ``FrameError("bad_open_interest")``,
+    which ``oi_frame`` counts as one skipped instrument."""
+    try:
+        return make_oi(exchange=exchange, symbol=symbol, base=base, market=market,
+                       oi_coins=oi_coins, oi_usd=oi_usd, price=price, funding_rate=funding_rate,
+                       funding_interval_hours=funding_interval_hours, ts=ts, recv_ts=recv_ts)
+    except OIError as exc:
+        raise FrameError("bad_open_interest", str(exc)) from exc
+
+
+def oi_frame(items: Iterable[Any],
+             build: Callable[[Any], OpenInterest | None]) -> Parsed:
+    """The outcome of one OI poll body: ``build`` turns each listed instrument into a record,
+    or None for one that is not ours (spot, options, another settle currency). An instrument
+    it cannot read (a FrameError, e.g. a missing or non-numeric field) is skipped: one odd
+    listing must not cost the other few hundred. A body whose instruments are ALL unreadable
+    is the error ``bad_open_interest``; none of ours at all is ``info``."""
+    records: list[OpenInterest] = []
+    bad = 0
+    first = ""
+    for item in items:
+        try:
+            rec = build(item)
+        except FrameError as exc:
+            bad += 1
+            first = first or str(exc)
+            continue
+        if rec is not None:
+            records.append(rec)
+    if bad and not records:
+        raise FrameError("bad_open_interest", f"{bad} unusable instruments; first: {first}"[:300])
+    return Parsed(kind="data" if records else "info", open_interest=tuple(records),
+                  unpriced=sum(1 for r in records if r.oi_usd is None), skipped=bad)
+
+
+def url_has(*markers: str) -> Callable[[str], bool]:
+    """An ``oi_source`` predicate: the REST sources (URL, ``#`` POST body included) that
+    contain one of ``markers`` are open-interest polls."""
+    def oi_source(source: str) -> bool:
+        return any(m in source for m in markers)
+    return oi_source

@@ -25,6 +25,15 @@
 - Coverage: trade prints, so complete for the subscribed products: ``sampled`` is False.
 - Replay: a ``trade_snapshot`` of recent trades follows each (re)subscribe. It is history and
   is never counted (``Parsed(snapshot=True)``); live ``trade`` messages follow.
+- Open interest and funding (REST poll, ``oi_urls``): one ``GET {rest}/derivatives/api/v3/tickers``
+  lists every product. ``openInterest`` is contracts: ``PI_``/``FI_`` inverse contracts are
+  worth ``contractSize`` USD each (1 USD today), so OI USD = OI x contractSize and coins = USD /
+  ``markPrice``; ``PF_``/``FF_`` linear contracts are ``contractSize`` base units each (1 today),
+  so coins = OI x contractSize and USD = coins x ``markPrice``. Without instrument metadata the
+  figures are null (never a guess). Funding: ``relativeFundingRate`` (a fraction per hour: Kraken
+  funds hourly) for perpetuals only; the plain ``fundingRate`` is an ABSOLUTE amount per contract
+  and is never read; a ticker without ``relativeFundingRate`` has null funding. Price: the
+  ticker's ``markPrice``. Time: the body's ``serverTime``.
 - Liveness: Kraken closes connections idle for 60 s and documents no app-level ping that gets
   a reply. Our ping is ``{"event":"subscribe","feed":"heartbeat"}``: its
   ``{"event":"subscribed","feed":"heartbeat"}`` answer and the ``{"feed":"heartbeat",...}``
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -64,6 +74,9 @@ _QUOTES = ("USDT", "USDC", "USD", "EUR", "GBP", "CHF", "AUD", "JPY")
 _USD_QUOTES = ("USD", "USDT", "USDC")
 _MATURITY = re.compile(r"^\d{6}$")
 _ALIASES = {"XBT": "BTC"}
+TICKERS_PATH = "/derivatives/api/v3/tickers"
+#: Kraken funds perpetuals every hour; ``relativeFundingRate`` is the rate of one such hour.
+FUNDING_INTERVAL_HOURS = 1.0
 
 
 def rest_urls(urls: dict[str, str]) -> list[str]:
@@ -216,6 +229,75 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     raise kit.FrameError("unexpected_channel", str(feed)[:100])
 
 
+# ---- open interest and funding -------------------------------------------------------------
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, TICKERS_PATH)]
+
+
+def _server_time(msg: dict[str, Any], recv_ts: float) -> float:
+    """``serverTime`` (ISO 8601, ``2025-11-17T00:34:37.524Z``) in epoch seconds; receipt time
+    when the body has none."""
+    raw = msg.get("serverTime")
+    if raw is None:
+        return recv_ts
+    if not isinstance(raw, str) or not raw.endswith("Z"):
+        raise kit.FrameError("bad_timestamp", f"serverTime={raw!r}"[:200])
+    try:
+        return datetime.fromisoformat(raw[:-1] + "+00:00").timestamp()
+    except ValueError as exc:
+        raise kit.FrameError("bad_timestamp", f"serverTime={raw!r}"[:200]) from exc
+
+
+def _optional_num(item: dict[str, Any], key: str) -> float | None:
+    return kit.num(item, key) if item.get(key) is not None else None
+
+
+def _oi_record(item: Any, meta: kit.Metadata, ts: float, recv_ts: float) -> Any:
+    if not isinstance(item, dict):
+        raise kit.FrameError("unexpected_shape", "ticker is not an object")
+    symbol = kit.required_str(item, "symbol")
+    pair = product_pair(symbol)
+    if pair is None:
+        return None  # an index (in_/rr_) or a product type whose units we do not know
+    base, quote, market = pair
+    inst = meta.get(symbol)
+    contracts = kit.num(item, "openInterest")
+    mark = _optional_num(item, "markPrice")
+    if mark is not None and not mark > 0:
+        mark = None
+    oi_coins: float | None = None
+    oi_usd: float | None = None
+    if inst is not None:
+        base, quote, market = inst.base, inst.quote, inst.market
+        if market == "inverse":
+            # Contracts of contractSize quote currency (USD) each: a USD value without a price.
+            value = contracts * inst.contract_value
+            oi_usd = value if quote in _USD_QUOTES else None
+            oi_coins = value / mark if mark is not None and oi_usd is not None else None
+        else:
+            oi_coins = contracts * inst.contract_value
+            if mark is not None and quote in _USD_QUOTES:
+                oi_usd = oi_coins * mark
+    perpetual = len(symbol.split("_")) == 2  # PF_XBTUSD; dated: FI_XBTUSD_261225
+    funding = _optional_num(item, "relativeFundingRate") if perpetual else None
+    return kit.oi_record(exchange=ID, symbol=symbol, base=base, market=market,
+                         oi_coins=oi_coins, oi_usd=oi_usd,
+                         price=mark if quote in _USD_QUOTES else None,
+                         funding_rate=funding,
+                         funding_interval_hours=FUNDING_INTERVAL_HOURS if funding is not None
+                         else None, ts=ts, recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """``/derivatives/api/v3/tickers``: one record per PF_/PI_/FF_/FI_ product."""
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    tickers = kit.member(msg, "tickers", list)
+    ts = _server_time(msg, recv_ts)
+    return kit.oi_frame(tickers, lambda item: _oi_record(item, meta, ts, recv_ts))
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -224,6 +306,10 @@ VENUE = kit.VenueSpec(
     unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
               "contracts x contractSize = notional, qty notional/price; no metadata -> null",
     sampled=False,
+    oi_source=kit.url_has(TICKERS_PATH),
+    oi_rule="tickers openInterest contracts: PI_/FI_ x contractSize USD (coins = USD/markPrice), "
+            "PF_/FF_ x contractSize base (USD = coins*markPrice); funding relativeFundingRate "
+            "per 1 h (perpetuals; fundingRate is absolute, unused); no metadata -> null",
     ping_interval=15.0,  # a stall within 30 s; Kraken wants a message at least every 60 s
     pong_timeout=10.0,
     # Frames: a product's trade_snapshot (~100 trades x 0.2 KB) is the biggest.

@@ -13,6 +13,14 @@
   before the ack (and the worker dedupes by id).
 - Liveness: send the text ``ping`` (< 30 s idle or the server cuts us off); the text ``pong``
   (not JSON) is the reply.
+- Open interest and funding: one poll is ``GET /api/v5/public/funding-rate?instId=ANY`` (every
+  perpetual's funding in one body; kept in ``meta.oi_context`` for the bodies after it), then
+  ``GET /api/v5/public/open-interest?instType=SWAP`` and ``?instType=FUTURES``. Coins are
+  ``oiCcy`` (the venue's own figure, per coin of the base); USD is ``oiUsd``, or for an inverse
+  contract without it ``oi × ctVal × ctMult`` (USD contracts, from the metadata), else null.
+  The body has no mark: ``price`` is null. ``fundingRate`` is the fraction for the upcoming
+  settlement, per ``nextFundingTime - fundingTime`` (OKX sets 1-8 h per instrument); dated
+  futures have none. Time: ``ts`` of each row.
 """
 
 from __future__ import annotations
@@ -86,6 +94,91 @@ def load_rest(meta: kit.Metadata, url: str, body: str) -> None:
                                                market=market, contract_value=ct_val * ct_mult)
 
 
+FUNDING_PATH = "/api/v5/public/funding-rate"
+OI_PATH = "/api/v5/public/open-interest"
+#: ``meta.oi_context`` key of the funding table a poll's first body leaves for the others.
+FUNDING_KEY = "okx_funding"
+#: A funding table older than this (seconds) is not used (a poll whose first body failed).
+FUNDING_MAX_AGE = 120.0
+
+
+def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
+    return [kit.rest_url(urls, REST, f"{FUNDING_PATH}?instId=ANY")] + [
+        kit.rest_url(urls, REST, f"{OI_PATH}?instType={t}") for t in INST_TYPES]
+
+
+def _interval_hours(row: dict[str, Any]) -> float | None:
+    """Hours between this settlement and the next (whole hours, 1..24), else None."""
+    try:
+        this, nxt = kit.ms(row, "fundingTime", string=True), kit.ms(row, "nextFundingTime",
+                                                                       string=True)
+    except kit.FrameError:
+        return None
+    hours = (nxt - this) / 3600.0
+    return hours if hours == int(hours) and 1 <= hours <= 24 else None
+
+
+def _funding_table(data: list[Any]) -> dict[str, tuple[float, float]]:
+    table: dict[str, tuple[float, float]] = {}
+    for row in data:
+        if not isinstance(row, dict) or not isinstance(row.get("instId"), str):
+            continue
+        if row.get("fundingRate") in (None, ""):
+            continue
+        try:
+            rate = kit.num_str(row, "fundingRate")
+        except kit.FrameError:
+            continue
+        hours = _interval_hours(row)
+        if hours is not None:
+            table[row["instId"]] = (rate, hours)
+    return table
+
+
+def _oi_record(row: dict[str, Any], recv_ts: float, meta: kit.Metadata,
+               funding: dict[str, tuple[float, float]]) -> kit.OpenInterest | None:
+    inst_id = kit.required_str(row, "instId")
+    if row.get("instType") not in INST_TYPES:
+        return None
+    inst = meta.get(inst_id)
+    if inst is not None:
+        base, market = inst.base, inst.market
+    else:
+        pair = _pair(inst_id)
+        if pair is None:
+            raise kit.FrameError("unknown_symbol", inst_id[:100])
+        base = pair[0]
+        market = "inverse" if pair[1] in _USD else "linear"
+    coins = kit.num_str(row, "oiCcy")
+    usd: float | None
+    if row.get("oiUsd") not in (None, ""):
+        usd = kit.num_str(row, "oiUsd")
+    elif inst is not None and inst.market == "inverse":
+        usd = kit.num_str(row, "oi") * inst.contract_value  # contracts of ctVal USD
+    else:
+        usd = None
+    rate, hours = funding.get(inst_id, (None, None))
+    return kit.oi_record(exchange=ID, symbol=inst_id, base=base, market=market, oi_coins=coins,
+                         oi_usd=usd, price=None, funding_rate=rate, funding_interval_hours=hours,
+                         ts=kit.ms(row, "ts", string=True), recv_ts=recv_ts)
+
+
+def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    data = kit.member(msg, "data", list)
+    if FUNDING_PATH in source:
+        meta.oi_context[FUNDING_KEY] = (recv_ts, _funding_table(data))
+        return kit.INFO
+    stamp, table = meta.oi_context.get(FUNDING_KEY, (0.0, {}))
+    funding = table if 0 <= recv_ts - stamp <= FUNDING_MAX_AGE else {}
+    return kit.oi_frame(data, lambda row: _oi_record(row, recv_ts, meta, funding)
+                        if isinstance(row, dict) else _not_object())
+
+
+def _not_object() -> kit.OpenInterest | None:
+    raise kit.FrameError("unexpected_shape", "open interest row is not an object")
+
+
 def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
     return [kit.Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,))]
 
@@ -154,4 +247,8 @@ VENUE = kit.VenueSpec(
     pong_timeout=10.0,
     drop_before_subscribe=True,
     default_urls={"ws": WS_URL, "rest": REST},
+    oi_source=kit.url_has(FUNDING_PATH, OI_PATH),
+    oi_rule="funding-rate?instId=ANY then open-interest (SWAP, FUTURES): coins oiCcy, USD oiUsd "
+            "(inverse without it: oi*ctVal USD; else null), no mark (price null); fundingRate "
+            "per nextFundingTime-fundingTime hours; dated futures no funding",
 )

@@ -1,0 +1,149 @@
+/* Shared helpers of the compiled parse path (liqstress.streams._fast).
+ *
+ * The compiled path is an ACCELERATOR, never a second source of truth: each venue function
+ * handles only the frames it recognises completely (the usual liquidation frame, pongs) and
+ * returns FX_FALLBACK for anything else, including every frame that would become a dead letter.
+ * The session then runs the venue's Python parser on the same frame, which stays the reference:
+ * tests/test_fastparse.py runs every fixture frame and 10,000 mutated frames per venue through
+ * both and requires identical outcomes (events, ids, kinds, dead letters).
+ *
+ * Rules every venue function follows:
+ *   - exact JSON types (PyUnicode_CheckExact, PyLong_CheckExact...): a JSON boolean is never a
+ *     number, as in the Python readers;
+ *   - a value the Python path would refuse or treat differently -> FX_FALLBACK, never a guess;
+ *   - no Python exception may escape: on an allocation failure return FX_ERROR with the error
+ *     set (the caller clears it and falls back).
+ */
+#ifndef LIQSTRESS_FAST_H
+#define LIQSTRESS_FAST_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FX_OK 0
+#define FX_FALLBACK 1
+#define FX_ERROR 2
+
+/* Set once by configure(): the classes and constants of the Python side. */
+typedef struct {
+    PyTypeObject *event_type;   /* liqstress.event.LiquidationEvent (slotted) */
+    Py_ssize_t event_off[14];   /* slot offsets, in liqstress.event._FIELDS order */
+    PyTypeObject *outcome_type; /* liqstress.streams.session.Outcome (slotted) */
+    Py_ssize_t outcome_off[10]; /* frame kind events deadletter reply snapshot_dropped unpriced
+                                   prices open_interest skipped */
+    PyObject *loads;            /* orjson.loads */
+    PyObject *schema_version;   /* int */
+    double earliest_ts, max_ahead;
+    PyObject *empty_tuple, *zero;
+    /* interned strings */
+    PyObject *s_long, *s_short, *s_linear, *s_inverse, *s_spot;
+    PyObject *s_data, *s_info, *s_pong, *s_ack;
+    PyObject *s_instruments, *s_base, *s_quote, *s_market, *s_contract_value;
+    int configured;
+} FastGlobals;
+
+extern FastGlobals FX;
+
+/* One call: what a venue function needs besides the decoded frame. */
+typedef struct {
+    PyObject *frame;        /* RawFrame */
+    double recv_ts;
+    PyObject *instruments;  /* meta.instruments: symbol -> Instrument (borrowed) */
+    /* out */
+    PyObject *kind;         /* borrowed interned kind */
+    PyObject *events;       /* new list, or NULL for none */
+} FastCall;
+
+/* Fields of one event, as make_event takes them (borrowed references). */
+typedef struct {
+    PyObject *exchange, *symbol, *base, *quote, *market, *side;
+    double price;
+    int has_qty;
+    double qty;
+    int has_notional;
+    double notional;
+    double ts;
+    int sampled;
+    PyObject *qty_raw;  /* NULL = None */
+    PyObject *venue_id; /* NULL = None */
+} FxEvent;
+
+static inline PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
+
+/* dict[key] for an interned C-string key, borrowed, NULL when absent (never raises for str
+ * keys of a real dict). */
+static inline PyObject *fx_get(PyObject *dict, PyObject *key) {
+    return PyDict_GetItemWithError(dict, key);
+}
+
+/* base.plain_decimal: a str of at most 64 ASCII chars, "-"? digits ("." digits)?, as a
+ * float. Returns 1 and sets *out, 0 when it is not of that form (the caller falls back). */
+static int fx_plain_decimal(PyObject *val, double *out) {
+    if (!PyUnicode_CheckExact(val) || !PyUnicode_IS_ASCII(val)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(val);
+    if (n == 0 || n > 64) return 0;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(val);
+    Py_ssize_t i = 0;
+    if (s[0] == '-') i = 1;
+    Py_ssize_t whole = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') { i++; whole++; }
+    if (whole == 0) return 0;
+    if (i < n) {
+        if (s[i] != '.') return 0;
+        i++;
+        Py_ssize_t frac = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') { i++; frac++; }
+        if (frac == 0 || i != n) return 0;
+    }
+    char *end = NULL;
+    double v = PyOS_string_to_double(s, &end, NULL);
+    if (v == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    if (end != s + n) return 0;
+    *out = v;
+    return 1;
+}
+
+/* base.ms for a JSON integer: 0 <= v < 2**63 milliseconds -> seconds. 1 ok, 0 otherwise. */
+static int fx_int_ms(PyObject *val, double *out) {
+    if (!PyLong_CheckExact(val)) return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(val, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+    if (v < 0) return 0;
+    *out = (double)v / 1000.0;
+    return 1;
+}
+
+/* A non-empty exact str. */
+static inline int fx_nonempty_str(PyObject *v) {
+    return v != NULL && PyUnicode_CheckExact(v) && PyUnicode_GET_LENGTH(v) > 0;
+}
+
+/* ASCII case-insensitive equality of a str with a lowercase C literal. */
+static int fx_ieq(PyObject *v, const char *lit) {
+    if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_ASCII(v)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    if ((size_t)n != strlen(lit)) return 0;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(v);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != lit[i]) return 0;
+    }
+    return 1;
+}
+
+/* Equality of a str with a C literal (exact). */
+static int fx_eq(PyObject *v, const char *lit) {
+    if (v == NULL || !PyUnicode_CheckExact(v)) return 0;
+    return PyUnicode_CompareWithASCIIString(v, lit) == 0;
+}
+
+PyObject *fx_event(const FxEvent *e, int *fallback);
+int fx_append_event(FastCall *fc, const FxEvent *e);
+
+#endif

@@ -1,0 +1,429 @@
+/* liqstress.streams._fast: the compiled parse path (see fast.h for the rules).
+ *
+ * Python entry points:
+ *   configure(event_type, event_fields, outcome_type, outcome_fields, loads, schema_version,
+ *             earliest_ts, max_ahead)  -- once, from streams/session.py
+ *   event_id(exchange, symbol, ts, side, price, qty_or_raw, venue_id) -- for the tests
+ *   make_event(...)  -- make_event's fast path (None where the Python path must decide)
+ *   <venue>(frame, text, instruments, max_notional, cutoff) -> Outcome | None
+ *       one per venue with a compiled parser (VENUES below)
+ */
+#include "fast.h"
+#include "blake2b.h"
+
+FastGlobals FX;
+
+/* ---- event ids ---------------------------------------------------------------------------- */
+
+/* Appends the UTF-8 of str(obj) the way an f-string formats it, for the objects parsers pass
+ * (str, float, int, None). Returns 0, or -1 to fall back. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    char small[256];
+} Buf;
+
+static int buf_put(Buf *b, const char *s, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = (b->len + n) * 2;
+        char *nb = (char *)PyMem_Malloc(cap);
+        if (nb == NULL) return -1;
+        memcpy(nb, b->buf, b->len);
+        if (b->buf != b->small) PyMem_Free(b->buf);
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static int buf_str(Buf *b, PyObject *s) {
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (u == NULL) { PyErr_Clear(); return -1; }  /* lone surrogates: Python would raise too */
+    return buf_put(b, u, (size_t)n);
+}
+
+static int buf_float(Buf *b, double x) {
+    char *r = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (r == NULL) { PyErr_Clear(); return -1; }
+    int rc = buf_put(b, r, strlen(r));
+    PyMem_Free(r);
+    return rc;
+}
+
+static int buf_obj(Buf *b, PyObject *o) {
+    if (o == NULL || o == Py_None) return buf_put(b, "None", 4);
+    if (PyUnicode_CheckExact(o)) return buf_str(b, o);
+    if (PyFloat_CheckExact(o)) return buf_float(b, PyFloat_AS_DOUBLE(o));
+    if (PyLong_CheckExact(o)) {
+        PyObject *s = PyObject_Str(o);
+        if (s == NULL) { PyErr_Clear(); return -1; }
+        int rc = buf_str(b, s);
+        Py_DECREF(s);
+        return rc;
+    }
+    return -1;
+}
+
+/* round(x) as Python rounds a float (half to even), as a decimal integer. -1 to fall back. */
+static int buf_round_ms(Buf *b, double ts) {
+    double x = ts * 1000.0;
+    double r = round(x);
+    if (fabs(x - r) == 0.5) r = 2.0 * round(x / 2.0);
+    if (!(fabs(r) < 9.0e18)) return -1;
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)r);
+    return buf_put(b, tmp, (size_t)n);
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* The id of liqstress.event.event_id / make_event: blake2b(basis, digest_size=12).hexdigest().
+ * qty_obj is what make_event formats (qty_raw, else the qty float, else None). */
+static PyObject *id_of(PyObject *exchange, PyObject *symbol, double ts, PyObject *side,
+                       double price, PyObject *qty_obj, PyObject *venue_id, int *fallback) {
+    Buf b;
+    b.buf = b.small;
+    b.len = 0;
+    b.cap = sizeof b.small;
+    int bad = buf_str(&b, exchange) || buf_put(&b, "|", 1) || buf_str(&b, symbol) ||
+              buf_put(&b, "|", 1);
+    if (!bad) {
+        int has_id = venue_id != NULL && venue_id != Py_None ? PyObject_IsTrue(venue_id) : 0;
+        if (has_id < 0) {
+            PyErr_Clear();
+            bad = 1;
+        } else if (has_id) { /* `if venue_id:` in event_id: an empty id is no id */
+            bad = buf_obj(&b, venue_id);
+        } else {
+            bad = buf_round_ms(&b, ts) || buf_put(&b, "|", 1) || buf_str(&b, side) ||
+                  buf_put(&b, "|", 1) || buf_float(&b, price) || buf_put(&b, "|", 1) ||
+                  buf_obj(&b, qty_obj);
+        }
+    }
+    PyObject *out = NULL;
+    if (!bad) {
+        b2b_ctx ctx;
+        uint8_t digest[12];
+        b2b_init(&ctx, 12);
+        b2b_update(&ctx, (const uint8_t *)b.buf, b.len);
+        b2b_final(&ctx, digest);
+        out = PyUnicode_New(24, 127);
+        if (out != NULL) {
+            Py_UCS1 *d = PyUnicode_1BYTE_DATA(out);
+            for (int i = 0; i < 12; i++) {
+                d[2 * i] = (Py_UCS1)HEX[digest[i] >> 4];
+                d[2 * i + 1] = (Py_UCS1)HEX[digest[i] & 15];
+            }
+        }
+    } else {
+        *fallback = 1;
+    }
+    if (b.buf != b.small) PyMem_Free(b.buf);
+    return out;
+}
+
+/* ---- objects -------------------------------------------------------------------------------- */
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* Stores a NEW reference in a slot of a freshly allocated object (slots start NULL). */
+static inline void put(PyObject *obj, Py_ssize_t off, PyObject *val) { SLOT(obj, off) = val; }
+
+/* make_event's fast path: the event it builds, or NULL with *fallback set when the inputs are
+ * not the plain floats and labels that path takes (then Python's make_event decides). */
+PyObject *fx_event(const FxEvent *e, int *fallback) {
+    double inf = INFINITY;
+    if (!(0.0 < e->price && e->price < inf && 0.0 < e->ts && e->ts < inf &&
+          (e->side == FX.s_long || e->side == FX.s_short) &&
+          (e->market == FX.s_linear || e->market == FX.s_inverse || e->market == FX.s_spot) &&
+          (!e->has_qty || (0.0 <= e->qty && e->qty < inf)) &&
+          (!e->has_notional || (0.0 <= e->notional && e->notional < inf)))) {
+        *fallback = 1;
+        return NULL;
+    }
+    PyObject *qty_obj = e->qty_raw;
+    PyObject *qty_float = NULL;
+    if (qty_obj == NULL && e->has_qty) {
+        qty_float = PyFloat_FromDouble(e->qty);
+        if (qty_float == NULL) return NULL;
+        qty_obj = qty_float;
+    }
+    PyObject *id = id_of(e->exchange, e->symbol, e->ts, e->side, e->price, qty_obj, e->venue_id,
+                         fallback);
+    Py_XDECREF(qty_float);
+    if (id == NULL) return NULL;
+    PyTypeObject *tp = FX.event_type;
+    PyObject *ev = tp->tp_alloc(tp, 0);
+    if (ev == NULL) { Py_DECREF(id); return NULL; }
+    const Py_ssize_t *o = FX.event_off;
+    PyObject *price = PyFloat_FromDouble(e->price);
+    PyObject *qty = e->has_qty ? PyFloat_FromDouble(e->qty) : Py_NewRef(Py_None);
+    PyObject *notional = e->has_notional ? PyFloat_FromDouble(e->notional) : Py_NewRef(Py_None);
+    PyObject *ts = PyFloat_FromDouble(e->ts);
+    /* recv_ts is the frame's (a float by then: the Python path converts it the same way) */
+    if (price == NULL || qty == NULL || notional == NULL || ts == NULL) {
+        Py_XDECREF(price); Py_XDECREF(qty); Py_XDECREF(notional); Py_XDECREF(ts);
+        Py_DECREF(id);
+        Py_DECREF(ev);
+        return NULL;
+    }
+    put(ev, o[0], Py_NewRef(FX.schema_version));
+    put(ev, o[1], id);
+    put(ev, o[2], Py_NewRef(e->exchange));
+    put(ev, o[3], Py_NewRef(e->symbol));
+    put(ev, o[4], Py_NewRef(e->base));
+    put(ev, o[5], Py_NewRef(e->quote));
+    put(ev, o[6], Py_NewRef(e->market));
+    put(ev, o[7], Py_NewRef(e->side));
+    put(ev, o[8], price);
+    put(ev, o[9], qty);
+    put(ev, o[10], notional);
+    put(ev, o[11], ts);
+    put(ev, o[12], NULL); /* recv_ts: set by fx_append_event's caller contract below */
+    put(ev, o[13], Py_NewRef(e->sampled ? Py_True : Py_False));
+    return ev;
+}
+
+/* Builds the event and appends it to fc->events (recv_ts from the call). FX_OK, FX_FALLBACK or
+ * FX_ERROR. */
+int fx_append_event(FastCall *fc, const FxEvent *e) {
+    int fallback = 0;
+    PyObject *ev = fx_event(e, &fallback);
+    if (ev == NULL) return fallback ? FX_FALLBACK : FX_ERROR;
+    PyObject *recv = PyFloat_FromDouble(fc->recv_ts);
+    if (recv == NULL) { Py_DECREF(ev); return FX_ERROR; }
+    SLOT(ev, FX.event_off[12]) = recv;
+    if (fc->events == NULL) {
+        fc->events = PyList_New(0);
+        if (fc->events == NULL) { Py_DECREF(ev); return FX_ERROR; }
+    }
+    int rc = PyList_Append(fc->events, ev);
+    Py_DECREF(ev);
+    return rc < 0 ? FX_ERROR : FX_OK;
+}
+
+/* ---- venues --------------------------------------------------------------------------------- */
+
+#include "venue_binance.c"
+
+typedef int (*VenueFn)(FastCall *fc, PyObject *msg);
+
+/* The session's per-frame call: decode, the venue function, the session's own checks
+ * (history cut-off, plausibility), the Outcome. None = the Python path must handle it. */
+static PyObject *run_venue(VenueFn fn, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (frame, text, instruments, max_notional, cutoff)");
+        return NULL;
+    }
+    PyObject *frame = args[0], *text = args[1], *instruments = args[2];
+    double max_notional = PyFloat_AsDouble(args[3]);
+    if (max_notional == -1.0 && PyErr_Occurred()) return NULL;
+    PyObject *cutoff_obj = args[4];
+    if (!PyUnicode_CheckExact(text) || !PyDict_CheckExact(instruments)) Py_RETURN_NONE;
+    PyObject *recv_obj = PyObject_GetAttrString(frame, "recv_ts");
+    if (recv_obj == NULL) return NULL;
+    double recv_ts = PyFloat_AsDouble(recv_obj);
+    Py_DECREF(recv_obj);
+    if (recv_ts == -1.0 && PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
+
+    PyObject *msg = PyObject_CallOneArg(FX.loads, text);
+    if (msg == NULL) { PyErr_Clear(); Py_RETURN_NONE; }
+    FastCall fc = {frame, recv_ts, instruments, NULL, NULL};
+    int rc = fn(&fc, msg);
+    Py_DECREF(msg);
+    if (rc != FX_OK) {
+        Py_CLEAR(fc.events);
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t n = fc.events ? PyList_GET_SIZE(fc.events) : 0;
+    Py_ssize_t dropped = 0, unpriced = 0;
+    if (n && cutoff_obj != Py_None) {
+        /* drop_before_subscribe venues: events dated before the subscribe ack are history. */
+        double cutoff = PyFloat_AsDouble(cutoff_obj);
+        if (cutoff == -1.0 && PyErr_Occurred()) { Py_CLEAR(fc.events); PyErr_Clear(); Py_RETURN_NONE; }
+        PyObject *kept = PyList_New(0);
+        if (kept == NULL) { Py_CLEAR(fc.events); return NULL; }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *ev = PyList_GET_ITEM(fc.events, i);
+            if (PyFloat_AS_DOUBLE(SLOT(ev, FX.event_off[11])) >= cutoff) {
+                if (PyList_Append(kept, ev) < 0) { Py_DECREF(kept); Py_CLEAR(fc.events); return NULL; }
+            }
+        }
+        dropped = n - PyList_GET_SIZE(kept);
+        Py_SETREF(fc.events, kept);
+        n = PyList_GET_SIZE(kept);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ev = PyList_GET_ITEM(fc.events, i);
+        double ts = PyFloat_AS_DOUBLE(SLOT(ev, FX.event_off[11]));
+        PyObject *notional = SLOT(ev, FX.event_off[10]);
+        if (!(FX.earliest_ts <= ts && ts <= recv_ts + FX.max_ahead) ||
+            (notional != Py_None && PyFloat_AS_DOUBLE(notional) > max_notional)) {
+            /* implausible: the Python path builds the dead letter */
+            Py_CLEAR(fc.events);
+            Py_RETURN_NONE;
+        }
+        if (notional == Py_None) unpriced++;
+    }
+    PyTypeObject *tp = FX.outcome_type;
+    PyObject *out = tp->tp_alloc(tp, 0);
+    if (out == NULL) { Py_CLEAR(fc.events); return NULL; }
+    const Py_ssize_t *o = FX.outcome_off;
+    PyObject *prices = PyList_New(0);
+    PyObject *dropped_obj = PyLong_FromSsize_t(dropped);
+    PyObject *unpriced_obj = PyLong_FromSsize_t(unpriced);
+    PyObject *events = fc.events ? fc.events : PyList_New(0);
+    if (prices == NULL || dropped_obj == NULL || unpriced_obj == NULL || events == NULL) {
+        Py_XDECREF(prices); Py_XDECREF(dropped_obj); Py_XDECREF(unpriced_obj); Py_XDECREF(events);
+        Py_DECREF(out);
+        return NULL;
+    }
+    put(out, o[0], Py_NewRef(frame));
+    put(out, o[1], Py_NewRef(fc.kind));
+    put(out, o[2], events);
+    put(out, o[3], Py_NewRef(Py_None));
+    put(out, o[4], Py_NewRef(Py_None));
+    put(out, o[5], dropped_obj);
+    put(out, o[6], unpriced_obj);
+    put(out, o[7], prices);
+    put(out, o[8], Py_NewRef(FX.empty_tuple));
+    put(out, o[9], Py_NewRef(FX.zero));
+    return out;
+}
+
+#define VENUE_ENTRY(name)                                                                    \
+    static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {   \
+        if (!FX.configured) {                                                                \
+            PyErr_SetString(PyExc_RuntimeError, "liqstress.streams._fast is not configured"); \
+            return NULL;                                                                     \
+        }                                                                                    \
+        return run_venue(venue_##name, args, nargs);                                         \
+    }
+
+VENUE_ENTRY(binance)
+
+/* ---- configuration and test entry points ---------------------------------------------------- */
+
+static int offsets_of(PyTypeObject *tp, PyObject *names, Py_ssize_t *out, Py_ssize_t n) {
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) != n) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %zd slot names", tp->tp_name, n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *descr = PyObject_GetAttr((PyObject *)tp, PyTuple_GET_ITEM(names, i));
+        if (descr == NULL) return -1;
+        /* Only a plain object slot (a member descriptor of type T_OBJECT_EX) may be written
+         * by offset: anything else (a property, a descriptor of another kind) is refused. */
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) {
+            Py_DECREF(descr);
+            PyErr_Format(PyExc_TypeError, "%s.%U is not a slot", tp->tp_name,
+                         PyTuple_GET_ITEM(names, i));
+            return -1;
+        }
+        PyMemberDef *def = ((PyMemberDescrObject *)descr)->d_member;
+        if (def->type != T_OBJECT_EX) {
+            Py_DECREF(descr);
+            PyErr_Format(PyExc_TypeError, "%s.%U is not an object slot", tp->tp_name,
+                         PyTuple_GET_ITEM(names, i));
+            return -1;
+        }
+        out[i] = def->offset;
+        Py_DECREF(descr);
+    }
+    return 0;
+}
+
+static PyObject *py_configure(PyObject *self, PyObject *args) {
+    PyObject *event_type, *event_fields, *outcome_type, *outcome_fields, *loads, *version;
+    double earliest, ahead;
+    if (!PyArg_ParseTuple(args, "O!OO!OOOdd", &PyType_Type, &event_type, &event_fields,
+                          &PyType_Type, &outcome_type, &outcome_fields, &loads, &version,
+                          &earliest, &ahead))
+        return NULL;
+    if (offsets_of((PyTypeObject *)event_type, event_fields, FX.event_off, 14) < 0) return NULL;
+    if (offsets_of((PyTypeObject *)outcome_type, outcome_fields, FX.outcome_off, 10) < 0)
+        return NULL;
+    Py_XSETREF(FX.event_type, (PyTypeObject *)Py_NewRef(event_type));
+    Py_XSETREF(FX.outcome_type, (PyTypeObject *)Py_NewRef(outcome_type));
+    Py_XSETREF(FX.loads, Py_NewRef(loads));
+    Py_XSETREF(FX.schema_version, Py_NewRef(version));
+    FX.earliest_ts = earliest;
+    FX.max_ahead = ahead;
+    FX.configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_event_id(PyObject *self, PyObject *args) {
+    PyObject *exchange, *symbol, *side, *qty, *venue_id;
+    double ts, price;
+    if (!PyArg_ParseTuple(args, "UUdUdOO", &exchange, &symbol, &ts, &side, &price, &qty,
+                          &venue_id))
+        return NULL;
+    int fallback = 0;
+    PyObject *id = id_of(exchange, symbol, ts, side, price, qty, venue_id, &fallback);
+    if (id == NULL && fallback) Py_RETURN_NONE;
+    return id;
+}
+
+static PyObject *py_blake2b_hex(PyObject *self, PyObject *args) {
+    const char *data;
+    Py_ssize_t n;
+    int size = 12;
+    if (!PyArg_ParseTuple(args, "y#|i", &data, &n, &size)) return NULL;
+    if (size < 1 || size > 64) {
+        PyErr_SetString(PyExc_ValueError, "digest size must be 1..64");
+        return NULL;
+    }
+    b2b_ctx ctx;
+    uint8_t digest[64];
+    b2b_init(&ctx, (size_t)size);
+    b2b_update(&ctx, (const uint8_t *)data, (size_t)n);
+    b2b_final(&ctx, digest);
+    char hex[129];
+    for (int i = 0; i < size; i++) {
+        hex[2 * i] = HEX[digest[i] >> 4];
+        hex[2 * i + 1] = HEX[digest[i] & 15];
+    }
+    return PyUnicode_FromStringAndSize(hex, 2 * size);
+}
+
+static PyMethodDef methods[] = {
+    {"configure", py_configure, METH_VARARGS, "Set the classes and constants (once)."},
+    {"event_id", py_event_id, METH_VARARGS, "event_id's basis and hash, compiled (tests)."},
+    {"blake2b_hex", py_blake2b_hex, METH_VARARGS, "hashlib.blake2b(data, digest_size).hexdigest()"},
+    {"binance", (PyCFunction)(void (*)(void))py_binance, METH_FASTCALL, "Binance USD-M frame."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_fast",
+                                       "The compiled parse path (streams/_fast/fast.h).", -1,
+                                       methods};
+
+PyMODINIT_FUNC PyInit__fast(void) {
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) return NULL;
+    FX.empty_tuple = PyTuple_New(0);
+    FX.zero = PyLong_FromLong(0);
+    FX.s_long = intern("long");
+    FX.s_short = intern("short");
+    FX.s_linear = intern("linear");
+    FX.s_inverse = intern("inverse");
+    FX.s_spot = intern("spot");
+    FX.s_data = intern("data");
+    FX.s_info = intern("info");
+    FX.s_pong = intern("pong");
+    FX.s_ack = intern("ack");
+    FX.s_instruments = intern("instruments");
+    FX.s_base = intern("base");
+    FX.s_quote = intern("quote");
+    FX.s_market = intern("market");
+    FX.s_contract_value = intern("contract_value");
+    if (PyErr_Occurred() || venue_binance_init() < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
