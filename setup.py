@@ -1,4 +1,4 @@
-"""The compiled parse path (streams/_fast, see streams/_fast/fast.h): everything else is in
+"""The compiled parse path (csrc/, see csrc/fast.h): everything else is in
 pyproject.toml. ``optional=True``: without a C compiler the install still succeeds and every
 frame takes the Python parsers (same results, slower); tests/test_fastparse.py fails loudly
 then, so CI never runs without it unnoticed."""
@@ -7,12 +7,13 @@ from glob import glob
 
 from setuptools import Extension, setup
 
-FAST = "streams/_fast"
+FAST = "csrc"
 
 setup(ext_modules=[Extension(
     "liqstress.streams._fast",
     sources=[f"{FAST}/module.c"],
     depends=sorted(glob(f"{FAST}/*.[ch]")),
     extra_compile_args=["-O2"],
+    libraries=["z"],  # gzip frames (HTX) inflate in C
     optional=True,
 )])

@@ -93,8 +93,8 @@ _OUTCOME_FIELDS = ("frame", "kind", "events", "deadletter", "reply", "snapshot_d
 
 
 def _compiled() -> dict[str, Callable[..., Outcome | None]]:
-    """The compiled parse path (``streams/_fast``), per venue id; empty when the extension was
-    not built (no C compiler at install: everything then runs the Python parsers, with the
+    """The compiled parse path (``liqstress.streams._fast``, C sources in ``csrc/``), per venue
+    id; empty when the extension was not built (no C compiler at install: everything then runs the Python parsers, with the
     same results, slower). ``LIQSTRESS_PURE_PYTHON=1`` turns it off (tests compare both)."""
     if os.environ.get("LIQSTRESS_PURE_PYTHON") == "1":
         return {}
@@ -147,13 +147,13 @@ class VenueSession:
             return self._rest(frame)
         data = frame.data
         fast = self._fast
-        if fast is not None and type(data) is str:
+        if fast is not None:
             # The compiled parser takes the frames it recognises completely and answers None
             # for everything else (including every frame that becomes a dead letter), which
             # then takes the Python path below: the same Outcome either way.
             out = fast(frame, data, self.meta.instruments, self.max_notional_usd,
-                       self._subscribed_at.get(source) if self.venue.drop_before_subscribe
-                       else None)
+                       self._subscribed_at, self.venue.drop_before_subscribe,
+                       self.max_inflated_bytes)
             if out is not None:
                 return out
         try:

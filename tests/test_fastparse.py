@@ -1,4 +1,4 @@
-"""The compiled parse path (streams/_fast) against the Python parsers it accelerates: the same
+"""The compiled parse path (csrc/, built as liqstress.streams._fast) against the Python parsers it accelerates: the same
 Outcome for every fixture frame and for 10,000 mutated frames per venue (the fuzz corpus), the
 same event ids as liqstress.event for any input, and blake2b equal to hashlib's.
 

@@ -5,11 +5,13 @@
  *             earliest_ts, max_ahead)  -- once, from streams/session.py
  *   event_id(exchange, symbol, ts, side, price, qty_or_raw, venue_id) -- for the tests
  *   make_event(...)  -- make_event's fast path (None where the Python path must decide)
- *   <venue>(frame, text, instruments, max_notional, cutoff) -> Outcome | None
+ *   <venue>(frame, data, instruments, max_notional, subscribed_at, drop_before_subscribe,
+ *           max_inflated) -> Outcome | None
  *       one per venue with a compiled parser (VENUES below)
  */
 #include "fast.h"
 #include "blake2b.h"
+#include <zlib.h>
 
 FastGlobals FX;
 
@@ -211,88 +213,169 @@ int fx_append_event(FastCall *fc, const FxEvent *e) {
 
 typedef int (*VenueFn)(FastCall *fc, PyObject *msg);
 
-/* The session's per-frame call: decode, the venue function, the session's own checks
- * (history cut-off, plausibility), the Outcome. None = the Python path must handle it. */
+/* Inflates a gzip frame the way session.inflate's common case does: ONE complete member,
+ * nothing after it, at most `limit` bytes. Anything else (several members, padding, errors,
+ * above the limit) returns NULL without an error: the Python path decides (and dead-letters). */
+static PyObject *gunzip_one(PyObject *data, Py_ssize_t limit) {
+    const char *in = PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 31) != Z_OK) return NULL; /* 31: gzip header and trailer only */
+    size_t cap = (size_t)(n * 4 + 256);
+    if (cap > (size_t)limit + 1) cap = (size_t)limit + 1;
+    char *out = (char *)PyMem_Malloc(cap);
+    if (out == NULL) { inflateEnd(&zs); return NULL; }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)n;
+    size_t have = 0;
+    int rc;
+    for (;;) {
+        zs.next_out = (Bytef *)(out + have);
+        zs.avail_out = (uInt)(cap - have);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        have = cap - zs.avail_out;
+        if (rc == Z_STREAM_END || rc != Z_OK) break;
+        if (zs.avail_out == 0) {
+            if (cap >= (size_t)limit + 1) break; /* above the limit */
+            size_t ncap = cap * 2 > (size_t)limit + 1 ? (size_t)limit + 1 : cap * 2;
+            char *nout = (char *)PyMem_Realloc(out, ncap);
+            if (nout == NULL) break;
+            out = nout;
+            cap = ncap;
+        } else if (zs.avail_in == 0) {
+            break; /* truncated */
+        }
+    }
+    PyObject *text = NULL;
+    if (rc == Z_STREAM_END && zs.avail_in == 0 && have <= (size_t)limit) {
+        text = PyUnicode_DecodeUTF8(out, (Py_ssize_t)have, NULL); /* strict, as _utf8 */
+        if (text == NULL) PyErr_Clear();
+    }
+    inflateEnd(&zs);
+    PyMem_Free(out);
+    return text;
+}
+
+/* The session's per-frame call: decode, the venue function, the session's own steps (the
+ * subscribe-ack time, the history cut-off, plausibility), the Outcome. None = the Python path
+ * must handle the frame. */
 static PyObject *run_venue(VenueFn fn, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "expected (frame, text, instruments, max_notional, cutoff)");
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "expected (frame, data, instruments, max_notional, "
+                                         "subscribed_at, drop_before_subscribe, max_inflated)");
         return NULL;
     }
-    PyObject *frame = args[0], *text = args[1], *instruments = args[2];
+    PyObject *frame = args[0], *data = args[1], *instruments = args[2];
+    PyObject *subscribed_at = args[4];
+    int drop = PyObject_IsTrue(args[5]);
     double max_notional = PyFloat_AsDouble(args[3]);
-    if (max_notional == -1.0 && PyErr_Occurred()) return NULL;
-    PyObject *cutoff_obj = args[4];
-    if (!PyUnicode_CheckExact(text) || !PyDict_CheckExact(instruments)) Py_RETURN_NONE;
-    PyObject *recv_obj = PyObject_GetAttrString(frame, "recv_ts");
-    if (recv_obj == NULL) return NULL;
-    double recv_ts = PyFloat_AsDouble(recv_obj);
-    Py_DECREF(recv_obj);
-    if (recv_ts == -1.0 && PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
-
-    PyObject *msg = PyObject_CallOneArg(FX.loads, text);
-    if (msg == NULL) { PyErr_Clear(); Py_RETURN_NONE; }
-    FastCall fc = {frame, recv_ts, instruments, NULL, NULL};
-    int rc = fn(&fc, msg);
-    Py_DECREF(msg);
-    if (rc != FX_OK) {
-        Py_CLEAR(fc.events);
+    Py_ssize_t max_inflated = PyLong_AsSsize_t(args[6]);
+    if (drop < 0 || (max_notional == -1.0 && PyErr_Occurred()) ||
+        (max_inflated == -1 && PyErr_Occurred()))
+        return NULL;
+    if (!PyDict_CheckExact(instruments) || !PyDict_CheckExact(subscribed_at)) Py_RETURN_NONE;
+    PyObject *text;
+    if (PyUnicode_CheckExact(data)) {
+        text = Py_NewRef(data);
+    } else if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) >= 2 &&
+               (unsigned char)PyBytes_AS_STRING(data)[0] == 0x1f &&
+               (unsigned char)PyBytes_AS_STRING(data)[1] == 0x8b) {
+        text = gunzip_one(data, max_inflated);
+        if (text == NULL) Py_RETURN_NONE;
+    } else {
+        Py_RETURN_NONE;
+    }
+    PyObject *source = PyObject_GetAttr(frame, FX.s_source);
+    PyObject *recv_obj = source ? PyObject_GetAttr(frame, FX.s_recv_ts) : NULL;
+    if (recv_obj == NULL || !PyUnicode_CheckExact(source) || !PyFloat_CheckExact(recv_obj)) {
+        Py_XDECREF(source); Py_XDECREF(recv_obj); Py_DECREF(text);
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    double recv_ts = PyFloat_AS_DOUBLE(recv_obj);
+    PyObject *msg = PyObject_CallOneArg(FX.loads, text);
+    Py_DECREF(text);
+    FastCall fc = {frame, source, recv_ts, instruments, NULL, NULL, NULL, 0};
+    int rc = FX_FALLBACK;
+    if (msg != NULL) {
+        rc = fn(&fc, msg);
+        Py_DECREF(msg);
+    }
+    PyObject *result = NULL;
+    if (rc != FX_OK || fc.kind == NULL) goto fallback;
+    if (fc.kind == FX.s_ack && PyDict_SetItem(subscribed_at, source, recv_obj) < 0) goto fallback;
     Py_ssize_t n = fc.events ? PyList_GET_SIZE(fc.events) : 0;
     Py_ssize_t dropped = 0, unpriced = 0;
-    if (n && cutoff_obj != Py_None) {
+    if (n && fc.snapshot) {
+        dropped = n;
+        Py_CLEAR(fc.events);
+        n = 0;
+    }
+    PyObject *cutoff_obj = n && drop ? PyDict_GetItemWithError(subscribed_at, source) : NULL;
+    if (cutoff_obj != NULL) {
         /* drop_before_subscribe venues: events dated before the subscribe ack are history. */
         double cutoff = PyFloat_AsDouble(cutoff_obj);
-        if (cutoff == -1.0 && PyErr_Occurred()) { Py_CLEAR(fc.events); PyErr_Clear(); Py_RETURN_NONE; }
+        if (cutoff == -1.0 && PyErr_Occurred()) goto fallback;
         PyObject *kept = PyList_New(0);
-        if (kept == NULL) { Py_CLEAR(fc.events); return NULL; }
+        if (kept == NULL) goto fallback;
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *ev = PyList_GET_ITEM(fc.events, i);
-            if (PyFloat_AS_DOUBLE(SLOT(ev, FX.event_off[11])) >= cutoff) {
-                if (PyList_Append(kept, ev) < 0) { Py_DECREF(kept); Py_CLEAR(fc.events); return NULL; }
+            if (PyFloat_AS_DOUBLE(SLOT(ev, FX.event_off[11])) >= cutoff &&
+                PyList_Append(kept, ev) < 0) {
+                Py_DECREF(kept);
+                goto fallback;
             }
         }
         dropped = n - PyList_GET_SIZE(kept);
         Py_SETREF(fc.events, kept);
         n = PyList_GET_SIZE(kept);
+    } else if (PyErr_Occurred()) {
+        goto fallback;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *ev = PyList_GET_ITEM(fc.events, i);
         double ts = PyFloat_AS_DOUBLE(SLOT(ev, FX.event_off[11]));
         PyObject *notional = SLOT(ev, FX.event_off[10]);
         if (!(FX.earliest_ts <= ts && ts <= recv_ts + FX.max_ahead) ||
-            (notional != Py_None && PyFloat_AS_DOUBLE(notional) > max_notional)) {
-            /* implausible: the Python path builds the dead letter */
-            Py_CLEAR(fc.events);
-            Py_RETURN_NONE;
-        }
+            (notional != Py_None && PyFloat_AS_DOUBLE(notional) > max_notional))
+            goto fallback; /* implausible: the Python path builds the dead letter */
         if (notional == Py_None) unpriced++;
     }
     PyTypeObject *tp = FX.outcome_type;
     PyObject *out = tp->tp_alloc(tp, 0);
-    if (out == NULL) { Py_CLEAR(fc.events); return NULL; }
+    if (out == NULL) goto fallback;
     const Py_ssize_t *o = FX.outcome_off;
     PyObject *prices = PyList_New(0);
     PyObject *dropped_obj = PyLong_FromSsize_t(dropped);
     PyObject *unpriced_obj = PyLong_FromSsize_t(unpriced);
-    PyObject *events = fc.events ? fc.events : PyList_New(0);
+    PyObject *events = fc.events ? Py_NewRef(fc.events) : PyList_New(0);
     if (prices == NULL || dropped_obj == NULL || unpriced_obj == NULL || events == NULL) {
         Py_XDECREF(prices); Py_XDECREF(dropped_obj); Py_XDECREF(unpriced_obj); Py_XDECREF(events);
         Py_DECREF(out);
-        return NULL;
+        goto fallback;
     }
     put(out, o[0], Py_NewRef(frame));
     put(out, o[1], Py_NewRef(fc.kind));
     put(out, o[2], events);
     put(out, o[3], Py_NewRef(Py_None));
-    put(out, o[4], Py_NewRef(Py_None));
+    put(out, o[4], fc.reply ? Py_NewRef(fc.reply) : Py_NewRef(Py_None));
     put(out, o[5], dropped_obj);
     put(out, o[6], unpriced_obj);
     put(out, o[7], prices);
     put(out, o[8], Py_NewRef(FX.empty_tuple));
     put(out, o[9], Py_NewRef(FX.zero));
-    return out;
+    result = out;
+fallback:
+    Py_XDECREF(fc.events);
+    Py_XDECREF(fc.reply);
+    Py_DECREF(source);
+    Py_DECREF(recv_obj);
+    if (result == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return result;
 }
 
 #define VENUE_ENTRY(name)                                                                    \
@@ -399,7 +482,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_fast",
-                                       "The compiled parse path (streams/_fast/fast.h).", -1,
+                                       "The compiled parse path (csrc/fast.h).", -1,
                                        methods};
 
 PyMODINIT_FUNC PyInit__fast(void) {
@@ -421,6 +504,8 @@ PyMODINIT_FUNC PyInit__fast(void) {
     FX.s_quote = intern("quote");
     FX.s_market = intern("market");
     FX.s_contract_value = intern("contract_value");
+    FX.s_source = intern("source");
+    FX.s_recv_ts = intern("recv_ts");
     if (PyErr_Occurred() || venue_binance_init() < 0) {
         Py_DECREF(m);
         return NULL;

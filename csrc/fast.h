@@ -43,6 +43,7 @@ typedef struct {
     PyObject *s_long, *s_short, *s_linear, *s_inverse, *s_spot;
     PyObject *s_data, *s_info, *s_pong, *s_ack;
     PyObject *s_instruments, *s_base, *s_quote, *s_market, *s_contract_value;
+    PyObject *s_source, *s_recv_ts;
     int configured;
 } FastGlobals;
 
@@ -50,12 +51,15 @@ extern FastGlobals FX;
 
 /* One call: what a venue function needs besides the decoded frame. */
 typedef struct {
-    PyObject *frame;        /* RawFrame */
-    double recv_ts;
-    PyObject *instruments;  /* meta.instruments: symbol -> Instrument (borrowed) */
-    /* out */
-    PyObject *kind;         /* borrowed interned kind */
-    PyObject *events;       /* new list, or NULL for none */
+    PyObject *frame;        /* RawFrame (borrowed) */
+    PyObject *source;       /* frame.source: the connection URL (borrowed str) */
+    double recv_ts;         /* frame.recv_ts */
+    PyObject *instruments;  /* meta.instruments: symbol -> Instrument (borrowed dict) */
+    /* out: what the venue's Python parse returns as Parsed(kind, events, reply, snapshot) */
+    PyObject *kind;         /* borrowed interned kind: FX.s_data / s_info / s_pong / s_ack */
+    PyObject *events;       /* new list (fx_append_event makes it), or NULL for none */
+    PyObject *reply;        /* new reference to the reply text, or NULL for none */
+    int snapshot;           /* 1: the events are history the venue replays (Parsed.snapshot) */
 } FastCall;
 
 /* Fields of one event, as make_event takes them (borrowed references). */
