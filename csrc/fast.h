@@ -22,6 +22,7 @@
 #include <structmember.h>
 #include <math.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 #define FX_OK 0
@@ -84,30 +85,91 @@ static inline PyObject *fx_get(PyObject *dict, PyObject *key) {
     return PyDict_GetItemWithError(dict, key);
 }
 
-/* base.plain_decimal: a str of at most 64 ASCII chars, "-"? digits ("." digits)?, as a
- * float. Returns 1 and sets *out, 0 when it is not of that form (the caller falls back). */
+/* Powers of ten exactly representable as doubles. */
+static const double FX_POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* base.plain_decimal (the fast path of kit.num_str): a str of at most 64 ASCII chars,
+ * "-"? digits ("." digits)?, as a float, equal to Python's float(val). Returns 1 and sets
+ * *out, 0 when it is not of that form (the caller falls back).
+ *
+ * Digits that fit 2**53 with at most 22 decimals are converted as m / 10**k: both are exact
+ * doubles and IEEE division rounds correctly, so the result is the correctly rounded value,
+ * as float() gives (Clinger's fast path). Longer ones go through PyOS_string_to_double (exact
+ * too, but it switches the x87 control word on some builds: ten times slower). */
 static int fx_plain_decimal(PyObject *val, double *out) {
     if (!PyUnicode_CheckExact(val) || !PyUnicode_IS_ASCII(val)) return 0;
     Py_ssize_t n = PyUnicode_GET_LENGTH(val);
     if (n == 0 || n > 64) return 0;
     const char *s = (const char *)PyUnicode_1BYTE_DATA(val);
     Py_ssize_t i = 0;
-    if (s[0] == '-') i = 1;
-    Py_ssize_t whole = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') { i++; whole++; }
+    int neg = 0;
+    if (s[0] == '-') { neg = 1; i = 1; }
+    uint64_t m = 0;
+    int digits = 0, exact = 1;
+    Py_ssize_t whole = 0, frac = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (m > (UINT64_C(1) << 53) / 10) exact = 0;
+        else m = m * 10 + (uint64_t)(s[i] - '0');
+        i++; whole++; digits++;
+    }
     if (whole == 0) return 0;
     if (i < n) {
         if (s[i] != '.') return 0;
         i++;
-        Py_ssize_t frac = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') { i++; frac++; }
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (m > (UINT64_C(1) << 53) / 10) exact = 0;
+            else m = m * 10 + (uint64_t)(s[i] - '0');
+            i++; frac++;
+        }
         if (frac == 0 || i != n) return 0;
+    }
+    if (exact && m <= (UINT64_C(1) << 53) && frac <= 22) {
+        double v = (double)m / FX_POW10[frac];
+        *out = neg ? -v : v;
+        return 1;
     }
     char *end = NULL;
     double v = PyOS_string_to_double(s, &end, NULL);
     if (v == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
     if (end != s + n) return 0;
     *out = v;
+    return 1;
+}
+
+/* kit.num's accepted values: a JSON float that is finite, or an int with |v| < 2**63, as a
+ * double (a bool is never a number). 1 ok, 0 otherwise (fall back). */
+static int fx_num(PyObject *val, double *out) {
+    if (PyFloat_CheckExact(val)) {
+        double v = PyFloat_AS_DOUBLE(val);
+        if (!(v - v == 0.0)) return 0;
+        *out = v;
+        return 1;
+    }
+    if (PyLong_CheckExact(val)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(val, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+        if (v == LLONG_MIN) return 0;
+        *out = (double)v;
+        return 1;
+    }
+    return 0;
+}
+
+/* kit.ms(..., string=True): a str of 1..16 ASCII digits, milliseconds -> seconds. */
+static int fx_str_ms(PyObject *val, double *out) {
+    if (!PyUnicode_CheckExact(val) || !PyUnicode_IS_ASCII(val)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(val);
+    if (n == 0 || n > 16) return 0;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(val);
+    long long v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = (double)v / 1000.0;
     return 1;
 }
 
@@ -147,7 +209,9 @@ static int fx_eq(PyObject *v, const char *lit) {
     return PyUnicode_CompareWithASCIIString(v, lit) == 0;
 }
 
-PyObject *fx_event(const FxEvent *e, int *fallback);
+/* make_event for one event of the frame, appended to fc->events (recv_ts is the frame's).
+ * FX_OK; FX_FALLBACK where make_event's fast path would not take the values (then the Python
+ * path decides, with its errors); FX_ERROR on a Python error. */
 int fx_append_event(FastCall *fc, const FxEvent *e);
 
 #endif

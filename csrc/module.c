@@ -136,7 +136,7 @@ static inline void put(PyObject *obj, Py_ssize_t off, PyObject *val) { SLOT(obj,
 
 /* make_event's fast path: the event it builds, or NULL with *fallback set when the inputs are
  * not the plain floats and labels that path takes (then Python's make_event decides). */
-PyObject *fx_event(const FxEvent *e, int *fallback) {
+static PyObject *fx_event(const FxEvent *e, double recv_ts, int *fallback) {
     double inf = INFINITY;
     if (!(0.0 < e->price && e->price < inf && 0.0 < e->ts && e->ts < inf &&
           (e->side == FX.s_long || e->side == FX.s_short) &&
@@ -165,9 +165,10 @@ PyObject *fx_event(const FxEvent *e, int *fallback) {
     PyObject *qty = e->has_qty ? PyFloat_FromDouble(e->qty) : Py_NewRef(Py_None);
     PyObject *notional = e->has_notional ? PyFloat_FromDouble(e->notional) : Py_NewRef(Py_None);
     PyObject *ts = PyFloat_FromDouble(e->ts);
-    /* recv_ts is the frame's (a float by then: the Python path converts it the same way) */
-    if (price == NULL || qty == NULL || notional == NULL || ts == NULL) {
+    PyObject *recv = PyFloat_FromDouble(recv_ts);
+    if (price == NULL || qty == NULL || notional == NULL || ts == NULL || recv == NULL) {
         Py_XDECREF(price); Py_XDECREF(qty); Py_XDECREF(notional); Py_XDECREF(ts);
+        Py_XDECREF(recv);
         Py_DECREF(id);
         Py_DECREF(ev);
         return NULL;
@@ -184,7 +185,7 @@ PyObject *fx_event(const FxEvent *e, int *fallback) {
     put(ev, o[9], qty);
     put(ev, o[10], notional);
     put(ev, o[11], ts);
-    put(ev, o[12], NULL); /* recv_ts: set by fx_append_event's caller contract below */
+    put(ev, o[12], recv);
     put(ev, o[13], Py_NewRef(e->sampled ? Py_True : Py_False));
     return ev;
 }
@@ -193,11 +194,8 @@ PyObject *fx_event(const FxEvent *e, int *fallback) {
  * FX_ERROR. */
 int fx_append_event(FastCall *fc, const FxEvent *e) {
     int fallback = 0;
-    PyObject *ev = fx_event(e, &fallback);
+    PyObject *ev = fx_event(e, fc->recv_ts, &fallback);
     if (ev == NULL) return fallback ? FX_FALLBACK : FX_ERROR;
-    PyObject *recv = PyFloat_FromDouble(fc->recv_ts);
-    if (recv == NULL) { Py_DECREF(ev); return FX_ERROR; }
-    SLOT(ev, FX.event_off[12]) = recv;
     if (fc->events == NULL) {
         fc->events = PyList_New(0);
         if (fc->events == NULL) { Py_DECREF(ev); return FX_ERROR; }
@@ -210,6 +208,17 @@ int fx_append_event(FastCall *fc, const FxEvent *e) {
 /* ---- venues --------------------------------------------------------------------------------- */
 
 #include "venue_binance.c"
+#include "venue_bybit.c"
+#include "venue_okx.c"
+#include "venue_binance_coinm.c"
+#include "venue_deribit.c"
+#include "venue_bitmex.c"
+#include "venue_gate.c"
+#include "venue_bitget.c"
+#include "venue_htx.c"
+#include "venue_dydx.c"
+#include "venue_kraken_futures.c"
+#include "venue_hyperliquid.c"
 
 typedef int (*VenueFn)(FastCall *fc, PyObject *msg);
 
@@ -388,6 +397,17 @@ fallback:
     }
 
 VENUE_ENTRY(binance)
+VENUE_ENTRY(bybit)
+VENUE_ENTRY(okx)
+VENUE_ENTRY(binance_coinm)
+VENUE_ENTRY(deribit)
+VENUE_ENTRY(bitmex)
+VENUE_ENTRY(gate)
+VENUE_ENTRY(bitget)
+VENUE_ENTRY(htx)
+VENUE_ENTRY(dydx)
+VENUE_ENTRY(kraken_futures)
+VENUE_ENTRY(hyperliquid)
 
 /* ---- configuration and test entry points ---------------------------------------------------- */
 
@@ -478,7 +498,18 @@ static PyMethodDef methods[] = {
     {"configure", py_configure, METH_VARARGS, "Set the classes and constants (once)."},
     {"event_id", py_event_id, METH_VARARGS, "event_id's basis and hash, compiled (tests)."},
     {"blake2b_hex", py_blake2b_hex, METH_VARARGS, "hashlib.blake2b(data, digest_size).hexdigest()"},
-    {"binance", (PyCFunction)(void (*)(void))py_binance, METH_FASTCALL, "Binance USD-M frame."},
+    {"binance", (PyCFunction)(void (*)(void))py_binance, METH_FASTCALL, "A binance frame."},
+    {"bybit", (PyCFunction)(void (*)(void))py_bybit, METH_FASTCALL, "A bybit frame."},
+    {"okx", (PyCFunction)(void (*)(void))py_okx, METH_FASTCALL, "A okx frame."},
+    {"binance_coinm", (PyCFunction)(void (*)(void))py_binance_coinm, METH_FASTCALL, "A binance-coinm frame."},
+    {"deribit", (PyCFunction)(void (*)(void))py_deribit, METH_FASTCALL, "A deribit frame."},
+    {"bitmex", (PyCFunction)(void (*)(void))py_bitmex, METH_FASTCALL, "A bitmex frame."},
+    {"gate", (PyCFunction)(void (*)(void))py_gate, METH_FASTCALL, "A gate frame."},
+    {"bitget", (PyCFunction)(void (*)(void))py_bitget, METH_FASTCALL, "A bitget frame."},
+    {"htx", (PyCFunction)(void (*)(void))py_htx, METH_FASTCALL, "A htx frame."},
+    {"dydx", (PyCFunction)(void (*)(void))py_dydx, METH_FASTCALL, "A dydx frame."},
+    {"kraken_futures", (PyCFunction)(void (*)(void))py_kraken_futures, METH_FASTCALL, "A kraken-futures frame."},
+    {"hyperliquid", (PyCFunction)(void (*)(void))py_hyperliquid, METH_FASTCALL, "A hyperliquid frame."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_fast",
@@ -506,7 +537,14 @@ PyMODINIT_FUNC PyInit__fast(void) {
     FX.s_contract_value = intern("contract_value");
     FX.s_source = intern("source");
     FX.s_recv_ts = intern("recv_ts");
-    if (PyErr_Occurred() || venue_binance_init() < 0) {
+    int (*const inits[])(void) = {
+        venue_binance_init, venue_bybit_init,  venue_okx_init,  venue_binance_coinm_init,
+        venue_deribit_init, venue_bitmex_init, venue_gate_init, venue_bitget_init,
+        venue_htx_init,     venue_dydx_init,   venue_kraken_futures_init,
+        venue_hyperliquid_init};
+    int failed = PyErr_Occurred() != NULL;
+    for (size_t i = 0; !failed && i < sizeof inits / sizeof inits[0]; i++) failed = inits[i]() < 0;
+    if (failed) {
         Py_DECREF(m);
         return NULL;
     }
