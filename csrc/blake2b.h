@@ -66,17 +66,32 @@ static void b2b_compress(b2b_ctx *ctx, int last) {
     v[13] ^= ctx->t[1];
     if (last) v[14] = ~v[14];
     for (int i = 0; i < 16; i++) m[i] = b2b_load64(&ctx->b[8 * i]);
-    for (int i = 0; i < 12; i++) {
-        const uint8_t *s = b2b_sigma[i];
-        B2B_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
-        B2B_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
-        B2B_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
-        B2B_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
-        B2B_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
-        B2B_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
-        B2B_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
-        B2B_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    /* The twelve rounds written out, so every message index is a constant and v and m stay
+     * in registers (a loop over the rounds is about twice slower). */
+#define B2B_ROUND(r)                                                    \
+    do {                                                                \
+        B2B_G(0, 4, 8, 12, m[b2b_sigma[r][0]], m[b2b_sigma[r][1]]);     \
+        B2B_G(1, 5, 9, 13, m[b2b_sigma[r][2]], m[b2b_sigma[r][3]]);     \
+        B2B_G(2, 6, 10, 14, m[b2b_sigma[r][4]], m[b2b_sigma[r][5]]);    \
+        B2B_G(3, 7, 11, 15, m[b2b_sigma[r][6]], m[b2b_sigma[r][7]]);    \
+        B2B_G(0, 5, 10, 15, m[b2b_sigma[r][8]], m[b2b_sigma[r][9]]);    \
+        B2B_G(1, 6, 11, 12, m[b2b_sigma[r][10]], m[b2b_sigma[r][11]]);  \
+        B2B_G(2, 7, 8, 13, m[b2b_sigma[r][12]], m[b2b_sigma[r][13]]);   \
+        B2B_G(3, 4, 9, 14, m[b2b_sigma[r][14]], m[b2b_sigma[r][15]]);   \
+    } while (0)
+    B2B_ROUND(0);
+    B2B_ROUND(1);
+    B2B_ROUND(2);
+    B2B_ROUND(3);
+    B2B_ROUND(4);
+    B2B_ROUND(5);
+    B2B_ROUND(6);
+    B2B_ROUND(7);
+    B2B_ROUND(8);
+    B2B_ROUND(9);
+    B2B_ROUND(10);
+    B2B_ROUND(11);
+#undef B2B_ROUND
     for (int i = 0; i < 8; i++) ctx->h[i] ^= v[i] ^ v[i + 8];
 }
 
@@ -90,14 +105,19 @@ static void b2b_init(b2b_ctx *ctx, size_t outlen) {
 }
 
 static void b2b_update(b2b_ctx *ctx, const uint8_t *in, size_t inlen) {
-    for (size_t i = 0; i < inlen; i++) {
+    while (inlen > 0) {
         if (ctx->c == 128) {
             ctx->t[0] += ctx->c;
             if (ctx->t[0] < ctx->c) ctx->t[1]++;
             b2b_compress(ctx, 0);
             ctx->c = 0;
         }
-        ctx->b[ctx->c++] = in[i];
+        size_t take = 128 - ctx->c;
+        if (take > inlen) take = inlen;
+        memcpy(ctx->b + ctx->c, in, take);
+        ctx->c += take;
+        in += take;
+        inlen -= take;
     }
 }
 

@@ -90,29 +90,26 @@ static const double FX_POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* base.plain_decimal (the fast path of kit.num_str): a str of at most 64 ASCII chars,
- * "-"? digits ("." digits)?, as a float, equal to Python's float(val). Returns 1 and sets
- * *out, 0 when it is not of that form (the caller falls back).
+/* base.plain_decimal (the fast path of kit.num_str) on the characters s[0..n): at most 64
+ * ASCII chars of the form "-"? digits ("." digits)?, as a float equal to Python's float(). 1
+ * and *out set, 0 when it is not of that form (the caller falls back).
  *
  * Digits that fit 2**53 with at most 22 decimals are converted as m / 10**k: both are exact
  * doubles and IEEE division rounds correctly, so the result is the correctly rounded value,
  * as float() gives (Clinger's fast path). Longer ones go through PyOS_string_to_double (exact
  * too, but it switches the x87 control word on some builds: ten times slower). */
-static int fx_plain_decimal(PyObject *val, double *out) {
-    if (!PyUnicode_CheckExact(val) || !PyUnicode_IS_ASCII(val)) return 0;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(val);
+static int fx_decimal_chars(const char *s, Py_ssize_t n, double *out) {
     if (n == 0 || n > 64) return 0;
-    const char *s = (const char *)PyUnicode_1BYTE_DATA(val);
     Py_ssize_t i = 0;
     int neg = 0;
     if (s[0] == '-') { neg = 1; i = 1; }
     uint64_t m = 0;
-    int digits = 0, exact = 1;
+    int exact = 1;
     Py_ssize_t whole = 0, frac = 0;
     while (i < n && s[i] >= '0' && s[i] <= '9') {
         if (m > (UINT64_C(1) << 53) / 10) exact = 0;
         else m = m * 10 + (uint64_t)(s[i] - '0');
-        i++; whole++; digits++;
+        i++; whole++;
     }
     if (whole == 0) return 0;
     if (i < n) {
@@ -130,12 +127,22 @@ static int fx_plain_decimal(PyObject *val, double *out) {
         *out = neg ? -v : v;
         return 1;
     }
+    char buf[72];
+    memcpy(buf, s, (size_t)n);
+    buf[n] = 0;
     char *end = NULL;
-    double v = PyOS_string_to_double(s, &end, NULL);
+    double v = PyOS_string_to_double(buf, &end, NULL);
     if (v == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
-    if (end != s + n) return 0;
+    if (end != buf + n) return 0;
     *out = v;
     return 1;
+}
+
+/* fx_decimal_chars of a str (exact type, ASCII). */
+static int fx_plain_decimal(PyObject *val, double *out) {
+    if (!PyUnicode_CheckExact(val) || !PyUnicode_IS_ASCII(val)) return 0;
+    return fx_decimal_chars((const char *)PyUnicode_1BYTE_DATA(val), PyUnicode_GET_LENGTH(val),
+                            out);
 }
 
 /* kit.num's accepted values: a JSON float that is finite, or an int with |v| < 2**63, as a

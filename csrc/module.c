@@ -11,6 +11,7 @@
  */
 #include "fast.h"
 #include "blake2b.h"
+#include "scan.h"
 #include <zlib.h>
 
 FastGlobals FX;
@@ -75,9 +76,16 @@ static int buf_round_ms(Buf *b, double ts) {
     double r = round(x);
     if (fabs(x - r) == 0.5) r = 2.0 * round(x / 2.0);
     if (!(fabs(r) < 9.0e18)) return -1;
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)r);
-    return buf_put(b, tmp, (size_t)n);
+    long long v = (long long)r;
+    char tmp[24];
+    int n = 0, neg = v < 0;
+    unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg) tmp[sizeof tmp - 1 - n++] = '-';
+    return buf_put(b, tmp + sizeof tmp - n, (size_t)n);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -221,6 +229,15 @@ int fx_append_event(FastCall *fc, const FxEvent *e) {
 #include "venue_hyperliquid.c"
 
 typedef int (*VenueFn)(FastCall *fc, PyObject *msg);
+/* Optional: the venue's usual frame read straight from ASCII text (scan.h), before orjson;
+ * FX_FALLBACK there means "decode it with orjson and ask the VenueFn". */
+typedef int (*VenueTextFn)(FastCall *fc, const char *text, Py_ssize_t len);
+
+typedef struct {
+    const char *name;
+    VenueFn fn;
+    VenueTextFn text;
+} VenueDef;
 
 /* Inflates a gzip frame the way session.inflate's common case does: ONE complete member,
  * nothing after it, at most `limit` bytes. Anything else (several members, padding, errors,
@@ -266,24 +283,13 @@ static PyObject *gunzip_one(PyObject *data, Py_ssize_t limit) {
     return text;
 }
 
-/* The session's per-frame call: decode, the venue function, the session's own steps (the
- * subscribe-ack time, the history cut-off, plausibility), the Outcome. None = the Python path
- * must handle the frame. */
-static PyObject *run_venue(VenueFn fn, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "expected (frame, data, instruments, max_notional, "
-                                         "subscribed_at, drop_before_subscribe, max_inflated)");
-        return NULL;
-    }
-    PyObject *frame = args[0], *data = args[1], *instruments = args[2];
-    PyObject *subscribed_at = args[4];
-    int drop = PyObject_IsTrue(args[5]);
-    double max_notional = PyFloat_AsDouble(args[3]);
-    Py_ssize_t max_inflated = PyLong_AsSsize_t(args[6]);
-    if (drop < 0 || (max_notional == -1.0 && PyErr_Occurred()) ||
-        (max_inflated == -1 && PyErr_Occurred()))
-        return NULL;
-    if (!PyDict_CheckExact(instruments) || !PyDict_CheckExact(subscribed_at)) Py_RETURN_NONE;
+/* The session's per-frame work on the compiled path: decode (gzip included), the venue
+ * function, then the session's own steps (the subscribe-ack time, the history cut-off,
+ * plausibility) and the Outcome. A new Outcome, or NULL WITHOUT an error set when the Python
+ * path must handle the frame (every error is cleared: the fallback re-parses from scratch). */
+static PyObject *fast_outcome(const VenueDef *venue, PyObject *frame, PyObject *data, PyObject *source,
+                              PyObject *recv_obj, PyObject *instruments, double max_notional,
+                              PyObject *subscribed_at, int drop, Py_ssize_t max_inflated) {
     PyObject *text;
     if (PyUnicode_CheckExact(data)) {
         text = Py_NewRef(data);
@@ -291,26 +297,30 @@ static PyObject *run_venue(VenueFn fn, PyObject *const *args, Py_ssize_t nargs) 
                (unsigned char)PyBytes_AS_STRING(data)[0] == 0x1f &&
                (unsigned char)PyBytes_AS_STRING(data)[1] == 0x8b) {
         text = gunzip_one(data, max_inflated);
-        if (text == NULL) Py_RETURN_NONE;
+        if (text == NULL) return NULL;
     } else {
-        Py_RETURN_NONE;
-    }
-    PyObject *source = PyObject_GetAttr(frame, FX.s_source);
-    PyObject *recv_obj = source ? PyObject_GetAttr(frame, FX.s_recv_ts) : NULL;
-    if (recv_obj == NULL || !PyUnicode_CheckExact(source) || !PyFloat_CheckExact(recv_obj)) {
-        Py_XDECREF(source); Py_XDECREF(recv_obj); Py_DECREF(text);
-        PyErr_Clear();
-        Py_RETURN_NONE;
+        return NULL;
     }
     double recv_ts = PyFloat_AS_DOUBLE(recv_obj);
-    PyObject *msg = PyObject_CallOneArg(FX.loads, text);
-    Py_DECREF(text);
     FastCall fc = {frame, source, recv_ts, instruments, NULL, NULL, NULL, 0};
     int rc = FX_FALLBACK;
-    if (msg != NULL) {
-        rc = fn(&fc, msg);
-        Py_DECREF(msg);
+    if (venue->text != NULL && PyUnicode_IS_ASCII(text)) {
+        rc = venue->text(&fc, (const char *)PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text));
+        if (rc == FX_FALLBACK) { /* nothing kept from the attempt */
+            Py_CLEAR(fc.events);
+            Py_CLEAR(fc.reply);
+            fc.kind = NULL;
+            fc.snapshot = 0;
+        }
     }
+    if (rc == FX_FALLBACK) {
+        PyObject *msg = PyObject_CallOneArg(FX.loads, text);
+        if (msg != NULL) {
+            rc = venue->fn(&fc, msg);
+            Py_DECREF(msg);
+        }
+    }
+    Py_DECREF(text);
     PyObject *result = NULL;
     if (rc != FX_OK || fc.kind == NULL) goto fallback;
     if (fc.kind == FX.s_ack && PyDict_SetItem(subscribed_at, source, recv_obj) < 0) goto fallback;
@@ -378,36 +388,218 @@ static PyObject *run_venue(VenueFn fn, PyObject *const *args, Py_ssize_t nargs) 
 fallback:
     Py_XDECREF(fc.events);
     Py_XDECREF(fc.reply);
-    Py_DECREF(source);
-    Py_DECREF(recv_obj);
-    if (result == NULL) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
+    if (result == NULL) PyErr_Clear();
     return result;
 }
 
-#define VENUE_ENTRY(name)                                                                    \
+/* frame.source and frame.recv_ts as the compiled path needs them (new references), or 0. */
+static int frame_fields(PyObject *frame, PyObject **source, PyObject **recv_obj) {
+    *source = PyObject_GetAttr(frame, FX.s_source);
+    *recv_obj = *source ? PyObject_GetAttr(frame, FX.s_recv_ts) : NULL;
+    if (*recv_obj == NULL || !PyUnicode_CheckExact(*source) || !PyFloat_CheckExact(*recv_obj)) {
+        Py_CLEAR(*source);
+        Py_CLEAR(*recv_obj);
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* <venue>(frame, data, instruments, max_notional, subscribed_at, drop_before_subscribe,
+ * max_inflated) -> Outcome | None: one frame, for tests and tools (sessions use Accel). */
+static PyObject *run_venue(const VenueDef *venue, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "expected (frame, data, instruments, max_notional, "
+                                         "subscribed_at, drop_before_subscribe, max_inflated)");
+        return NULL;
+    }
+    PyObject *frame = args[0], *data = args[1], *instruments = args[2];
+    PyObject *subscribed_at = args[4];
+    int drop = PyObject_IsTrue(args[5]);
+    double max_notional = PyFloat_AsDouble(args[3]);
+    Py_ssize_t max_inflated = PyLong_AsSsize_t(args[6]);
+    if (drop < 0 || (max_notional == -1.0 && PyErr_Occurred()) ||
+        (max_inflated == -1 && PyErr_Occurred()))
+        return NULL;
+    if (!PyDict_CheckExact(instruments) || !PyDict_CheckExact(subscribed_at)) Py_RETURN_NONE;
+    PyObject *source, *recv_obj;
+    if (!frame_fields(frame, &source, &recv_obj)) Py_RETURN_NONE;
+    PyObject *out = fast_outcome(venue, frame, data, source, recv_obj, instruments,
+                                 max_notional, subscribed_at, drop, max_inflated);
+    Py_DECREF(source);
+    Py_DECREF(recv_obj);
+    if (out == NULL) Py_RETURN_NONE;
+    return out;
+}
+
+
+/* Every venue with its compiled functions (the text reader where there is one). */
+static const VenueDef VENUES[] = {
+    {"binance", venue_binance, venue_binance_text},
+    {"bybit", venue_bybit, NULL},
+    {"okx", venue_okx, NULL},
+    {"binance_coinm", venue_binance_coinm, NULL},
+    {"deribit", venue_deribit, NULL},
+    {"bitmex", venue_bitmex, NULL},
+    {"gate", venue_gate, NULL},
+    {"bitget", venue_bitget, NULL},
+    {"htx", venue_htx, NULL},
+    {"dydx", venue_dydx, NULL},
+    {"kraken_futures", venue_kraken_futures, NULL},
+    {"hyperliquid", venue_hyperliquid, NULL},
+};
+
+#define VENUE_ENTRY(name, i)                                                                 \
     static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {   \
         if (!FX.configured) {                                                                \
             PyErr_SetString(PyExc_RuntimeError, "liqstress.streams._fast is not configured"); \
             return NULL;                                                                     \
         }                                                                                    \
-        return run_venue(venue_##name, args, nargs);                                         \
+        return run_venue(&VENUES[i], args, nargs);                                           \
     }
 
-VENUE_ENTRY(binance)
-VENUE_ENTRY(bybit)
-VENUE_ENTRY(okx)
-VENUE_ENTRY(binance_coinm)
-VENUE_ENTRY(deribit)
-VENUE_ENTRY(bitmex)
-VENUE_ENTRY(gate)
-VENUE_ENTRY(bitget)
-VENUE_ENTRY(htx)
-VENUE_ENTRY(dydx)
-VENUE_ENTRY(kraken_futures)
-VENUE_ENTRY(hyperliquid)
+VENUE_ENTRY(binance, 0)
+VENUE_ENTRY(bybit, 1)
+VENUE_ENTRY(okx, 2)
+VENUE_ENTRY(binance_coinm, 3)
+VENUE_ENTRY(deribit, 4)
+VENUE_ENTRY(bitmex, 5)
+VENUE_ENTRY(gate, 6)
+VENUE_ENTRY(bitget, 7)
+VENUE_ENTRY(htx, 8)
+VENUE_ENTRY(dydx, 9)
+VENUE_ENTRY(kraken_futures, 10)
+VENUE_ENTRY(hyperliquid, 11)
+
+/* ---- the per-session accelerator -------------------------------------------------------- */
+
+
+/* Accel(venue, instruments, subscribed_at, max_notional, drop_before_subscribe, max_inflated,
+ *       fallback): a VenueSession's ``process`` (set as an instance attribute, so a frame costs
+ * no Python call): REST bodies and every frame the compiled path declines go to ``fallback``
+ * (the session's Python method). ``taken``/``fallbacks`` count both. */
+typedef struct {
+    PyObject_HEAD
+    const VenueDef *venue;
+    PyObject *instruments, *subscribed_at, *fallback;
+    double max_notional;
+    int drop;
+    Py_ssize_t max_inflated;
+    Py_ssize_t taken, fallbacks;
+    vectorcallfunc vectorcall;
+} Accel;
+
+static PyObject *s_data_attr, *s_http, *s_https;
+
+static PyObject *accel_call(PyObject *op, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames) {
+    Accel *self = (Accel *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "process(frame) takes one frame");
+        return NULL;
+    }
+    PyObject *frame = args[0], *source, *recv_obj, *out = NULL;
+    if (frame_fields(frame, &source, &recv_obj)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(source);
+        /* REST bodies (metadata, open interest) always take the Python path */
+        if (PyUnicode_Tailmatch(source, s_http, 0, n, -1) != 1 &&
+            PyUnicode_Tailmatch(source, s_https, 0, n, -1) != 1) {
+            PyObject *data = PyObject_GetAttr(frame, s_data_attr);
+            if (data != NULL) {
+                out = fast_outcome(self->venue, frame, data, source, recv_obj, self->instruments,
+                                   self->max_notional, self->subscribed_at, self->drop,
+                                   self->max_inflated);
+                Py_DECREF(data);
+            }
+            PyErr_Clear();
+        }
+        Py_DECREF(source);
+        Py_DECREF(recv_obj);
+    }
+    if (out != NULL) {
+        self->taken++;
+        return out;
+    }
+    self->fallbacks++;
+    return PyObject_CallOneArg(self->fallback, frame);
+}
+
+static PyObject *accel_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    const char *name;
+    PyObject *instruments, *subscribed_at, *fallback;
+    double max_notional;
+    int drop;
+    Py_ssize_t max_inflated;
+    if (!FX.configured) {
+        PyErr_SetString(PyExc_RuntimeError, "liqstress.streams._fast is not configured");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "sO!O!dpnO:Accel", &name, &PyDict_Type, &instruments,
+                          &PyDict_Type, &subscribed_at, &max_notional, &drop, &max_inflated,
+                          &fallback))
+        return NULL;
+    const VenueDef *venue = NULL;
+    for (size_t i = 0; i < sizeof VENUES / sizeof VENUES[0]; i++)
+        if (strcmp(VENUES[i].name, name) == 0) venue = &VENUES[i];
+    if (venue == NULL) {
+        PyErr_Format(PyExc_ValueError, "no compiled parser named %s", name);
+        return NULL;
+    }
+    Accel *self = (Accel *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->venue = venue;
+    self->instruments = Py_NewRef(instruments);
+    self->subscribed_at = Py_NewRef(subscribed_at);
+    self->fallback = Py_NewRef(fallback);
+    self->max_notional = max_notional;
+    self->drop = drop;
+    self->max_inflated = max_inflated;
+    self->vectorcall = accel_call;
+    return (PyObject *)self;
+}
+
+static int accel_traverse(PyObject *op, visitproc visit, void *arg) {
+    Accel *self = (Accel *)op;
+    Py_VISIT(self->instruments);
+    Py_VISIT(self->subscribed_at);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int accel_clear(PyObject *op) {
+    Accel *self = (Accel *)op;
+    Py_CLEAR(self->instruments);
+    Py_CLEAR(self->subscribed_at);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void accel_dealloc(PyObject *op) {
+    PyObject_GC_UnTrack(op);
+    accel_clear(op);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyMemberDef accel_members[] = {
+    {"taken", T_PYSSIZET, offsetof(Accel, taken), READONLY, "frames the compiled path took"},
+    {"fallbacks", T_PYSSIZET, offsetof(Accel, fallbacks), READONLY,
+     "frames handed to the Python path"},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyTypeObject AccelType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "liqstress.streams._fast.Accel",
+    .tp_basicsize = sizeof(Accel),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A VenueSession's process(frame) on the compiled path.",
+    .tp_new = accel_new,
+    .tp_traverse = accel_traverse,
+    .tp_clear = accel_clear,
+    .tp_dealloc = accel_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Accel, vectorcall),
+    .tp_members = accel_members,
+};
 
 /* ---- configuration and test entry points ---------------------------------------------------- */
 
@@ -517,8 +709,16 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_fast",
                                        methods};
 
 PyMODINIT_FUNC PyInit__fast(void) {
+    if (PyType_Ready(&AccelType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Accel", (PyObject *)&AccelType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    s_data_attr = intern("data");
+    s_http = intern("http://");
+    s_https = intern("https://");
     FX.empty_tuple = PyTuple_New(0);
     FX.zero = PyLong_FromLong(0);
     FX.s_long = intern("long");

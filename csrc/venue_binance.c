@@ -91,3 +91,99 @@ static int venue_binance(FastCall *fc, PyObject *msg) {
     fc->kind = FX.s_data;
     return rc;
 }
+
+/* The forceOrder frame straight from its text (scan.h): the same checks and values as
+ * venue_binance on the decoded frame, without building the dict. Anything else (the pong,
+ * error replies, escapes, unusual shapes) is FX_FALLBACK: orjson and venue_binance decide. */
+static int venue_binance_text(FastCall *fc, const char *text, Py_ssize_t len) {
+    static const ScanKey TOP[] = {{"e", 0}, {"o", 1}, {"error", 0}, {"result", 0}};
+    static const ScanKey ORDER[] = {{"s", 0}, {"S", 0}, {"T", 0}, {"z", 0}, {"ap", 0}};
+    Tok top[4] = {{0}}, ord[5] = {{0}};
+    Scan sc = {text, text + len};
+    if (!scan_char(&sc, '{')) return FX_FALLBACK;
+    int seen_o = 0;
+    if (!scan_char(&sc, '}')) {
+        for (;;) {
+            Tok key;
+            if (!scan_string(&sc, &key) || !scan_char(&sc, ':')) return FX_FALLBACK;
+            int k = scan_key_index(&key, TOP, 4);
+            if (k == 1) { /* "o": read its members */
+                if (seen_o++ || !scan_char(&sc, '{')) return FX_FALLBACK;
+                if (!scan_char(&sc, '}')) {
+                    for (;;) {
+                        Tok okey, val;
+                        if (!scan_string(&sc, &okey) || !scan_char(&sc, ':') ||
+                            !scan_value(&sc, &val, 2))
+                            return FX_FALLBACK;
+                        int j = scan_key_index(&okey, ORDER, 5);
+                        if (j >= 0) {
+                            if (ord[j].kind) return FX_FALLBACK; /* duplicate key */
+                            ord[j] = val;
+                        }
+                        if (scan_char(&sc, ',')) continue;
+                        if (scan_char(&sc, '}')) break;
+                        return FX_FALLBACK;
+                    }
+                }
+            } else {
+                Tok val;
+                if (!scan_value(&sc, &val, 1)) return FX_FALLBACK;
+                if (k >= 0) {
+                    if (top[k].kind || k >= 2) return FX_FALLBACK; /* duplicate, error, result */
+                    top[k] = val;
+                }
+            }
+            if (scan_char(&sc, ',')) continue;
+            if (scan_char(&sc, '}')) break;
+            return FX_FALLBACK;
+        }
+    }
+    if (!scan_tail(&sc) || !seen_o) return FX_FALLBACK;
+    const Tok *e = &top[0], *s = &ord[0], *side_tok = &ord[1], *t = &ord[2], *z = &ord[3],
+              *ap = &ord[4];
+    if (e->kind != 's' || e->n != 10 || memcmp(e->s, "forceOrder", 10) != 0) return FX_FALLBACK;
+    if (s->kind != 's' || s->n == 0 || side_tok->kind != 's' || t->kind != 'i' ||
+        z->kind != 's' || ap->kind != 's')
+        return FX_FALLBACK;
+    PyObject *side;
+    char lower[4];
+    if (side_tok->n == 4 || side_tok->n == 3) {
+        for (Py_ssize_t i = 0; i < side_tok->n; i++) {
+            char c = side_tok->s[i];
+            lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+    }
+    if (side_tok->n == 4 && memcmp(lower, "sell", 4) == 0)
+        side = FX.s_long; /* a forced SELL closes a long */
+    else if (side_tok->n == 3 && memcmp(lower, "buy", 3) == 0)
+        side = FX.s_short;
+    else
+        return FX_FALLBACK;
+    if (t->s[0] == '-' || t->n > 18) return FX_FALLBACK; /* 0 <= T < 2**63 */
+    long long t_ms = 0;
+    for (Py_ssize_t i = 0; i < t->n; i++) t_ms = t_ms * 10 + (t->s[i] - '0');
+    double qty, price;
+    if (!fx_decimal_chars(z->s, z->n, &qty) || !fx_decimal_chars(ap->s, ap->n, &price) ||
+        !(qty > 0 && price > 0))
+        return FX_FALLBACK;
+    PyObject *symbol = PyUnicode_FromStringAndSize(s->s, s->n);
+    PyObject *qty_raw = symbol ? PyUnicode_FromStringAndSize(z->s, z->n) : NULL;
+    if (qty_raw == NULL) {
+        Py_XDECREF(symbol);
+        return FX_ERROR;
+    }
+    PyObject *base = NULL, *quote = NULL;
+    int got = bn_base_quote(fc->instruments, symbol, &base, &quote);
+    int rc = got < 0 ? FX_ERROR : FX_FALLBACK;
+    if (got > 0) {
+        FxEvent ev = {bn_exchange, symbol, base, quote, FX.s_linear, side, price, 1, qty, 1,
+                      qty * price, (double)t_ms / 1000.0, 1, qty_raw, NULL};
+        rc = fx_append_event(fc, &ev);
+        Py_DECREF(base);
+        Py_DECREF(quote);
+        fc->kind = FX.s_data;
+    }
+    Py_DECREF(symbol);
+    Py_DECREF(qty_raw);
+    return rc;
+}

@@ -92,7 +92,7 @@ _OUTCOME_FIELDS = ("frame", "kind", "events", "deadletter", "reply", "snapshot_d
                    "unpriced", "prices", "open_interest", "skipped")
 
 
-def _compiled() -> dict[str, Callable[..., Outcome | None]]:
+def _compiled() -> dict[str, str]:
     """The compiled parse path (``liqstress.streams._fast``, C sources in ``csrc/``), per venue
     id; empty when the extension was not built (no C compiler at install: everything then runs the Python parsers, with the
     same results, slower). ``LIQSTRESS_PURE_PYTHON=1`` turns it off (tests compare both)."""
@@ -104,7 +104,12 @@ def _compiled() -> dict[str, Callable[..., Outcome | None]]:
         return {}
     _fast.configure(LiquidationEvent, EVENT_FIELDS, Outcome, _OUTCOME_FIELDS, orjson.loads,
                     SCHEMA_VERSION, EARLIEST_TS, MAX_AHEAD_SECONDS)
-    return {venue: getattr(_fast, name) for venue, name in COMPILED_VENUES.items()}
+    global _Accel
+    _Accel = _fast.Accel
+    return dict(COMPILED_VENUES)
+
+
+_Accel: Callable[..., Callable[[RawFrame], Outcome]] | None = None
 
 
 #: Venue id -> function of the compiled module that parses its usual frames.
@@ -122,7 +127,7 @@ def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, An
 class VenueSession:
     def __init__(self, venue: VenueSpec, *,
                  max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
-                 max_inflated_bytes: int = MAX_INFLATED_BYTES) -> None:
+                 max_inflated_bytes: int = MAX_INFLATED_BYTES, compiled: bool = True) -> None:
         self.venue = venue
         self.max_inflated_bytes = max_inflated_bytes
         #: Cap on one event's USD notional; above it the event is dead-lettered as
@@ -131,8 +136,16 @@ class VenueSession:
         self.meta = Metadata()
         #: Per connection source: receipt time of the subscribe ack (history cut-off).
         self._subscribed_at: dict[str, float] = {}
-        #: The compiled parser of the venue's usual frames, or None (see ``_compiled``).
-        self._fast = COMPILED.get(venue.id)
+        #: The compiled path (see ``_compiled``): it becomes this session's ``process``, and
+        #: hands every frame it declines (REST bodies, anything unusual, every future dead
+        #: letter) to the Python ``process`` below, so the outcome is the same either way.
+        #: ``compiled=False`` keeps the Python path alone (the tests compare both).
+        self.accel: Any = None
+        name = COMPILED.get(venue.id) if compiled else None
+        if name is not None and _Accel is not None:
+            self.accel = self.process = _Accel(  # type: ignore[method-assign]
+                name, self.meta.instruments, self._subscribed_at, self.max_notional_usd,
+                venue.drop_before_subscribe, max_inflated_bytes, self.process)
 
     def reset_connection(self, source: str) -> None:
         """A new connection: history cut-off is unknown until its subscribe ack arrives."""
@@ -146,16 +159,6 @@ class VenueSession:
         if source.startswith(_REST_SCHEMES):
             return self._rest(frame)
         data = frame.data
-        fast = self._fast
-        if fast is not None:
-            # The compiled parser takes the frames it recognises completely and answers None
-            # for everything else (including every frame that becomes a dead letter), which
-            # then takes the Python path below: the same Outcome either way.
-            out = fast(frame, data, self.meta.instruments, self.max_notional_usd,
-                       self._subscribed_at, self.venue.drop_before_subscribe,
-                       self.max_inflated_bytes)
-            if out is not None:
-                return out
         try:
             text = data if type(data) is str else self._decode(data)
             parsed = self.venue.parse(text, source, frame.recv_ts, self.meta)
