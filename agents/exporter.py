@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from liqstress import signals as sg
 from liqstress.labels import SIDES, WINDOW_NAMES
 from liqstress.stress import SIGNAL_WINDOWS
 
@@ -158,6 +159,50 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "component": (_G, "liqstress_stress_component_ratio",
                   "Each stress-index component mapped to 0-1 before weighting.",
                   ("component",)),
+    # ---- open interest and funding (docs/signals.md section 10) ----------------------------
+    "oi_records": (_C, "liqstress_open_interest_records_total",
+                   "Open-interest records applied by the worker (every worker reads them all).",
+                   ("exchange",)),
+    "oi_usd": (_G, "liqstress_open_interest_usd",
+               "Open interest in USD now, all venues and coins (fresh instruments only).", ()),
+    "oi_coverage": (_G, "liqstress_open_interest_exchange_share_ratio",
+                    "Each venue's share of liqstress_open_interest_usd (0-1).", ("exchange",)),
+    "oi_change": (_G, "liqstress_open_interest_change_ratio",
+                  "Change of open interest over the window, over the instruments present at "
+                  "both ends (0.05 = +5 %).", ("window",)),
+    "coin_oi_usd": (_G, "liqstress_coin_open_interest_usd",
+                    "Open interest in USD of an allowlisted coin, all venues.", ("coin",)),
+    "coin_oi_change": (_G, "liqstress_coin_open_interest_change_ratio",
+                       "As liqstress_open_interest_change_ratio, per allowlisted coin.",
+                       ("coin", "window")),
+    "funding": (_G, "liqstress_funding_rate_8h_ratio",
+                "Open-interest-weighted funding rate per 8 hours, all venues (0.0001 = "
+                "0.01 %).", ()),
+    "coin_funding": (_G, "liqstress_coin_funding_rate_8h_ratio",
+                     "As liqstress_funding_rate_8h_ratio, per allowlisted coin.", ("coin",)),
+    "buildup": (_G, "liqstress_leverage_buildup_ratio",
+                "Leverage build-up score (open interest up while the price range stays flat), "
+                "0-1, market-wide.", ()),
+    "buildup_active": (_G, "liqstress_leverage_buildup_active",
+                       "1 while the market-wide build-up score is at or above its flag level.",
+                       ()),
+    "coin_buildup": (_G, "liqstress_coin_leverage_buildup_ratio",
+                     "Leverage build-up score per allowlisted coin (0-1).", ("coin",)),
+    "intensity": (_G, "liqstress_liquidation_intensity_ratio",
+                  "USD liquidated in the window over the open interest at its start, all "
+                  "venues.", ("window",)),
+    "oi_delev_state": (_G, "liqstress_oi_deleveraging_state",
+                       "1 for the current reading of the last 24 hourly open-interest changes: "
+                       "none, staged or capitulation.", ("state",)),
+    "oi_delev_decline": (_G, "liqstress_oi_deleveraging_decline_ratio",
+                         "Largest peak-to-trough fall of open interest over the last 24 h "
+                         "(0-1).", ()),
+    "crowding_state": (_G, "liqstress_crowding_state",
+                       "1 for the current crowding reading (funding with open interest "
+                       "growing): none, long_crowded or short_crowded.", ("state",)),
+    "coin_crowding_state": (_G, "liqstress_coin_crowding_state",
+                            "As liqstress_crowding_state, per allowlisted coin.",
+                            ("coin", "state")),
 }
 
 
@@ -314,6 +359,8 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
     f.add("aggregator", (), 1.0 if active else 0.0)
     for ex, n in sorted(st.price_counts.items()):
         f.add("prices", (ex,), n)
+    for ex, n in sorted(st.oi_counts.items()):
+        f.add("oi_records", (ex,), n)
     for side in SIDES:
         f.add("cascades", (side,), st.cascades_started[side])
     if active:
@@ -322,6 +369,7 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
         f.add("agg_partitions", ("partials",), len(st.last_sources) - local_n)
         _prices(st, f)
         _stress(st, f)
+        _leverage(st, f)
     return f.freeze()
 
 
@@ -408,6 +456,38 @@ def _stress(st: WorkerState, f: _Families) -> None:
     f.add("index", (), res.index.value)
     for comp, val in res.index.components.items():
         f.add("component", (comp,), val)
+
+
+def _leverage(st: WorkerState, f: _Families) -> None:
+    lev = st.last_stress.leverage if st.last_stress else None
+    if lev is None:
+        return  # no open interest read yet: no series (absent, not 0)
+    m = lev.market
+    f.add("oi_usd", (), m.oi_usd)
+    for ex, share in sorted(m.coverage.items()):
+        f.add("oi_coverage", (ex,), share)
+    for w, ch in m.changes.items():
+        f.add("oi_change", (w,), ch.change_ratio)
+    for w, it in m.intensity.items():
+        f.add("intensity", (w,), it.ratio)
+    f.add("funding", (), m.crowding.funding_8h)
+    f.add("buildup", (), m.buildup.score)
+    f.add("buildup_active", (), 1.0 if m.buildup.flag else 0.0)
+    for state in sg.OI_DELEVERAGING_LABELS:
+        f.add("oi_delev_state", (state,), 1.0 if m.deleveraging.label == state else 0.0)
+    f.add("oi_delev_decline", (), m.deleveraging.total_decline)
+    for state in sg.CROWDING_LABELS:
+        f.add("crowding_state", (state,), 1.0 if m.crowding.label == state else 0.0)
+    for coin, c in sorted(lev.coins.items()):
+        if c.oi_usd is None:
+            continue  # a coin no venue reports open interest for
+        f.add("coin_oi_usd", (coin,), c.oi_usd)
+        for w, ch in c.changes.items():
+            f.add("coin_oi_change", (coin, w), ch.change_ratio)
+        f.add("coin_funding", (coin,), c.crowding.funding_8h)
+        f.add("coin_buildup", (coin,), c.buildup.score)
+        for state in sg.CROWDING_LABELS:
+            f.add("coin_crowding_state", (coin, state), 1.0 if c.crowding.label == state else 0.0)
 
 
 def register(state: WorkerState) -> WorkerCollector:

@@ -384,7 +384,7 @@ class WorkerState:
         self.record_stress(self.stress.evaluate(
             snap, merged.hourly, prices=self.prices,
             levels=MergedLevels([s.levels for s in sources]), coin_hourly=merged.coin_hourly,
-            coins=coins))
+            coins=coins, oi=self.oi))
         self.last_snapshot = snap
         self.last_sources = sources
         self.view_snapshot = snap

@@ -18,7 +18,7 @@ from typing import Any
 from . import signals as sg
 from .labels import SIDES
 from .prices import LiquidationLevels, PriceStore
-from .windows import Snapshot
+from .windows import WINDOWS, Snapshot
 
 #: Windows whose imbalance and concentration are published.
 SIGNAL_WINDOWS = ("5m", "1h", "4h", "24h")
@@ -48,6 +48,7 @@ class StressSettings:
     divergence_min_points: int = sg.DIVERGENCE_MIN_POINTS
     breadth_min_move_pct: float = 0.0
     config: sg.StressConfig = field(default_factory=lambda: sg.DEFAULT_CONFIG)
+    leverage: sg.LeverageConfig = field(default_factory=lambda: sg.DEFAULT_LEVERAGE_CONFIG)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class StressResult:
     near_extreme: sg.NearExtreme | None = None
     divergence: dict[str, sg.Divergence] = field(default_factory=dict)
     breadth: sg.Breadth | None = None
+    #: Open interest and funding signals; None without open interest.
+    leverage: sg.LeverageSignals | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,7 @@ class StressResult:
             "clusters": self.clusters or None,
             "divergence": {c: d.to_dict() for c, d in self.divergence.items()},
             "breadth": self.breadth.to_dict() if self.breadth else None,
+            "leverage": self.leverage.to_dict() if self.leverage else None,
             "index": self.index.to_dict(),
         }
 
@@ -100,11 +104,13 @@ class StressEngine:
     def evaluate(self, snap: Snapshot, hourly: dict[str, list[float]], *,
                  prices: PriceStore | None = None, levels: LiquidationLevels | None = None,
                  coin_hourly: dict[str, list[float]] | None = None,
-                 coins: tuple[str, ...] = ()) -> StressResult:
+                 coins: tuple[str, ...] = (),
+                 oi: sg.OIHistoryView | None = None) -> StressResult:
         """``hourly``: per side, the last 25 hourly totals oldest first, the current hour last
         (``WindowStore.hourly_totals``). ``prices``/``levels``: the price history and the
         liquidation price levels; ``coin_hourly``: per allowlisted coin (``coins``) the hourly
-        totals of both sides (``WindowStore.hourly_totals_by_coin``)."""
+        totals of both sides (``WindowStore.hourly_totals_by_coin``). ``oi``: the open-interest
+        history (``liqstress.oi_history.OIHistory``), for the leverage signals."""
         s = self.settings
         by_window = snap.usd_by_exchange()
         imbalance = {w: sg.imbalance(by_window[w]) for w in SIGNAL_WINDOWS}
@@ -132,6 +138,7 @@ class StressEngine:
             divergence = self._divergence(snap.now, prices, coin_hourly or {}, coins)
             b = sg.breadth(prices.breadth_inputs(snap.now), s.breadth_min_move_pct)
             breadth = b if b.coins else None
+        leverage = self._leverage(snap, oi, prices, coins)
         # Divergence enters the index only where a coin had enough hourly points to judge.
         judged = [d.flag for d in divergence.values() if d.points >= s.divergence_min_points]
         # The index follows the larger side's spike: stress from shorts counts too.
@@ -140,14 +147,39 @@ class StressEngine:
             imbalance=imbalance[s.index_window], spike=spike[main],
             concentration=concentration[s.index_window],
             cascade_active=self.cascade.active(), deleveraging=delev, near_extreme=near,
-            breadth=breadth)
+            breadth=breadth,
+            leverage=sg.index_components(leverage, s.leverage) if leverage else None)
         if judged:
             inputs = replace(inputs, divergence=any(judged))
         index = sg.stress_index(inputs, s.config)
         return StressResult(ts=snap.now, imbalance=imbalance, concentration=concentration,
                             spike=spike, cascades=self.cascade.states(), deleveraging=delev,
                             index=index, events=events, clusters=clusters, near_extreme=near,
-                            divergence=divergence, breadth=breadth)
+                            divergence=divergence, breadth=breadth, leverage=leverage)
+
+    def _leverage(self, snap: Snapshot, oi: sg.OIHistoryView | None, prices: PriceStore | None,
+                  coins: tuple[str, ...]) -> sg.LeverageSignals | None:
+        """The leverage signals (docs/signals.md section 10) for the allowlisted ``coins`` and
+        market-wide; None before any open-interest record."""
+        if oi is None or oi.oi_usd(at=snap.now) is None:
+            return None
+        now = snap.now
+        by_seconds = {sec: name for name, sec in WINDOWS.items()}
+
+        def price_range_pct(coin: str, seconds: float) -> float | None:
+            ext = prices.extremes(coin, now, seconds) if prices is not None else None
+            return sg.range_pct(ext[1], ext[0]) if ext else None
+
+        def liquidated_usd(coin: str | None, seconds: float) -> float:
+            w = snap.windows[by_seconds[int(seconds)]]
+            if coin is None:
+                return sum(snap.total(by_seconds[int(seconds)], side).usd for side in SIDES)
+            sides = w["coin"].get(coin, {})
+            return sum(a.usd for a in sides.values())
+
+        return sg.leverage_signals(oi, now=now, price_range_pct=price_range_pct,
+                                   liquidated_usd=liquidated_usd, coins=coins,
+                                   config=self.settings.leverage)
 
     def _clusters(self, now: float, prices: PriceStore, levels: LiquidationLevels,
                   coins: tuple[str, ...]) -> tuple[dict[str, Any], sg.NearExtreme | None]:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -49,6 +50,8 @@ from liqstress.signals import (
 
 M = 1_000_000.0
 nan, inf = math.nan, math.inf
+
+TOTAL_WEIGHT = sum(DEFAULT_WEIGHTS.values())
 
 
 def approx(x: float, rel: float = 1e-9) -> object:
@@ -615,7 +618,8 @@ def test_index_hand_computed() -> None:
     assert idx.value == approx(100 * (0.2 * 1 + 0.2 * 0.5) / 0.4)  # 75
     assert idx.contributions["skew"] == approx(50) and idx.contributions["spike"] == approx(25)
     assert idx.contributions["size"] is None and idx.components["size"] is None
-    assert idx.coverage == approx(0.4) and idx.level == "extreme"
+    # coverage: the weight present over all weights (the leverage components are absent)
+    assert idx.coverage == approx(0.4 / TOTAL_WEIGHT) and idx.level == "extreme"
     json.loads(dumps(idx.to_dict()))
 
 
@@ -627,10 +631,16 @@ def test_index_all_components() -> None:
     c = stress_components(inputs)
     assert c == {"skew": 0.0, "spike": 0.0, "size": approx(0.5), "concentration": approx(0.5),
                  "cascade": 1.0, "deleveraging": 0.5, "clusters": approx(0.5),
-                 "divergence": 0.0, "breadth_1h": approx(0.5), "breadth_24h": 0.0}
+                 "divergence": 0.0, "breadth_1h": approx(0.5), "breadth_24h": 0.0,
+                 "buildup": None, "crowding": None, "oi_deleveraging": None, "intensity": None}
     expected = 100 * (0.10 * 0.5 + 0.05 * 0.5 + 0.15 + 0.10 * 0.5 + 0.05 * 0.5 + 0.05 * 0.5)
     idx = stress_index(inputs)
-    assert idx.value == approx(expected) and idx.coverage == approx(1.0)
+    assert idx.value == approx(expected) and idx.coverage == approx(1.0 / TOTAL_WEIGHT)
+    # With open interest, the four leverage components join (weights 0.05 each):
+    lev = stress_index(replace(inputs, leverage_buildup=1.0, crowding=0.5, oi_deleveraging=0.0,
+                               intensity=0.5))
+    assert lev.coverage == approx(1.0)
+    assert lev.value == approx((expected + 100 * (0.05 + 0.05 * 0.5 + 0.05 * 0.5)) / TOTAL_WEIGHT)
     assert sum(v for v in idx.contributions.values() if v is not None) == approx(idx.value)
     assert idx.level == "elevated"  # 32.5
 
@@ -640,7 +650,7 @@ def test_index_missing_inputs_renormalise() -> None:
         value=0.0, components={k: None for k in COMPONENTS},
         contributions={k: None for k in COMPONENTS}, coverage=0.0, level="low")
     only_cascade = stress_index(StressInputs(cascade_active=True))
-    assert only_cascade.value == 100.0 and only_cascade.coverage == approx(0.15)
+    assert only_cascade.value == 100.0 and only_cascade.coverage == approx(0.15 / TOTAL_WEIGHT)
     assert stress_index(StressInputs(cascade_active=False)).value == 0.0
     # NaN is "missing", inf saturates
     assert stress_index(StressInputs(spike_multiple=nan)).coverage == 0.0
@@ -665,7 +675,9 @@ def test_config_custom_weights_and_validation() -> None:
     assert idx.contributions["skew"] == 0.0
     assert stress_index(StressInputs(long_share=1.0), cfg).value == 0.0
     assert DEFAULT_CONFIG.weights == DEFAULT_WEIGHTS  # replace() did not touch the default
-    assert sum(DEFAULT_WEIGHTS.values()) == approx(1.0)
+    # 1.0 for the liquidation-based components, plus 0.2 for the four leverage ones (absent
+    # without open interest: coverage then says so)
+    assert sum(DEFAULT_WEIGHTS.values()) == approx(1.2)
     json.loads(dumps(DEFAULT_CONFIG.to_dict()))
     for bad in ({"weights": {"nope": 1.0}}, {"weights": {"skew": -1.0}},
                 {"weights": dict.fromkeys(DEFAULT_WEIGHTS, 0.0)},
@@ -795,7 +807,7 @@ def test_seed_story() -> None:
                                        near_extreme=near, divergence=div, breadth=br)
     assert inputs.liquidations_usd == approx(233.5 * M) and inputs.deleveraging == "staged"
     idx = stress_index(inputs)
-    assert idx.coverage == approx(1.0)
+    assert idx.coverage == approx(1.0 / TOTAL_WEIGHT)  # every component but leverage
     assert idx.components["skew"] == 1.0 and idx.components["spike"] == 1.0
     assert idx.components["cascade"] == 1.0 and idx.components["clusters"] == 1.0
     assert idx.level in ("high", "extreme") and idx.value >= 75

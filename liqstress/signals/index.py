@@ -73,6 +73,11 @@ class StressInputs(ToDict):
     #: Breadth.down_1h_share / down_24h_share
     breadth_down_1h: float | None = None
     breadth_down_24h: float | None = None
+    #: Leverage (open interest and funding), already in [0, 1]: ``leverage.index_components``
+    leverage_buildup: float | None = None
+    crowding: float | None = None
+    oi_deleveraging: float | None = None
+    intensity: float | None = None
 
     @classmethod
     def from_signals(cls, *, imbalance: Imbalance | None = None, spike: SpikeResult | None = None,
@@ -81,9 +86,12 @@ class StressInputs(ToDict):
                      deleveraging: Deleveraging | None = None,
                      near_extreme: NearExtreme | None = None,
                      divergence: Divergence | None = None,
-                     breadth: Breadth | None = None) -> StressInputs:
+                     breadth: Breadth | None = None,
+                     leverage: Mapping[str, float | None] | None = None) -> StressInputs:
         """Inputs from the signal results (any may be None). ``liquidations_usd`` is
-        ``imbalance.total_usd`` (None when there is no imbalance result)."""
+        ``imbalance.total_usd`` (None when there is no imbalance result). ``leverage``: the
+        components of ``leverage.index_components`` (None without open interest)."""
+        lev = leverage or {}
         return cls(
             long_share=imbalance.long_share if imbalance else None,
             spike_multiple=spike.multiple if spike else None,
@@ -96,6 +104,10 @@ class StressInputs(ToDict):
             divergence=divergence.flag if divergence else None,
             breadth_down_1h=breadth.down_1h_share if breadth else None,
             breadth_down_24h=breadth.down_24h_share if breadth else None,
+            leverage_buildup=lev.get("buildup"),
+            crowding=lev.get("crowding"),
+            oi_deleveraging=lev.get("oi_deleveraging"),
+            intensity=lev.get("intensity"),
         )
 
 
@@ -182,6 +194,12 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
     # share of coins down over 1 h / 24 h
     ComponentSpec("breadth_1h", 0.05, (0.5, 1.0), lambda i, cfg: _num(i.breadth_down_1h)),
     ComponentSpec("breadth_24h", 0.05, (0.5, 1.0), lambda i, cfg: _num(i.breadth_down_24h)),
+    # Leverage (docs/signals.md section 10), each already in [0, 1]; absent without open
+    # interest, so an installation without OI polls keeps the index it had.
+    ComponentSpec("buildup", 0.05, None, lambda i, cfg: _num(i.leverage_buildup)),
+    ComponentSpec("crowding", 0.05, None, lambda i, cfg: _num(i.crowding)),
+    ComponentSpec("oi_deleveraging", 0.05, None, lambda i, cfg: _num(i.oi_deleveraging)),
+    ComponentSpec("intensity", 0.05, None, lambda i, cfg: _num(i.intensity)),
 )
 
 #: component -> weight (normalised over the components present; need not sum to 1)
