@@ -34,6 +34,7 @@ from rows import (  # noqa: E402
     exchanges,
     feed,
     flow,
+    leverage,
     market,
     overview,
     prices,
@@ -210,10 +211,11 @@ def stress_dashboard(cfg: Settings) -> dash_m.Dashboard:
     return _dashboard(
         cfg, "liqstress-stress", "liqstress / Stress signals",
         "The composite stress index and its inputs: spikes, cascades, deleveraging, exchange "
-        "concentration, long share; price signals: liquidations near local extremes, breadth, "
-        "range divergence.",
+        "concentration, long share; leverage: open interest, funding, build-up, crowding, "
+        "deleveraging by open interest, intensity; price signals: liquidations near local "
+        "extremes, breadth, range divergence.",
         [*common_variables(cfg), _exchange(), _price_coins()],
-        [stress.row(cfg), prices.row(cfg)])
+        [stress.row(cfg), leverage.row(cfg), prices.row(cfg)])
 
 
 def health_dashboard(cfg: Settings) -> dash_m.Dashboard:

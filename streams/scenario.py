@@ -18,7 +18,11 @@ The story, for the 24 h before ``end``:
   big hour is not more than half of the day;
 * Binance ``!markPrice@arr@1s`` frames every 30 s for all 25 hours: each hour swings less than
   the one before (the range shrinks from about 3% to the final hour's 1.2% while liquidations
-  grow), the final hour touches its low at the centre of each dip.
+  grow), the final hour touches its low at the centre of each dip;
+* open interest and funding polls of Bybit (linear tickers) and Hyperliquid
+  (``metaAndAssetCtxs``) every 5 minutes: open interest builds up 60% in the first four hours
+  of the day while funding runs hot (0.04% per 8 h), then falls in stages with each
+  liquidation wave (``OI_DROPS``): leverage built up, then reduced in stages.
 
 Venue specifics honoured: Binance pushes at most one liquidation per symbol per second (event
 times are spread to distinct seconds); Hyperliquid's default source counts public trades with an
@@ -46,6 +50,7 @@ import orjson
 
 from liqstress.recording import RawFrame
 from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
+from liqstress.streams.venues.base import Metadata
 
 VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx")
 
@@ -92,6 +97,21 @@ FINAL_SPAN = (20.0, 3480.0)
 EARLIER_SPAN = (120.0, 3480.0)
 #: Seconds between mark-price frames (a multiple of 10 that divides every dip centre).
 PRICE_STEP = 30
+#: Open interest: USD per coin and venue at the start of the day (synthetic), ...
+OI_BASE_USD: dict[str, dict[str, float]] = {
+    "bybit": {"BTC": 5.0e9, "ETH": 3.0e9, "SOL": 1.0e9, "XRP": 0.6e9, "DOGE": 0.4e9},
+    "hyperliquid": {"BTC": 4.0e9, "ETH": 2.0e9, "SOL": 0.8e9, "XRP": 0.4e9, "DOGE": 0.3e9},
+}
+#: ... rising by this share over the first OI_BUILDUP_HOURS hours of the day, ...
+OI_BUILDUP = 0.6
+OI_BUILDUP_HOURS = 4
+#: ... then falling by these shares in the hour of each wave (hours before the final hour;
+#: 0 = the final hour): separate drops, none dominant (staged deleveraging by OI).
+OI_DROPS: dict[int, float] = {19: 0.04, 13: 0.05, 8: 0.05, 3: 0.06, 0: 0.07}
+#: Seconds between open-interest polls in the scenario (the live default is 60).
+OI_STEP = 300
+#: Funding per 8 hours (positive: longs pay, the crowded side).
+OI_FUNDING_8H = 0.0004
 #: Earlier hour k's price swings +/- this many percent around its level: wider further back.
 SWING_PCT = (0.6, 0.08)  # a + b*k
 
@@ -349,6 +369,54 @@ def _mark_prices(end: float, t0: float) -> list[RawFrame]:
     return out
 
 
+def oi_level(end: float, t: float) -> float:
+    """Open interest at ``t`` as a multiple of its level at the start of the day (``end`` - 24
+    h): the build-up, then each wave's drop, spread over the first 40 minutes of its hour."""
+    age_h = (end - t) / 3600.0  # hours before end
+    day_h = 24.0 - age_h  # hours into the day
+    level = 1.0 + OI_BUILDUP * min(max(day_h / OI_BUILDUP_HOURS, 0.0), 1.0)
+    for k, drop in OI_DROPS.items():
+        start = k + 1.0  # the wave's hour runs from k+1 to k hours before end
+        done = min(max((start - age_h) / (40 / 60), 0.0), 1.0)
+        level *= 1.0 - drop * done
+    return level
+
+
+def _oi_polls(end: float, t0: float) -> list[RawFrame]:
+    """Bybit and Hyperliquid open-interest polls every OI_STEP seconds from ``t0`` to ``end``,
+    in each venue's REST format, valued at the scenario's mark price."""
+    out: list[RawFrame] = []
+    bybit_url = bybit.oi_urls(Metadata(), {})[0]  # linear tickers
+    hl_url = hyperliquid.oi_urls(Metadata(), {})[0]
+    n = int((end - t0) // OI_STEP)
+    for j in range(n, 0, -1):
+        t = end - j * OI_STEP
+        level = oi_level(end, t)
+        rows = []
+        ctxs = []
+        for c in COINS:
+            px = price_path(c, end, t)
+            b_coins = OI_BASE_USD["bybit"][c] * level / px
+            rows.append({"symbol": f"{c}USDT", "markPrice": _px(c, px),
+                         "openInterest": f"{2 * b_coins:.3f}",
+                         "singleOpenInterest": f"{b_coins:.3f}",
+                         "fundingRate": f"{OI_FUNDING_8H:.8f}", "fundingIntervalHour": "8",
+                         "deliveryTime": "0", "nextFundingTime": str(_ms(t) + 3_600_000)})
+            h_coins = OI_BASE_USD["hyperliquid"][c] * level / px
+            ctxs.append({"funding": f"{OI_FUNDING_8H / 8:.10f}", "openInterest": f"{h_coins:.3f}",
+                         "prevDayPx": _px(c, px), "dayNtlVlm": "0.0", "premium": "0.0",
+                         "oraclePx": _px(c, px), "markPx": _px(c, px), "midPx": _px(c, px),
+                         "impactPxs": [_px(c, px), _px(c, px)], "dayBaseVlm": "0.0"})
+        out.append(RawFrame("bybit", bybit_url, t + 0.2, _dumps({
+            "retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": rows},
+            "retExtInfo": {}, "time": _ms(t)})))
+        universe = [{"szDecimals": _QTY_DECIMALS[c], "name": c, "maxLeverage": 40,
+                     "marginTableId": 50} for c in COINS]
+        out.append(RawFrame("hyperliquid", hl_url, t + 0.3, _dumps(
+            [{"universe": universe, "marginTables": [], "collateralToken": 0}, ctxs])))
+    return out
+
+
 def _setup_frames(t0: float) -> list[RawFrame]:
     """REST bodies and subscribe acks each venue needs before its first event."""
     coins = list(COINS)
@@ -430,6 +498,7 @@ def seed_scenario(end: float, seed: int = 7) -> list[RawFrame]:
         for liq in by_venue[venue]:
             frames.append(render(liq, rng))
     frames.extend(_mark_prices(end, t0))
+    frames.extend(_oi_polls(end, t0))
     frames.append(RawFrame("binance", binance.WS_URL, end,
                            _dumps({"result": ["!forceOrder@arr"], "id": 1})))
     frames.sort(key=lambda f: f.recv_ts)

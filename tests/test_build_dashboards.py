@@ -92,7 +92,7 @@ def test_settings_come_from_pyproject(tmp_path: Path) -> None:
 
 # dashboard -> rows (one module per row in grafana/rows/)
 ROWS = {"liqstress-overview": 5, "liqstress-exchange": 3, "liqstress-coin": 3,
-        "liqstress-stress": 2, "liqstress-health": 4}
+        "liqstress-stress": 3, "liqstress-health": 4}
 
 
 def test_layout_is_a_valid_grid() -> None:

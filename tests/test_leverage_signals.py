@@ -64,13 +64,13 @@ def test_oi_change_from_zero_has_no_ratio() -> None:
 # -- build-up -------------------------------------------------------------------------------
 
 def test_buildup_formula() -> None:
-    # ramp(0.125; 0.05, 0.20) = 0.5; ramp(4; 3, 10) = 1/7 -> 0.5 * 6/7
-    b = leverage_buildup(0.125, 4.0)
-    assert b.score == approx(3 / 7)
+    # ramp(0.125; 0.05, 0.20) = 0.5; ramp(7; 5, 15) = 1/5 -> 0.5 * 4/5
+    b = leverage_buildup(0.125, 7.0)
+    assert b.score == approx(0.4)
     assert b.flag is False
     b = leverage_buildup(0.20, 2.0)  # OI +20 % in a 2 % range
     assert (b.score, b.flag) == (1.0, True)
-    assert leverage_buildup(0.5, 12.0).score == 0.0  # the price moved: no build-up
+    assert leverage_buildup(0.5, 16.0).score == 0.0  # the price moved: no build-up
     assert leverage_buildup(-0.3, 1.0).score == 0.0  # OI falling
     assert leverage_buildup(0.05, 0.0).score == 0.0  # at the ramp's low end
     # flat range: ramp(0.14) = 0.6 flags, ramp(0.11) = 0.4 does not
@@ -301,9 +301,9 @@ def test_leverage_signals_market_wide() -> None:
     assert m.changes["24h"].change_ratio == approx(140 / 1500)
     # OI-weighted range: (2 * 1200 + 8 * 440) / 1640
     assert m.price_range_24h_pct == approx(5920 / 1640)
-    # ramp(0.09333; 0.05, 0.2) * (1 - ramp(3.6098; 3, 10))
-    assert m.buildup.score == approx((140 / 1500 - 0.05) / 0.15 * (1 - (5920 / 1640 - 3) / 7))
-    assert m.buildup.score == approx(0.263724, rel=1e-5)
+    # ramp(0.09333; 0.05, 0.2) * (1 - ramp(3.6098; 5, 15)): the range is quiet, score kept
+    assert m.buildup.score == approx((140 / 1500 - 0.05) / 0.15)
+    assert m.buildup.score == approx(0.288889, rel=1e-5)
     assert m.buildup.flag is False
     # funding: (720 * 0.0001 + 480 * 0.0007 - 440 * 0.0004) / 1640
     assert m.crowding.funding_8h == approx(0.232 / 1640)
@@ -314,7 +314,7 @@ def test_leverage_signals_market_wide() -> None:
     assert m.intensity["1h"].ratio == approx(8.2 / 1700)
     comps = index_components(r)
     assert comps == {
-        "buildup": approx(0.263724, rel=1e-5),
+        "buildup": approx(0.288889, rel=1e-5),
         "crowding": approx((0.232 / 1640 - 0.0001) / 0.0004),  # 0.103659
         "oi_deleveraging": 0.0,
         "intensity": approx((8.2 / 1700 - 0.0005) / 0.0095),  # 0.455108

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ import pytest
 
 from liqstress.cli.pipeline import ReplayResult, format_table, metrics_server, replay
 from liqstress.infra.metrics import Metrics
-from liqstress.streams.scenario import FINAL_HOUR_LONGS, FINAL_HOUR_SHORTS, write_seed
+from liqstress.streams.scenario import (
+    FINAL_HOUR_LONGS,
+    FINAL_HOUR_SHORTS,
+    OI_BUILDUP,
+    OI_DROPS,
+    OI_FUNDING_8H,
+    write_seed,
+)
 
 from .helpers import read_topic, sample, schema, scrape
 
@@ -79,8 +87,23 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
     assert final["breadth"]["down_1h_share"] == 1.0 and final["breadth"]["down_24h_share"] == 1.0
     assert all(d["flag"] for d in final["divergence"].values())
     assert set(final["divergence"]) == {"BTC", "ETH", "SOL", "XRP", "DOGE"}
+    # Leverage (open interest polls of Bybit and Hyperliquid, every 5 minutes): built up over
+    # the day, then reduced in stages with the waves; funding hot with OI up; the final hour's
+    # longs are over 1 % of the open interest an hour ago.
+    lev = final["leverage"]["market"]
+    assert set(lev["coverage"]) == {"bybit", "hyperliquid"}
+    kept = math.prod(1 - d for d in OI_DROPS.values())  # what the five stages left
+    assert lev["changes"]["24h"]["change_ratio"] == pytest.approx((1 + OI_BUILDUP) * kept - 1,
+                                                                  rel=0.02)
+    assert lev["buildup"]["flag"] and lev["buildup"]["score"] > 0.5
+    assert lev["deleveraging"]["label"] == "staged" and lev["deleveraging"]["stages"] == 5
+    assert lev["crowding"]["label"] == "long_crowded"
+    assert lev["crowding"]["funding_8h"] == pytest.approx(OI_FUNDING_8H)
+    assert lev["intensity"]["1h"]["ratio"] > 0.01
+    assert final["leverage"]["coins"]["BTC"]["deleveraging"]["label"] == "staged"
     index = final["index"]
     assert index["level"] == "extreme" and index["coverage"] == pytest.approx(1.0)
+    assert index["components"]["oi_deleveraging"] == 0.5 and index["components"]["intensity"] == 1.0
 
     # The same numbers on /metrics.
     m = seen["metrics"]
@@ -101,6 +124,11 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
     assert sample(m, "liqstress_stress_index") == pytest.approx(index["value"])
     assert index["value"] >= 75
     assert sample(m, "liqstress_prices_total", exchange="binance") == 3020 * 5
+    assert sample(m, "liqstress_open_interest_usd") == pytest.approx(lev["oi_usd"])
+    assert sample(m, "liqstress_leverage_buildup_active") == 1.0
+    assert sample(m, "liqstress_oi_deleveraging_state", state="staged") == 1.0
+    assert sample(m, "liqstress_crowding_state", state="long_crowded") == 1.0
+    assert sample(m, "liqstress_open_interest_records_total", exchange="bybit") == 302 * 5
 
     # What `liqstress replay seed.jsonl` prints.
     summary = result.summary()

@@ -47,6 +47,8 @@ def readings(end: float, seed: int = 7) -> dict[str, Any]:
                         metrics=Metrics.create())
     for tick in proc.prices:
         state.apply_tick(tick)
+    for rec in proc.open_interest:
+        state.apply_oi(rec)
     for ev in proc.events:
         state.apply(ev)
     state.fixed_now = end
@@ -146,8 +148,9 @@ def _seed_independent(r: dict[str, Any], end: float) -> None:
         assert flag, coin
         assert 0.2 <= liq_slope <= 0.3, coin
         assert range_slope == pytest.approx(-0.078, abs=0.001), coin
-    # The index: every component at 1 but deleveraging (0.5) and concentration (0).
-    assert r["index"] == pytest.approx(90.0) and r["level"] == "extreme"
+    # The index: every component at 1 but both deleveraging readings (0.5), crowding (0.75),
+    # build-up (0.68) and concentration (0).
+    assert r["index"] == pytest.approx(87.19, abs=0.01) and r["level"] == "extreme"
     assert r["coverage"] == pytest.approx(1.0)
     assert r["bare_index"] == pytest.approx(87.5) and r["bare_level"] == "extreme"
 
@@ -158,7 +161,7 @@ def test_headline_readings_hold_for_any_end_time(
     r = sweep[(end, 7)]
     _seed_independent(r, end)
     # Seed 7 (the default), as docs/scenario.md lists it.
-    assert r["frames"] == 8343 and r["events"] == 5302
+    assert r["frames"] == 8947 and r["events"] == 5302
     assert r["spike_multiple"] == pytest.approx(103.6, abs=0.05)
     assert r["largest_hour_share"] == pytest.approx(0.412, abs=5e-4)
 

@@ -29,6 +29,8 @@ from pathlib import Path
 from liqstress.config import ConfigError
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent
 from liqstress.labels import DEFAULT_COIN_ALLOWLIST, SIDES
+from liqstress.oi_history import OIHistory
+from liqstress.open_interest import OpenInterest
 from liqstress.prices import LiquidationLevels, PriceStore, PriceTick
 from liqstress.signals import COMPONENTS, DEFAULT_LEVELS, DEFAULT_WEIGHTS
 from liqstress.stress import StressEngine, StressSettings
@@ -165,7 +167,8 @@ def compute(path: str | Path, max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD
                for e in sorted(priced, key=lambda e: -float(e.notional_usd))[:LARGEST]]  # type: ignore[arg-type]
 
     heat_coins = coins_ranked[:HEATMAP_COINS]
-    signals, price_lines = _signals_over_time(events, ticks, start, end, heat_coins)
+    oi = sorted(proc.open_interest, key=lambda r: r.ts)
+    signals, price_lines = _signals_over_time(events, ticks, start, end, heat_coins, oi)
     counts = {"lines": lines, "events": len(events), "duplicates": len(proc.events) - len(events),
               "unpriced": len(events) - len(priced), "price_ticks": len(ticks),
               "deadletters": len(proc.deadletters), "snapshot_dropped": proc.snapshot_dropped,
@@ -204,11 +207,13 @@ def signal_steps(start: float, end: float, step: float = SIGNAL_STEP) -> list[fl
 
 def _signals_over_time(events: Sequence[LiquidationEvent], ticks: Sequence[PriceTick],
                        start: float, end: float, price_coins: Iterable[str],
+                       oi: Sequence[OpenInterest] = (),
                        ) -> tuple[list[SignalPoint], dict[str, list[tuple[float, float]]]]:
-    """The worker's evaluation replayed: events and price ticks (both sorted by time) enter
-    a WindowStore, LiquidationLevels and PriceStore up to each step, then the StressEngine
-    reads the windows at that step, as a worker on the event clock would."""
-    store, levels, prices = WindowStore(), LiquidationLevels(), PriceStore()
+    """The worker's evaluation replayed: events, price ticks and open-interest records (each
+    sorted by time) enter a WindowStore, LiquidationLevels, PriceStore and OIHistory up to each
+    step, then the StressEngine reads them at that step, as a worker on the event clock would."""
+    store, levels, prices, history = WindowStore(), LiquidationLevels(), PriceStore(), OIHistory()
+    k = 0
     engine = StressEngine(StressSettings())
     coins = tuple(DEFAULT_COIN_ALLOWLIST)
     price_lines: dict[str, list[tuple[float, float]]] = {c: [] for c in price_coins}
@@ -220,6 +225,9 @@ def _signals_over_time(events: Sequence[LiquidationEvent], ticks: Sequence[Price
         while j < len(ticks) and ticks[j].ts <= t:
             prices.add(ticks[j])
             j += 1
+        while k < len(oi) and oi[k].ts <= t:
+            history.apply(oi[k])
+            k += 1
         while i < len(events) and events[i].ts <= t:
             ev = events[i]
             i += 1
@@ -230,9 +238,10 @@ def _signals_over_time(events: Sequence[LiquidationEvent], ticks: Sequence[Price
         levels.prune(t)
         prices.prune(t)
         roll = rollup([store.table], t, coins)
+        history.prune(t)
         res = engine.evaluate(roll.snapshot(store.events, store.exchanges), roll.hourly,
                               prices=prices, levels=levels, coin_hourly=roll.coin_hourly,
-                              coins=coins)
+                              coins=coins, oi=history)
         out.append(SignalPoint(
             ts=t, index=res.index.value, level=res.index.level, coverage=res.index.coverage,
             components=dict(res.index.components),

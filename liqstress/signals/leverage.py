@@ -40,7 +40,8 @@ LEVERAGE_WINDOWS: dict[str, float] = {"1h": 3600.0, "4h": 14400.0, "24h": 86400.
 #: Build-up: ramp of the 24 h OI change ratio (fractions) ...
 BUILDUP_OI_RAMP = (0.05, 0.20)
 #: ... times (1 - ramp of the 24 h price range in percent)
-BUILDUP_RANGE_RAMP_PCT = (3.0, 10.0)
+#: (a 24 h range of a crypto perp under 5 % is a quiet day; 15 % is a trending or crashing one)
+BUILDUP_RANGE_RAMP_PCT = (5.0, 15.0)
 #: Build-up score that flags.
 BUILDUP_FLAG = 0.5
 
@@ -142,7 +143,7 @@ def leverage_buildup(oi_change_ratio: float | None, price_range_pct: float | Non
                      oi_ramp: tuple[float, float] = BUILDUP_OI_RAMP,
                      range_ramp: tuple[float, float] = BUILDUP_RANGE_RAMP_PCT,
                      flag_at: float = BUILDUP_FLAG) -> Buildup:
-    """``score = ramp(oi_change_ratio, 0.05, 0.20) × (1 − ramp(price_range_pct, 3, 10))``.
+    """``score = ramp(oi_change_ratio, 0.05, 0.20) × (1 − ramp(price_range_pct, 5, 15))``.
 
     OI up 20 % or more in a flat market (range ≤ 3 %) scores 1; OI up 5 % or less, or a range
     of 10 % or more, scores 0. An OI change of ``-inf``..``+inf`` is allowed (ramp saturates);
