@@ -74,8 +74,8 @@ def row(cfg: Settings) -> Row:
         state_timeline(
             "Deleveraging by open interest (24h)",
             "Hourly open-interest changes of the last 24 h: none, staged (several separate "
-            "drops; LiqStressStagedDeleveragingByOI) or capitulation (one drop holds 2/3 of "
-            "the decline; LiqStressCapitulationByOI).",
+            "drops; LiqStressOpenInterestStaged) or capitulation (one drop holds 2/3 of "
+            "the decline; LiqStressOpenInterestCapitulation).",
             [Q("max(\n"
                f"  ({_state('liqstress_oi_deleveraging_state', 'capitulation')} == 1) * 2\n"
                f"  or ({_state('liqstress_oi_deleveraging_state', 'staged')} == 1)\n"

@@ -115,6 +115,22 @@ Thresholds (the only place they are set; change the tests and docs/runbook.md wi
                                  about a dozen missed frames; the price signals above
                                  go stale (and then absent) without it.
 
+  Leverage (open interest and funding; liqstress/signals/leverage.py, docs/signals.md 10):
+  LiqStressOpenInterestStale     a venue's open-interest poll has not fully succeeded  5m   warning
+                                 for > 300 s (polls run every 60 s, so five missed
+                                 polls), or not once since the collector started
+  LiqStressLeverageBuildup       liqstress_leverage_buildup_active == 1 (open        30m  info
+                                 interest +5..20% over 24 h while the 24 h price
+                                 range stays within 5..15%: score >= 0.5)
+  LiqStressCrowdedLongs          liqstress_crowding_state{state="long_crowded"} == 1  30m  warning
+  LiqStressCrowdedShorts           (resp. short_crowded): OI-weighted funding >= 0.03%
+                                 per 8 h (resp. <= -0.03%) with open interest up over
+                                 24 h: the paying side is crowded
+  LiqStressOpenInterestCapitulation  liqstress_oi_deleveraging_state{state=           5m   warning
+                                 "capitulation"} == 1 (one hourly drop run holds >=
+                                 2/3 of a >= 5% fall of open interest in 24 h)
+  LiqStressOpenInterestStaged    the same state "staged" (>= 2 separate drops)       15m  info
+
 Scrape jobs: LiqStressTargetDown selects job=~"$collector_job|$worker_job" and
 the worker alerts (worker health, stress and price signals) job="$worker_job". The names come
 from [tool.liqstress.prometheus] in pyproject.toml and match the jobs of prometheus.yml
@@ -206,6 +222,26 @@ def _liquidation_spike(side: str) -> Alert:
             """,
             side=side,
         ),
+    )
+
+
+def _crowded(side: str) -> Alert:
+    """LiqStressCrowdedLongs / LiqStressCrowdedShorts: funding paid by one side while open
+    interest grows."""
+    sign, pays = ((">= 0.03%", "longs pay shorts") if side == "long"
+                  else ("<= -0.03%", "shorts pay longs"))
+    return Alert(
+        f'LiqStressCrowded{side.title()}s',
+        expr=f'liqstress_crowding_state{{job="$worker_job", state="{side}_crowded"}} == 1',
+        for_='30m',
+        severity='warning',
+        summary=f'{side.title()}s are crowded: funding is hot while open interest grows.',
+        description=f"""
+            Open-interest-weighted funding is
+            {{{{ with printf "liqstress_funding_rate_8h_ratio{{instance='%s',job='%s'}}" $labels.instance $labels.job | query }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ else }}}}beyond the threshold{{{{ end }}}}
+            per 8 hours ({sign}: {pays}) while open interest keeps growing over 24 h:
+            the {side} side is crowded, and a move against it would force it out in size.
+        """,
     )
 
 
@@ -714,6 +750,71 @@ ALERTS = Group(
                 started{{ else }}kept its last price frame {{ $value | humanizeDuration }} ago{{ end }}
                 (threshold 120 s); local lows/highs, clusters near them, divergence and breadth
                 go stale without prices.
+            """,
+        ),
+        Section('Leverage (open interest and funding; docs/signals.md 10)'),
+        Alert(
+            'LiqStressOpenInterestStale',
+            note="""
+                Value: seconds since the last fully successful open-interest poll, or 0 when
+                there was none since the collector started.
+            """,
+            expr="""
+                (time() - (liqstress_oi_last_success_timestamp_seconds > 0)) > 300
+                or
+                liqstress_oi_last_success_timestamp_seconds == 0
+            """,
+            for_='5m',
+            severity='warning',
+            summary="A venue's open-interest poll keeps failing.",
+            description="""
+                The {{ $labels.exchange }} open-interest and funding poll on
+                {{ $labels.instance }} {{ if eq $value 0.0 }}has not succeeded once since the
+                collector started{{ else }}last succeeded {{ $value | humanizeDuration }}
+                ago{{ end }} (threshold 300 s, polls every 60 s): the leverage signals lose that
+                venue (their coverage says so) and its open interest goes stale.
+            """,
+        ),
+        Alert(
+            'LiqStressLeverageBuildup',
+            expr='liqstress_leverage_buildup_active{job="$worker_job"} == 1',
+            for_='30m',
+            severity='info',
+            summary='Leverage is building up: open interest rises while the price stays flat.',
+            description="""
+                Open interest changed
+                {{ with printf "liqstress_open_interest_change_ratio{instance='%s',job='%s',window='24h'}" $labels.instance $labels.job | query }}{{ . | first | value | humanizePercentage }}{{ else }}up{{ end }}
+                over 24 hours while the price range stayed narrow (build-up score
+                {{ with printf "liqstress_leverage_buildup_ratio{instance='%s',job='%s'}" $labels.instance $labels.job | query }}{{ . | first | value | printf "%.2f" }}{{ else }}>= 0.5{{ end }}):
+                new leveraged positions are being opened without a move to show for it.
+            """,
+        ),
+        _crowded("long"),
+        _crowded("short"),
+        Alert(
+            'LiqStressOpenInterestCapitulation',
+            expr='liqstress_oi_deleveraging_state{job="$worker_job", state="capitulation"} == 1',
+            for_='5m',
+            severity='warning',
+            summary='Open interest collapsed in one wave.',
+            description="""
+                Open interest fell
+                {{ with printf "liqstress_oi_deleveraging_decline_ratio{instance='%s',job='%s'}" $labels.instance $labels.job | query }}{{ . | first | value | humanizePercentage }}{{ else }}sharply{{ end }}
+                in the last 24 hours, most of it in a single run of hourly drops: leverage was
+                closed in one capitulation, not in stages.
+            """,
+        ),
+        Alert(
+            'LiqStressOpenInterestStaged',
+            expr='liqstress_oi_deleveraging_state{job="$worker_job", state="staged"} == 1',
+            for_='15m',
+            severity='info',
+            summary='Open interest is being reduced in stages.',
+            description="""
+                Open interest fell
+                {{ with printf "liqstress_oi_deleveraging_decline_ratio{instance='%s',job='%s'}" $labels.instance $labels.job | query }}{{ . | first | value | humanizePercentage }}{{ else }}in steps{{ end }}
+                over the last 24 hours in several separate drops: leverage is being reduced in
+                stages, and a further drop is plausible.
             """,
         ),
     ),
