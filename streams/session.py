@@ -113,7 +113,8 @@ _Accel: Callable[..., Callable[[RawFrame], Outcome]] | None = None
 
 
 #: Venue id -> function of the compiled module that parses its usual frames.
-COMPILED_VENUES = {"binance": "binance"}
+COMPILED_VENUES = {"binance": "binance", "deribit": "deribit", "dydx": "dydx",
+                   "hyperliquid": "hyperliquid", "kraken-futures": "kraken_futures"}
 COMPILED = _compiled()
 
 
