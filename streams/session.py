@@ -113,7 +113,8 @@ _Accel: Callable[..., Callable[[RawFrame], Outcome]] | None = None
 
 
 #: Venue id -> function of the compiled module that parses its usual frames.
-COMPILED_VENUES = {"binance": "binance", "deribit": "deribit", "dydx": "dydx",
+COMPILED_VENUES = {"binance": "binance", "binance-coinm": "binance_coinm", "bitmex": "bitmex",
+                   "deribit": "deribit", "dydx": "dydx", "htx": "htx",
                    "hyperliquid": "hyperliquid", "kraken-futures": "kraken_futures"}
 COMPILED = _compiled()
 

@@ -192,7 +192,6 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
             return parse_mark_prices(msg, recv_ts)
         kit.loads(text)  # malformed_json (anything else is not a list: fall through)
     decoded = decode_force_order(text, msg)
-    decoded = decode_force_order(text)
     if isinstance(decoded, kit.Parsed):
         return decoded
     msg, o, symbol = decoded
