@@ -13,6 +13,11 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 python3 -c "import ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The compiled parse path (csrc/) needs a C compiler, the Python headers and zlib's.
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+[ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
+  || need_apt+=(python3-dev)
+[ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
