@@ -113,9 +113,10 @@ _Accel: Callable[..., Callable[[RawFrame], Outcome]] | None = None
 
 
 #: Venue id -> function of the compiled module that parses its usual frames.
-COMPILED_VENUES = {"binance": "binance", "binance-coinm": "binance_coinm", "bitmex": "bitmex",
-                   "deribit": "deribit", "dydx": "dydx", "htx": "htx",
-                   "hyperliquid": "hyperliquid", "kraken-futures": "kraken_futures"}
+COMPILED_VENUES = {"binance": "binance", "binance-coinm": "binance_coinm", "bitget": "bitget",
+                   "bitmex": "bitmex", "bybit": "bybit", "deribit": "deribit", "dydx": "dydx",
+                   "gate": "gate", "htx": "htx", "hyperliquid": "hyperliquid",
+                   "kraken-futures": "kraken_futures", "okx": "okx"}
 COMPILED = _compiled()
 
 
