@@ -210,6 +210,23 @@ static int fx_ieq(PyObject *v, const char *lit) {
     return 1;
 }
 
+/* kit.side_from_order_side: the position an ORDER side closes (a forced SELL closes a long),
+ * as FX.s_long / FX.s_short; NULL (fall back) for anything else, a missing value included. */
+static inline PyObject *fx_order_side(PyObject *v) {
+    if (v == NULL) return NULL;
+    if (fx_ieq(v, "sell")) return FX.s_long;
+    if (fx_ieq(v, "buy")) return FX.s_short;
+    return NULL;
+}
+
+/* kit.side_from_position_side: buy/long is a long, sell/short a short; NULL otherwise. */
+static inline PyObject *fx_position_side(PyObject *v) {
+    if (v == NULL) return NULL;
+    if (fx_ieq(v, "buy") || fx_ieq(v, "long")) return FX.s_long;
+    if (fx_ieq(v, "sell") || fx_ieq(v, "short")) return FX.s_short;
+    return NULL;
+}
+
 /* Equality of a str with a C literal (exact). */
 static int fx_eq(PyObject *v, const char *lit) {
     if (v == NULL || !PyUnicode_CheckExact(v)) return 0;

@@ -51,11 +51,21 @@ static int bn_base_quote(PyObject *instruments, PyObject *symbol, PyObject **bas
     return 0;
 }
 
-static int venue_binance(FastCall *fc, PyObject *msg) {
+/* One forceOrder as binance.fast_order reads it (borrowed references). */
+typedef struct {
+    PyObject *symbol, *side, *z;
+    double ts, amount, price;
+} BnOrder;
+
+/* The forceOrder envelope both Binance futures families share (binance.fast_order's checks on
+ * the decoded frame): FX_OK with *fo filled; FX_OK with fc->kind = pong and fo->symbol NULL for
+ * the {"result": [...], "id": n} LIST_SUBSCRIPTIONS reply that is our pong; FX_FALLBACK for
+ * anything else (errors, unfilled orders, other events). */
+static int bn_force_order(FastCall *fc, PyObject *msg, BnOrder *fo) {
+    fo->symbol = NULL;
     if (!PyDict_CheckExact(msg)) return FX_FALLBACK;
     PyObject *e = fx_get(msg, bn_e);
     if (e == NULL || !fx_eq(e, "forceOrder")) {
-        /* {"result": [...], "id": n}: the LIST_SUBSCRIPTIONS reply that is our pong */
         if (e == NULL && !PyErr_Occurred() && fx_get(msg, bn_result) != NULL &&
             fx_get(msg, bn_id) != NULL) {
             fc->kind = FX.s_pong;
@@ -66,20 +76,25 @@ static int venue_binance(FastCall *fc, PyObject *msg) {
     if (fx_get(msg, bn_error) != NULL || fx_get(msg, bn_result) != NULL) return FX_FALLBACK;
     PyObject *o = fx_get(msg, bn_o);
     if (o == NULL || !PyDict_CheckExact(o)) return FX_FALLBACK;
-    PyObject *symbol = fx_get(o, bn_s), *side_raw = fx_get(o, bn_S), *t = fx_get(o, bn_T);
-    if (!fx_nonempty_str(symbol) || side_raw == NULL || t == NULL) return FX_FALLBACK;
-    PyObject *side;
-    if (fx_ieq(side_raw, "sell"))
-        side = FX.s_long; /* a forced SELL closes a long */
-    else if (fx_ieq(side_raw, "buy"))
-        side = FX.s_short;
-    else
-        return FX_FALLBACK;
-    double ts, qty, price;
+    PyObject *symbol = fx_get(o, bn_s), *t = fx_get(o, bn_T);
+    PyObject *side = fx_order_side(fx_get(o, bn_S)); /* a forced SELL closes a long */
     PyObject *z = fx_get(o, bn_z), *ap = fx_get(o, bn_ap);
-    if (!fx_int_ms(t, &ts) || z == NULL || ap == NULL || !fx_plain_decimal(z, &qty) ||
-        !fx_plain_decimal(ap, &price) || !(qty > 0 && price > 0))
+    if (!fx_nonempty_str(symbol) || side == NULL || t == NULL || z == NULL || ap == NULL ||
+        !fx_int_ms(t, &fo->ts) || !fx_plain_decimal(z, &fo->amount) ||
+        !fx_plain_decimal(ap, &fo->price) || !(fo->amount > 0 && fo->price > 0))
         return FX_FALLBACK;
+    fo->symbol = symbol;
+    fo->side = side;
+    fo->z = z;
+    return FX_OK;
+}
+
+static int venue_binance(FastCall *fc, PyObject *msg) {
+    BnOrder fo;
+    int rc0 = bn_force_order(fc, msg, &fo);
+    if (rc0 != FX_OK || fo.symbol == NULL) return rc0;
+    PyObject *symbol = fo.symbol, *side = fo.side, *z = fo.z;
+    double ts = fo.ts, qty = fo.amount, price = fo.price;
     PyObject *base = NULL, *quote = NULL;
     int got = bn_base_quote(fc->instruments, symbol, &base, &quote);
     if (got <= 0) return got < 0 ? FX_ERROR : FX_FALLBACK;

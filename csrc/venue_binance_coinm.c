@@ -5,20 +5,10 @@
  * without metadata is unpriced. Everything else (errors, unfilled orders, q/p fallbacks,
  * non-ASCII symbols) falls back. */
 
-static PyObject *bc_e, *bc_o, *bc_s, *bc_S, *bc_T, *bc_z, *bc_ap, *bc_error, *bc_result, *bc_id,
-    *bc_exchange, *bc_USD;
+/* The envelope is venue_binance.c's bn_force_order (that file is included before this one). */
+static PyObject *bc_exchange, *bc_USD;
 
 static int venue_binance_coinm_init(void) {
-    bc_e = intern("e");
-    bc_o = intern("o");
-    bc_s = intern("s");
-    bc_S = intern("S");
-    bc_T = intern("T");
-    bc_z = intern("z");
-    bc_ap = intern("ap");
-    bc_error = intern("error");
-    bc_result = intern("result");
-    bc_id = intern("id");
     bc_exchange = intern("binance-coinm");
     bc_USD = intern("USD");
     return PyErr_Occurred() ? -1 : 0;
@@ -50,34 +40,11 @@ static Py_ssize_t bc_coinm_prefix(PyObject *symbol) {
 }
 
 static int venue_binance_coinm(FastCall *fc, PyObject *msg) {
-    if (!PyDict_CheckExact(msg)) return FX_FALLBACK;
-    PyObject *e = fx_get(msg, bc_e);
-    if (e == NULL || !fx_eq(e, "forceOrder")) {
-        /* {"result": [...], "id": n}: the LIST_SUBSCRIPTIONS reply that is our pong */
-        if (e == NULL && !PyErr_Occurred() && fx_get(msg, bc_result) != NULL &&
-            fx_get(msg, bc_id) != NULL) {
-            fc->kind = FX.s_pong;
-            return FX_OK;
-        }
-        return FX_FALLBACK;
-    }
-    if (fx_get(msg, bc_error) != NULL || fx_get(msg, bc_result) != NULL) return FX_FALLBACK;
-    PyObject *o = fx_get(msg, bc_o);
-    if (o == NULL || !PyDict_CheckExact(o)) return FX_FALLBACK;
-    PyObject *symbol = fx_get(o, bc_s), *side_raw = fx_get(o, bc_S), *t = fx_get(o, bc_T);
-    if (!fx_nonempty_str(symbol) || side_raw == NULL || t == NULL) return FX_FALLBACK;
-    PyObject *side;
-    if (fx_ieq(side_raw, "sell"))
-        side = FX.s_long; /* a forced SELL closes a long */
-    else if (fx_ieq(side_raw, "buy"))
-        side = FX.s_short;
-    else
-        return FX_FALLBACK;
-    double ts, contracts, price;
-    PyObject *z = fx_get(o, bc_z), *ap = fx_get(o, bc_ap);
-    if (!fx_int_ms(t, &ts) || z == NULL || ap == NULL || !fx_plain_decimal(z, &contracts) ||
-        !fx_plain_decimal(ap, &price) || !(contracts > 0 && price > 0))
-        return FX_FALLBACK;
+    BnOrder fo;
+    int rc0 = bn_force_order(fc, msg, &fo);
+    if (rc0 != FX_OK || fo.symbol == NULL) return rc0;
+    PyObject *symbol = fo.symbol, *side = fo.side, *z = fo.z;
+    double ts = fo.ts, contracts = fo.amount, price = fo.price;
     PyObject *inst = PyDict_GetItemWithError(fc->instruments, symbol);
     if (inst == NULL && PyErr_Occurred()) return FX_ERROR;
     if (inst == Py_None) return FX_FALLBACK;

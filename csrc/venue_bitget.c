@@ -90,14 +90,8 @@ static int venue_bitget(FastCall *fc, PyObject *msg) {
         if (!PyDict_CheckExact(entry)) return FX_FALLBACK;
         PyObject *symbol = fx_get(entry, bg_symbol);
         if (!fx_nonempty_str(symbol) || !PyUnicode_IS_ASCII(symbol)) return FX_FALLBACK;
-        PyObject *side_raw = fx_get(entry, bg_side), *side;
-        if (side_raw == NULL) return FX_FALLBACK;
-        if (fx_ieq(side_raw, "buy") || fx_ieq(side_raw, "long"))
-            side = FX.s_long;
-        else if (fx_ieq(side_raw, "sell") || fx_ieq(side_raw, "short"))
-            side = FX.s_short;
-        else
-            return FX_FALLBACK;
+        PyObject *side = fx_position_side(fx_get(entry, bg_side));
+        if (side == NULL) return FX_FALLBACK;
         PyObject *a = fx_get(entry, bg_amount), *p = fx_get(entry, bg_price);
         double amount, price, ts;
         if (a == NULL || p == NULL || !fx_plain_decimal(a, &amount) ||

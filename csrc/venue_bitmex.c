@@ -96,13 +96,8 @@ static int bm_events(FastCall *fc, PyObject *data) {
         if (!fx_nonempty_str(order_id) || !fx_nonempty_str(symbol) || side_raw == NULL ||
             p == NULL || lq == NULL)
             return FX_FALLBACK;
-        PyObject *side;
-        if (fx_ieq(side_raw, "sell"))
-            side = FX.s_long; /* a Sell liquidation order closes a long */
-        else if (fx_ieq(side_raw, "buy"))
-            side = FX.s_short;
-        else
-            return FX_FALLBACK;
+        PyObject *side = fx_order_side(side_raw); /* a Sell liquidation order closes a long */
+        if (side == NULL) return FX_FALLBACK;
         double price, contracts;
         if (!fx_num(p, &price) || !fx_num(lq, &contracts) || price <= 0 || contracts < 0)
             return FX_FALLBACK;

@@ -96,14 +96,8 @@ static int by_entry(FastCall *fc, PyObject *entry, PyObject *topic) {
     int rc = FX_FALLBACK;
     PyObject *base = NULL, *quote = NULL, *market = NULL;
     PyObject *side_raw = fx_get(entry, by_S);
-    PyObject *side;
-    if (side_raw == NULL) goto done;
-    if (fx_ieq(side_raw, "buy") || fx_ieq(side_raw, "long"))
-        side = FX.s_long;
-    else if (fx_ieq(side_raw, "sell") || fx_ieq(side_raw, "short"))
-        side = FX.s_short;
-    else
-        goto done;
+    PyObject *side = fx_position_side(side_raw);
+    if (side == NULL) goto done;
     PyObject *v = fx_get(entry, by_v), *p = fx_get(entry, by_p), *t = fx_get(entry, by_T);
     double size, price, ts;
     if (v == NULL || p == NULL || t == NULL || !fx_plain_decimal(v, &size) ||

@@ -100,16 +100,8 @@ static int dr_trade(FastCall *fc, PyObject *trade) {
     } else if (!PyLong_CheckExact(trade_id)) {
         return FX_FALLBACK;
     }
-    PyObject *direction = fx_get(trade, dr_direction);
-    PyObject *taker_side;
-    if (direction == NULL)
-        return FX_FALLBACK;
-    else if (fx_ieq(direction, "sell"))
-        taker_side = FX.s_long;
-    else if (fx_ieq(direction, "buy"))
-        taker_side = FX.s_short;
-    else
-        return FX_FALLBACK;
+    PyObject *taker_side = fx_order_side(fx_get(trade, dr_direction));
+    if (taker_side == NULL) return FX_FALLBACK;
     PyObject *maker_side = taker_side == FX.s_long ? FX.s_short : FX.s_long;
     PyObject *amount_obj = fx_get(trade, dr_amount), *price_obj = fx_get(trade, dr_price),
              *ts_obj = fx_get(trade, dr_timestamp);

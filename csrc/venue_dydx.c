@@ -114,15 +114,8 @@ static int dy_trade(FastCall *fc, DyMarket *mk, PyObject *trade, int *is_liq) {
         }
     }
     if (mk->base == NULL || mk->quote == NULL) return FX_FALLBACK; /* unknown_symbol */
-    PyObject *side_raw = fx_get(trade, dy_side), *side;
-    if (side_raw == NULL)
-        return FX_FALLBACK;
-    else if (fx_ieq(side_raw, "sell"))
-        side = FX.s_long;
-    else if (fx_ieq(side_raw, "buy"))
-        side = FX.s_short;
-    else
-        return FX_FALLBACK;
+    PyObject *side = fx_order_side(fx_get(trade, dy_side));
+    if (side == NULL) return FX_FALLBACK;
     PyObject *size_obj = fx_get(trade, dy_size), *price_obj = fx_get(trade, dy_price);
     double size, price, ts;
     if (size_obj == NULL || price_obj == NULL || !fx_plain_decimal(size_obj, &size) ||

@@ -202,15 +202,8 @@ static int ht_notify(FastCall *fc, PyObject *msg) {
         if (!fx_nonempty_str(symbol)) return FX_FALLBACK;
         PyObject *offset = fx_get(entry, ht_offset);
         if (offset != NULL && !fx_ieq(offset, "close")) return FX_FALLBACK;
-        PyObject *direction = fx_get(entry, ht_direction);
-        PyObject *side;
-        if (direction == NULL) return FX_FALLBACK;
-        if (fx_ieq(direction, "sell"))
-            side = FX.s_long; /* a forced sell closes a long */
-        else if (fx_ieq(direction, "buy"))
-            side = FX.s_short;
-        else
-            return FX_FALLBACK;
+        PyObject *side = fx_order_side(fx_get(entry, ht_direction)); /* sell closes a long */
+        if (side == NULL) return FX_FALLBACK;
         PyObject *p = fx_get(entry, ht_price), *created = fx_get(entry, ht_created_at);
         double price, ts, unused;
         if (p == NULL || created == NULL || !fx_num(p, &price) || !fx_int_ms(created, &ts) ||

@@ -87,15 +87,8 @@ static int kf_product_pair(PyObject *product, PyObject **base, PyObject **quote,
 static int kf_liquidation(FastCall *fc, PyObject *trade) {
     PyObject *product = fx_get(trade, kf_product_id), *uid = fx_get(trade, kf_uid);
     if (!fx_nonempty_str(product) || !fx_nonempty_str(uid)) return FX_FALLBACK;
-    PyObject *side_raw = fx_get(trade, kf_side), *side;
-    if (side_raw == NULL)
-        return FX_FALLBACK;
-    else if (fx_ieq(side_raw, "sell"))
-        side = FX.s_long;
-    else if (fx_ieq(side_raw, "buy"))
-        side = FX.s_short;
-    else
-        return FX_FALLBACK;
+    PyObject *side = fx_order_side(fx_get(trade, kf_side));
+    if (side == NULL) return FX_FALLBACK;
     PyObject *qty_obj = fx_get(trade, kf_qty), *price_obj = fx_get(trade, kf_price),
              *time_obj = fx_get(trade, kf_time);
     double size, price, ts;

@@ -88,18 +88,10 @@ static PyObject *ok_side_of(PyObject *d) {
         } else {
             if (!PyUnicode_CheckExact(pos)) return NULL;
             net = fx_ieq(pos, "net");
-            if (!net) {
-                if (fx_ieq(pos, "buy") || fx_ieq(pos, "long")) return FX.s_long;
-                if (fx_ieq(pos, "sell") || fx_ieq(pos, "short")) return FX.s_short;
-                return NULL;
-            }
+            if (!net) return fx_position_side(pos);
         }
     }
-    PyObject *side = fx_get(d, ok_side);
-    if (side == NULL) return NULL;
-    if (fx_ieq(side, "sell")) return FX.s_long;
-    if (fx_ieq(side, "buy")) return FX.s_short;
-    return NULL;
+    return fx_order_side(fx_get(d, ok_side));
 }
 
 /* The interned market label equal to an Instrument's market, or NULL (fall back). */
