@@ -3,11 +3,9 @@
  * Python entry points:
  *   configure(event_type, event_fields, outcome_type, outcome_fields, loads, schema_version,
  *             earliest_ts, max_ahead)  -- once, from streams/session.py
- *   event_id(exchange, symbol, ts, side, price, qty_or_raw, venue_id) -- for the tests
- *   make_event(...)  -- make_event's fast path (None where the Python path must decide)
- *   <venue>(frame, data, instruments, max_notional, subscribed_at, drop_before_subscribe,
- *           max_inflated) -> Outcome | None
- *       one per venue with a compiled parser (VENUES below)
+ *   Accel(venue, instruments, subscribed_at, max_notional, drop_before_subscribe,
+ *         max_inflated, fallback) -- a VenueSession's process(frame) (VENUES below)
+ *   event_id(...), blake2b_hex(...) -- the id hashing, for the tests
  */
 #include "fast.h"
 #include "blake2b.h"
@@ -405,32 +403,6 @@ static int frame_fields(PyObject *frame, PyObject **source, PyObject **recv_obj)
     return 1;
 }
 
-/* <venue>(frame, data, instruments, max_notional, subscribed_at, drop_before_subscribe,
- * max_inflated) -> Outcome | None: one frame, for tests and tools (sessions use Accel). */
-static PyObject *run_venue(const VenueDef *venue, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "expected (frame, data, instruments, max_notional, "
-                                         "subscribed_at, drop_before_subscribe, max_inflated)");
-        return NULL;
-    }
-    PyObject *frame = args[0], *data = args[1], *instruments = args[2];
-    PyObject *subscribed_at = args[4];
-    int drop = PyObject_IsTrue(args[5]);
-    double max_notional = PyFloat_AsDouble(args[3]);
-    Py_ssize_t max_inflated = PyLong_AsSsize_t(args[6]);
-    if (drop < 0 || (max_notional == -1.0 && PyErr_Occurred()) ||
-        (max_inflated == -1 && PyErr_Occurred()))
-        return NULL;
-    if (!PyDict_CheckExact(instruments) || !PyDict_CheckExact(subscribed_at)) Py_RETURN_NONE;
-    PyObject *source, *recv_obj;
-    if (!frame_fields(frame, &source, &recv_obj)) Py_RETURN_NONE;
-    PyObject *out = fast_outcome(venue, frame, data, source, recv_obj, instruments,
-                                 max_notional, subscribed_at, drop, max_inflated);
-    Py_DECREF(source);
-    Py_DECREF(recv_obj);
-    if (out == NULL) Py_RETURN_NONE;
-    return out;
-}
 
 
 /* Every venue with its compiled functions (the text reader where there is one). */
@@ -449,27 +421,6 @@ static const VenueDef VENUES[] = {
     {"hyperliquid", venue_hyperliquid, NULL},
 };
 
-#define VENUE_ENTRY(name, i)                                                                 \
-    static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {   \
-        if (!FX.configured) {                                                                \
-            PyErr_SetString(PyExc_RuntimeError, "liqstress.streams._fast is not configured"); \
-            return NULL;                                                                     \
-        }                                                                                    \
-        return run_venue(&VENUES[i], args, nargs);                                           \
-    }
-
-VENUE_ENTRY(binance, 0)
-VENUE_ENTRY(bybit, 1)
-VENUE_ENTRY(okx, 2)
-VENUE_ENTRY(binance_coinm, 3)
-VENUE_ENTRY(deribit, 4)
-VENUE_ENTRY(bitmex, 5)
-VENUE_ENTRY(gate, 6)
-VENUE_ENTRY(bitget, 7)
-VENUE_ENTRY(htx, 8)
-VENUE_ENTRY(dydx, 9)
-VENUE_ENTRY(kraken_futures, 10)
-VENUE_ENTRY(hyperliquid, 11)
 
 /* ---- the per-session accelerator -------------------------------------------------------- */
 
@@ -690,18 +641,6 @@ static PyMethodDef methods[] = {
     {"configure", py_configure, METH_VARARGS, "Set the classes and constants (once)."},
     {"event_id", py_event_id, METH_VARARGS, "event_id's basis and hash, compiled (tests)."},
     {"blake2b_hex", py_blake2b_hex, METH_VARARGS, "hashlib.blake2b(data, digest_size).hexdigest()"},
-    {"binance", (PyCFunction)(void (*)(void))py_binance, METH_FASTCALL, "A binance frame."},
-    {"bybit", (PyCFunction)(void (*)(void))py_bybit, METH_FASTCALL, "A bybit frame."},
-    {"okx", (PyCFunction)(void (*)(void))py_okx, METH_FASTCALL, "A okx frame."},
-    {"binance_coinm", (PyCFunction)(void (*)(void))py_binance_coinm, METH_FASTCALL, "A binance-coinm frame."},
-    {"deribit", (PyCFunction)(void (*)(void))py_deribit, METH_FASTCALL, "A deribit frame."},
-    {"bitmex", (PyCFunction)(void (*)(void))py_bitmex, METH_FASTCALL, "A bitmex frame."},
-    {"gate", (PyCFunction)(void (*)(void))py_gate, METH_FASTCALL, "A gate frame."},
-    {"bitget", (PyCFunction)(void (*)(void))py_bitget, METH_FASTCALL, "A bitget frame."},
-    {"htx", (PyCFunction)(void (*)(void))py_htx, METH_FASTCALL, "A htx frame."},
-    {"dydx", (PyCFunction)(void (*)(void))py_dydx, METH_FASTCALL, "A dydx frame."},
-    {"kraken_futures", (PyCFunction)(void (*)(void))py_kraken_futures, METH_FASTCALL, "A kraken-futures frame."},
-    {"hyperliquid", (PyCFunction)(void (*)(void))py_hyperliquid, METH_FASTCALL, "A hyperliquid frame."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_fast",
