@@ -492,6 +492,21 @@ def state_timeline(title: str, description: str, queries: Sequence[Q], *, w: int
     return p
 
 
+def state_panel(title: str, description: str, metric: str,
+                states: Sequence[tuple[str, str, str]], *, w: int, h: int) -> Any:
+    """A state timeline of a one-hot state gauge (``metric{state=...} == 1``): ``states`` are
+    ``(state, text, color)``, the i-th drawn as value i (the first is the calm one, 0)."""
+    terms = []
+    for i, (state, _, _) in reversed(list(enumerate(states))):
+        matcher = f'state="{state}"'
+        term = f"({sel(metric, matcher)} == 1)"
+        terms.append(term if i == 1 else f"{term} * {i}")
+    query = "max(\n  " + "\n  or ".join(terms) + "\n)"
+    return state_timeline(title, description, [Q(query, "state")], w=w, h=h,
+                          mappings=[value_map(*((str(i), text, color) for i, (_, text, color)
+                                                in enumerate(states)))])
+
+
 def repeat(panel: Any, variable: str, max_per_row: int) -> Any:
     """One copy of ``panel`` per selected value of ``variable``, side by side."""
     panel.repeat(variable).repeat_direction("h")

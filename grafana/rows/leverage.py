@@ -4,22 +4,7 @@ empty until a first open-interest record has been read."""
 
 from __future__ import annotations
 
-from panels import (
-    Q,
-    Row,
-    Settings,
-    bargauge,
-    by_regexp,
-    sel,
-    stat,
-    state_timeline,
-    timeseries,
-    value_map,
-)
-
-
-def _state(metric: str, state: str) -> str:
-    return sel(metric, f'state="{state}"')
+from panels import Q, Row, Settings, bargauge, by_regexp, sel, stat, state_panel, timeseries
 
 
 def row(cfg: Settings) -> Row:
@@ -71,29 +56,21 @@ def row(cfg: Settings) -> Row:
                    [Q(f"max by (window) ({sel('liqstress_liquidation_intensity_ratio')})",
                       "{{window}}")],
                    unit="percentunit", fill=0, soft_min=0, w=8, h=8),
-        state_timeline(
+        state_panel(
             "Deleveraging by open interest (24h)",
             "Hourly open-interest changes of the last 24 h: none, staged (several separate "
             "drops; LiqStressOpenInterestStaged) or capitulation (one drop holds 2/3 of "
             "the decline; LiqStressOpenInterestCapitulation).",
-            [Q("max(\n"
-               f"  ({_state('liqstress_oi_deleveraging_state', 'capitulation')} == 1) * 2\n"
-               f"  or ({_state('liqstress_oi_deleveraging_state', 'staged')} == 1)\n"
-               f"  or ({_state('liqstress_oi_deleveraging_state', 'none')} == 1) * 0\n"
-               ")", "state")],
-            mappings=[value_map(("0", "none", "green"), ("1", "staged", "orange"),
-                                ("2", "capitulation", "red"))],
+            "liqstress_oi_deleveraging_state",
+            [("none", "none", "green"), ("staged", "staged", "orange"),
+             ("capitulation", "capitulation", "red")],
             w=12, h=4),
-        state_timeline(
+        state_panel(
             "Crowding",
             "OI-weighted funding with open interest growing: long_crowded (funding >= "
             "+0.03 % per 8 h), short_crowded (<= -0.03 %) or none.",
-            [Q("max(\n"
-               f"  ({_state('liqstress_crowding_state', 'long_crowded')} == 1) * 2\n"
-               f"  or ({_state('liqstress_crowding_state', 'short_crowded')} == 1)\n"
-               f"  or ({_state('liqstress_crowding_state', 'none')} == 1) * 0\n"
-               ")", "state")],
-            mappings=[value_map(("0", "none", "green"), ("1", "short crowded", "blue"),
-                                ("2", "long crowded", "red"))],
+            "liqstress_crowding_state",
+            [("none", "none", "green"), ("short_crowded", "short crowded", "blue"),
+             ("long_crowded", "long crowded", "red")],
             w=12, h=4),
     )

@@ -15,17 +15,13 @@ from panels import (
     fixed,
     sel,
     stat,
-    state_timeline,
+    state_panel,
     timeseries,
-    value_map,
 )
 
 STRESS = "job:liqstress_stress_index:max"
 ONE_HOUR = 'window="1h"'
 
-
-def _state(state: str) -> str:
-    return sel("liqstress_deleveraging_state", f'state="{state}"')
 
 
 def row(cfg: Settings) -> Row:
@@ -104,18 +100,14 @@ def row(cfg: Settings) -> Row:
                    overrides=[by_regexp("^HHI$", custom__axisPlacement="right", unit="none",
                                         min=0, max=1, decimals=2)]),
         Stack(
-            state_timeline(
+            state_panel(
                 "Deleveraging state (24h)",
                 "Classification of the last 24 h of liquidations: calm, staged (>= 2 spike "
                 "waves; LiqStressStagedDeleveraging) or capitulation (largest hour > 50%; "
                 "LiqStressCapitulation).",
-                [Q("max(\n"
-                   f"  ({_state('capitulation')} == 1) * 2\n"
-                   f"  or ({_state('staged')} == 1)\n"
-                   f"  or ({_state('calm')} == 1) * 0\n"
-                   ")", "state")],
-                mappings=[value_map(("0", "calm", "green"), ("1", "staged", "orange"),
-                                    ("2", "capitulation", "red"))],
+                "liqstress_deleveraging_state",
+                [("calm", "calm", "green"), ("staged", "staged", "orange"),
+                 ("capitulation", "capitulation", "red")],
                 w=8, h=4),
             timeseries(
                 "Largest hour's share and spike waves (24h)",
