@@ -203,6 +203,17 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "coin_crowding_state": (_G, "liqstress_coin_crowding_state",
                             "As liqstress_crowding_state, per allowlisted coin.",
                             ("coin", "state")),
+    # ---- estimated liquidation map (docs/signals.md section 11) -------------------------------
+    "map_usd": (_G, "liqstress_liquidation_map_usd",
+                "Estimated USD of open positions (model, not observed) whose liquidation price "
+                "lies within the band of the current price: longs below it, shorts above "
+                "(allowlisted coins; band 1pct, 2pct or 5pct).", ("coin", "side", "band")),
+    "map_top_price": (_G, "liqstress_liquidation_map_top_level_price_usd",
+                      "Price of the estimated liquidation map's largest level still below "
+                      "(longs) or above (shorts) the current price.", ("coin", "side")),
+    "map_top_usd": (_G, "liqstress_liquidation_map_top_level_usd",
+                    "Estimated USD at the liquidation map's largest level (see "
+                    "liqstress_liquidation_map_top_level_price_usd).", ("coin", "side")),
 }
 
 
@@ -459,8 +470,9 @@ def _stress(st: WorkerState, f: _Families) -> None:
 
 
 def _leverage(st: WorkerState, f: _Families) -> None:
-    lev = st.last_stress.leverage if st.last_stress else None
-    if lev is None:
+    res = st.last_stress
+    lev = res.leverage if res else None
+    if res is None or lev is None:
         return  # no open interest read yet: no series (absent, not 0)
     m = lev.market
     f.add("oi_usd", (), m.oi_usd)
@@ -488,6 +500,14 @@ def _leverage(st: WorkerState, f: _Families) -> None:
         f.add("coin_buildup", (coin,), c.buildup.score)
         for state in sg.CROWDING_LABELS:
             f.add("coin_crowding_state", (coin, state), 1.0 if c.crowding.label == state else 0.0)
+    for coin, m in sorted(res.liquidation_map.items()):
+        for side in SIDES:
+            part = m[side]
+            for pct, usd in part["within_pct"].items():
+                f.add("map_usd", (coin, side, f"{pct}pct"), usd)
+            if part["top"]:
+                f.add("map_top_price", (coin, side), part["top"][0]["price"])
+                f.add("map_top_usd", (coin, side), part["top"][0]["usd"])
 
 
 def register(state: WorkerState) -> WorkerCollector:

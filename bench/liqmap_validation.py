@@ -53,9 +53,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liqstress.cli.pipeline import process_recording  # noqa: E402
-from liqstress.liqmap import DEFAULT_MAP_CONFIG, CoinMap, MapConfig, build_map  # noqa: E402
+from liqstress.liqmap import DEFAULT_MAP_CONFIG, CoinMap, MapConfig, build_map, map_points  # noqa: E402
 from liqstress.oi_history import OIHistory  # noqa: E402
-from liqstress.prices import SLOT_SECONDS, PriceStore  # noqa: E402
+from liqstress.prices import PriceStore  # noqa: E402
 from liqstress.signals.clusters import bucket_index  # noqa: E402
 from liqstress.windows import coin_scale  # noqa: E402
 
@@ -89,33 +89,30 @@ def _baseline_buckets(side: str, price: float, k: int, bucket_pct: float) -> set
     return {k0 - i for i in range(k)} if side == "long" else {k0 + i for i in range(k)}
 
 
-def _points(oi: OIHistory, prices: PriceStore, coin: str, t: float,
-            horizon: float) -> list[tuple[float, float | None, float | None, float | None,
-                                          float | None]]:
-    """One point per 5-minute slot entirely before ``t`` over the horizon."""
-    by_slot = {s: (hi, lo, close) for s, hi, lo, close in
-               prices.slots(coin, t - 1e-3, horizon)}
-    last = math.floor(t / SLOT_SECONDS) - 1
-    first = last - int(horizon // SLOT_SECONDS) + 1
-    out = []
-    for slot in range(first, last + 1):
-        s = float(slot * SLOT_SECONDS)
-        got = by_slot.get(s)
-        hi, lo, close = got if got is not None else (None, None, None)
-        out.append((s, oi.oi_usd(coin, at=s), close, lo, hi))
-    return out
+def _even_buckets(side: str, price: float, k: int, within_pct: float,
+                  bucket_pct: float) -> set[int]:
+    """The naive map: USD spread evenly over the buckets within ``within_pct`` % of ``price``
+    (longs below, shorts above); any k of them are its "top" bands, so k taken at even
+    steps across the band."""
+    lo, hi = ((price * (1 - within_pct / 100), price) if side == "long"
+              else (price, price * (1 + within_pct / 100)))
+    first, last = bucket_index(lo, bucket_pct), bucket_index(hi, bucket_pct)
+    n = last - first + 1
+    return {first + int((i + 0.5) * n / k) for i in range(min(k, n))}
 
 
 def _new_acc() -> dict[str, float]:
-    return {"realised_usd": 0.0, "model_usd": 0.0, "baseline_usd": 0.0}
+    return {"realised_usd": 0.0, "model_usd": 0.0, "baseline_usd": 0.0, "even_usd": 0.0}
 
 
 def _shares(acc: dict[str, float]) -> dict[str, Any]:
     real = acc["realised_usd"]
     m = acc["model_usd"] / real if real > 0 else None
     b = acc["baseline_usd"] / real if real > 0 else None
-    return {**acc, "model_share": m, "baseline_share": b,
-            "ratio": m / b if m is not None and b else None}
+    e = acc["even_usd"] / real if real > 0 else None
+    return {**acc, "model_share": m, "baseline_share": b, "even_share": e,
+            "ratio": m / e if m is not None and e else None,
+            "ratio_at_price": m / b if m is not None and b else None}
 
 
 def validate(path: str | Path | None = None, *, hours: float = 1.0, top: int = 8,
@@ -167,7 +164,7 @@ def validate(path: str | Path | None = None, *, hours: float = 1.0, top: int = 8
             k = bucket_index(px, bp)
             cell[k] = cell.get(k, 0.0) + usd
         for coin in oi_hist.coins():
-            cmap = build_map(_points(oi_hist, store, coin, t, config.horizon), config)
+            cmap = build_map(map_points(oi_hist, store, coin, t, config.horizon), config)
             if cmap.price is None:
                 continue
             evaluated += 1
@@ -179,10 +176,13 @@ def validate(path: str | Path | None = None, *, hours: float = 1.0, top: int = 8
                 base = _baseline_buckets(side, cmap.price, top, bp)
                 got_m = math.fsum(real.get(k, 0.0) for k in model)
                 got_b = math.fsum(real.get(k, 0.0) for k in base)
+                got_e = math.fsum(real.get(k, 0.0) for k in
+                                  _even_buckets(side, cmap.price, top, within_pct, bp))
                 for a in (acc, per_side[side], overall):
                     a["realised_usd"] += total
                     a["model_usd"] += got_m
                     a["baseline_usd"] += got_b
+                    a["even_usd"] += got_e
         hours_out.append(t)
         t += HOUR
     return {

@@ -45,14 +45,15 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from .prices import SLOT_SECONDS
 from .signals.clusters import CLUSTER_BUCKET_PCT, bucket_index
 from .signals.common import jsonable
 
 __all__ = ["DEFAULT_LEVERAGE_MIX", "DEFAULT_MAP_CONFIG", "MAP_HORIZON", "MAP_TOP_LEVELS",
            "MAP_WITHIN_PCTS", "MAINTENANCE_MARGIN", "CoinMap", "Level", "MapBuilder",
-           "MapConfig", "Point", "Side", "build_map", "liquidation_price"]
+           "MapConfig", "Point", "Side", "build_map", "liquidation_price", "map_points"]
 
 Side = Literal["long", "short"]
 SIDES: tuple[Side, ...] = ("long", "short")
@@ -273,12 +274,18 @@ class CoinMap:
             return list(self.short_levels)
         raise ValueError(f"side must be long or short, got {side!r}")
 
-    def top(self, side: Side, n: int = MAP_TOP_LEVELS) -> list[Level]:
+    def top(self, side: Side, n: int = MAP_TOP_LEVELS, price: float | None = None) -> list[Level]:
         """The ``n`` levels of ``side`` with the most USD, largest first (ties: nearer the
-        current price first, then by price)."""
-        ref = self.price or 0.0
-        ranked = sorted(self.levels(side),
-                        key=lambda lv: (-lv[2], abs((lv[0] + lv[1]) / 2 - ref), lv[0]))
+        price first, then by price). With ``price`` (a price newer than the map's), only the
+        levels still on their side of it: longs whose bucket midpoint is at or below it,
+        shorts at or above it (the others have been reached since)."""
+        ref = self.price or 0.0 if price is None else price
+        levels = self.levels(side)
+        if price is not None:
+            levels = [lv for lv in levels
+                      if ((lv[0] + lv[1]) / 2 <= price if side == "long"
+                          else (lv[0] + lv[1]) / 2 >= price)]
+        ranked = sorted(levels, key=lambda lv: (-lv[2], abs((lv[0] + lv[1]) / 2 - ref), lv[0]))
         return ranked[:max(0, n)]
 
     def usd_within(self, side: Side, price: float, pct: float) -> float:
@@ -292,19 +299,23 @@ class CoinMap:
     def total(self, side: Side) -> float:
         return math.fsum(usd for _, _, usd in self.levels(side))
 
-    def to_dict(self, n: int = MAP_TOP_LEVELS,
-                within: Sequence[float] = MAP_WITHIN_PCTS) -> dict[str, Any]:
+    def to_dict(self, n: int = MAP_TOP_LEVELS, within: Sequence[float] = MAP_WITHIN_PCTS,
+                price: float | None = None) -> dict[str, Any]:
         """JSON-ready: per side the total, the top ``n`` levels and the USD within each
-        ``within`` % of the current price (None without a price); plus the accounting."""
-        out: dict[str, Any] = {"ts": self.ts, "price": self.price, "bucket_pct": self.bucket_pct,
-                               "steps": self.steps, "skipped": self.skipped}
+        ``within`` % of the price (None without one); plus the accounting. ``price``: a price
+        newer than the map's last point (the worker's current price), which the top levels
+        and the bands are read against (``price_now``); default the map's own."""
+        ref = self.price if price is None else price
+        out: dict[str, Any] = {"ts": self.ts, "price": self.price, "price_now": ref,
+                               "bucket_pct": self.bucket_pct, "steps": self.steps,
+                               "skipped": self.skipped}
         for side in SIDES:
             out[side] = {
                 "total_usd": self.total(side),
                 "top": [{"low": a, "high": b, "price": (a + b) / 2, "usd": usd}
-                        for a, b, usd in self.top(side, n)],
-                "within_pct": {f"{p:g}": (None if self.price is None
-                                          else self.usd_within(side, self.price, p))
+                        for a, b, usd in self.top(side, n, price)],
+                "within_pct": {f"{p:g}": (None if ref is None
+                                          else self.usd_within(side, ref, p))
                                for p in within},
                 "added_usd": self.added[side], "closed_usd": self.closed[side],
                 "crossed_usd": self.crossed[side], "expired_usd": self.expired[side],
@@ -384,6 +395,38 @@ class MapBuilder:
                        short_levels=levels["short"], added=dict(self.added),
                        closed=dict(self.closed), crossed=dict(self.crossed),
                        expired=dict(self.expired), steps=self.steps, skipped=self.skipped)
+
+
+class OIAt(Protocol):
+    """What :func:`map_points` reads of an open-interest history
+    (``liqstress.oi_history.OIHistory``)."""
+
+    def oi_usd(self, coin: str | None = None, exchange: str | None = None,
+               at: float | None = None) -> float | None: ...
+
+
+class PriceSlots(Protocol):
+    """What :func:`map_points` reads of a price history (``liqstress.prices.PriceStore``)."""
+
+    def slots(self, coin: str, now: float, lookback: float) -> list[tuple[float, float, float,
+                                                                          float]]: ...
+
+
+def map_points(oi: OIAt, prices: PriceSlots, coin: str, t: float,
+               horizon: float = MAP_HORIZON) -> list[Point]:
+    """The map's input for ``coin`` as of ``t``: one point per 5-minute slot that ENDED
+    before ``t`` over ``horizon`` seconds, ``(slot start, oi_usd at the slot start, close,
+    low, high)``; a slot without a price tick gives a point without price (skipped by the
+    model, the chain kept). Only data of finished slots, so the map changes once a slot."""
+    by_slot = {s: (hi, lo, close) for s, hi, lo, close in prices.slots(coin, t - 1e-3, horizon)}
+    last = math.floor(t / SLOT_SECONDS) - 1
+    first = last - int(horizon // SLOT_SECONDS) + 1
+    out: list[Point] = []
+    for slot in range(first, last + 1):
+        s = float(slot * SLOT_SECONDS)
+        hi, lo, close = by_slot.get(s, (None, None, None))
+        out.append((s, oi.oi_usd(coin, at=s), close, lo, hi))
+    return out
 
 
 def build_map(points: Iterable[Sequence[Any]],

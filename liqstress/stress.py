@@ -17,7 +17,8 @@ from typing import Any
 
 from . import signals as sg
 from .labels import SIDES
-from .prices import LiquidationLevels, PriceStore
+from .liqmap import DEFAULT_MAP_CONFIG, CoinMap, MapConfig, build_map, map_points
+from .prices import SLOT_SECONDS, LiquidationLevels, PriceStore
 from .windows import WINDOWS, Snapshot
 
 #: Windows whose imbalance and concentration are published.
@@ -49,6 +50,8 @@ class StressSettings:
     breadth_min_move_pct: float = 0.0
     config: sg.StressConfig = field(default_factory=lambda: sg.DEFAULT_CONFIG)
     leverage: sg.LeverageConfig = field(default_factory=lambda: sg.DEFAULT_LEVERAGE_CONFIG)
+    #: Estimated liquidation map (docs/signals.md section 11), per allowlisted coin.
+    liqmap: MapConfig = DEFAULT_MAP_CONFIG
 
 
 @dataclass
@@ -69,6 +72,9 @@ class StressResult:
     breadth: sg.Breadth | None = None
     #: Open interest and funding signals; None without open interest.
     leverage: sg.LeverageSignals | None = None
+    #: Estimated liquidation map per allowlisted coin with open interest and a price
+    #: (``CoinMap.to_dict`` read against the current price); empty without both.
+    liquidation_map: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +87,7 @@ class StressResult:
             "divergence": {c: d.to_dict() for c, d in self.divergence.items()},
             "breadth": self.breadth.to_dict() if self.breadth else None,
             "leverage": self.leverage.to_dict() if self.leverage else None,
+            "liquidation_map": self.liquidation_map or None,
             "index": self.index.to_dict(),
         }
 
@@ -92,6 +99,9 @@ class StressEngine:
         self.cascade = sg.CascadeDetector(s.cascade_threshold_usd, 60.0,
                                           min_venues=s.cascade_min_venues)
         self._last_label: str | None = None
+        #: coin -> (map input key, map): a map changes once a 5-minute slot (or when open
+        #: interest for a past slot arrives late), not on every refresh.
+        self._maps: dict[str, tuple[tuple[float, int], CoinMap]] = {}
 
     def restore(self, signals: dict[str, Any], ts: float) -> None:
         """Take over from a published ``stress.signals`` snapshot (``StressResult.to_dict()``):
@@ -139,6 +149,7 @@ class StressEngine:
             b = sg.breadth(prices.breadth_inputs(snap.now), s.breadth_min_move_pct)
             breadth = b if b.coins else None
         leverage = self._leverage(snap, oi, prices, coins)
+        liq_map = self._liquidation_map(snap.now, oi, prices, coins) if leverage else {}
         # Divergence enters the index only where a coin had enough hourly points to judge.
         judged = [d.flag for d in divergence.values() if d.points >= s.divergence_min_points]
         # The index follows the larger side's spike: stress from shorts counts too.
@@ -155,7 +166,33 @@ class StressEngine:
         return StressResult(ts=snap.now, imbalance=imbalance, concentration=concentration,
                             spike=spike, cascades=self.cascade.states(), deleveraging=delev,
                             index=index, events=events, clusters=clusters, near_extreme=near,
-                            divergence=divergence, breadth=breadth, leverage=leverage)
+                            divergence=divergence, breadth=breadth, leverage=leverage,
+                            liquidation_map=liq_map)
+
+    def _liquidation_map(self, now: float, oi: sg.OIHistoryView | None,
+                         prices: PriceStore | None,
+                         coins: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """The estimated liquidation map of each allowlisted coin that has open interest and
+        a price now, read against the current price."""
+        if oi is None or prices is None:
+            return {}
+        cfg = self.settings.liqmap
+        # Maps are rebuilt from the histories, so every worker gets the same map from the
+        # same records: the key is the last finished slot and how many records were applied.
+        key = (float(now // SLOT_SECONDS), int(getattr(oi, "applied", 0)))
+        out: dict[str, dict[str, Any]] = {}
+        for coin in coins:
+            price = prices.price_at(coin, now)
+            if price is None or oi.oi_usd(coin, at=now) is None:
+                self._maps.pop(coin, None)
+                continue
+            cached = self._maps.get(coin)
+            if cached is None or cached[0] != key:
+                cached = (key, build_map(map_points(oi, prices, coin, now, cfg.horizon), cfg))
+                self._maps[coin] = cached
+            if cached[1].price is not None:
+                out[coin] = cached[1].to_dict(price=price)
+        return out
 
     def _leverage(self, snap: Snapshot, oi: sg.OIHistoryView | None, prices: PriceStore | None,
                   coins: tuple[str, ...]) -> sg.LeverageSignals | None:

@@ -107,3 +107,44 @@ def test_a_foreign_record_is_refused_and_counted() -> None:
     assert state.apply_oi_record(0, 8, b"not json") is None
     assert state.invalid_oi == 2 and state.oi_offsets == {0: 8}
     assert state.oi.series_count() == 0
+
+
+def test_liquidation_map_in_the_snapshot_and_on_metrics() -> None:
+    """Open interest rising at 100 (BTC, two venues) with the price then at 101: the worker's
+    map places the rise's longs below the price (docs/signals.md section 11), publishes them
+    in the snapshot (schema-valid) and as metrics, and keeps the same map object until a new
+    slot or a new record (it is rebuilt from the histories, never per refresh)."""
+    state = make_state(coins=("BTC", "ETH"))
+    exporter.register(state)
+    for i in range(13):  # every 5 minutes for an hour: +10 % at the start, flat after
+        t = T0 - 3600 + 300 * i
+        usd = 1e9 if i == 0 else 1.1e9
+        oi(state, "binance", "BTC", usd, t, offset=i)
+        tick(state, "BTC", 100.0 if i < 12 else 101.0, t)
+    liq(state, "binance", "BTC", "long", 1e6, T0 - 60)
+    state.refresh()
+    res = state.last_stress
+    assert set(res.liquidation_map) == {"BTC"}  # ETH has neither open interest nor a price
+    btc = res.liquidation_map["BTC"]
+    assert btc["price_now"] == pytest.approx(101.0)
+    longs, shorts = btc["long"], btc["short"]
+    # +1e8 USD opened at 100: the 25x share (0.25) sits at 96.5, the 50x share at 98.5
+    assert longs["added_usd"] == pytest.approx(1e8)
+    assert longs["within_pct"]["5"] == pytest.approx(1e8 * (0.25 + 0.10 + 0.05))
+    assert longs["top"][0]["usd"] == pytest.approx(1e8 * 0.35)  # 10x at 90.5
+    assert all(lv["price"] < 101.0 for lv in longs["top"])
+    assert all(lv["price"] > 101.0 for lv in shorts["top"])  # the 100x short (100.5) is below
+    for msg in state.stress_messages():
+        Draft202012Validator(SCHEMA).validate(orjson.loads(orjson.dumps(msg)))
+    samples = scrape(state)
+    assert value(samples, "liqstress_liquidation_map_usd", coin="BTC", side="long",
+                 band="5pct") == pytest.approx(longs["within_pct"]["5"])
+    assert value(samples, "liqstress_liquidation_map_top_level_price_usd", coin="BTC",
+                 side="long") == pytest.approx(longs["top"][0]["price"])
+    assert not series(samples, "liqstress_liquidation_map_usd", coin="ETH")
+    cached = state.stress._maps["BTC"][1]
+    state.refresh()
+    assert state.stress._maps["BTC"][1] is cached
+    oi(state, "bybit", "BTC", 5e8, T0 + 1, offset=99)
+    state.refresh()
+    assert state.stress._maps["BTC"][1] is not cached

@@ -101,6 +101,14 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
     assert lev["crowding"]["funding_8h"] == pytest.approx(OI_FUNDING_8H)
     assert lev["intensity"]["1h"]["ratio"] > 0.01
     assert final["leverage"]["coins"]["BTC"]["deleveraging"]["label"] == "staged"
+    # "a decisive move lower could trigger a larger wave": the estimated liquidation map has
+    # a long cluster below the price (more long USD within 5 % below than short USD above).
+    for coin, cmap in final["liquidation_map"].items():
+        longs, shorts = cmap["long"], cmap["short"]
+        assert longs["top"] and longs["top"][0]["price"] < cmap["price_now"], coin
+        assert longs["within_pct"]["5"] > shorts["within_pct"]["5"] > 0, coin
+        assert longs["within_pct"]["1"] <= longs["within_pct"]["2"] <= longs["within_pct"]["5"]
+    assert set(final["liquidation_map"]) == {"BTC", "ETH", "SOL", "XRP", "DOGE"}
     index = final["index"]
     assert index["level"] == "extreme" and index["coverage"] == pytest.approx(1.0)
     assert index["components"]["oi_deleveraging"] == 0.5 and index["components"]["intensity"] == 1.0
@@ -129,6 +137,11 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
     assert sample(m, "liqstress_oi_deleveraging_state", state="staged") == 1.0
     assert sample(m, "liqstress_crowding_state", state="long_crowded") == 1.0
     assert sample(m, "liqstress_open_interest_records_total", exchange="bybit") == 302 * 5
+    btc_map = final["liquidation_map"]["BTC"]["long"]
+    assert sample(m, "liqstress_liquidation_map_usd", coin="BTC", side="long", band="2pct") == \
+        pytest.approx(btc_map["within_pct"]["2"])
+    assert sample(m, "liqstress_liquidation_map_top_level_price_usd", coin="BTC",
+                  side="long") == pytest.approx(btc_map["top"][0]["price"])
 
     # What `liqstress replay seed.jsonl` prints.
     summary = result.summary()

@@ -78,6 +78,35 @@ def levels_row(cfg: Settings) -> Row:
                                              Col("price", "price", "number"),
                                              Col("usd", "usd", "number"))),
                       time="time", level="price", value="usd", w=24, h=12),
+        timeseries("$coin: estimated liquidation map (model), USD within 1/2/5 % of price",
+                   "A MODEL, not observed liquidations (docs/signals.md section 11): open "
+                   "positions placed at their liquidation prices from open-interest increases "
+                   "at the prices where they happened, a documented leverage mix and a 0.5 % "
+                   "maintenance margin; removed on open-interest decreases and when the price "
+                   "crosses them. Per side, the USD whose liquidation price lies within 1, 2 "
+                   "and 5 % of the current price: longs below it, shorts above "
+                   "(liqstress_liquidation_map_usd). Read it against the heatmap above: "
+                   "where liquidations happened.",
+                   [Q(f"max by (side, band) ({sel('liqstress_liquidation_map_usd', COIN_IS)})",
+                      "{{side}} within {{band}}")],
+                   unit="currencyUSD", fill=0, w=16, h=8,
+                   overrides=[by_regexp("^long", color=color_fixed("red")),
+                              by_regexp("^short", color=color_fixed("green"))]),
+        stat("$coin: largest estimated levels (model)",
+             "The estimated liquidation map's largest level still below the price (longs) "
+             "and above it (shorts): its price and its USD "
+             "(liqstress_liquidation_map_top_level_price_usd, _top_level_usd).",
+             [Q(_coin("liqstress_liquidation_map_top_level_price_usd", 'side="long"'),
+                "long level"),
+              Q(_coin("liqstress_liquidation_map_top_level_usd", 'side="long"'), "long USD"),
+              Q(_coin("liqstress_liquidation_map_top_level_price_usd", 'side="short"'),
+                "short level"),
+              Q(_coin("liqstress_liquidation_map_top_level_usd", 'side="short"'),
+                "short USD")],
+             unit="currencyUSD", color=fixed("blue"), text_mode="value_and_name",
+             orientation="horizontal", justify="center", w=8, h=8,
+             overrides=[by_regexp("^long", color=color_fixed("red")),
+                        by_regexp("^short", color=color_fixed("green"))]),
         api_table("$coin: price levels",
                   "Every (slot, price level) cell of the heatmap with USD liquidated, long and "
                   "short, largest first: price_low to price_high is the level's range.",

@@ -130,6 +130,8 @@ Thresholds (the only place they are set; change the tests and docs/runbook.md wi
                                  "capitulation"} == 1 (one hourly drop run holds >=
                                  2/3 of a >= 5% fall of open interest in 24 h)
   LiqStressOpenInterestStaged    the same state "staged" (>= 2 separate drops)       15m  info
+  LiqStressLiquidationMapUsdAtRisk  estimated liquidation map: USD of one side within    15m  warning
+                                 2% of price >= 5% of the coin's open interest (model)
 
 Scrape jobs: LiqStressTargetDown selects job=~"$collector_job|$worker_job" and
 the worker alerts (worker health, stress and price signals) job="$worker_job". The names come
@@ -815,6 +817,23 @@ ALERTS = Group(
                 {{ with printf "liqstress_oi_deleveraging_decline_ratio{instance='%s',job='%s'}" $labels.instance $labels.job | query }}{{ . | first | value | humanizePercentage }}{{ else }}in steps{{ end }}
                 over the last 24 hours in several separate drops: leverage is being reduced in
                 stages, and a further drop is plausible.
+            """,
+        ),
+        Alert(
+            'LiqStressLiquidationMapUsdAtRisk',
+            expr='max by (instance, job, coin, side) (liqstress_liquidation_map_usd{job="$worker_job", band="2pct"})\n'
+                 '  / on (instance, job, coin) group_left\n'
+                 'max by (instance, job, coin) (liqstress_coin_open_interest_usd{job="$worker_job"} > 0)\n'
+                 '>= 0.05',
+            for_='15m',
+            severity='warning',
+            summary='A large share of a coin\'s open interest would be liquidated by a 2 % move (model).',
+            description="""
+                The estimated liquidation map puts {{ $value | humanizePercentage }} of the
+                {{ $labels.coin }} open interest in {{ $labels.side }} positions whose liquidation
+                price lies within 2 % of the current price ({{ if eq $labels.side "long" }}below{{ else }}above{{ end }}
+                it; threshold 5 %): a 2 % move could set off a cascade. A model, not an
+                observation (docs/signals.md section 11).
             """,
         ),
     ),
