@@ -57,8 +57,8 @@ __all__ = ["DEFAULT_LEVERAGE_MIX", "DEFAULT_MAP_CONFIG", "MAP_HORIZON", "MAP_TOP
 
 Side = Literal["long", "short"]
 SIDES: tuple[Side, ...] = ("long", "short")
-#: ``(ts, oi_usd, price, low, high)``; any of the last four may be None.
-Point = tuple[float, float | None, float | None, float | None, float | None]
+#: ``(ts, oi_usd, price, low, high[, oi_coins])``; any but ``ts`` may be None.
+Point = tuple[float, float | None, float | None, float | None, float | None, float | None]
 #: ``(bucket low price, bucket high price, usd)``
 Level = tuple[float, float, float]
 
@@ -330,7 +330,8 @@ class MapBuilder:
     def __init__(self, config: MapConfig = DEFAULT_MAP_CONFIG) -> None:
         self.config = config
         self._books = {"long": _Book(long=True), "short": _Book(long=False)}
-        self._ref: tuple[float, float] | None = None  # (oi_usd, price) of the last valid step
+        #: (oi_usd, price, oi_coins) of the last valid step
+        self._ref: tuple[float, float, float | None] | None = None
         self._ts: float | None = None
         self._valid_ts: float | None = None
         self.added = {"long": 0.0, "short": 0.0}
@@ -341,9 +342,12 @@ class MapBuilder:
         self.skipped = 0
 
     def step(self, ts: float, oi_usd: float | None, price: float | None,
-             low: float | None = None, high: float | None = None) -> None:
-        """Apply one point. Raises ValueError when ``ts`` is not a finite time at or after the
-        previous point's."""
+             low: float | None = None, high: float | None = None,
+             oi_coins: float | None = None) -> None:
+        """Apply one point. ``oi_coins``: the same open interest in coins, when known; with it
+        (at this step and the reference step) the price-neutral ΔOI is the change in coins
+        valued at ``price`` exactly, whatever price ``oi_usd`` was valued at. Raises
+        ValueError when ``ts`` is not a finite time at or after the previous point's."""
         t = float(ts)
         if not math.isfinite(t) or (self._ts is not None and t < self._ts):
             raise ValueError(f"points must be in time order, got {ts!r} after {self._ts!r}")
@@ -364,17 +368,26 @@ class MapBuilder:
         if oi is None or px is None:
             self.skipped += 1
             return
-        ref, self._ref, self._valid_ts = self._ref, (oi, px), t
+        coins = _num(oi_coins, positive=False)
+        ref, self._ref, self._valid_ts = self._ref, (oi, px, coins), t
         if ref is None:
             return
-        ref_oi, ref_px = ref
-        delta = oi - (ref_oi * px / ref_px if self.config.price_neutral else ref_oi)
+        ref_oi, ref_px, ref_coins = ref
+        entry = px
+        if not self.config.price_neutral:
+            delta = oi - ref_oi
+        elif coins is not None and ref_coins is not None:
+            if coins > 0 and oi > 0:
+                entry = oi / coins
+            delta = (coins - ref_coins) * entry
+        else:
+            delta = oi - ref_oi * px / ref_px
         if delta > 0:
             mm = self.config.maintenance_margin
             for side, book in self._books.items():
                 for lev, share in self.config.leverage_mix:
                     if share > 0:
-                        book.add(liquidation_price(px, lev, side, mm), delta * share, t)  # type: ignore[arg-type]
+                        book.add(liquidation_price(entry, lev, side, mm), delta * share, t)  # type: ignore[arg-type]
                 self.added[side] += delta
         elif delta < 0:
             for side, book in self._books.items():
@@ -404,6 +417,8 @@ class OIAt(Protocol):
     def oi_usd(self, coin: str | None = None, exchange: str | None = None,
                at: float | None = None) -> float | None: ...
 
+    def oi_coins(self, coin: str, at: float | None = None) -> float | None: ...
+
 
 class PriceSlots(Protocol):
     """What :func:`map_points` reads of a price history (``liqstress.prices.PriceStore``)."""
@@ -416,7 +431,7 @@ def map_points(oi: OIAt, prices: PriceSlots, coin: str, t: float,
                horizon: float = MAP_HORIZON) -> list[Point]:
     """The map's input for ``coin`` as of ``t``: one point per 5-minute slot that ENDED
     before ``t`` over ``horizon`` seconds, ``(slot start, oi_usd at the slot start, close,
-    low, high)``; a slot without a price tick gives a point without price (skipped by the
+    low, high, oi_coins at the slot start)``; a slot without a price tick gives a point without price (skipped by the
     model, the chain kept). Only data of finished slots, so the map changes once a slot."""
     by_slot = {s: (hi, lo, close) for s, hi, lo, close in prices.slots(coin, t - 1e-3, horizon)}
     last = math.floor(t / SLOT_SECONDS) - 1
@@ -425,7 +440,7 @@ def map_points(oi: OIAt, prices: PriceSlots, coin: str, t: float,
     for slot in range(first, last + 1):
         s = float(slot * SLOT_SECONDS)
         hi, lo, close = by_slot.get(s, (None, None, None))
-        out.append((s, oi.oi_usd(coin, at=s), close, lo, hi))
+        out.append((s, oi.oi_usd(coin, at=s), close, lo, hi, oi.oi_coins(coin, at=s)))
     return out
 
 
@@ -439,5 +454,6 @@ def build_map(points: Iterable[Sequence[Any]],
         ts, oi, px = p[0], p[1], p[2]
         low = p[3] if len(p) > 3 else None
         high = p[4] if len(p) > 4 else None
-        b.step(ts, oi, px, low, high)
+        coins = p[5] if len(p) > 5 else None
+        b.step(ts, oi, px, low, high, coins)
     return b.snapshot()

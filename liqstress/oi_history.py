@@ -16,8 +16,8 @@ than freezing its figure). Changes over time are best read with :meth:`OIHistory
 ``hourly(..., linked=True)``, which compare only the instruments present at both times, so a
 venue dropping out is not read as open interest closing.
 
-Memory: per instrument one ``array('q')`` of slot ids and two ``array('d')`` (ts, oi_usd) of
-:data:`N_SLOTS` entries, ~7 kB; funding and price are kept from the newest record only.
+Memory: per instrument one ``array('q')`` of slot ids and three ``array('d')`` (ts, oi_usd,
+oi_coins) of :data:`N_SLOTS` entries, ~9.6 kB; funding and price are kept from the newest record only.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def _nz(x: float | None) -> float:
     return -math.inf if x is None else x
 
 
+def _nz_nan(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
 def _rank(rec: OpenInterest) -> tuple[float, float, float, float, float, float, str, str]:
     """Total order on records of one instrument: the greatest is "the newest"."""
     return (rec.ts, rec.recv_ts, _nz(rec.oi_usd), _nz(rec.funding_8h), _nz(rec.price),
@@ -53,37 +57,46 @@ def _rank(rec: OpenInterest) -> tuple[float, float, float, float, float, float, 
 
 
 class _Ring:
-    """N_SLOTS slots of (slot id, ts, oi_usd), indexed by ``slot % N_SLOTS``."""
+    """N_SLOTS slots of (slot id, ts, oi_usd, oi_coins), indexed by ``slot % N_SLOTS``
+    (``oi_coins`` NaN where the record had none)."""
 
-    __slots__ = ("ids", "ts", "usd")
+    __slots__ = ("coins", "ids", "ts", "usd")
 
     def __init__(self) -> None:
         self.ids = array("q", [-1]) * N_SLOTS
         self.ts = array("d", [0.0]) * N_SLOTS
         self.usd = array("d", [0.0]) * N_SLOTS
+        self.coins = array("d", [math.nan]) * N_SLOTS
 
-    def put(self, slot: int, ts: float, usd: float) -> bool:
-        """Keep the largest ``(slot, ts, usd)`` per index; True when it changed."""
+    def put(self, slot: int, ts: float, usd: float, coins: float = math.nan) -> bool:
+        """Keep the largest ``(slot, ts, usd, coins)`` per index; True when it changed."""
         i = slot % N_SLOTS
         cur = self.ids[i]
-        if cur > slot or (cur == slot and (ts, usd) <= (self.ts[i], self.usd[i])):
+        if cur > slot or (cur == slot and (ts, usd, _nz_nan(coins)) <= (
+                self.ts[i], self.usd[i], _nz_nan(self.coins[i]))):
             return False
         self.ids[i] = slot
         self.ts[i] = ts
         self.usd[i] = usd
+        self.coins[i] = coins
         return True
 
-    def at(self, t: float, stale: float) -> tuple[float, float] | None:
-        """``(ts, usd)`` of the newest slot at or before ``t`` if its ts is within ``stale``
-        seconds before ``t``; None otherwise."""
+    def index_at(self, t: float, stale: float) -> int | None:
+        """Index of the newest slot at or before ``t`` if its ts is within ``stale`` seconds
+        before ``t``; None otherwise."""
         slot = math.floor(t / SLOT_SECONDS)
         for back in range(int(stale // SLOT_SECONDS) + 2):
             s = slot - back
             i = s % N_SLOTS
             if self.ids[i] == s:
-                ts = self.ts[i]
-                return (ts, self.usd[i]) if t - ts <= stale else None
+                return i if t - self.ts[i] <= stale else None
         return None
+
+    def at(self, t: float, stale: float) -> tuple[float, float] | None:
+        """``(ts, usd)`` of the newest slot at or before ``t`` if its ts is within ``stale``
+        seconds before ``t``; None otherwise."""
+        i = self.index_at(t, stale)
+        return None if i is None else (self.ts[i], self.usd[i])
 
 
 class _Instrument:
@@ -132,7 +145,8 @@ class OIHistory:
             inst.newest = rec
             changed = True
         if rec.oi_usd is not None:
-            changed |= inst.ring.put(math.floor(rec.ts / SLOT_SECONDS), rec.ts, rec.oi_usd)
+            changed |= inst.ring.put(math.floor(rec.ts / SLOT_SECONDS), rec.ts, rec.oi_usd,
+                                     math.nan if rec.oi_coins is None else rec.oi_coins)
         if rec.ts > self.max_ts:
             self.max_ts = rec.ts
         if changed:
@@ -201,6 +215,23 @@ class OIHistory:
         t = self.max_ts if at is None else at
         vals = self._values(self._keys(coin, exchange), t)
         return fsum(vals.values()) if vals else None
+
+    def oi_coins(self, coin: str, at: float | None = None) -> float | None:
+        """Σ open interest in coins of ``coin``'s instruments as of ``at``, read like
+        :meth:`oi_usd`: the count of contracts without a price in it (the estimated
+        liquidation map reads changes of it, so a price move is never read as positions
+        opened or closed). None when an instrument with a fresh value has no coin figure, or
+        none has a value."""
+        t = self.max_ts if at is None else at
+        out = []
+        for key in self._keys(coin, None):
+            ring = self._inst[key].ring
+            i = ring.index_at(t, self.stale_seconds)
+            if i is not None:
+                if math.isnan(ring.coins[i]):
+                    return None
+                out.append(ring.coins[i])
+        return fsum(out) if out else None
 
     def paired(self, coin: str | None = None, *, then: float, now: float,
                exchange: str | None = None) -> tuple[float, float, int]:

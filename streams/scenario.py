@@ -20,9 +20,12 @@ The story, for the 24 h before ``end``:
   the one before (the range shrinks from about 3% to the final hour's 1.2% while liquidations
   grow), the final hour touches its low at the centre of each dip;
 * open interest and funding polls of Bybit (linear tickers) and Hyperliquid
-  (``metaAndAssetCtxs``) every 5 minutes: open interest builds up 60% in the first four hours
-  of the day while funding runs hot (0.04% per 8 h), then falls in stages with each
-  liquidation wave (``OI_DROPS``): leverage built up, then reduced in stages.
+  (``metaAndAssetCtxs``) every 5 minutes: open interest (in coins) builds up 65% in the first
+  four hours of the day while funding runs hot (0.04% per 8 h), then falls in stages with each
+  liquidation wave (``OI_DROPS``): leverage built up, then reduced in stages;
+* the earlier hours' liquidations happen where the price crosses the liquidation prices of the
+  positions behind that open interest (``position_crossings``, with the scenario's own
+  ``POSITION_MIX``), at the price of that moment.
 
 Venue specifics honoured: Binance pushes at most one liquidation per symbol per second (event
 times are spread to distinct seconds); Hyperliquid's default source counts public trades with an
@@ -48,6 +51,7 @@ from pathlib import Path
 
 import orjson
 
+from liqstress.liqmap import MapBuilder, MapConfig
 from liqstress.recording import RawFrame
 from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
 from liqstress.streams.venues.base import Metadata
@@ -97,13 +101,15 @@ FINAL_SPAN = (20.0, 3480.0)
 EARLIER_SPAN = (120.0, 3480.0)
 #: Seconds between mark-price frames (a multiple of 10 that divides every dip centre).
 PRICE_STEP = 30
-#: Open interest: USD per coin and venue at the start of the day (synthetic), ...
+#: Open interest: USD per coin and venue at the start of the day (synthetic; the scenario holds
+#: it in COINS, this USD at the day's first price, so a price move alone never reads as
+#: positions opened or closed), ...
 OI_BASE_USD: dict[str, dict[str, float]] = {
     "bybit": {"BTC": 5.0e9, "ETH": 3.0e9, "SOL": 1.0e9, "XRP": 0.6e9, "DOGE": 0.4e9},
     "hyperliquid": {"BTC": 4.0e9, "ETH": 2.0e9, "SOL": 0.8e9, "XRP": 0.4e9, "DOGE": 0.3e9},
 }
 #: ... rising by this share over the first OI_BUILDUP_HOURS hours of the day, ...
-OI_BUILDUP = 0.6
+OI_BUILDUP = 0.65
 OI_BUILDUP_HOURS = 4
 #: ... then falling by these shares in the hour of each wave (hours before the final hour;
 #: 0 = the final hour): separate drops, none dominant (staged deleveraging by OI).
@@ -112,6 +118,15 @@ OI_DROPS: dict[int, float] = {19: 0.04, 13: 0.05, 8: 0.05, 3: 0.06, 0: 0.07}
 OI_STEP = 300
 #: Funding per 8 hours (positive: longs pay, the crowded side).
 OI_FUNDING_8H = 0.0004
+#: The positions behind the open interest (docs/scenario.md, "Positions"): every rise of open
+#: interest opens longs and shorts at the price of the moment with this leverage mix and
+#: maintenance margin (the scenario's own; deliberately NOT the liquidation map's documented
+#: mix), and the earlier hours' liquidations happen where the price crosses their liquidation
+#: prices, stepped every POSITION_STEP seconds.
+POSITION_MIX: tuple[tuple[float, float], ...] = (
+    (3.0, 0.15), (8.0, 0.30), (20.0, 0.30), (40.0, 0.15), (75.0, 0.10))
+POSITION_MM = 0.004
+POSITION_STEP = 30
 #: Earlier hour k's price swings +/- this many percent around its level: wider further back.
 SWING_PCT = (0.6, 0.08)  # a + b*k
 
@@ -220,21 +235,60 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
                     price = high * (1 - NEAR_HIGH_PCT / 100 * rng.random())
                 liqs.append(Liq(venue, coin, side, usd, price,
                                 _final_hour_ts(end, side, rng, frac)))
+    crossed = {c: position_crossings(c, end) for c in COINS}
+    place = random.Random(seed * 31 + 5)
     for k in range(1, HISTORY_HOURS + 1):
         wave = WAVES.get(k)
         total = wave if wave is not None else rng.uniform(*BASELINE_USD)
         long_share = WAVE_LONG_SHARE if wave is not None else rng.uniform(0.45, 0.65)
         avg = 150_000.0 if wave is not None else 40_000.0
+        lo, hi = end - 3600 * (k + 1) + EARLIER_SPAN[0], end - 3600 * k - EARLIER_SPAN[0]
         for venue, vw in EARLIER_VENUE_WEIGHTS.items():
             for side, share in (("long", long_share), ("short", 1 - long_share)):
                 usd_total = total * vw * share
                 for usd in _split(usd_total, max(1, round(usd_total / avg)), rng):
                     coin = _coin(rng)
                     level = hour_level(coin, k)
-                    liqs.append(Liq(venue, coin, side, usd,
-                                    level * (1 + rng.uniform(-0.004, 0.004)),
-                                    end - 3600 * k - rng.uniform(*EARLIER_SPAN)))
+                    price = level * (1 + rng.uniform(-0.004, 0.004))
+                    ts = end - 3600 * k - rng.uniform(*EARLIER_SPAN)
+                    # Where the hour crossed positions' liquidation prices, the liquidation
+                    # happens at such a crossing (drawn by the USD crossed), at the price of
+                    # that moment; an hour that crossed none keeps the drawn price and time.
+                    cands = [(t, u) for t, u in crossed[coin][side] if lo <= t <= hi]
+                    if cands:
+                        ts = place.choices([t for t, _ in cands], [u for _, u in cands])[0] \
+                            - place.uniform(0.0, POSITION_STEP)
+                        price = price_path(coin, end, ts)
+                    liqs.append(Liq(venue, coin, side, usd, price, ts))
     return liqs
+
+
+def oi_coins(venue: str, coin: str, end: float, t: float) -> float:
+    """Open interest of ``coin`` on ``venue`` at ``t``, in coins."""
+    return OI_BASE_USD[venue][coin] * oi_level(end, t) / price_path(coin, end, end - 86400)
+
+
+def position_crossings(coin: str, end: float) -> dict[str, list[tuple[float, float]]]:
+    """Per side, ``[(t, usd), ...]``: the USD of the scenario's positions (``POSITION_MIX``
+    opened on every rise of open interest, closed pro rata on every fall) whose liquidation
+    price the price path crossed in the ``POSITION_STEP`` seconds up to ``t``."""
+    builder = MapBuilder(MapConfig(leverage_mix=POSITION_MIX, maintenance_margin=POSITION_MM,
+                                   horizon=float(HISTORY_HOURS + 2) * 3600))
+    out: dict[str, list[tuple[float, float]]] = {"long": [], "short": []}
+    t = end - (HISTORY_HOURS + 1) * 3600 - 600
+    prev: float | None = None
+    while t <= end:
+        px = price_path(coin, end, t)
+        coins = sum(oi_coins(v, coin, end, t) for v in OI_BASE_USD)
+        before = dict(builder.crossed)
+        low, high = (px, px) if prev is None else (min(px, prev), max(px, prev))
+        builder.step(t, coins * px, px, low, high, coins)
+        for side in ("long", "short"):
+            if builder.crossed[side] > before[side]:
+                out[side].append((t, builder.crossed[side] - before[side]))
+        prev = px
+        t += POSITION_STEP
+    return out
 
 
 # ---- venue-native frames ------------------------------------------------------------------
@@ -391,18 +445,17 @@ def _oi_polls(end: float, t0: float) -> list[RawFrame]:
     n = int((end - t0) // OI_STEP)
     for j in range(n, 0, -1):
         t = end - j * OI_STEP
-        level = oi_level(end, t)
         rows = []
         ctxs = []
         for c in COINS:
             px = price_path(c, end, t)
-            b_coins = OI_BASE_USD["bybit"][c] * level / px
+            b_coins = oi_coins("bybit", c, end, t)
             rows.append({"symbol": f"{c}USDT", "markPrice": _px(c, px),
                          "openInterest": f"{2 * b_coins:.3f}",
                          "singleOpenInterest": f"{b_coins:.3f}",
                          "fundingRate": f"{OI_FUNDING_8H:.8f}", "fundingIntervalHour": "8",
                          "deliveryTime": "0", "nextFundingTime": str(_ms(t) + 3_600_000)})
-            h_coins = OI_BASE_USD["hyperliquid"][c] * level / px
+            h_coins = oi_coins("hyperliquid", c, end, t)
             ctxs.append({"funding": f"{OI_FUNDING_8H / 8:.10f}", "openInterest": f"{h_coins:.3f}",
                          "prevDayPx": _px(c, px), "dayNtlVlm": "0.0", "premium": "0.0",
                          "oraclePx": _px(c, px), "markPx": _px(c, px), "midPx": _px(c, px),

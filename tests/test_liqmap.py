@@ -137,6 +137,26 @@ def test_price_neutral_and_raw_usd_deltas() -> None:
     assert m.added["short"] == pytest.approx(220.0)
 
 
+def test_coins_give_the_change_and_the_entry_price() -> None:
+    # 10 coins valued at 100 (1000 USD), then 12 coins valued at 105 (1260 USD) while the slot
+    # closed at 110: +2 coins opened at 105, the price the open interest was measured at
+    pts = [(0.0, 1000.0, 100.0, 100.0, 100.0, 10.0), (300.0, 1260.0, 110.0, 100.0, 110.0, 12.0)]
+    m = build_map(pts)
+    assert m.added["long"] == pytest.approx(210.0)
+    assert _usd_at(m, "long", liquidation_price(105.0, 10.0, "long")) == pytest.approx(
+        210.0 * MIX[10.0])
+    assert m.price == 110.0  # the reference price stays the slot's close
+    # the same coins valued at a moving price: nothing opened (the USD-only formula would read
+    # 1100 USD at 110 against 1000 at 100 as none too, but 1155 at 110 as +55)
+    m = build_map([(0.0, 1000.0, 100.0, None, None, 10.0),
+                   (300.0, 1050.0, 110.0, None, None, 10.0)])
+    assert m.added["long"] == 0 and m.total("long") == 0
+    # coins missing at either end: the USD formula
+    m = build_map([(0.0, 1000.0, 100.0, None, None, None),
+                   (300.0, 1320.0, 110.0, None, None, 12.0)])
+    assert m.added["short"] == pytest.approx(220.0)
+
+
 def test_missing_values_skip_the_step_without_breaking_the_chain() -> None:
     b = MapBuilder()
     b.step(0.0, 5000.0, 100.0)

@@ -202,6 +202,23 @@ def test_funding_is_oi_weighted_over_fresh_instruments() -> None:
     assert h.funding_8h("BTC", now=T0 + 901) is None
 
 
+def test_open_interest_in_coins_is_read_like_usd() -> None:
+    h = OIHistory()
+    h.apply(rec("binance", "BTC", 6e6, T0, price=60_000.0))  # 100 coins
+    h.apply(rec("bybit", "BTC", 3e6, T0 + 60, price=60_000.0))  # 50 coins
+    h.apply(rec("binance", "BTC", 6.6e6, T0 + 300, price=66_000.0))  # still 100 coins
+    assert h.oi_coins("BTC", at=T0 + 60) == pytest.approx(150.0)
+    assert h.oi_coins("BTC", at=T0 + 300) == pytest.approx(150.0)  # USD rose, coins did not
+    assert h.oi_usd("BTC", at=T0 + 300) == pytest.approx(9.6e6)
+    assert h.oi_coins("ETH", at=T0 + 300) is None
+    assert h.oi_coins("BTC", at=T0 + 300 + STALE_SECONDS + SLOT_SECONDS) is None
+    # an instrument whose record has USD but no coin figure makes the sum unknown, not short
+    h.apply(make_oi(exchange="okx", symbol="BTC-USDT-SWAP", base="BTC", market="linear",
+                    oi_coins=None, oi_usd=1e6, price=None, funding_rate=None,
+                    funding_interval_hours=None, ts=T0 + 310, recv_ts=T0 + 310))
+    assert h.oi_coins("BTC", at=T0 + 310) is None
+
+
 def test_rejects_bad_settings() -> None:
     with pytest.raises(ValueError):
         OIHistory(stale_seconds=0)
@@ -224,6 +241,7 @@ _records = st.lists(
 def _answers(h: OIHistory) -> tuple:
     times = [T0 + k * 1234.5 for k in range(20)]
     out: list = [h.coins(), h.exchanges(), h.series_count(), h.max_ts]
+    out += [[h.oi_coins(c, at=t) for t in times] for c in ("BTC", "ETH")]
     for c in (None, "BTC", "ETH"):
         out += [[h.oi_usd(c, at=t) for t in times],
                 [h.coverage(c, now=t) for t in times],

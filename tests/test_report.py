@@ -209,7 +209,7 @@ def test_signals_over_time_end_at_the_scenario_readings(
     assert all(b - a <= 900 for a, b in zip(steps, steps[1:], strict=False))
     last = data.signals[-1]
     # docs/scenario.md, "Expected signal readings" (pipeline, with prices).
-    assert last.index == pytest.approx(87.19, abs=0.01) and last.level == "extreme"
+    assert last.index == pytest.approx(86.96, abs=0.01) and last.level == "extreme"
     assert last.deleveraging == "staged" and last.cascade == ["long"]
     assert last.long_share == pytest.approx(0.985, abs=1e-3)
     assert last.spike["long"] == pytest.approx(103.6, abs=0.1)

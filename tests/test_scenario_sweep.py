@@ -149,8 +149,8 @@ def _seed_independent(r: dict[str, Any], end: float) -> None:
         assert 0.2 <= liq_slope <= 0.3, coin
         assert range_slope == pytest.approx(-0.078, abs=0.001), coin
     # The index: every component at 1 but both deleveraging readings (0.5), crowding (0.75),
-    # build-up (0.68) and concentration (0).
-    assert r["index"] == pytest.approx(87.19, abs=0.01) and r["level"] == "extreme"
+    # build-up (0.62) and concentration (0).
+    assert r["index"] == pytest.approx(86.96, abs=0.01) and r["level"] == "extreme"
     assert r["coverage"] == pytest.approx(1.0)
     assert r["bare_index"] == pytest.approx(87.5) and r["bare_level"] == "extreme"
 
