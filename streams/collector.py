@@ -1,6 +1,12 @@
 """The websocket runner: connect, subscribe, ping, reconnect. Venue knowledge stays in the
 venue spec and parsing in :class:`~streams.session.VenueSession`; this module only moves
-frames and keeps the health metrics honest."""
+frames and keeps the health metrics honest.
+
+Two other kinds of source run beside websockets, chosen by the connection's URL: a file
+(``file://``, followed like ``tail -F``) and a polled REST resource (http/https with
+``Connection.poll`` > 0, see ``Collector._run_poll``). Both hand every line or body to the
+same ``_handle`` as a websocket frame, so raw topic, dead letters, metrics and plausibility
+checks do not depend on where a frame came from."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,7 @@ from liqstress.recording import RawFrame
 
 from .publisher import Sink
 from .session import Outcome, VenueSession, deadletter_record
-from .venues.base import Connection, VenueSpec
+from .venues.base import POLL_PREFIX, Connection, FrameError, PollSpec, VenueSpec
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +174,39 @@ async def read_body(resp: aiohttp.ClientResponse, limit: int) -> str:
         return b"".join(chunks).decode("utf-8", "replace")
 
 
+#: Consecutive failed polls (refused, 5xx, 429, unusable body) that take a polled source down;
+#: a request left unanswered past the timeout takes it down at once.
+POLL_FAILURES = 3
+
+
+class Pacer:
+    """Spaces the requests of a polled source: each one starts ``gap`` seconds after the one
+    before at the earliest, later while a backoff holds. Monotonic time: a clock step must not
+    burst requests."""
+
+    def __init__(self) -> None:
+        self.next_at = 0.0
+
+    async def turn(self, gap: float) -> None:
+        delay = self.next_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self.next_at = time.monotonic() + gap
+
+    def hold(self, delay: float) -> None:
+        self.next_at = max(self.next_at, time.monotonic() + delay)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds of a ``Retry-After`` header given in seconds; None for none or an HTTP date
+    (the backoff then decides)."""
+    try:
+        secs = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return secs if secs is not None and 0 <= secs < float("inf") else None
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter; reset once a connection has been subscribed."""
@@ -199,6 +238,11 @@ class ConnState:
     error: str | None = None
     #: Why the pinger is closing the connection (the close ends the read loop first).
     closing: PongTimeout | None = None
+    #: Polled sources: failed polls in a row, the cursor (epoch ms) per topic, and whether the
+    #: source was up before (coming back after a failure is counted as a reconnect).
+    failures: int = 0
+    cursors: dict[str, int] = field(default_factory=dict)
+    was_up: bool = False
 
 
 class Collector:
@@ -212,7 +256,8 @@ class Collector:
                  max_rest_bytes: int | None = None, ws_ping_interval: float | None = None,
                  ws_ping_timeout: float | None = None,
                  max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
-                 oi_interval: float = DEFAULT_OI_INTERVAL) -> None:
+                 oi_interval: float = DEFAULT_OI_INTERVAL, poll_period: float | None = None,
+                 poll_rate: float | None = None) -> None:
         if raw_policy not in RAW_POLICIES:
             raise ConfigError(f"raw policy must be one of {', '.join(RAW_POLICIES)}; "
                               f"got {raw_policy!r}")
@@ -259,6 +304,10 @@ class Collector:
         self.oi_interval = oi_interval
         #: Why the last OI poll failed (None once one succeeds).
         self.oi_error: str | None = None
+        #: Polled sources: overrides of each connection's ``poll`` period and of the venue's
+        #: ``PollSpec.max_rate`` (tests, or a faster poll where the venue allows it).
+        self.poll_period = poll_period
+        self.poll_rate = poll_rate
 
     # ---- health -------------------------------------------------------------------------
     @property
@@ -285,6 +334,14 @@ class Collector:
         websocket pings (the library's keepalive: a ping ``ws_ping_interval`` after the last
         pong, the connection failed when its pong is ``ws_ping_timeout`` late). Both include
         the close handshake; ``liqstress_source_up`` drops to 0 before it."""
+        if self.venue.poll is not None:
+            # A polled source: its request is the ping and the answer the pong. The next
+            # request starts within ``ping_interval`` (the longest gap between two), and the
+            # watchdog sees it unanswered ``pong_timeout`` later (plus its tick, twice). A dead
+            # path and a stuck venue look the same from here: one bound for both, no socket to
+            # close.
+            bound = self.ping_interval + self.pong_timeout + 2 * self._tick()
+            return {"app": bound, "protocol": bound}
         app = None
         if self.ping_interval > 0:
             app = self.ping_interval + self.pong_timeout + 2 * self._tick() + self.close_timeout
@@ -343,19 +400,19 @@ class Collector:
                     url = self.venue.rest_next(url, body)
         self.metadata_error = None
 
-    async def _get(self, http: aiohttp.ClientSession, url: str) -> str:
-        """One REST request's body (``BodyTooLarge`` above ``max_rest_bytes``; a non-200 is a
-        ``ClientResponseError``). A ``#`` fragment carries a POST body (Hyperliquid's /info): it
-        is never sent as part of the URL, and it keeps the request identifiable in a recording's
-        ``source``."""
+    async def _get(self, http: aiohttp.ClientSession, url: str, limit: int | None = None) -> str:
+        """One REST request's body (``BodyTooLarge`` above ``limit``, by default
+        ``max_rest_bytes``; a non-200 is a ``ClientResponseError`` with the response headers).
+        A ``#`` fragment carries a POST body (Hyperliquid's /info): it is never sent as part of
+        the URL, and it keeps the request identifiable in a recording's ``source``."""
         target, _, post_body = url.partition("#")
         request = (http.post(target, data=post_body, headers={"Content-Type": "application/json"})
                    if post_body else http.get(url))
         async with request as resp:
-            body = await read_body(resp, self.max_rest_bytes)
+            body = await read_body(resp, self.max_rest_bytes if limit is None else limit)
             if resp.status != 200:
                 raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                                  message=body[:200])
+                                                  message=body[:200], headers=resp.headers)
         return body
 
     # ---- open interest and funding ---------------------------------------------------------
@@ -458,7 +515,14 @@ class Collector:
     def _start_connection(self, conn: Connection) -> None:
         self.conns[conn.name] = conn
         self.states.setdefault(conn.name, ConnState())
-        runner = self._run_file if conn.url.startswith("file://") else self._run_connection
+        runner = self._run_connection
+        if conn.url.startswith("file://"):
+            runner = self._run_file
+        elif conn.poll > 0:
+            if self.venue.poll is None or not conn.url.startswith(("http://", "https://")):
+                raise ConfigError(f"{self.venue.id}/{conn.name}: a polled connection needs an "
+                                  f"http(s) URL and the venue's PollSpec; got {conn.url!r}")
+            runner = self._run_poll
         self._tasks[conn.name] = asyncio.create_task(runner(conn.name),
                                                      name=f"{self.venue.id}:{conn.name}")
 
@@ -569,6 +633,158 @@ class Collector:
             for line in lines or ():
                 await self._handle(RawFrame(self.venue.id, conn.url, self.clock(), line))
             await asyncio.sleep(self.file_poll_interval)
+
+    # ---- polled sources -------------------------------------------------------------------
+    def poll_gap(self, conn: Connection, topics: int) -> float:
+        """Seconds between two requests of a polled connection: the period spread evenly over
+        its topics (every topic once per period), never faster than the venue's ``max_rate``
+        allows, never slower than ``ping_interval`` (the liveness bound: ``stall_bounds``)."""
+        assert self.venue.poll is not None
+        period = self.poll_period if self.poll_period is not None else conn.poll
+        rate = self.poll_rate if self.poll_rate is not None else self.venue.poll.max_rate
+        return min(max(period / max(topics, 1), 1.0 / rate), self.ping_interval)
+
+    async def _run_poll(self, name: str) -> None:
+        """A polled source (``Connection.poll`` > 0): request every topic once per period, one
+        request every ``poll_gap`` seconds, and hand every body to ``_handle`` as a frame whose
+        ``source`` is the request's stable identity (``POLL_PREFIX`` + the request without its
+        cursor and page, see ``PollSpec``), so a recording replays through ``parse``.
+
+        Liveness is the ping that got a reply, never "no data for N seconds" (a market without
+        trades is healthy): a poll answered (HTTP 200, a body that is a page) keeps the source
+        up; ``POLL_FAILURES`` failed polls in a row, or one request unanswered for
+        ``pong_timeout`` seconds (the watchdog), take it down with the reason, and the next
+        answered poll brings it back. A 429 holds every request for its ``Retry-After`` (or the
+        backoff, whichever is longer); a 5xx, a network error, a timeout or an unusable body
+        hold them for the backoff; another 4xx concerns one request and holds nothing. A failed
+        poll leaves its topic's cursor where it was: the next round asks for the same rows."""
+        state = self.states[name]
+        backoff = Backoff(self.backoff_initial, self.backoff_cap)
+        pacer = Pacer()
+        watchdog = asyncio.create_task(self._poll_watchdog(state))
+        timeout = aiohttp.ClientTimeout(total=self.pong_timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                while True:
+                    conn = self.conns[name]
+                    topics = list(conn.topics)
+                    if not topics:  # nothing listed yet: a metadata refresh adds topics
+                        await asyncio.sleep(self._tick())
+                        continue
+                    now_ms = int(self.clock() * 1000)
+                    for topic in topics:  # new topics start now: older rows are history
+                        state.cursors.setdefault(topic, now_ms)
+                    gap = self.poll_gap(conn, len(topics))
+                    for topic in topics:
+                        if topic in self.conns[name].topics:  # not delisted meanwhile
+                            await self._poll_topic(http, self.conns[name], state, topic, gap,
+                                                   pacer, backoff)
+                    if watchdog.done():
+                        watchdog.result()
+        finally:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
+
+    async def _poll_topic(self, http: aiohttp.ClientSession, conn: Connection, state: ConnState,
+                          topic: str, gap: float, pacer: Pacer, backoff: Backoff) -> None:
+        """One poll of one topic: its pages from the cursor on (at most ``max_pages``), each
+        body handled as a frame; then the cursor moves to the newest row minus the overlap."""
+        poll: PollSpec = self.venue.poll  # type: ignore[assignment]
+        ex = self.venue.id
+        since = state.cursors[topic]
+        source = POLL_PREFIX + poll.request(conn.url, topic, None, None)
+        page: str | None = None
+        newest: int | None = None
+        for _ in range(poll.max_pages):
+            await pacer.turn(gap)
+            url = poll.request(conn.url, topic, since, page)
+            if state.awaiting_pong_since is None:
+                state.awaiting_pong_since = self.clock()
+            try:
+                body = await self._get(http, url, self.max_frame_bytes)
+            except BodyTooLarge as exc:
+                if self.metrics:
+                    self.metrics.source_frames.labels(ex, "too_large").inc()
+                await self._deadletter(RawFrame(ex, source, self.clock(), ""), "too_large",
+                                       str(exc))
+                self._poll_failed(conn, state, url, f"body too large ({exc})")
+                return
+            except aiohttp.ClientResponseError as exc:
+                if exc.status == 429:
+                    wait = max(retry_after((exc.headers or {}).get("Retry-After")) or 0.0,
+                               backoff.next_delay())
+                    pacer.hold(wait)
+                    self._poll_failed(conn, state, url, "rate limited (HTTP 429)", wait)
+                elif exc.status >= 500:
+                    wait = backoff.next_delay()
+                    pacer.hold(wait)
+                    self._poll_failed(conn, state, url, f"HTTP {exc.status}", wait)
+                else:  # this request's fault (a market gone, a bad parameter), not the venue's
+                    self._poll_failed(conn, state, url, f"HTTP {exc.status} {exc.message!r:.100}")
+                return
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                wait = backoff.next_delay()
+                pacer.hold(wait)
+                why = (f"no answer within {self.pong_timeout:g}s" if isinstance(exc, TimeoutError)
+                       else describe(exc))
+                self._poll_failed(conn, state, url, why, wait)
+                return
+            out = await self._handle(RawFrame(ex, source, self.clock(), body))
+            try:
+                rows_newest, page = poll.progress(body)
+            except FrameError:
+                # Dead-lettered by ``_handle`` already (parse refuses what progress does).
+                wait = backoff.next_delay()
+                pacer.hold(wait)
+                reason = out.deadletter["reason"] if out.deadletter else "not a page"
+                self._poll_failed(conn, state, url, f"unusable body ({reason})", wait)
+                return
+            self._poll_answered(state, backoff)
+            if rows_newest is not None:
+                newest = rows_newest if newest is None else max(newest, rows_newest)
+            if page is None:
+                break
+        else:
+            log.warning("%s/%s: more than %d pages of %s since %d; older rows skipped", ex,
+                        conn.name, poll.max_pages, topic, since)
+        if newest is not None:
+            state.cursors[topic] = max(since, newest - int(poll.overlap * 1000))
+
+    def _poll_answered(self, state: ConnState, backoff: Backoff) -> None:
+        state.awaiting_pong_since = None
+        state.failures = 0
+        backoff.reset()
+        if not state.up:
+            if state.was_up:  # back after an outage: what a reconnect is for a websocket
+                self.reconnects += 1
+                if self.metrics:
+                    self.metrics.source_reconnects.labels(self.venue.id).inc()
+            state.was_up = True
+            self._mark_up(state, backoff)
+
+    def _poll_failed(self, conn: Connection, state: ConnState, url: str, why: str,
+                     wait: float = 0.0) -> None:
+        state.failures += 1
+        state.error = why
+        if state.up and state.failures >= POLL_FAILURES:
+            self._mark_down(state)
+        # The venue and connection in the template, as for websockets: the CLI's rate limit on
+        # repeated warnings then applies per connection.
+        log.warning(f"{self.venue.id}/{conn.name}: poll %s failed: %s; next request in %.1f s",
+                    url, why, wait)
+
+    async def _poll_watchdog(self, state: ConnState) -> None:
+        """Takes a polled source down once a request has gone unanswered for ``pong_timeout``
+        seconds (a stuck request, or failures that keep it waiting), without waiting for the
+        request itself to give up."""
+        tick = self._tick()
+        while True:
+            await asyncio.sleep(tick)
+            since = state.awaiting_pong_since
+            if state.up and since is not None and self.clock() - since > self.pong_timeout:
+                if not state.failures:
+                    state.error = f"no answer to a poll within {self.pong_timeout:g}s"
+                self._mark_down(state)
 
     async def _connect_once(self, conn: Connection, state: ConnState, backoff: Backoff,
                             opened: list[bool]) -> None:

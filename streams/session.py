@@ -1,8 +1,8 @@
 """Pure frame processing shared by the live collector, ``normalize`` and ``replay``.
 
-A :class:`VenueSession` follows one venue: it loads REST metadata, parses websocket frames,
-drops history the venue replays on subscribe, and turns every failure into a dead-letter
-record with a reason. It never touches a socket or Kafka, so a recording processed here gives
+A :class:`VenueSession` follows one venue: it loads REST metadata, parses websocket frames
+and poll bodies, drops history the venue replays on subscribe (and the rows a poll reads
+again), and turns every failure into a dead-letter record with a reason. It never touches a socket or Kafka, so a recording processed here gives
 exactly what the live collector published.
 """
 
@@ -29,7 +29,7 @@ from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
-from .venues.base import FrameError, FrameKind, Metadata, VenueSpec
+from .venues.base import POLL_PREFIX, FrameError, FrameKind, Metadata, VenueSpec
 
 #: Largest inflated frame accepted (gzip venues): a few hundred KB is the biggest real frame;
 #: anything beyond this is a bomb or garbage and becomes a ``too_large`` dead letter.
@@ -127,11 +127,29 @@ def deadletter_record(frame: RawFrame, reason: str, detail: str) -> dict[str, An
     return rec
 
 
+#: Per poll source, the ids remembered are pruned once there are more than this many: those
+#: older than ``SEEN_HORIZON`` behind the newest are dropped (a poll never re-reads that far
+#: back), and never more than ``SEEN_MAX`` are kept.
+SEEN_PRUNE_AT = 4096
+SEEN_MAX = 65536
+#: Seconds of event time an id is remembered at least (many times any poll overlap).
+SEEN_HORIZON = 3600.0
+
+
 class VenueSession:
     def __init__(self, venue: VenueSpec, *,
                  max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
-                 max_inflated_bytes: int = MAX_INFLATED_BYTES, compiled: bool = True) -> None:
+                 max_inflated_bytes: int = MAX_INFLATED_BYTES, compiled: bool = True,
+                 poll_dedupe: bool = True) -> None:
         self.venue = venue
+        #: Per poll source (``POLL_PREFIX``): event id -> event time of every event it gave.
+        #: A poll re-reads the rows of its overlap window (``PollSpec.overlap``): an event seen
+        #: again from the same source is dropped (counted in ``snapshot_dropped``), so it is
+        #: published once. Kept here, not in the collector, so a recording replays to exactly
+        #: the events the live collector published. ``poll_dedupe=False`` parses every poll
+        #: body on its own (the fuzz tests mutate one body many times).
+        self._seen: dict[str, dict[str, float]] = {}
+        self.poll_dedupe = poll_dedupe
         self.max_inflated_bytes = max_inflated_bytes
         #: Cap on one event's USD notional; above it the event is dead-lettered as
         #: ``implausible_notional`` (see ``liqstress.event.implausible``).
@@ -151,8 +169,11 @@ class VenueSession:
                 venue.drop_before_subscribe, max_inflated_bytes, self.process)
 
     def reset_connection(self, source: str) -> None:
-        """A new connection: history cut-off is unknown until its subscribe ack arrives."""
+        """A new connection: history cut-off is unknown until its subscribe ack arrives. A poll
+        source starting over forgets the ids it gave, as a restarted collector would (the
+        runner never resets one: a poll has no connection to lose)."""
         self._subscribed_at.pop(source, None)
+        self._seen.pop(source, None)
 
     def mark_subscribed(self, source: str, ts: float) -> None:
         self._subscribed_at[source] = ts
@@ -192,6 +213,13 @@ class VenueSession:
         if parsed.snapshot:
             out.snapshot_dropped = len(events)
             return out
+        if self.poll_dedupe and source.startswith(POLL_PREFIX):
+            # Before the plausibility checks: a refused row read again is not refused twice.
+            fresh = self._unseen(source, events)
+            out.snapshot_dropped = len(events) - len(fresh)
+            if not fresh:
+                return out
+            events = fresh
         if self.venue.drop_before_subscribe:
             cutoff = self._subscribed_at.get(source)
             if cutoff is not None:
@@ -226,6 +254,22 @@ class VenueSession:
         out.events = kept
         out.unpriced = unpriced
         return out
+
+    def _unseen(self, source: str, events: Sequence[LiquidationEvent]) -> list[LiquidationEvent]:
+        """The events of a poll body not yet given by the same source (nor earlier in the same
+        body), remembered from now on."""
+        seen = self._seen.setdefault(source, {})
+        fresh = []
+        for e in events:
+            if e.id not in seen:
+                seen[e.id] = e.ts
+                fresh.append(e)
+        if len(seen) > SEEN_PRUNE_AT:
+            newest = max(seen.values())
+            kept = sorted(((ts, i) for i, ts in seen.items() if ts >= newest - SEEN_HORIZON),
+                          reverse=True)[:SEEN_MAX]
+            self._seen[source] = {i: ts for ts, i in kept}
+        return fresh
 
     def _rest(self, frame: RawFrame) -> Outcome:
         try:

@@ -49,7 +49,7 @@ def dead_port() -> int:
 
 @pytest.mark.parametrize(("urls", "needles"), [
     ("binance.ws=notaurl", ["binance.ws=notaurl", "not a URL", "ws/wss"]),
-    ("binnace.ws=wss://x.example/ws", ["unknown venue 'binnace'", "known: binance,", "okx"]),
+    ("binnace.ws=wss://x.example/ws", ["unknown venue 'binnace'", "known: aster, binance,", "okx"]),
     ("binance.node_fills=file:///x", ["binance has no URL key 'node_fills'",
                                       "its keys: ws, prices, rest"]),
     ("bybit.ws=wss://x.example/ws", ["bybit has no URL key 'ws'", "ws_linear, ws_inverse, rest"]),

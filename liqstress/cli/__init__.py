@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .top import add_parser as add_top_parser
     add_top_parser(sub)
+    from .venues import add_parser as add_venues_parser
+    add_venues_parser(sub)
     from .demo import add_parser as add_demo_parser
     add_demo_parser(sub, _add_common,
                     [_add_worker_opts, _add_storage_opts, _add_raw_policy, _add_max_notional], env)
@@ -730,6 +732,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "top":
             from .top import cmd_top
             return cmd_top(args)
+        if args.command == "venues":
+            from .venues import cmd_venues
+            return cmd_venues(args)
         if args.command == "demo":
             from .demo import cmd_demo
             return asyncio.run(cmd_demo(args, cmd_run))

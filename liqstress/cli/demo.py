@@ -33,8 +33,10 @@ from liqstress.infra.broker import free_port, wait_for_port
 from liqstress.streams.publisher import KafkaSink
 from liqstress.streams.scenario import COINS, price_path, seed_scenario, to_jsonl
 from liqstress.streams.sims import (
+    aster,
     binance,
     binance_coinm,
+    bitfinex,
     bitget,
     bitmex,
     bybit,
@@ -44,7 +46,9 @@ from liqstress.streams.sims import (
     htx,
     hyperliquid,
     kraken_futures,
+    lighter,
     okx,
+    paradex,
 )
 from liqstress.streams.sims.base import VenueSim
 from liqstress.streams.venues import all_venue_ids
@@ -56,6 +60,10 @@ log = logging.getLogger("liqstress.demo")
 #: venue id -> (simulator factory, live tick ``(sim, i, now_ms)``): each simulator's own
 #: demo tick, a liquidation or two on BTC at a time.
 SIMS: dict[str, tuple[Callable[[], VenueSim], Callable[[Any, int, int], Awaitable[None]]]] = {
+    "aster": (aster.AsterSim, aster._demo),
+    "bitfinex": (bitfinex.BitfinexSim, bitfinex._demo),
+    "lighter": (lighter.LighterSim, lighter._demo),
+    "paradex": (paradex.ParadexSim, paradex._demo),
     "binance": (binance.BinanceSim, binance._demo),
     "binance-coinm": (binance_coinm.BinanceCoinmSim, binance_coinm._demo),
     "bitget": (bitget.BitgetSim, bitget._demo),

@@ -47,6 +47,11 @@ class VenueSim:
         self.oi_bodies: dict[str, str] = {}
         #: Per-connection background work (server heartbeats, watchdogs): cancelled on stop.
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Venues that close a connection without client messages (``watch_idle``): after this
+        #: many seconds of silence, counted in ``idle_closes``.
+        self.idle_timeout = 60.0
+        self.idle_closes = 0
+        self._last_seen: dict[Any, float] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> VenueSim:
@@ -68,6 +73,26 @@ class VenueSim:
             await self._ws_server.wait_closed()
         if self._runner:
             await self._runner.cleanup()
+
+    def seen(self, ws: Any) -> None:
+        """The client on ``ws`` sent something (resets its idle clock)."""
+        self._last_seen[ws] = time.monotonic()
+
+    def watch_idle(self, ws: Any, reason: str) -> None:
+        """Close ``ws`` with 1000 ``reason`` once it has sent nothing for ``idle_timeout``
+        seconds (call ``seen`` on each client message), as venues that require client traffic
+        do."""
+        self.seen(ws)
+        self.background(self._idle_watchdog(ws, reason))
+
+    async def _idle_watchdog(self, ws: Any, reason: str) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while ws in self.clients:
+                await asyncio.sleep(min(0.05, self.idle_timeout / 4))
+                if time.monotonic() - self._last_seen.get(ws, time.monotonic()) > self.idle_timeout:
+                    self.idle_closes += 1
+                    await ws.close(code=1000, reason=reason)
+                    return
 
     async def __aenter__(self) -> VenueSim:
         return await self.start()

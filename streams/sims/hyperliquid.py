@@ -8,7 +8,6 @@ standalone for a demo: ``python -m liqstress.streams.sims.hyperliquid``."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import time
@@ -183,7 +182,6 @@ class HyperliquidSim(VenueSim):
         self.snapshot_on_subscribe = True
         #: Close a connection after this long without a client message, as the venue does.
         self.idle_timeout = 60.0
-        self.idle_closes = 0
         self.meta = meta_body()
         self.oi_bodies[OI_KEY] = oi_body({"BTC": ("30000.5", "60000.0", "0.0000125"),
                                           "ETH": ("500000.0", "3000.0", "-0.00001"),
@@ -194,7 +192,6 @@ class HyperliquidSim(VenueSim):
         self.all_mids_subscribes = 0
         #: Subscription types per connection: data goes only where it was subscribed.
         self._subs: dict[Any, set[str]] = {}
-        self._last_seen: dict[Any, float] = {}
 
     def http_app(self) -> web.Application:
         # /info is POST-only: the base class only routes GETs.
@@ -238,20 +235,10 @@ class HyperliquidSim(VenueSim):
 
     async def on_connect(self, ws: Any, path: str) -> None:
         await ws.send(CONNECTED)
-        self._last_seen[ws] = time.monotonic()
-        self.background(self._idle_watchdog(ws))
-
-    async def _idle_watchdog(self, ws: Any) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            while ws in self.clients:
-                await asyncio.sleep(min(0.05, self.idle_timeout / 4))
-                if time.monotonic() - self._last_seen.get(ws, time.monotonic()) > self.idle_timeout:
-                    self.idle_closes += 1
-                    await ws.close(code=1000, reason="idle")
-                    return
+        self.watch_idle(ws, "idle")
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
-        self._last_seen[ws] = time.monotonic()
+        self.seen(ws)
         req = orjson.loads(msg)
         if req.get("method") == "ping":
             if self.answer_pings:

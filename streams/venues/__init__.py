@@ -21,6 +21,10 @@ VENUE_MODULES: dict[str, str] = {
     "dydx": "dydx",
     "kraken-futures": "kraken_futures",
     "hyperliquid": "hyperliquid",
+    "aster": "aster",
+    "bitfinex": "bitfinex",
+    "lighter": "lighter",
+    "paradex": "paradex",
 }
 
 

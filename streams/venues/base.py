@@ -115,7 +115,8 @@ DATA = Parsed(kind="data")
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """One websocket connection a venue needs, with the messages that subscribe it."""
+    """One websocket connection a venue needs, with the messages that subscribe it (or a file
+    to follow, or a REST resource to poll: see ``poll``)."""
 
     name: str
     url: str
@@ -131,6 +132,47 @@ class Connection:
     #: Keep at most one price frame per this many seconds (0 = all): minute-level signals
     #: need no 1-second marks, and every kept frame is also a raw record.
     min_interval: float = 0.0
+    #: A polled source instead of a websocket (``url`` is then http/https, ``VenueSpec.poll``
+    #: says how to request it): seconds in which every one of ``topics`` is requested once.
+    #: 0 = not polled.
+    poll: float = 0.0
+
+
+#: Prefix of the recorded ``source`` of a poll body: ``poll+`` and the request without its
+#: moving parts (time cursor, page token), e.g. ``poll+https://x/v1/trades?market=BTC-USD-PERP``.
+#: Not an http(s) source on purpose: a poll body is a FRAME, parsed by ``VenueSpec.parse`` (live
+#: and in a replay alike), kept on the raw topic only when it carried an event or a dead letter,
+#: and never mistaken for a metadata body (``load_rest``) or an OI listing (``parse_oi``). One
+#: stable source per topic also keeps the session's per-source state (``VenueSession``: ids
+#: already published) the same in a replay as live.
+POLL_PREFIX = "poll+"
+
+
+@dataclass(frozen=True)
+class PollSpec:
+    """How a venue without a usable push feed is polled over REST: the collector's poll runner
+    (``Collector._run_poll``) runs it for a ``Connection`` with ``poll`` > 0, and every body is a
+    frame for ``VenueSpec.parse``. Per topic (a market) it keeps a cursor: the newest row time
+    read so far, minus ``overlap``; the first poll of a topic starts at the time the topic was
+    first seen (older rows are history, not new liquidations)."""
+
+    #: The URL of one request: (the connection's ``url``, topic, cursor in epoch ms, next-page
+    #: token). With cursor and page None it is the request's stable identity, recorded (behind
+    #: ``POLL_PREFIX``) as the source of every body it answers.
+    request: Callable[[str, str, int | None, str | None], str]
+    #: What a body means for the cursor: (newest row time in epoch ms, None for no rows; the
+    #: token of the next page, None when this was the last). ``FrameError`` for a body that is
+    #: not a page: the poll is then a failure (not answered) and the cursor stays.
+    progress: Callable[[str], tuple[int | None, str | None]]
+    #: Seconds re-read behind the newest row seen, so rows the venue makes visible a little
+    #: late are still read; the ids of re-read rows make them count once (the session drops an
+    #: event id it already published from the same source).
+    overlap: float = 30.0
+    #: Requests per second at most, over every topic of the connection: the venue's documented
+    #: limit with a wide margin (the spacing of requests is also capped by ``ping_interval``).
+    max_rate: float = 5.0
+    #: Pages read per topic and poll at most; rows beyond them are skipped (with a warning).
+    max_pages: int = 5
 
 
 ParseFn = Callable[[str, str, float, Metadata], Parsed]
@@ -202,6 +244,12 @@ class VenueSpec:
     parse_oi: ParseFn | None = None
     #: Units and funding interval of the OI feed, in words (docs/venues, ``liqstress venues``).
     oi_rule: str = ""
+    #: What is subscribed or polled for liquidations, in one or two sentences (light markdown:
+    #: docs/venues.md and ``liqstress venues`` render it, so the facts live next to the code).
+    feed: str = field(default="", kw_only=True)
+    #: Completeness and its caveats (throttling, history dropped, what is not counted, what is
+    #: unverified), for a trader reading a total: ``sampled`` is the flag, this the reason.
+    coverage: str = field(default="", kw_only=True)
     #: Default base URLs (websocket and REST), overridable for simulators.
     default_urls: dict[str, str] = field(default_factory=dict)
     #: URL keys the venue reads beyond ``default_urls`` (which have no default), with their
@@ -210,6 +258,14 @@ class VenueSpec:
     optional_urls: dict[str, UrlKind] = field(default_factory=dict)
     #: URL keys whose value may be ``off`` (the connection is not opened).
     off_urls: tuple[str, ...] = ()
+    #: No frame captured from the live venue pins the parser yet (doc examples only): the
+    #: coverage table says "experimental" until one is recorded.
+    experimental: bool = False
+    #: Polled over REST instead of a websocket (see ``PollSpec``); its connections have
+    #: ``poll`` > 0. Then ``ping_interval`` is the longest wait between two requests (the
+    #: request is the "ping", its answer the "pong"), ``pong_timeout`` how long one request may
+    #: take, and ``max_frame_bytes`` the largest body read.
+    poll: PollSpec | None = None
 
     def url_kinds(self) -> dict[str, UrlKind]:
         """Every URL key the venue reads, with its kind (a default's kind from its scheme)."""

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -177,35 +178,51 @@ def decoded_frame(text: str) -> Any:
 
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     msg = decoded_frame(text)
-    fast = fast_order(msg)
-    if fast is not None:
-        o, symbol, qty, price, ts, side = fast
-        inst = meta.get(symbol)
-        base, quote = (inst.base, inst.quote) if inst else cached_split(symbol)
-        return kit.parsed("data", (kit.event(
-            exchange=ID, symbol=symbol, base=base, quote=quote, market="linear", side=side,
-            price=price, qty=qty, notional_usd=qty * price, ts=ts, recv_ts=recv_ts,
-            sampled=True, qty_raw=o["z"]),))
-    # The full path, in the order it always ran, on the JSON decoded once.
+    # A frame that starts with "[" never is a forceOrder (fast_order gives None for it), so
+    # taking the price frames first changes no outcome.
     if text.startswith("["):
         if isinstance(msg, list):
             return parse_mark_prices(msg, recv_ts)
         kit.loads(text)  # malformed_json (anything else is not a list: fall through)
-    decoded = decode_force_order(text, msg)
-    if isinstance(decoded, kit.Parsed):
-        return decoded
-    msg, o, symbol = decoded
-    side = kit.side_from_order_side(str(o.get("S", "")))
-    qty, price = order_fill(o)
-    ts = order_time(msg, o)
+    return force_order_frame(text, msg, recv_ts, meta, ID)
+
+
+def force_order_frame(text: str, msg: Any, recv_ts: float, meta: kit.Metadata, exchange: str,
+                      *, listed_only: bool = False,
+                      split: Callable[[str], tuple[str, str]] = cached_split) -> kit.Parsed:
+    """A frame of a USD-M style ``forceOrder`` stream (Binance USD-M; Aster, which mirrors it):
+    its one event, or the Parsed of a ``LIST_SUBSCRIPTIONS`` reply. ``msg``: the frame as
+    ``decoded_frame`` gave it. Amounts are base units in a USD stablecoin: notional ``z x ap``
+    (fallback ``q x p``). A symbol the metadata lacks is named by ``split`` and, with
+    ``listed_only`` (a venue whose metadata says which quotes are USD), left unpriced: qty and
+    notional null, counted, never a guess."""
+    fast = fast_order(msg)  # the happy path; None: the full path below decides
+    if fast is not None:
+        o, symbol, qty, price, ts, side = fast
+        qty_raw = o["z"]
+    else:
+        # The full path, in the order it always ran, on the JSON decoded once.
+        decoded = decode_force_order(text, msg)
+        if isinstance(decoded, kit.Parsed):
+            return decoded
+        msg, o, symbol = decoded
+        side = kit.side_from_order_side(str(o.get("S", "")))
+        qty, price = order_fill(o)
+        ts = order_time(msg, o)
+        qty_raw = o.get("z", o.get("q"))
     inst = meta.get(symbol)
-    base, quote = (inst.base, inst.quote) if inst else cached_split(symbol)
-    if qty < 0 or price <= 0:
+    base, quote = (inst.base, inst.quote) if inst else split(symbol)
+    if qty < 0 or price <= 0:  # the fast path only takes qty and price > 0
         raise kit.FrameError("bad_number", f"q/z={qty!r} p/ap={price!r}")
-    ev = kit.event(exchange=ID, symbol=symbol, base=base, quote=quote, market="linear",
-                    side=side, price=price, qty=qty, notional_usd=qty * price, ts=ts,
-                    recv_ts=recv_ts, sampled=True, qty_raw=o.get("z", o.get("q")))
-    return kit.parsed("data", (ev,))
+    if inst is None and listed_only:
+        ev = kit.event(exchange=exchange, symbol=symbol, base=base, quote=quote,
+                       market="linear", side=side, price=price, qty=None, notional_usd=None,
+                       ts=ts, recv_ts=recv_ts, sampled=True, qty_raw=qty_raw)
+        return kit.parsed("data", (ev,), unpriced=1)
+    return kit.parsed("data", (kit.event(
+        exchange=exchange, symbol=symbol, base=base, quote=quote, market="linear", side=side,
+        price=price, qty=qty, notional_usd=qty * price, ts=ts, recv_ts=recv_ts, sampled=True,
+        qty_raw=qty_raw),))
 
 
 # ---- open interest and funding -------------------------------------------------------------
@@ -290,8 +307,13 @@ VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
     side_rule="o.S is the liquidation order side: SELL -> long, BUY -> short",
-    unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD",
+    unit_rule="base units; notional z*ap (fallback q*p), quote USDT/USDC treated as USD; time "
+              "o.T (trade time)",
     sampled=True,
+    feed="`wss://fstream.binance.com/market/ws/!forceOrder@arr`: every USD-M symbol on one "
+         "stream, named in the URL (the 2026 `/market` route; the old unrouted URL connects and "
+         "stays silent).",
+    coverage="**floor**: at most one liquidation per symbol per second is pushed.",
     oi_source=kit.url_has(PREMIUM_PATH, OI_PATH),
     oi_rule="openInterest base coins per allowlisted USDT perp x premiumIndex markPrice of the "
             "same poll (<= 2 min apart, else USD null); funding lastFundingRate per 8 h",

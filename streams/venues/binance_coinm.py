@@ -195,6 +195,10 @@ VENUE = kit.VenueSpec(
               "qty = notional / ap; USD-M symbols on the stream are ignored; no contractSize -> "
               "null notional",
     sampled=True,
+    feed="`wss://dstream.binance.com/ws/!forceOrder@arr`: every COIN-M symbol on one stream, "
+         "named in the URL; contract sizes from `/dapi/v1/exchangeInfo`.",
+    coverage="**floor**: at most one liquidation per symbol per second; USD-M orders "
+             "that also appear on this stream are ignored (counted by `binance`).",
     oi_source=kit.url_has(PREMIUM_PATH, OI_PATH),
     oi_rule="openInterest contracts x contractSize USD (exchangeInfo) per allowlisted USD_PERP; "
             f"coins = USD / premiumIndex markPrice (<= {MARK_MAX_AGE:.0f} s apart, else null); "

@@ -185,9 +185,14 @@ VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
     side_rule="side is the liquidated POSITION side: buy -> long, sell -> short",
-    unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price "
-              "(aggr's reading; base would make the sample a $9bn liquidation)",
+    unit_rule="amount is quote (USDT/USDC/USD): notional = amount, qty = amount/price; "
+              "disputed (aggr: quote, tardis: base), decided from the sample's magnitude (base "
+              "would make it a $9bn liquidation): verify live",
     sampled=True,
+    feed="UTA v3 `liquidation` topic, one subscription each for usdt-, coin- and "
+         "usdc-futures (every symbol of the instType).",
+    coverage="**floor**: reported aggregated/throttled (about the largest long and short "
+             "liquidation per pair per second; not in Bitget's docs); units **verify live**.",
     # A stall within 30 s; Bitget wants a `ping` at least every 30 s.
     ping_interval=15.0,
     pong_timeout=10.0,

@@ -332,6 +332,10 @@ VENUE = kit.VenueSpec(
               "underlyingToPositionMultiplier (= *multiplier/quoteToSettleMultiplier), notional "
               "qty*price; quanto, non-USD quotes, unknown symbols -> null notional",
     sampled=False,
+    feed="`wss://www.bitmex.com/realtime?subscribe=liquidation`: the liquidation table, "
+         "subscribed in the URL.",
+    coverage="every liquidation order at `insert` (`partial` is history); no timestamp "
+             "in the payload, so receipt time; `leavesQty` at insert may be below the full order.",
     # BitMEX: ping when 5 s pass without a message. Frames: the liquidation table's
     # `partial` on subscribe is the biggest: the 1 MiB default.
     ping_interval=5.0,

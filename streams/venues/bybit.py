@@ -249,6 +249,10 @@ VENUE = kit.VenueSpec(
     side_rule="S is the liquidated POSITION side: Buy -> long, Sell -> short",
     unit_rule="linear: v base units, notional v*p; inverse: v USD, notional v, qty v/p",
     sampled=False,
+    feed="v5 `allLiquidation.{symbol}` on `/v5/public/linear` and `/v5/public/inverse`, for "
+         "every Trading symbol of `instruments-info` (paginated), in chunks of at most 200; new "
+         "listings are subscribed on refresh.",
+    coverage="complete: all liquidations (\"push all\"), in 500 ms batches.",
     # Bybit's documented 20 s ping; a 6 s pong timeout keeps a stall within 30 s.
     ping_interval=20.0,
     pong_timeout=6.0,

@@ -302,6 +302,9 @@ VENUE = kit.VenueSpec(
     unit_rule="inverse (BTC-PERPETUAL, no _): amount USD = notional, qty amount/price; "
               "linear (BTC_USDC-...): amount base, notional amount*price",
     sampled=False,
+    feed="`trades.future.{BTC,ETH,USDC,USDT}.100ms`, trades with a `liquidation` field; the "
+         "`test_request` heartbeat is answered with `public/test`.",
+    coverage="complete trade prints (futures and perpetuals, no options).",
     ping_interval=15.0,  # a stall within 30 s
     pong_timeout=10.0,
     # Frames: 100 ms batches of every trade of a kind and currency (hundreds in a crash):

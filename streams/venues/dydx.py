@@ -317,6 +317,10 @@ VENUE = kit.VenueSpec(
               "BUY -> short; DELEVERAGED (ADL) not counted",
     unit_rule="size base units, price USD: notional size*price",
     sampled=False,
+    feed="v4 indexer `v4_trades` per ACTIVE market (at most 32 per connection), trades of "
+         "`type: LIQUIDATED`; new listings subscribed on refresh.",
+    coverage="complete trade prints; the subscribe snapshot is history (dropped), so a "
+             "disconnect loses what happened meanwhile; `DELEVERAGED` (ADL) is not counted.",
     ping_interval=15.0,  # a stall within 30 s
     pong_timeout=10.0,
     # Frames: the subscribe snapshot of one market's recent trades (~100 x 0.2 KB) is the

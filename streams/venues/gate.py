@@ -282,10 +282,15 @@ VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
     side_rule="sign of size: positive -> long, negative -> short (REST liq_orders semantics: "
-              "size is the position; WS sign undocumented)",
+              "size is the position; WS sign undocumented: verify live)",
     unit_rule="size contracts; qty |size|*quanto_multiplier base (REST /futures/usdt/contracts), "
               "notional qty*price USDT; no multiplier -> null notional",
     sampled=True,
+    feed="`futures.public_liquidates` with `[\"!all\"]`: every USDT-settled contract (BTC- and "
+         "USD1-settled contracts are not covered).",
+    coverage="**floor**: at most 1 per contract per second before 2026-08-20, batched "
+             "arrays with nothing dropped since (unverified, so still flagged sampled); side sign "
+             "**verify live**.",
     # A stall within 30 s (the 20 s timeout before allowed 37 s).
     ping_interval=15.0,
     pong_timeout=10.0,

@@ -281,8 +281,11 @@ VENUE = kit.VenueSpec(
     id=ID,
     side_rule="direction is the liquidation ORDER side (offset close): sell -> long, buy -> short",
     unit_rule="volume contracts (unused), amount base = qty, trade_turnover USDT = notional "
-              "(fallback amount*price); never volume*price",
+              "(fallback amount*price); never volume*price (100x wrong)",
     sampled=False,
+    feed="`public.*.liquidation_orders` (USDT-M swaps), gzip frames; server pings echoed "
+         "with the same `ts`.",
+    coverage="complete: HTX pushes every liquidation; USDT-M only.",
     oi_source=kit.url_has(FUNDING_PATH, OI_PATH),
     oi_rule="swap_open_interest value USDT = USD, amount coins, both documented as the sum of "
             "both sides: halved to one side (volume contracts unused); "

@@ -450,9 +450,15 @@ VENUE = kit.VenueSpec(
     side_rule="ws (backstop only): HLP liquidator vault is the buyer (users[0]) -> long, the "
               "seller -> short; node fills: the liquidated user's own fill, dir Long/Short, "
               "else order side A -> long, B -> short",
-    unit_rule="sz base coin, px USDC: notional sz*px; HIP-3 dex coins: null notional; "
-              "allMids mids in USDC per coin (kPEPE per 1000)",
+    unit_rule="sz base coin, px USDC (as USD): notional sz*px; builder (HIP-3) dex coins: null "
+              "notional; allMids mids in USDC per coin (kPEPE per 1000)",
     sampled=True,  # the default source (ws) is backstop-only
+    feed="default: public `trades` per coin, kept where an HLP liquidator vault is a "
+         "counterparty; with `--venue-urls hyperliquid.node_fills=file:///…/node_fills/hourly`: "
+         "the fills a non-validator node writes (a file followed as a stream).",
+    coverage="default source is **backstop-only** (most liquidations never touch the "
+             "vault, and a vault's own unwinds can look alike): a heuristic **floor**. The node "
+             "source is complete for anyone running a node (`liqstress_source_sampled` 0).",
     sampled_for=lambda urls: _node_url(urls) is None,  # node fills are complete
     drop_before_subscribe=True,
     subscribe_for=subscribe_messages,

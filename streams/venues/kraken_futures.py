@@ -306,6 +306,10 @@ VENUE = kit.VenueSpec(
     unit_rule="PF_/FF_: qty base x contractSize, notional qty*price; PI_/FI_: qty USD "
               "contracts x contractSize = notional, qty notional/price; no metadata -> null",
     sampled=False,
+    feed="`trade` feed for every tradeable `PF_`/`FF_`/`PI_`/`FI_` product, trades of `type: "
+         "liquidation`; new listings subscribed on refresh.",
+    coverage="complete trade prints; `trade_snapshot` dropped; `termination` not "
+             "counted; the side rule is **unverified**.",
     oi_source=kit.url_has(TICKERS_PATH),
     oi_rule="tickers openInterest contracts: PI_/FI_ x contractSize USD (coins = USD/markPrice), "
             "PF_/FF_ x contractSize base (USD = coins*markPrice); funding relativeFundingRate "

@@ -238,9 +238,14 @@ VENUE = kit.VenueSpec(
     id=ID,
     side_rule="posSide long/short is the liquidated position; posSide net: side sell -> long, "
               "buy -> short",
-    unit_rule="sz contracts; linear qty sz*ctVal*ctMult base, notional qty*bkPx; inverse "
-              "notional sz*ctVal*ctMult USD, qty notional/bkPx; no metadata -> null notional",
+    unit_rule="sz contracts (ctVal, ctMult from /api/v5/public/instruments); linear qty "
+              "sz*ctVal*ctMult base, notional qty*bkPx; inverse notional sz*ctVal*ctMult USD, "
+              "qty notional/bkPx; no metadata -> null notional",
     sampled=True,
+    feed="v5 `liquidation-orders` for instType SWAP and FUTURES; contract values from "
+         "`/api/v5/public/instruments`.",
+    coverage="**floor**: OKX says the feed \"doesn't represent the total\"; the stale "
+             "batch it replays on subscribe is dropped.",
     # A stall within 30 s (OKX drops a connection idle for 30 s). Frames: the batch OKX
     # replays on subscribe is the biggest: the 1 MiB default.
     ping_interval=15.0,

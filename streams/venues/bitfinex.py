@@ -1,0 +1,291 @@
+"""Bitfinex: the public liquidation feed, ``status`` channel with key ``liq:global`` (derivatives
+and margin positions, all symbols in one subscription).
+
+- Endpoint and subscribe: ``wss://api-pub.bitfinex.com/ws/2``, one message
+  ``{"event":"subscribe","channel":"status","key":"liq:global"}``, acknowledged by
+  ``{"event":"subscribed","channel":"status","chanId":N,"key":"liq:global"}`` (docs
+  ``ws-public-status``). A subscribe refused is ``{"event":"error","code":103xx,...}``
+  (``subscribe_error``; 10300 failed, 10301 already subscribed, 10302 unknown channel, 10305
+  channel limit: bitfinex-api-go ``docs/ws_v2.md``, docs ``ws-general``); any other error frame
+  is ``venue_error``.
+- Channel routing: data frames are arrays ``[CHAN_ID, payload, ...]`` that name the channel only
+  by the numeric id of the ack. ``parse`` is pure and sees one frame at a time, so the ack's id
+  cannot reach it (nor a replay of a recording that kept the data frames but not, under another
+  raw policy, every ack). The choice: this connection carries exactly ONE subscription, so every
+  array frame on it is ``liq:global``; the chanId is only checked to be a positive integer
+  (0 is the authenticated channel, never ours: ``unexpected_channel``), and the payload is held
+  to the liquidation row layout instead (``"pos"`` tag, field types), which catches a frame of
+  another channel far better than the id would. The simulator tests pin that the ack's chanId
+  is the one on the data frames.
+- Rows: ``["pos", POS_ID, MTS, null, SYMBOL, AMOUNT, BASE_PRICE, null, IS_MATCH,
+  IS_MARKET_SOLD, null, LIQUIDATION_PRICE, ...]`` (docs ``ws-public-status``; the REST twin
+  ``rest-public-liquidations`` calls index 11 ``PRICE_ACQUIRED``). Position 1 of a frame holds
+  either a list of rows or one row (both shapes in bitfinex-api-go ``pkg/mux/msg/msg_test.go``);
+  ``[]`` (nothing to report) is info. Fields appended after index 11, and the ``seq, ts`` that the
+  ``conf`` flags append to a frame, are ignored (ws-general: "new fields may be appended").
+- One event per liquidated position: a liquidation sends one ``IS_MATCH=0`` row (the "initial
+  liquidation trigger", carrying the whole position) and zero or more ``IS_MATCH=1`` rows
+  ("market execution", partial amounts of the same ``POS_ID``: the tardis-node capture has
+  -8.6007 ETH trigger and -4.5667 ETH match of position 143679087). Only the trigger counts; a
+  match is info (counting it too would count the position twice; tardis-node's mapper does the
+  same).
+- Side: the sign of ``AMOUNT`` is the POSITION: positive = long, negative = short (REST doc:
+  "Positive values means a long position, negative values means a short position"; the captured
+  long was taken at 9080 below its 9135.97 entry, the short at 235.52 above its 222.25 entry).
+  ``AMOUNT`` 0 has no side (``bad_number``).
+- Units and price: ``|AMOUNT|`` is base units. ``BASE_PRICE`` is the ENTRY price ("The price at
+  which user entered the position") and is never used. The price is index 11 ("Price at which
+  the liquidation was triggered"), notional = ``|AMOUNT| × price``, USD when the quote is USD or
+  USDt (``USTF0``/``UST``), otherwise null (unpriced; EURt-margined perps ``...:EUTF0``, BTC- or
+  EUR-quoted margin pairs). A trigger whose index 11 is null (the captured ETH one) has no
+  liquidation price anywhere in its row, and an event needs one: it is the dead letter
+  ``no_liquidation_price`` (its frame is kept raw, so a re-parse can count it once the event
+  schema allows an event without a price), never priced with ``BASE_PRICE``.
+- Symbols: ``t<BASE>F0:<QUOTE>F0`` are the perpetuals (``tBTCF0:USTF0``): market ``linear``
+  (collateral and quote USDt). Every other ``t`` pair is a margin position on a spot pair:
+  market ``spot``, ``t<BASE><QUOTE>`` with 3-letter codes (``tBTCUSD``) or ``t<BASE>:<QUOTE>``
+  (``tDOGE:USD``). Bitfinex's currency codes ``UST``/``EUT``/``UDC`` are reported as USDT/EURT/
+  USDC. Anything else (funding ``f`` symbols, odd shapes) is ``unknown_symbol``. No REST
+  metadata is needed.
+- Time: ``MTS`` (ms; the docs' example has a fractional one, accepted). Dedupe id: ``POS_ID``
+  (one counted row per position, so the id is stable across reconnects and replays).
+- Coverage: every liquidated position, derivatives and margin, in one global channel; no
+  throttling documented: ``sampled`` is False.
+- History: the first data frame after a subscribe replays the latest liquidation (tardis-node:
+  position 143683674 dated 12 h before its frame, the 7th message of the connection): dropped by
+  ``drop_before_subscribe`` (events dated before the ack).
+- Liveness: our ``{"event":"ping","cid":N}`` is answered by ``{"event":"pong","ts":...,"cid":N}``
+  (the pong). The ``[CHAN_ID,"hb"]`` heartbeats (every 15 s on an idle channel) are info, never
+  pongs: data arriving is not liveness.
+- Info frames: ``{"event":"info","version":2,"platform":{"status":1}}`` on connect (a version
+  other than 2 is ``venue_error``; status 0 = maintenance, info). Codes 20051 (server
+  stop/restart, "please reconnect"), 20060/20061 (maintenance start/end) are info
+  (bitfinex-api-node ``INFO_CODES``): ``Parsed`` has no way to ask the collector to reconnect,
+  so after 20051 the restarting server's close (or our unanswered ping, within the stall budget)
+  is what reconnects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from liqstress.event import LiquidationEvent, Market
+from liqstress.labels import Side
+
+from . import kit
+
+ID = "bitfinex"
+WS_URL = "wss://api-pub.bitfinex.com/ws/2"
+CHANNEL = "status"
+KEY = "liq:global"
+SUBSCRIBE = orjson.dumps({"event": "subscribe", "channel": CHANNEL, "key": KEY}).decode()
+#: The API version this parser reads (bitfinex-api-node refuses any other).
+API_VERSION = 2
+#: Info codes (bitfinex-api-node ``lib/transports/ws2.js`` ``INFO_CODES``).
+INFO_RESTART = 20051
+INFO_MAINTENANCE_START = 20060
+INFO_MAINTENANCE_END = 20061
+#: Error codes that answer a subscribe (bitfinex-api-go ``docs/ws_v2.md``; 10305 ws-general).
+SUBSCRIBE_ERROR_CODES = (10300, 10301, 10302, 10305)
+#: Names of a row's fields by index (docs ``ws-public-status``).
+ROW_FIELDS = ("MSG_TYPE", "POS_ID", "MTS", "_3", "SYMBOL", "AMOUNT", "BASE_PRICE", "_7",
+              "IS_MATCH", "IS_MARKET_SOLD", "_10", "LIQUIDATION_PRICE")
+#: Bitfinex currency codes -> the names the other venues use.
+_CURRENCY = {"UST": "USDT", "EUT": "EURT", "UDC": "USDC"}
+#: Quotes valued as USD (issue 14: USD and USDt; any other quote leaves the notional null).
+USD_QUOTES = ("USD", "USDT")
+_CODE = re.compile(r"[A-Z0-9]+")
+_DERIV_SUFFIX = "F0"
+_MAX_INT = 2**63
+
+
+def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection]:
+    return [kit.Connection(name="public", url=urls.get("ws", WS_URL), subscribe=(SUBSCRIBE,),
+                           topics=(KEY,))]
+
+
+def ping_message(seq: int) -> str:
+    return orjson.dumps({"event": "ping", "cid": seq}).decode()
+
+
+def _currency(code: str) -> str:
+    return _CURRENCY.get(code, code)
+
+
+def symbol_pair(symbol: str) -> tuple[str, str, Market]:
+    """(base, quote, market) of a liquidation's pair: ``tBTCF0:USTF0`` (perpetual, linear),
+    ``tBTCUSD`` / ``tDOGE:USD`` (margin on a spot pair)."""
+    body = symbol[1:]
+    if symbol[:1] != "t" or not body:
+        raise kit.FrameError("unknown_symbol", symbol[:100])
+    base, colon, quote = body.partition(":")
+    if not colon:
+        if len(body) != 6:  # without a colon both codes have 3 letters (ws-general)
+            raise kit.FrameError("unknown_symbol", symbol[:100])
+        base, quote = body[:3], body[3:]
+    if not (_CODE.fullmatch(base) and _CODE.fullmatch(quote)):
+        raise kit.FrameError("unknown_symbol", symbol[:100])
+    deriv_base, deriv_quote = base.endswith(_DERIV_SUFFIX), quote.endswith(_DERIV_SUFFIX)
+    if deriv_base != deriv_quote:
+        raise kit.FrameError("unknown_symbol", symbol[:100])
+    if deriv_base:
+        base, quote = base[: -len(_DERIV_SUFFIX)], quote[: -len(_DERIV_SUFFIX)]
+        if not base or not quote:
+            raise kit.FrameError("unknown_symbol", symbol[:100])
+        return _currency(base), _currency(quote), "linear"
+    return _currency(base), _currency(quote), "spot"
+
+
+def _mts(row: dict[str, Any]) -> float:
+    """Epoch seconds from ``MTS``: integer milliseconds as captured, or a fractional number of
+    them as in the docs' example (``1574697680828.2002``)."""
+    val = row.get("MTS")
+    if type(val) is float:
+        ms = kit.json_number(val, "MTS", "bad_timestamp")
+        if ms > 0:
+            return ms / 1000.0
+        raise kit.FrameError("bad_timestamp", f"MTS={val!r}")
+    return kit.ms(row, "MTS")
+
+
+def _pos_id(row: dict[str, Any]) -> int:
+    val = row.get("POS_ID")
+    if type(val) is not int or not 0 < val < _MAX_INT:
+        raise kit.FrameError("missing_field", "POS_ID")
+    return val
+
+
+def _is_match(row: dict[str, Any]) -> bool:
+    flag = row.get("IS_MATCH")
+    if type(flag) is not int or flag not in (0, 1):
+        raise kit.FrameError("unexpected_shape", f"IS_MATCH={flag!r}"[:100])
+    return flag == 1
+
+
+def _row(item: Any) -> dict[str, Any]:
+    """A row as a dict of its named fields (so the kit's readers name the field at fault)."""
+    if type(item) is not list or not item or item[0] != "pos":
+        raise kit.FrameError("unexpected_shape", "row is not a pos array")
+    if len(item) < len(ROW_FIELDS):
+        raise kit.FrameError("missing_field", ROW_FIELDS[len(item)])
+    return dict(zip(ROW_FIELDS, item, strict=False))
+
+
+def _event(row: dict[str, Any], recv_ts: float) -> LiquidationEvent:
+    """The event of a trigger row (IS_MATCH 0)."""
+    pos_id = _pos_id(row)
+    symbol = kit.required_str(row, "SYMBOL")
+    base, quote, market = symbol_pair(symbol)
+    amount = kit.num(row, "AMOUNT")
+    if amount == 0:
+        raise kit.FrameError("bad_number", "AMOUNT=0")
+    side: Side = "long" if amount > 0 else "short"
+    ts = _mts(row)
+    if row["LIQUIDATION_PRICE"] is None:
+        # No liquidation price in the row and BASE_PRICE is the entry: nothing to price it with.
+        raise kit.FrameError("no_liquidation_price", f"POS_ID={pos_id} {symbol}"[:200])
+    price = kit.num(row, "LIQUIDATION_PRICE")
+    if not price > 0:
+        raise kit.FrameError("bad_number", f"LIQUIDATION_PRICE={price!r}")
+    qty = abs(amount)
+    notional = qty * price if quote in USD_QUOTES else None
+    return kit.event(exchange=ID, symbol=symbol, base=base, quote=quote, market=market,
+                     side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+                     recv_ts=recv_ts, sampled=False, venue_id=str(pos_id))
+
+
+def _rows(payload: list[Any]) -> list[Any]:
+    """Position 1 of a data frame: a list of rows, or one row (``"pos"`` first)."""
+    return [payload] if payload and payload[0] == "pos" else payload
+
+
+def _data(frame: list[Any], recv_ts: float) -> kit.Parsed:
+    chan_id = frame[0]
+    if type(chan_id) is not int or chan_id < 0:
+        raise kit.FrameError("unexpected_shape", "channel id is not an integer")
+    if chan_id == 0:  # the account channel of an authenticated connection, never ours
+        raise kit.FrameError("unexpected_channel", "chanId=0")
+    if len(frame) < 2:
+        raise kit.FrameError("unexpected_shape", "channel frame without payload")
+    payload = frame[1]
+    if payload == "hb":
+        return kit.INFO  # a heartbeat: sent by the server on its own, so no reply to our ping
+    if type(payload) is not list:
+        raise kit.FrameError("unexpected_shape", f"payload {str(payload)[:50]!r}")
+    events: list[LiquidationEvent] = []
+    for item in _rows(payload):
+        row = _row(item)
+        if _is_match(row):
+            continue  # an execution of a position whose trigger is the counted row
+        events.append(_event(row, recv_ts))
+    if not events:
+        return kit.INFO
+    return kit.parsed("data", tuple(events),
+                      unpriced=sum(1 for e in events if e.notional_usd is None))
+
+
+def _control(msg: dict[str, Any]) -> kit.Parsed:
+    event = msg.get("event")
+    if event == "pong":
+        return kit.PONG
+    if event == "subscribed":
+        if msg.get("channel") != CHANNEL or msg.get("key") != KEY:
+            raise kit.FrameError("unexpected_channel",
+                                 f"{msg.get('channel')!r} {msg.get('key')!r}"[:100])
+        return kit.ACK
+    if event == "error":
+        code = msg.get("code")
+        detail = f"code={code!r} {str(msg.get('msg'))[:200]}"
+        if code in SUBSCRIBE_ERROR_CODES or "channel" in msg or "key" in msg:
+            raise kit.FrameError("subscribe_error", detail)
+        raise kit.FrameError("venue_error", detail)
+    if event == "info":
+        version = msg.get("version")
+        if version is not None and version != API_VERSION:
+            raise kit.FrameError("venue_error", f"API version {str(version)[:20]}")
+        # Platform status (1 operative, 0 maintenance) and the codes 20051 (restart: the server
+        # drops us soon), 20060/20061 (maintenance start/end): nothing for a reader to do.
+        return kit.INFO
+    if event is None:
+        raise kit.FrameError("unexpected_shape", "object without event")
+    return kit.INFO  # unsubscribed, conf
+
+
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    msg = kit.loads(text)
+    if type(msg) is list:
+        if not msg:
+            raise kit.FrameError("unexpected_shape", "empty array")
+        return _data(msg, recv_ts)
+    if type(msg) is dict:
+        return _control(msg)
+    raise kit.FrameError("unexpected_shape", "frame is neither an array nor an object")
+
+
+VENUE = kit.VenueSpec(
+    **kit.hooks(globals()),
+    id=ID,
+    side_rule="sign of AMOUNT is the position: positive -> long, negative -> short; only the "
+              "IS_MATCH=0 trigger row counts (one event per position), match rows are info",
+    unit_rule="|AMOUNT| base units x index 11 (liquidation price; BASE_PRICE is the entry, "
+              "unused); USD for USD/USDt quotes (tBTCF0:USTF0 linear, tBTCUSD margin spot), "
+              "other quotes null; a trigger without index 11 is a no_liquidation_price dead letter",
+    sampled=False,
+    feed="`wss://api-pub.bitfinex.com/ws/2`, `status` channel with key `liq:global`: "
+         "derivatives and margin positions of every symbol in one subscription.",
+    coverage="complete: every liquidated position, one event per position (the "
+             "`IS_MATCH=0` trigger row; match rows are its executions); no throttling documented. "
+             "The liquidation replayed after a subscribe is dropped; a trigger without a "
+             "liquidation price is a dead letter.",
+    ping_interval=15.0,  # a stall within 30 s
+    pong_timeout=10.0,
+    # Frames: one liquidation row each, a few on subscribe; a few KB at most.
+    max_frame_bytes=256 * 1024,
+    # The first data frame after a subscribe replays the latest liquidation.
+    drop_before_subscribe=True,
+    metadata_refresh=0.0,
+    default_urls={"ws": WS_URL},
+)
