@@ -25,14 +25,21 @@ The story, for the 24 h before ``end``:
   liquidation wave (``OI_DROPS``): leverage built up, then reduced in stages;
 * the earlier hours' liquidations happen where the price crosses the liquidation prices of the
   positions behind that open interest (``position_crossings``, with the scenario's own
-  ``POSITION_MIX``), at the price of that moment.
+  ``POSITION_MIX``), at the price of that moment;
+* four smaller venues, Aster, Lighter, Bitfinex and Paradex, take 4/3/3/2 % of every earlier
+  hour's USD (``EARLIER_ADDED_VENUE_WEIGHTS``) from the seven, so each hour's total stays; they
+  have no final-hour liquidations.
 
 Venue specifics honoured: Binance pushes at most one liquidation per symbol per second (event
 times are spread to distinct seconds); Hyperliquid's default source counts public trades with an
 HLP liquidator vault as a counterparty (vault buys a liquidated long), after its
 ``{"type":"meta"}`` REST body and one subscribe ack per coin; OKX gets its instruments bodies
 and its subscribe ack before any event (it drops events dated before the ack); Bybit gets its
-instruments-info bodies; Gate its contracts body; HTX frames are gzip-compressed.
+instruments-info bodies; Gate its contracts body; HTX frames are gzip-compressed. Aster gets
+its exchangeInfo body and SUBSCRIBE ack and throttles as Binance does; Bitfinex its greeting and
+``liq:global`` ack (it drops events dated before it); Lighter its ``orderBookDetails`` body,
+greeting and one empty ``subscribed/trade`` ack per market; Paradex, a polled venue, its markets
+body, then one trade page per market and poll minute under its ``poll+`` source.
 
 CLI: ``python -m liqstress.streams.scenario OUT.jsonl [--end EPOCH] [--seed N]``.
 """
@@ -53,10 +60,27 @@ import orjson
 
 from liqstress.liqmap import MapBuilder, MapConfig
 from liqstress.recording import RawFrame
-from liqstress.streams.venues import binance, bitget, bybit, gate, htx, hyperliquid, okx
+from liqstress.streams.sims import aster as aster_sim
+from liqstress.streams.sims import bitfinex as bitfinex_sim
+from liqstress.streams.sims import lighter as lighter_sim
+from liqstress.streams.sims import paradex as paradex_sim
+from liqstress.streams.venues import (
+    aster,
+    binance,
+    bitfinex,
+    bitget,
+    bybit,
+    gate,
+    htx,
+    hyperliquid,
+    lighter,
+    okx,
+    paradex,
+)
 from liqstress.streams.venues.base import Metadata
 
-VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx")
+VENUES: tuple[str, ...] = ("binance", "hyperliquid", "bybit", "okx", "gate", "bitget", "htx",
+                           "aster", "bitfinex", "lighter", "paradex")
 
 #: USD of LONG liquidations per venue in the final hour (total 230M).
 FINAL_HOUR_LONGS: dict[str, float] = {
@@ -74,10 +98,17 @@ WAVES: dict[int, float] = {19: 46_000_000.0, 13: 58_000_000.0, 8: 72_000_000.0,
 WAVE_LONG_SHARE = 0.8
 #: Calm hours: total USD per hour drawn uniformly from this range; long share 45-65%.
 BASELINE_USD = (2_000_000.0, 5_000_000.0)
-#: Venue split of the earlier hours.
+#: Venue split of the earlier hours among the story's seven venues, ...
 EARLIER_VENUE_WEIGHTS: dict[str, float] = {
     "binance": 0.25, "bybit": 0.20, "okx": 0.15, "hyperliquid": 0.15, "gate": 0.10,
     "bitget": 0.10, "htx": 0.05,
+}
+#: ... of which the venues added to the seed later (issue 14) take these shares of every
+#: earlier hour's USD (both sides), the seven keeping the rest pro rata (x 0.88): every hour's
+#: total stays, so spike, deleveraging and divergence read as before. Smaller venues, and none
+#: in the final hour, whose story (venues, amounts, top two) predates them.
+EARLIER_ADDED_VENUE_WEIGHTS: dict[str, float] = {
+    "aster": 0.04, "lighter": 0.03, "bitfinex": 0.03, "paradex": 0.02,
 }
 #: Hours of history before the final hour (the spike baseline uses 24).
 HISTORY_HOURS = 24
@@ -136,6 +167,10 @@ _OKX_CT_VAL = {"BTC": "0.01", "ETH": "0.1", "SOL": "1", "XRP": "100", "DOGE": "1
 _GATE_MULT = {"BTC": "0.0001", "ETH": "0.01", "SOL": "1", "XRP": "10", "DOGE": "10"}
 _HTX_CONTRACT = {"BTC": 0.001, "ETH": 0.01, "SOL": 1.0, "XRP": 10.0, "DOGE": 100.0}
 _LIQUIDATOR_VAULTS = sorted(hyperliquid.LIQUIDATORS)
+#: Lighter's market ids of the coins (as on mainnet: one trade channel per market).
+_LIGHTER_MARKETS = {"ETH": 0, "BTC": 1, "SOL": 2, "DOGE": 3, "XRP": 7}
+#: Bitfinex's chanId of the liq:global subscription (any, as the venue assigns it).
+_BITFINEX_CHAN = 386841
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +256,7 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
     rng = random.Random(seed)
     extremes = local_extremes()
     liqs: list[Liq] = []
-    for venue in VENUES:
+    for venue in FINAL_HOUR_LONGS:  # the final hour's seven; the added venues sit it out
         for side, target, avg in (("long", FINAL_HOUR_LONGS[venue], 150_000.0),
                                   ("short", FINAL_HOUR_SHORTS[venue], 20_000.0)):
             done = 0.0
@@ -237,30 +272,50 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
                                 _final_hour_ts(end, side, rng, frac)))
     crossed = {c: position_crossings(c, end) for c in COINS}
     place = random.Random(seed * 31 + 5)
+    # The added venues draw from their own generators, so the draws of the original seven
+    # (sizes, coins, prices, times, placements) are the ones they always were.
+    extra, extra_place = random.Random(seed * 53 + 11), random.Random(seed * 97 + 13)
+    carve = 1.0 - sum(EARLIER_ADDED_VENUE_WEIGHTS.values())
     for k in range(1, HISTORY_HOURS + 1):
         wave = WAVES.get(k)
         total = wave if wave is not None else rng.uniform(*BASELINE_USD)
         long_share = WAVE_LONG_SHARE if wave is not None else rng.uniform(0.45, 0.65)
         avg = 150_000.0 if wave is not None else 40_000.0
-        lo, hi = end - 3600 * (k + 1) + EARLIER_SPAN[0], end - 3600 * k - EARLIER_SPAN[0]
+        hour = (k, end - 3600 * (k + 1) + EARLIER_SPAN[0], end - 3600 * k - EARLIER_SPAN[0])
         for venue, vw in EARLIER_VENUE_WEIGHTS.items():
             for side, share in (("long", long_share), ("short", 1 - long_share)):
                 usd_total = total * vw * share
-                for usd in _split(usd_total, max(1, round(usd_total / avg)), rng):
-                    coin = _coin(rng)
-                    level = hour_level(coin, k)
-                    price = level * (1 + rng.uniform(-0.004, 0.004))
-                    ts = end - 3600 * k - rng.uniform(*EARLIER_SPAN)
-                    # Where the hour crossed positions' liquidation prices, the liquidation
-                    # happens at such a crossing (drawn by the USD crossed), at the price of
-                    # that moment; an hour that crossed none keeps the drawn price and time.
-                    cands = [(t, u) for t, u in crossed[coin][side] if lo <= t <= hi]
-                    if cands:
-                        ts = place.choices([t for t, _ in cands], [u for _, u in cands])[0] \
-                            - place.uniform(0.0, POSITION_STEP)
-                        price = price_path(coin, end, ts)
-                    liqs.append(Liq(venue, coin, side, usd, price, ts))
+                # The count comes from the unscaled USD: the same number of draws as before
+                # the added venues took their share, only each size is smaller.
+                for usd in _split(usd_total * carve, max(1, round(usd_total / avg)), rng):
+                    liqs.append(_earlier_liq(venue, side, usd, hour, end, crossed, rng, place))
+        for venue, vw in EARLIER_ADDED_VENUE_WEIGHTS.items():
+            for side, share in (("long", long_share), ("short", 1 - long_share)):
+                usd_total = total * vw * share
+                for usd in _split(usd_total, max(1, round(usd_total / avg)), extra):
+                    liqs.append(_earlier_liq(venue, side, usd, hour, end, crossed, extra,
+                                             extra_place))
     return liqs
+
+
+def _earlier_liq(venue: str, side: str, usd: float, hour: tuple[int, float, float], end: float,
+                 crossed: dict[str, dict[str, list[tuple[float, float]]]], rng: random.Random,
+                 place: random.Random) -> Liq:
+    """One liquidation of earlier hour ``hour`` = (k, first, last usable time)."""
+    k, lo, hi = hour
+    coin = _coin(rng)
+    level = hour_level(coin, k)
+    price = level * (1 + rng.uniform(-0.004, 0.004))
+    ts = end - 3600 * k - rng.uniform(*EARLIER_SPAN)
+    # Where the hour crossed positions' liquidation prices, the liquidation happens at such a
+    # crossing (drawn by the USD crossed), at the price of that moment; an hour that crossed
+    # none keeps the drawn price and time.
+    cands = [(t, u) for t, u in crossed[coin][side] if lo <= t <= hi]
+    if cands:
+        ts = place.choices([t for t, _ in cands], [u for _, u in cands])[0] \
+            - place.uniform(0.0, POSITION_STEP)
+        price = price_path(coin, end, ts)
+    return Liq(venue, coin, side, usd, price, ts)
 
 
 def oi_coins(venue: str, coin: str, end: float, t: float) -> float:
@@ -409,6 +464,52 @@ def _htx(liq: Liq, rng: random.Random) -> RawFrame:
     return RawFrame("htx", htx.WS_URL, liq.ts + 0.3, gzip.compress(text.encode(), mtime=0))
 
 
+def _aster(liq: Liq) -> RawFrame:
+    """Binance's forceOrder payload (Aster mirrors it), from the simulator's builder."""
+    text = aster_sim.force_order(f"{liq.coin}USDT", "SELL" if liq.side == "long" else "BUY",
+                                 _qty(liq.coin, liq.usd, liq.price), _px(liq.coin, liq.price),
+                                 _ms(liq.ts))
+    return RawFrame("aster", aster.WS_URL, liq.ts + 0.95, text)
+
+
+def _bitfinex(liq: Liq, pos_id: int) -> RawFrame:
+    """A ``liq:global`` trigger row of the coin's USDt perpetual: the sign of the amount is the
+    position, the price its liquidation price (what the venue prices the event at)."""
+    qty = float(_qty(liq.coin, liq.usd, liq.price))
+    return RawFrame("bitfinex", bitfinex.WS_URL, liq.ts + 0.6, bitfinex_sim.frame(
+        _BITFINEX_CHAN, bitfinex_sim.row(pos_id, _ms(liq.ts), f"t{liq.coin}F0:USTF0",
+                                        qty if liq.side == "long" else -qty,
+                                        float(_px(liq.coin, liq.price)))))
+
+
+def _lighter(liq: Liq, trade_id: int) -> RawFrame:
+    market = _LIGHTER_MARKETS[liq.coin]
+    size, price = _qty(liq.coin, liq.usd, liq.price), _px(liq.coin, liq.price)
+    build = lighter_sim.long_liquidation if liq.side == "long" else lighter_sim.short_liquidation
+    # Explicit ids and nonces: the simulator's own counters would make the recording depend
+    # on what ran before it in the process.
+    entry = build(market, size, price, _ms(liq.ts), trade_id=trade_id)
+    return RawFrame("lighter", lighter.WS_URL, liq.ts + 0.4,
+                    lighter_sim.trade_frame(market, entry, nonce=trade_id - 31_000_000_000))
+
+
+def _paradex(liqs: list[Liq], end: float) -> list[RawFrame]:
+    """The trade pages the poll reads: each market every ``paradex.POLL_PERIOD`` seconds, a
+    page holding the liquidations since the last poll (newest first). Only pages with a
+    liquidation are written: a quiet market's empty page parses to nothing. The poll grid
+    counts back from ``end``, as every planned time does, so the pages (and the frame count)
+    do not depend on the phase of ``end``."""
+    pages: dict[tuple[str, float], list[dict[str, object]]] = {}
+    for i, liq in enumerate(sorted(liqs, key=lambda x: x.ts)):
+        poll = end - math.floor((end - liq.ts) / paradex.POLL_PERIOD) * paradex.POLL_PERIOD
+        market = f"{liq.coin}-USD-PERP"
+        pages.setdefault((market, poll), []).insert(0, paradex_sim.trade(
+            f"17{_ms(liq.ts)}{i:06d}", market, "SELL" if liq.side == "long" else "BUY",
+            _qty(liq.coin, liq.usd, liq.price), _px(liq.coin, liq.price), _ms(liq.ts)))
+    return [RawFrame("paradex", f"{paradex.WS_URL}?market={market}", t + 0.5,
+                     paradex_sim.page(rows)) for (market, t), rows in pages.items()]
+
+
 def _mark_prices(end: float, t0: float) -> list[RawFrame]:
     """Binance ``!markPrice@arr@1s`` frames every PRICE_STEP seconds from ``t0`` to ``end``."""
     out: list[RawFrame] = []
@@ -526,6 +627,25 @@ def _setup_frames(t0: float) -> list[RawFrame]:
     out.append(RawFrame("htx", htx.WS_URL, t0 + 1, gzip.compress(_dumps(
         {"op": "sub", "cid": htx.SUB_CID, "topic": htx.TOPIC, "ts": _ms(t0 + 1),
          "err-code": 0}).encode(), mtime=0)))
+    # Aster: exchangeInfo (the quote that prices each symbol), then the SUBSCRIBE ack.
+    out.append(RawFrame("aster", aster.rest_urls({})[0], t0, aster_sim.exchange_info_body(
+        [aster_sim.symbol_info(f"{c}USDT", c) for c in coins])))
+    out.append(RawFrame("aster", aster.WS_URL, t0 + 1, _dumps(
+        {"result": None, "id": aster.SUBSCRIBE_ID})))
+    # Bitfinex: the info greeting, then the liq:global ack (it drops events dated before it).
+    out.append(RawFrame("bitfinex", bitfinex.WS_URL, t0 + 1, _dumps(bitfinex_sim.APIGO_INFO)))
+    out.append(RawFrame("bitfinex", bitfinex.WS_URL, t0 + 1.1, bitfinex_sim.ack(_BITFINEX_CHAN)))
+    # Lighter: orderBookDetails, the greeting, one subscribed/trade ack per market (no recent
+    # liquidation in them: a replayed one would be history, dropped).
+    out.append(RawFrame("lighter", lighter.rest_urls({})[0], t0, lighter_sim.details_body(
+        {m: c for c, m in _LIGHTER_MARKETS.items()})))
+    out.append(RawFrame("lighter", lighter.WS_URL, t0 + 0.9, lighter_sim.CONNECTED))
+    for i, m in enumerate(_LIGHTER_MARKETS.values()):
+        out.append(RawFrame("lighter", lighter.WS_URL, t0 + 1 + i / 100,
+                            lighter_sim.ack_frame(m, nonce=18_000_000_000 + m)))
+    # Paradex: the markets listing (no websocket: its trade pages are polled).
+    out.append(RawFrame("paradex", paradex.rest_urls({})[0], t0, paradex_sim.markets_body(
+        [paradex_sim.market(f"{c}-USD-PERP") for c in coins])))
     return out
 
 
@@ -550,6 +670,13 @@ def seed_scenario(end: float, seed: int = 7) -> list[RawFrame]:
                           ("bitget", _bitget), ("htx", _htx)):
         for liq in by_venue[venue]:
             frames.append(render(liq, rng))
+    # Aster throttles as Binance does (one liquidation per symbol per second).
+    frames.extend(_aster(liq) for liq in _spread_binance(by_venue["aster"], end))
+    for i, liq in enumerate(sorted(by_venue["bitfinex"], key=lambda x: x.ts)):
+        frames.append(_bitfinex(liq, 150_000_000 + i))
+    for i, liq in enumerate(sorted(by_venue["lighter"], key=lambda x: x.ts)):
+        frames.append(_lighter(liq, 31_800_000_000 + i))
+    frames.extend(_paradex(by_venue["paradex"], end))
     frames.extend(_mark_prices(end, t0))
     frames.extend(_oi_polls(end, t0))
     frames.append(RawFrame("binance", binance.WS_URL, end,

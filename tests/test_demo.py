@@ -1,6 +1,6 @@
 """``liqstress demo`` against a real Prometheus: every panel of every dashboard has data.
 
-The demo runs as a subprocess (twelve venue simulators, the real collectors, the embedded
+The demo runs as a subprocess (sixteen venue simulators, the real collectors, the embedded
 broker and the worker, the seed scenario's past sent to Kafka). A real Prometheus scrapes it
 every second under the worker's scrape job with every prometheus/rules/*.yml loaded (group
 intervals and ``for:`` durations shortened to the test's second), and every panel query of
@@ -104,7 +104,7 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
         stop_process(demo, timeout=15)
         log.close()
     assert demo.returncode == 0, (tmp_path / "demo.log").read_text()[-3000:]
-    # Every venue, the seed's seven and the ones the simulators add live, is listed.
+    # Every venue, the seed's eleven and the ones the simulators add live, is listed.
     assert sorted(variables["liqstress-overview"]["exchange"]) == sorted(all_venue_ids()), \
         variables
     empty = sorted((uid, t) for uid, report in reports.items()
@@ -124,6 +124,7 @@ def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path)
     import shutil
 
     from liqstress.cli.demo import history_openmetrics, seed_history
+    from liqstress.streams.scenario import VENUES
 
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found: install the 'prometheus' package"
@@ -131,7 +132,7 @@ def test_history_backfills_with_promtool_and_holds_the_seed_hour(tmp_path: Path)
     step = 300.0
     processing = seed_history(end)
     text = history_openmetrics(processing.events, end, step, "liqstress-worker", "demo:9464",
-                               ["binance", "hyperliquid", "okx", "bybit", "gate", "bitget", "htx"])
+                               list(VENUES))
     source = tmp_path / "history.om"
     source.write_text(text)
     data = tmp_path / "data"

@@ -78,7 +78,7 @@ class FakeTTY(io.StringIO):
 SUMMARY: dict[str, Any] = {
     "windows": {"1h": {"binance": {"long": 36_000_444.987654, "short": 799_944.4},
                        "okx": {"long": 0.0, "short": 8000.0}}},
-    "events": 5302, "prices": 15100, "deadletter": 0,
+    "events": 5733, "prices": 15100, "deadletter": 0,
     "exchanges": {"1h": {
         "binance": {"long_usd": 36_000_444.987654, "short_usd": 799_944.4, "count": 1280,
                     "largest": {"usd": 1_287_435.25, "side": "long", "symbol": "XRPUSDT",
@@ -104,7 +104,7 @@ def test_table_has_counts_largest_and_a_totals_row() -> None:
     assert lines[2].split() == ["1h", "okx", "0", "8,000", "8,000", "1", "8,000", "short"]
     assert lines[3].split() == ["1h", "TOTAL", "36,000,445", "807,944", "36,808,389", "1,281",
                                 "1,287,435", "XRPUSDT", "long", "@binance"]
-    assert "events: 5302  prices: 15100  deadletter: 0" in lines
+    assert "events: 5733  prices: 15100  deadletter: 0" in lines
     shown = {ln.split()[0]: ln.split(maxsplit=1)[1] for ln in lines[5:]}
     assert shown == {"stress_index": "90.0", "level": "extreme", "long_share_1h": "0.985",
                      "long_spike_multiple": "103.6x", "top2_share_1h": "0.412",

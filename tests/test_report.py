@@ -189,9 +189,9 @@ def test_heatmap_cells_are_the_coin_usd_per_price_level_and_hour(
 def test_header_counts_and_largest_liquidations(
         events: list[LiquidationEvent], report: tuple[ReportData, str, Path]) -> None:
     data, page, _ = report
-    assert data.counts["events"] == len(events) == 5302
+    assert data.counts["events"] == len(events) == 5733
     assert data.counts["deadletters"] == 0 and data.counts["price_ticks"] == 15100
-    assert data.counts["lines"] == 8947  # 8,343 venue frames + 604 open-interest polls
+    assert data.counts["lines"] == 9375  # 8,771 venue frames + 604 open-interest polls
     top = sorted(events, key=lambda e: -usd(e))[:10]
     assert [(x.exchange, x.symbol, x.side, x.usd) for x in data.largest] == \
         [(e.exchange, e.symbol, e.side, usd(e)) for e in top]

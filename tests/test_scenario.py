@@ -16,6 +16,7 @@ from liqstress.recording import RawFrame, read_recording
 from liqstress.streams.scenario import (
     FINAL_HOUR_LONGS,
     FINAL_HOUR_SHORTS,
+    VENUES,
     local_extremes,
     main,
     seed_scenario,
@@ -63,7 +64,7 @@ def test_every_frame_parses(processed: FileProcessing) -> None:
     assert processed.snapshot_dropped == 0  # nothing dated before an ack
     assert processed.unpriced == 0
     assert processed.last_recv_ts == END
-    assert {e.exchange for e in processed.events} == set(FINAL_HOUR_LONGS)
+    assert {e.exchange for e in processed.events} == set(VENUES)
 
 
 def test_cli_writes_the_same_recording(tmp_path, frames: list[RawFrame]) -> None:

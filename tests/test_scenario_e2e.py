@@ -50,7 +50,7 @@ async def test_seed_scenario_end_to_end(tmp_path: Path) -> None:
 
     result = await replay(str(rec), metrics=Metrics.create(), serve=serve, quiet=True)
     assert result.processing.deadletters == []
-    assert result.state.store.events == 5302
+    assert result.state.store.events == 5733
     assert result.state.prices.ticks == seen["prices"] == 3020 * 5
     jsonschema.validate(seen["price_sample"], schema("price"))
 

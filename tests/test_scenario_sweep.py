@@ -161,7 +161,7 @@ def test_headline_readings_hold_for_any_end_time(
     r = sweep[(end, 7)]
     _seed_independent(r, end)
     # Seed 7 (the default), as docs/scenario.md lists it.
-    assert r["frames"] == 8947 and r["events"] == 5302
+    assert r["frames"] == 9375 and r["events"] == 5733
     assert r["spike_multiple"] == pytest.approx(103.6, abs=0.05)
     assert r["largest_hour_share"] == pytest.approx(0.412, abs=5e-4)
 

@@ -149,7 +149,7 @@ def full_poll(**kw: Any) -> top.Poll:
     base = dict(url="http://127.0.0.1:9464", at=NOW,
                 metrics=top.parse_metrics(STRESS_METRICS + SOURCE_METRICS),
                 meta={"ts": NOW, "worker": "afedaf7e", "aggregator": True, "ready": True,
-                      "partitions": [0, 1, 2, 3], "partitions_expected": 4, "events": 5302},
+                      "partitions": [0, 1, 2, 3], "partitions_expected": 4, "events": 5733},
                 rows=ROWS, latest=LATEST, last_ok=NOW)
     base.update(kw)
     return top.Poll(**base)
