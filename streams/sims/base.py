@@ -220,12 +220,16 @@ class MemorySink:
         self.deadletters: list[dict[str, Any]] = []
         self.prices: list[Any] = []
         self.oi_records: list[Any] = []
+        #: The events published as backfill (also in ``events``), in order.
+        self.backfilled: list[Any] = []
 
     async def raw(self, frame: Any) -> None:
         self.raws.append(frame)
 
-    async def event(self, ev: Any) -> None:
+    async def event(self, ev: Any, backfill: bool = False) -> None:
         self.events.append(ev)
+        if backfill:
+            self.backfilled.append(ev)
 
     async def open_interest(self, rec: Any) -> None:
         self.oi_records.append(rec)
