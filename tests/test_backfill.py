@@ -27,8 +27,11 @@ from liqstress.streams.collector import Collector
 from liqstress.streams.publisher import RecordingSink
 from liqstress.streams.session import VenueSession
 from liqstress.streams.sims.base import running
+from liqstress.streams.sims.deribit import DeribitSim
+from liqstress.streams.sims.deribit import trade as deribit_trade
+from liqstress.streams.sims.deribit import trades as deribit_trades
 from liqstress.streams.sims.dydx import DydxSim, channel_data, market, trade
-from liqstress.streams.venues import dydx
+from liqstress.streams.venues import deribit, dydx
 from liqstress.streams.venues.base import HISTORY_PREFIX, Metadata
 
 from .helpers import ROOT
@@ -272,3 +275,70 @@ async def test_replay_of_a_recorded_warm_start_gives_the_same_windows(tmp_path: 
                     float(t["size"]) * float(t["price"])
         got = summary["windows"][window]["dydx"]
         assert got == pytest.approx(want), window
+
+
+# ---- Deribit: every futures trade per currency, oldest first, liquidation-flagged ones ----------
+
+DERIBIT = VenueHarness(deribit)
+
+
+def deribit_rows(now_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """BTC: 250 BTC-PERPETUAL trades 4 min apart, every 5th flagged (T, M and MT in turn);
+    ETH: 3 trades, one flagged; USDC: one flagged SOL_USDC-PERPETUAL trade; USDT: none."""
+    btc = [deribit_trade("BTC-PERPETUAL", "sell" if k % 2 else "buy", 1000.0 + k,
+                         60000.0 + k, now_ms - 90_000 - 240_000 * k, f"BTC-{k}",
+                         liquidation=("T", "M", "MT")[k // 5 % 3] if k % 5 == 0 else None,
+                         seq=k) for k in range(250)]
+    eth = [deribit_trade("ETH-PERPETUAL", "buy", 500.0, 3000.0, now_ms - 3_600_000 * (k + 1),
+                         f"ETH-{k}", liquidation="T" if k == 1 else None, seq=k)
+           for k in range(3)]
+    usdc = [deribit_trade("SOL_USDC-PERPETUAL", "sell", 10.0, 150.0, now_ms - 7_200_000,
+                          "SOL_USDC-1", liquidation="T")]
+    return {"BTC": btc, "ETH": eth, "USDC": usdc, "USDT": []}
+
+
+def live_ids(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The event ids the LIVE parser gives the flagged trades."""
+    return [e.id for currency, trades in rows.items() for t in trades if "liquidation" in t
+            for e in DERIBIT.events(deribit_trades(f"trades.future.{currency}.100ms", t))]
+
+
+def test_deribit_history_rows_get_the_live_event_ids() -> None:
+    rows = deribit_rows(1_789_670_000_000)
+    body = orjson.dumps({"jsonrpc": "2.0", "result": {"trades": rows["BTC"][:20],
+                                                      "has_more": True}}).decode()
+    source = HISTORY_PREFIX + deribit.history_request({}, "BTC", None, None, None)
+    hist = deribit.parse_history(body, source, DERIBIT.recv_ts, Metadata()).events
+    live = [e for t in rows["BTC"][:20] if "liquidation" in t
+            for e in DERIBIT.events(deribit_trades("trades.future.BTC.100ms", t))]
+    assert list(hist) == live and len(live) == 5  # k = 0, 5, 10 (MT: two), 15
+    # Forward from the last row's millisecond; the last page says has_more false.
+    assert deribit.history_next_page(body, 0) == str(rows["BTC"][19]["timestamp"])
+    assert deribit.history_next_page(body.replace("true", "false"), 0) is None
+    assert deribit.history_request({"rest": "http://sim"}, "ETH", 5, 9, "7") == (
+        "http://sim/api/v2/public/get_last_trades_by_currency_and_time?currency=ETH&kind=future"
+        "&start_timestamp=7&end_timestamp=9&count=1000&sorting=asc")
+
+
+async def test_deribit_warm_start_pages_forward_and_counts_an_overlap_once() -> None:
+    now_ms = int(time.time() * 1000)
+    sim = DeribitSim()
+    sim.trade_history = deribit_rows(now_ms)
+    sim.history_page = 100
+    sim.history_429, sim.retry_after = 1, "0.1"
+    expected = live_ids(sim.trade_history)
+    assert len(expected) == 50 + 16 + 1 + 1  # BTC 50 flagged (16 of them MT), ETH, USDC
+    async with DERIBIT.collector(sim, **FAST) as rig:
+        overlap = sim.trade_history["BTC"][5]  # flagged, also seen live
+        await sim.push(deribit_trades("trades.future.BTC.100ms", overlap))
+        await sim.wait_for(lambda: rig.col.backfill_state == "done", timeout=20)
+    backfilled = [e.id for e in rig.sink.backfilled]
+    assert sorted(backfilled) == sorted(expected)  # every one once, pages never repeat one
+    live = [e for e in rig.sink.events if not any(e is b for b in rig.sink.backfilled)]
+    assert len(live) == 1 and live[0].id in expected  # published twice, under one id
+    assert {e.id for e in rig.sink.events} == set(expected)
+    btc = [start for currency, start in sim.history_requests if currency == "BTC"]
+    assert len(btc) == 4 and btc[0] == btc[1]  # the 429, then 3 pages forward
+    assert btc == sorted(btc)
+    assert rig.count("liqstress_backfill_requests_total", outcome="rate_limited") == 1
+    assert rig.value("liqstress_backfill_state", state="done") == 1

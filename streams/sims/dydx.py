@@ -159,14 +159,7 @@ class DydxSim(VenueSim):
         #: paged with ``createdBeforeOrAtHeight``.
         self.trade_history: dict[str, list[dict[str, Any]]] = {}
         self.history_page = 1000
-        #: Faults on demand: answer this many history requests with 429 (``Retry-After``:
-        #: ``retry_after``) first; then hold this many for ``slow_seconds`` before answering.
-        self.history_429 = 0
-        self.retry_after = "1"
-        self.history_slow = 0
-        self.slow_seconds = 5.0
-        #: Every history request: (ticker, createdBeforeOrAtHeight or None), answered or not.
-        self.history_requests: list[tuple[str, str | None]] = []
+        # ``history_requests`` (base): (ticker, createdBeforeOrAtHeight or None) per request.
 
     def rest_routes(self) -> dict[str, Any]:
         return {"/v4/perpetualMarkets": self._markets,
@@ -176,13 +169,7 @@ class DydxSim(VenueSim):
         ticker = request.match_info["ticker"]
         height = request.query.get("createdBeforeOrAtHeight")
         self.history_requests.append((ticker, height))
-        if self.history_429 > 0:
-            self.history_429 -= 1
-            raise web.HTTPTooManyRequests(headers={"Retry-After": self.retry_after},
-                                          text='{"errors":[{"msg":"Too many requests"}]}')
-        if self.history_slow > 0:
-            self.history_slow -= 1
-            await asyncio.sleep(self.slow_seconds)
+        await self.history_faults('{"errors":[{"msg":"Too many requests"}]}')
         rows = sorted(self.trade_history.get(ticker, []),
                       key=lambda t: (int(t["createdAtHeight"]), t["createdAt"]), reverse=True)
         if height is not None:
