@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import orjson
 import pytest
 
 from liqstress.cli.pipeline import process_recording
+from liqstress.infra.broker import free_port
 from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
 from liqstress.streams.publisher import RecordingSink
@@ -34,7 +36,8 @@ from liqstress.streams.sims.dydx import DydxSim, channel_data, market, trade
 from liqstress.streams.venues import deribit, dydx
 from liqstress.streams.venues.base import HISTORY_PREFIX, Metadata
 
-from .helpers import ROOT
+from .helpers import ROOT, eventually, liqstress_cmd, sample, scrape, spawn, stop_process
+from .test_metrics_live import _metrics_text, promtool_check_metrics
 from .venue_harness import LIVELY, VenueHarness
 
 HARNESS = VenueHarness(dydx)
@@ -342,3 +345,84 @@ async def test_deribit_warm_start_pages_forward_and_counts_an_overlap_once() -> 
     assert btc == sorted(btc)
     assert rig.count("liqstress_backfill_requests_total", outcome="rate_limited") == 1
     assert rig.value("liqstress_backfill_state", state="done") == 1
+
+
+# ---- liqstress run: collector, embedded broker and the real worker ------------------------------
+
+def _window_totals(port: int) -> dict[str, float]:
+    """``<window>/<side>`` -> dYdX's USD in the worker's windows."""
+    samples = scrape(port)
+    return {f"{w}/{side}": sample(samples, "liqstress_window_liquidated_usd", exchange="dydx",
+                                  side=side, window=w) or 0.0
+            for w in ("1h", "4h", "24h") for side in ("long", "short")}
+
+
+def _expected_windows(rows: dict[str, list[dict[str, Any]]], extra: list[dict[str, Any]],
+                      now: float) -> dict[str, float]:
+    out = {f"{w}/{side}": 0.0 for w in ("1h", "4h", "24h") for side in ("long", "short")}
+    for w, secs in (("1h", 3600), ("4h", 14_400), ("24h", 86_400)):
+        for t in [*rows["BTC-USD"], *rows["ETH-USD"], *extra]:
+            if t["type"] == "LIQUIDATED" and dydx._timestamp(t) >= now - secs:
+                side = "long" if t["side"] == "SELL" else "short"
+                out[f"{w}/{side}"] += float(t["size"]) * float(t["price"])
+    return out
+
+
+@pytest.mark.timeout(300)
+async def test_run_counts_backfill_and_live_once_and_restarts_on_the_gap(tmp_path: Path) -> None:
+    """``liqstress run`` against the dYdX simulator: the warm start and a live frame of the same
+    liquidation give exact windows in the real worker, /metrics stays promtool-clean, and a
+    restart on the same --data-dir reads only the first page of each market (the journal
+    refills the rest) with the windows still exact."""
+    now_ms = int(time.time() * 1000)
+    sim = sim_with_history(now_ms)
+    sim.history_429, sim.retry_after = 1, "0.1"
+    overlap = sim.trade_history["BTC-USD"][5]  # a liquidation 21.5 min old, live too
+    fresh = trade("live1", "SELL", "0.2", "61000", now_ms)
+    want = _expected_windows(sim.trade_history, [fresh], now_ms / 1000)
+    data = tmp_path / "data"
+    async with sim:
+        urls = f"dydx.ws={sim.ws_url()},dydx.rest={sim.http_base}"
+
+        def start(log: Path) -> tuple[subprocess.Popen[bytes], int]:
+            port = free_port()
+            return spawn(liqstress_cmd(
+                "run", "--exchanges", "dydx", "--venue-urls", urls, "--data-dir", str(data),
+                "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
+                "--refresh-interval", "0.5", "--oi-interval", "0"), log), port
+
+        proc, port = start(tmp_path / "run1.log")
+        try:
+            await eventually(lambda: len(sim.subscribed) >= 2, 60, what="live subscriptions")
+            await sim.push_trades("BTC-USD", overlap, fresh)
+
+            def settled() -> bool:
+                s = scrape(port)
+                return (sample(s, "liqstress_backfill_state", exchange="dydx",
+                               state="done") == 1
+                        and _window_totals(port) == pytest.approx(want))
+            await eventually(settled, 120, 0.5, what="exact windows after the warm start")
+            samples = scrape(port)
+            assert sample(samples, "liqstress_backfill_requests_total", exchange="dydx",
+                          outcome="rate_limited") == 1
+            assert sample(samples, "liqstress_backfill_events_total", exchange="dydx") == 55
+            text = await asyncio.to_thread(_metrics_text, port)
+            lint = await asyncio.to_thread(promtool_check_metrics, text)
+            assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
+        finally:
+            rc = stop_process(proc, signal.SIGINT)
+        assert rc == 0, (tmp_path / "run1.log").read_text()[-3000:]
+        assert (data / "warm-start" / "dydx.json").is_file()
+        first = len(sim.history_requests)
+        proc, port = start(tmp_path / "run2.log")
+        try:
+            def again() -> bool:
+                s = scrape(port)
+                return (sample(s, "liqstress_backfill_state", exchange="dydx",
+                               state="done") == 1
+                        and _window_totals(port) == pytest.approx(want))
+            await eventually(again, 120, 0.5, what="exact windows after the restart")
+        finally:
+            rc = stop_process(proc, signal.SIGINT)
+        assert rc == 0, (tmp_path / "run2.log").read_text()[-3000:]
+    assert sorted(sim.history_requests[first:]) == [("BTC-USD", None), ("ETH-USD", None)]
