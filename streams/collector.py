@@ -537,8 +537,8 @@ class Collector:
     def _save_state(self) -> None:
         """Written atomically (a crash mid-write leaves the previous state)."""
         path = self.state_path()
-        if path is None or self.started_at is None:
-            return
+        if path is None or self.started_at is None or self.venue.history is None:
+            return  # nothing to resume for a venue without history
         covered = self.covered_since if self.covered_since is not None else self.started_at
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
