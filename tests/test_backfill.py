@@ -119,11 +119,13 @@ async def test_warm_start_paginates_retries_and_counts_an_overlap_once(
     now_ms = int(time.time() * 1000)
     sim = sim_with_history(now_ms)
     sim.history_429, sim.retry_after = 1, "0.1"  # the first request: 429
-    sim.history_slow, sim.slow_seconds = 1, 3.0  # the second: no answer within the timeout
+    sim.history_slow, sim.slow_seconds = 1, 6.0  # the second: no answer within the timeout
     expected = liquidations(sim.trade_history, now_ms - 24 * HOUR)
     assert len(expected) == 52
     caplog.set_level(logging.WARNING)
-    async with HARNESS.collector(sim, **FAST) as rig:
+    # A 3 s timeout: the warm start is still running when live is subscribed, even on a
+    # loaded machine.
+    async with HARNESS.collector(sim, **{**FAST, "backfill_timeout": 3.0}) as rig:
         # Live is subscribed while the warm start still waits on its slow request.
         assert rig.col.backfill_state == "running"
         assert rig.value("liqstress_backfill_state", state="running") == 1
