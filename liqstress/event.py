@@ -81,6 +81,21 @@ class LiquidationEvent:
         return asdict(self)
 
 
+#: The optional wire key of an event read back from a venue's history on start (the warm
+#: start). Not a field of the event: the same liquidation seen live and in the history is ONE
+#: event with one id, and the compiled parsers build events by slot. Optional and additive, so
+#: the schema stays v1: every v1 reader (``event_from_json`` reads its fields and checks this
+#: one only when present) and every record written before it still validate.
+BACKFILL_KEY = "backfill"
+_BACKFILL_TAIL = b',"backfill":true}'
+
+
+def event_json(ev: LiquidationEvent, backfill: bool = False) -> bytes:
+    """The wire form of ``ev``: ``to_json()``, plus ``"backfill": true`` for a history event."""
+    data = ev.to_json()
+    return data[:-1] + _BACKFILL_TAIL if backfill else data
+
+
 def event_id(exchange: str, symbol: str, ts: float, side: str, price: float,
              qty_raw: str | float | None, venue_id: str | None = None) -> str:
     """Deterministic dedupe key: the same liquidation seen twice (reconnect, replay,
@@ -131,6 +146,7 @@ _FIELDS = ("v", "id", "exchange", "symbol", "base", "quote", "market", "side", "
 #: The wire fields, in slot order: event_from_json reads these, and it and make_event store
 #: each one on an _EventBuilder.
 _EventBuilder = frozen_builder(LiquidationEvent, _FIELDS)
+_N_FIELDS = len(_FIELDS)
 
 _blake2b = hashlib.blake2b
 _MARKETS = ("linear", "inverse", "spot")
@@ -238,6 +254,8 @@ def event_from_json(data: bytes | str | dict[str, Any]) -> LiquidationEvent:
             raise EventError(f"{name} must be a number, got {val!r}")
     if type(sampled) is not bool:
         raise EventError("sampled must be a boolean")
+    if len(obj) > _N_FIELDS and type(obj.get(BACKFILL_KEY, False)) is not bool:
+        raise EventError("backfill must be a boolean")
     # The same value checks as for events we build ourselves: a bad record from another
     # producer must become a dead letter, not crash the worker.
     _check_values(side, market, price, ts, qty, notional)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import socket
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
@@ -31,7 +33,15 @@ from liqstress.recording import RawFrame
 
 from .publisher import Sink
 from .session import Outcome, VenueSession, deadletter_record
-from .venues.base import POLL_PREFIX, Connection, FrameError, PollSpec, VenueSpec
+from .venues.base import (
+    HISTORY_PREFIX,
+    POLL_PREFIX,
+    Connection,
+    FrameError,
+    HistorySpec,
+    PollSpec,
+    VenueSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,20 @@ _RNG = random.Random()
 RAW_POLICIES = ("liquidations", "all", "off")
 #: Seconds between open-interest and funding polls (issue: at most 60 s).
 DEFAULT_OI_INTERVAL = 60.0
+#: Seconds of history the warm start reads at most (the longest window is 24 h).
+BACKFILL_DEPTH = 86_400.0
+#: The warm start's states (``liqstress_backfill_state``): waiting for metadata, reading,
+#: every topic read, some history unreadable (warnings say which), or no warm start (the
+#: venue has no public history, or ``--no-backfill``).
+BACKFILL_STATES = ("pending", "running", "done", "failed", "off")
+#: Tries of one history page (429s, timeouts, 5xx, network errors) before its topic is given
+#: up: the warm start is a convenience, it must not hammer a venue that refuses.
+BACKFILL_ATTEMPTS = 4
+#: Seconds read again before the newest event of the last run (``state_dir``): rows a venue
+#: shows a little late are still read; their ids make them count once.
+BACKFILL_OVERLAP = 60.0
+#: Seconds between two saves of the warm-start state (and one at stop).
+STATE_SAVE_INTERVAL = 30.0
 
 
 def keeps_raw(policy: str, out: Outcome) -> bool:
@@ -257,7 +281,10 @@ class Collector:
                  ws_ping_timeout: float | None = None,
                  max_notional_usd: float = DEFAULT_MAX_NOTIONAL_USD,
                  oi_interval: float = DEFAULT_OI_INTERVAL, poll_period: float | None = None,
-                 poll_rate: float | None = None) -> None:
+                 poll_rate: float | None = None, backfill: bool = False,
+                 backfill_depth: float = BACKFILL_DEPTH, backfill_rate: float | None = None,
+                 backfill_timeout: float | None = None,
+                 state_dir: Path | None = None) -> None:
         if raw_policy not in RAW_POLICIES:
             raise ConfigError(f"raw policy must be one of {', '.join(RAW_POLICIES)}; "
                               f"got {raw_policy!r}")
@@ -308,6 +335,24 @@ class Collector:
         #: ``PollSpec.max_rate`` (tests, or a faster poll where the venue allows it).
         self.poll_period = poll_period
         self.poll_rate = poll_rate
+        #: The warm start (``_backfill``): on (the CLI's default; off for a bare Collector,
+        #: whose tests count REST requests), how far back, and overrides of the venue's
+        #: request rate and of the timeout of one request (tests).
+        self.backfill = backfill and venue.history is not None and backfill_depth > 0
+        self.backfill_depth = min(backfill_depth, venue.history.depth) if venue.history else 0.0
+        self.backfill_rate = backfill_rate
+        self.backfill_timeout = backfill_timeout or rest_timeout
+        self.backfill_state = "pending" if self.backfill else "off"
+        #: Durable mode: the warm start's state per venue lives here (``state_path``), so the
+        #: next start reads only the gap since this one stopped.
+        self.state_dir = state_dir
+        #: Event time of the newest event published (live or history); process start (set
+        #: in ``run``) = earliest time from which the windows are complete.
+        self.newest_event_ts: float | None = None
+        self.started_at: float | None = None
+        self.covered_since: float | None = None
+        #: Where the last run's windows were complete from (read from ``state_dir``).
+        self._prev_covered_since: float | None = None
 
     # ---- health -------------------------------------------------------------------------
     @property
@@ -466,11 +511,203 @@ class Collector:
                     self.oi_error = None
                 await asyncio.sleep(max(0.0, self.oi_interval - (time.monotonic() - started)))
 
+    # ---- the warm start: history on start ---------------------------------------------------
+    def state_path(self) -> Path | None:
+        """The warm-start state of this venue in durable mode (``state_dir``), else None."""
+        return None if self.state_dir is None else self.state_dir / f"{self.venue.id}.json"
+
+    def _load_state(self) -> None:
+        """The last run's newest event time and coverage start, if it left them (a missing or
+        unreadable file is a first start: the full depth is read)."""
+        path = self.state_path()
+        if path is None or not path.is_file():
+            return
+        try:
+            saved = orjson.loads(path.read_bytes())
+            newest, covered = saved.get("newest_ts"), saved.get("covered_since")
+        except (OSError, orjson.JSONDecodeError, AttributeError) as exc:
+            log.warning("%s: warm-start state %s unreadable (%s); reading the full %g h", self.venue.id,
+                        path, exc, self.backfill_depth / 3600)
+            return
+        if isinstance(newest, int | float) and not isinstance(newest, bool):
+            self.newest_event_ts = float(newest)
+        if isinstance(covered, int | float) and not isinstance(covered, bool):
+            self._prev_covered_since = float(covered)
+
+    def _save_state(self) -> None:
+        """Written atomically (a crash mid-write leaves the previous state)."""
+        path = self.state_path()
+        if path is None or self.started_at is None or self.venue.history is None:
+            return  # nothing to resume for a venue without history
+        covered = self.covered_since if self.covered_since is not None else self.started_at
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(orjson.dumps({"newest_ts": self.newest_event_ts,
+                                          "covered_since": covered, "saved_at": self.clock()}))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("%s: cannot save the warm-start state to %s: %s", self.venue.id, path,
+                        exc)
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_SAVE_INTERVAL)
+            self._save_state()
+
+    def backfill_since(self, now: float) -> float:
+        """Where the warm start begins: ``backfill_depth`` ago, or (durable mode) shortly
+        before the newest event the last run published, when that run's windows were complete
+        up to it (else its hole is read again: the ids of rows already published dedupe)."""
+        floor = now - self.backfill_depth
+        prev, covered = self.newest_event_ts, self._prev_covered_since
+        if prev is not None and covered is not None and covered <= floor:
+            return min(now, max(floor, prev - BACKFILL_OVERLAP))
+        return floor
+
+    def _set_backfill_state(self, state: str) -> None:
+        self.backfill_state = state
+        if self.metrics:
+            for name in BACKFILL_STATES:
+                self.metrics.backfill_state.labels(self.venue.id, name).set(
+                    1 if name == state else 0)
+
+    def _set_covered_since(self, ts: float) -> None:
+        self.covered_since = ts
+        if self.metrics:
+            self.metrics.source_covered_since.labels(self.venue.id).set(ts)
+
+    def _backfill_outcome(self, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.backfill_requests.labels(self.venue.id, outcome).inc()
+
+    async def _backfill(self) -> None:
+        """The warm start: every topic of the venue's ``HistorySpec``, page by page, from
+        ``backfill_since`` to now, each body handled as a frame (source ``HISTORY_PREFIX`` +
+        the request's identity: recorded, replayed through the history parser) whose events
+        are published with ``backfill: true``. Paced to the venue's rate (``max_rate``, also
+        for retries); a 429 holds every request for its ``Retry-After`` (or the backoff,
+        whichever is longer). A topic whose page fails ``BACKFILL_ATTEMPTS`` times is given
+        up (state ``failed``; the others are still read). Live collection never waits."""
+        hist: HistorySpec = self.venue.history  # type: ignore[assignment]
+        ex = self.venue.id
+        self._set_backfill_state("running")
+        now = self.clock()
+        since = self.backfill_since(now)
+        since_ms, until_ms = int(since * 1000), int(now * 1000)
+        topics = list(hist.topics(self.session.meta))
+        gap = 1.0 / (self.backfill_rate if self.backfill_rate is not None else hist.max_rate)
+        pacer, backoff = Pacer(), Backoff(self.backoff_initial, self.backoff_cap)
+        failed: list[str] = []
+        log.info("%s: warm start: %d topics from %.0f s ago", ex, len(topics), now - since)
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.backfill_timeout)
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                for topic in topics:
+                    if not await self._backfill_topic(http, hist, topic, since_ms, until_ms,
+                                                      gap, pacer, backoff):
+                        failed.append(topic)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not take the live feed down with it
+            log.warning("%s: warm start stopped: %s: %s", ex, type(exc).__name__, exc)
+            failed.append("*")
+        if failed:
+            self._set_backfill_state("failed")
+            log.warning("%s: warm start incomplete: %d of %d topics not read (%s); windows "
+                        "complete from the process start only", ex, len(failed), len(topics),
+                        ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else ""))
+        else:
+            self._set_backfill_state("done")
+            # Read from ``since``; what lies before it (durable mode) the last run covered.
+            self._set_covered_since(now - self.backfill_depth)
+            log.info("%s: warm start done in %.0f s", ex, self.clock() - now)
+        self._save_state()
+
+    async def _backfill_topic(self, http: aiohttp.ClientSession, hist: HistorySpec, topic: str,
+                              since_ms: int, until_ms: int, gap: float, pacer: Pacer,
+                              backoff: Backoff) -> bool:
+        """One topic's pages; True when the window was read to its start."""
+        ex = self.venue.id
+        source = HISTORY_PREFIX + hist.request(self.urls, topic, None, None, None)
+        cursor: str | None = None
+        for _ in range(hist.max_pages):
+            url = hist.request(self.urls, topic, since_ms, until_ms, cursor)
+            body = await self._history_get(http, url, gap, pacer, backoff)
+            if body is None:
+                return False
+            out = await self._handle(RawFrame(ex, source, self.clock(), body), history=True)
+            try:
+                cursor = hist.next_page(body, since_ms)
+            except FrameError as exc:
+                reason = out.deadletter["reason"] if out.deadletter else exc.reason
+                log.warning(f"{ex}: warm start: %s unusable (%s); topic %s given up", url,
+                            reason, topic)
+                return False
+            if cursor is None:
+                return True
+        log.warning(f"{ex}: warm start: more than %d pages of %s; older rows not read",
+                    hist.max_pages, topic)
+        return False
+
+    async def _history_get(self, http: aiohttp.ClientSession, url: str, gap: float,
+                           pacer: Pacer, backoff: Backoff) -> str | None:
+        """One history page, tried up to ``BACKFILL_ATTEMPTS`` times; None when given up.
+        One warning line per failed request, never a traceback."""
+        ex = self.venue.id
+        for attempt in range(1, BACKFILL_ATTEMPTS + 1):
+            await pacer.turn(gap)
+            wait: float | None = None
+            try:
+                body = await self._get(http, url)
+            except BodyTooLarge as exc:
+                self._backfill_outcome("error")
+                await self._deadletter(RawFrame(ex, url, self.clock(), ""), "too_large", str(exc))
+                why = f"body too large ({exc})"
+            except aiohttp.ClientResponseError as exc:
+                if exc.status == 429:
+                    self._backfill_outcome("rate_limited")
+                    wait = max(retry_after((exc.headers or {}).get("Retry-After")) or 0.0,
+                               backoff.next_delay())
+                    why = "rate limited (HTTP 429)"
+                elif exc.status >= 500:
+                    self._backfill_outcome("error")
+                    wait = backoff.next_delay()
+                    why = f"HTTP {exc.status}"
+                else:  # this request's fault: asking again gives the same answer
+                    self._backfill_outcome("error")
+                    why = f"HTTP {exc.status} {exc.message!r:.100}"
+            except TimeoutError:
+                self._backfill_outcome("timeout")
+                wait = backoff.next_delay()
+                why = f"no answer within {self.backfill_timeout:g}s"
+            except (aiohttp.ClientError, OSError) as exc:
+                self._backfill_outcome("error")
+                wait = backoff.next_delay()
+                why = describe(exc)
+            else:
+                self._backfill_outcome("ok")
+                backoff.reset()
+                return body
+            if wait is None or attempt == BACKFILL_ATTEMPTS:
+                log.warning(f"{ex}: warm start: %s failed: %s; given up", url, why)
+                return None
+            pacer.hold(wait)
+            log.warning(f"{ex}: warm start: %s failed: %s; retry in %.1f s", url, why, wait)
+        return None  # pragma: no cover - the loop returns
+
     # ---- connections ----------------------------------------------------------------------
     async def run(self) -> None:
+        self.started_at = self.clock()
+        self._load_state()
         if self.metrics:
             self.metrics.init_sources({self.venue.id: self.sampled})
             self.metrics.raw_skipped.labels(self.venue.id)
+            for outcome in ("ok", "rate_limited", "timeout", "error"):
+                self.metrics.backfill_requests.labels(self.venue.id, outcome)
+            self.metrics.backfill_events.labels(self.venue.id)
+        self._set_backfill_state(self.backfill_state)
+        self._set_covered_since(self.started_at)
         await self.load_metadata()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for conn in self.venue.connections(self.session.meta, self.urls):
@@ -493,6 +730,13 @@ class Collector:
                                self.metrics.oi_skipped):
                     metric.labels(self.venue.id)
             background.append(asyncio.create_task(self._oi_loop(), name=f"{self.venue.id}:oi"))
+        if self.state_dir is not None:
+            background.append(asyncio.create_task(self._save_loop(),
+                                                  name=f"{self.venue.id}:state"))
+        # The warm start runs beside the live connections (started above, never waiting for
+        # it), and ends: it is watched apart from the tasks that only end by raising.
+        warm = (asyncio.create_task(self._backfill(), name=f"{self.venue.id}:backfill")
+                if self.backfill else None)
         try:
             while True:
                 # A connection task only ends by raising: surface it instead of idling. The
@@ -506,11 +750,12 @@ class Collector:
                 for t in done:
                     t.result()
         finally:
-            tasks = [*self._tasks.values(), *background]
+            tasks = [*self._tasks.values(), *background, *([warm] if warm else [])]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._set_up(None)
+            self._save_state()
 
     def _start_connection(self, conn: Connection) -> None:
         self.conns[conn.name] = conn
@@ -882,8 +1127,10 @@ class Collector:
         self.metrics.source_up.labels(self.venue.id).set(1 if up else 0)
 
     async def _handle(self, frame: RawFrame, min_interval: float = 0.0,
-                      state: ConnState | None = None) -> Outcome:
-        out = self.session.process(frame)
+                      state: ConnState | None = None, history: bool = False) -> Outcome:
+        # A history body goes to the history parser by name: the compiled path would read it
+        # as a websocket frame.
+        out = self.session.process_history(frame) if history else self.session.process(frame)
         m = self.metrics
         ex = self.venue.id
         if out.prices and not out.events and state is not None and min_interval > 0:
@@ -901,7 +1148,7 @@ class Collector:
             m.raw_skipped.labels(ex).inc()
         if m:
             m.source_frames.labels(ex, out.kind).inc()
-            if not frame.is_rest:
+            if not frame.is_rest and not history:
                 m.source_last_message_ts.labels(ex).set(frame.recv_ts)
         if out.deadletter is not None:
             await self.sink.deadletter(out.deadletter)
@@ -909,8 +1156,16 @@ class Collector:
                 m.deadletter.labels(ex, out.deadletter["reason"]).inc()
             log.info("%s: dead letter (%s): %s", ex, out.deadletter["reason"],
                      out.deadletter["detail"])
-        for ev in out.events:
-            await self.sink.event(ev)
+        if history:
+            for ev in out.events:
+                await self.sink.event(ev, backfill=True)
+        else:
+            for ev in out.events:
+                await self.sink.event(ev)
+        if out.events:
+            newest = max(ev.ts for ev in out.events)
+            if self.newest_event_ts is None or newest > self.newest_event_ts:
+                self.newest_event_ts = newest
         for tick in out.prices:
             await self.sink.price(tick)
         for rec in out.open_interest:
@@ -929,7 +1184,10 @@ class Collector:
         if m:
             if out.events:
                 m.source_events.labels(ex).inc(len(out.events))
-                m.source_last_liquidation_ts.labels(ex).set(frame.recv_ts)
+                if history:  # old news: it must not make a silent live feed look alive
+                    m.backfill_events.labels(ex).inc(len(out.events))
+                else:
+                    m.source_last_liquidation_ts.labels(ex).set(frame.recv_ts)
             if out.unpriced:
                 m.unpriced.labels(ex).inc(out.unpriced)
             if out.snapshot_dropped:

@@ -23,7 +23,7 @@ from aiokafka.errors import (
 )
 
 from liqstress.config import Topics
-from liqstress.event import LiquidationEvent
+from liqstress.event import LiquidationEvent, event_json
 from liqstress.infra.kafka_security import client_kwargs
 from liqstress.infra.metrics import Metrics
 from liqstress.infra.topic_admin import TopicAdminError, ensure_topics
@@ -45,7 +45,9 @@ _RECORD_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopi
 
 class Sink(Protocol):
     async def raw(self, frame: RawFrame) -> None: ...
-    async def event(self, ev: LiquidationEvent) -> None: ...
+    #: ``backfill``: the event was read from the venue's history on start (the warm start);
+    #: its wire form says so (``"backfill": true``), its id is the live one.
+    async def event(self, ev: LiquidationEvent, backfill: bool = False) -> None: ...
     async def price(self, tick: PriceTick) -> None: ...
     async def open_interest(self, rec: OpenInterest) -> None: ...
     async def deadletter(self, record: dict[str, Any]) -> None: ...
@@ -68,7 +70,7 @@ class RecordingSink:
         self.fh.flush()
         self.lines += 1
 
-    async def event(self, ev: LiquidationEvent) -> None:
+    async def event(self, ev: LiquidationEvent, backfill: bool = False) -> None:
         return None
 
     async def price(self, tick: PriceTick) -> None:
@@ -268,8 +270,9 @@ class KafkaSink:
     async def raw(self, frame: RawFrame) -> None:
         self._put(self.topics.raw, frame.exchange, frame.to_json())
 
-    async def event(self, ev: LiquidationEvent) -> None:
-        self._put(self.topics.events, ev.key, ev.to_json())
+    async def event(self, ev: LiquidationEvent, backfill: bool = False) -> None:
+        self._put(self.topics.events, ev.key, event_json(ev, backfill) if backfill
+                  else ev.to_json())
 
     async def price(self, tick: PriceTick) -> None:
         self._put(self.topics.prices, tick.key, tick.to_json())

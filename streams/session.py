@@ -29,7 +29,7 @@ from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
-from .venues.base import POLL_PREFIX, FrameError, FrameKind, Metadata, VenueSpec
+from .venues.base import HISTORY_PREFIX, POLL_PREFIX, FrameError, FrameKind, Metadata, VenueSpec
 
 #: Largest inflated frame accepted (gzip venues): a few hundred KB is the biggest real frame;
 #: anything beyond this is a bomb or garbage and becomes a ``too_large`` dead letter.
@@ -182,6 +182,8 @@ class VenueSession:
         source = frame.source
         if source.startswith(_REST_SCHEMES):
             return self._rest(frame)
+        if source.startswith(HISTORY_PREFIX):
+            return self.process_history(frame)
         data = frame.data
         try:
             text = data if type(data) is str else self._decode(data)
@@ -226,6 +228,35 @@ class VenueSession:
                 kept = [e for e in events if e.ts >= cutoff]
                 out.snapshot_dropped = len(events) - len(kept)
                 events = kept
+        return self._plausible(frame, out, events)
+
+    def process_history(self, frame: RawFrame) -> Outcome:
+        """A history body (``HISTORY_PREFIX``, the warm start): parsed by the venue's
+        ``HistorySpec.parse``. Callers route these here themselves (the collector, replay):
+        the compiled path of a venue would read the body as a websocket frame. Rows a page
+        repeats (pages overlap at their boundary) are dropped per source as for polls; an
+        event the live feed also gave keeps its id, and the worker counts it once."""
+        history = self.venue.history
+        try:
+            if history is None:
+                raise FrameError("unexpected_source", f"{self.venue.id} has no history")
+            parsed = history.parse(_utf8(frame.data), frame.source, frame.recv_ts, self.meta)
+        except FrameError as exc:
+            return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))
+        except Exception as exc:  # a parser bug must dead-letter the body, not end the warm start
+            return Outcome(frame, "error", deadletter=deadletter_record(
+                frame, "parser_exception", f"{type(exc).__name__}: {exc}"))
+        out = Outcome(frame, parsed.kind)
+        events: Sequence[LiquidationEvent] = parsed.events
+        if events and self.poll_dedupe:
+            fresh = self._unseen(frame.source, events)
+            out.snapshot_dropped = len(events) - len(fresh)
+            events = fresh
+        return self._plausible(frame, out, events)
+
+    def _plausible(self, frame: RawFrame, out: Outcome,
+                   events: Sequence[LiquidationEvent]) -> Outcome:
+        """``out`` with the plausible ``events``; the others refused into its dead letter."""
         refused: dict[str, list[str]] = {}
         kept = []
         unpriced = 0

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from liqstress.event import (
+    BACKFILL_KEY,
     SCHEMA_VERSION,
     EventError,
     LiquidationEvent,
     event_from_json,
     event_id,
+    event_json,
     make_event,
 )
 
@@ -195,7 +197,8 @@ def test_schema_is_valid_draft_2020_12() -> None:
 def test_schema_fields_equal_dataclass_fields() -> None:
     names = [f.name for f in dataclasses.fields(LiquidationEvent)]
     assert SCHEMA["required"] == names
-    assert list(SCHEMA["properties"]) == names
+    # The wire fields, then the one optional key (the warm start's flag, not an event field).
+    assert list(SCHEMA["properties"]) == [*names, BACKFILL_KEY]
     assert SCHEMA["additionalProperties"] is False
     assert SCHEMA["properties"]["v"]["const"] == SCHEMA_VERSION
     assert SCHEMA["properties"]["side"]["enum"] == ["long", "short"]
@@ -230,7 +233,7 @@ def test_every_serialized_event_validates_and_round_trips(
     {"side": "buy"}, {"side": "sell"}, {"notional_usd": -1}, {"qty": -0.5}, {"price": 0},
     {"price": -3}, {"market": "perp"}, {"v": 2}, {"id": ""}, {"sampled": "yes"},
     {"ts": "1700000000"}, {"qty": "1"}, {"exchange": 7}, {"notional_usd": "100"},
-    {"extra": True},
+    {"extra": True}, {"backfill": "yes"}, {"backfill": 1},
 ])
 def test_broken_events_fail_the_schema(change: dict[str, Any]) -> None:
     good = mk().to_dict()
@@ -255,3 +258,15 @@ def test_event_from_json_rejects_bad_types_and_ranges(field: str, value: object)
                       ts=1.0, recv_ts=1.0, sampled=True).to_dict()
     with pytest.raises(EventError):
         event_from_json({**good, field: value})
+
+
+def test_backfill_key_is_optional_and_v1_readers_accept_it() -> None:
+    ev = mk()
+    plain, flagged = event_json(ev), event_json(ev, backfill=True)
+    assert plain == ev.to_json()  # a live event's wire form is unchanged
+    assert orjson.loads(flagged) == {**orjson.loads(plain), "backfill": True}
+    assert errors(orjson.loads(flagged)) == [] and errors(orjson.loads(plain)) == []
+    assert event_from_json(flagged) == event_from_json(plain) == ev  # one event, one id
+    assert errors({**ev.to_dict(), "backfill": False}) == []
+    with pytest.raises(EventError, match="backfill must be a boolean"):
+        event_from_json({**ev.to_dict(), "backfill": "yes"})

@@ -18,6 +18,8 @@ from liqstress.cli.venues import NO_OI, REGENERATE, SAMPLED, md_escape, render_m
 from liqstress.streams.venues import VENUE_MODULES, all_venue_ids, get_venue
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Venues with a warm start (a public history read on start: docs/warm-start.md).
+WARM = {"dydx", "deribit"}
 DOC = ROOT / "docs" / "venues.md"
 
 
@@ -82,13 +84,24 @@ def test_open_interest_follows_the_specs() -> None:
         assert row.open_interest == (spec.oi_rule or NO_OI), row.id
 
 
+def test_warm_start_follows_the_specs() -> None:
+    rows = {row.id: row for row in venue_rows()}
+    for venue_id, row in rows.items():
+        spec = get_venue(venue_id)
+        assert (row.warm_start != NO_OI) == (spec.history is not None), venue_id
+    assert {v for v, r in rows.items() if r.warm_depth != "no"} == WARM
+    assert all(rows[v].warm_depth == "24 h" for v in WARM)
+    doc = render_markdown(venue_rows())
+    assert "| [`dydx`](#dydx) | stream | complete | yes | 24 h |" in doc
+
+
 def test_experimental_spec_is_labelled(monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     module = importlib.import_module("liqstress.streams.venues.lighter")
     monkeypatch.setattr(module, "VENUE", dataclasses.replace(module.VENUE, experimental=True))
     (row,) = [r for r in venue_rows() if r.id == "lighter"]
     assert (row.experimental, row.completeness) == (True, "complete, experimental")
-    assert "| [`lighter`](#lighter) | stream | complete, experimental | no |" in \
+    assert "| [`lighter`](#lighter) | stream | complete, experimental | no | no |" in \
         render_markdown(venue_rows())
     assert "lighter  stream · complete, experimental" in run(capsys)
     (item,) = [r for r in orjson.loads(run(capsys, "--json")) if r["id"] == "lighter"]

@@ -137,6 +137,8 @@ class VenueHarness:
         # Open-interest polls are off unless a test asks for them (oi_interval=...): the
         # venue tests count REST requests, and the OI tests exercise the polls.
         settings.setdefault("oi_interval", 0.0)
+        # Likewise the warm start (tests/test_backfill.py exercises it).
+        settings.setdefault("backfill", False)
         async with sim:
             rig = Rig(self.venue, sim, **timing, **settings)
             async with running(rig.col):

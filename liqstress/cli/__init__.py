@@ -196,6 +196,20 @@ def _add_oi_interval(p: argparse.ArgumentParser) -> None:
                                   f"0 = off)"))
 
 
+def _backfill_default() -> bool:
+    """LIQSTRESS_BACKFILL: on unless 0, false, off or no (as LIQSTRESS_EPHEMERAL reads)."""
+    return (env("BACKFILL") or "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def _add_backfill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-backfill", dest="backfill", action="store_false",
+                   default=_backfill_default(),
+                   help="no warm start: do not read up to the last 24 h of liquidations from "
+                        "the venues with a public history on start (default: read it, in the "
+                        "background; with a journal only the gap since the last stop) "
+                        "[env LIQSTRESS_BACKFILL=0]")
+
+
 def _add_raw_policy(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw-frames", default=env("RAW_FRAMES", "liquidations"),
                    choices=["all", "liquidations", "off"], help=_env_help(
@@ -220,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_raw_policy(p)
     _add_max_notional(p)
     _add_oi_interval(p)
+    _add_backfill(p)
 
     p = sub.add_parser("collect", help="collectors only, publishing to a Kafka cluster")
     _add_common(p, default_host="0.0.0.0")
@@ -233,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_raw_policy(p)
     _add_max_notional(p)
     _add_oi_interval(p)
+    _add_backfill(p)
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
                        "recycle), for collect and worker processes on this machine")
@@ -260,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, broker=False, metrics_port=False)
     _add_max_notional(p)
     _add_oi_interval(p)
+    _add_backfill(p)
 
     p = sub.add_parser("normalize", help="print the normalized events of a recording as JSON Lines")
     p.add_argument("file")
@@ -412,6 +429,8 @@ def _collector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {"max_notional_usd": args.max_notional_usd}
     if getattr(args, "oi_interval", None) is not None:
         kw["oi_interval"] = args.oi_interval
+    if getattr(args, "backfill", None) is not None:
+        kw["backfill"] = args.backfill
     policy = getattr(args, "raw_frames", None)
     if policy is not None:
         kw["raw_policy"] = policy
@@ -437,6 +456,11 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
     partitions = getattr(args, "partitions", 4)
     collector_kw = _collector_kwargs(args)
     supervisor = _supervisor(args, metrics, topics, retention) if broker is None else None
+    if supervisor is not None and supervisor.journal is not None \
+            and supervisor.data_dir is not None:
+        # Durable: the journal refills the windows, so the warm start reads only the gap
+        # since the last stop (docs/warm-start.md).
+        collector_kw["state_dir"] = supervisor.data_dir / "warm-start"
     if supervisor is None:
         unregister(metrics, BROKER_METRICS)
     stop = asyncio.Event()
@@ -576,7 +600,7 @@ async def cmd_record(args: argparse.Namespace) -> int:
         sink = _CountingRecordingSink(fh)
         collectors = build_collectors(exchanges, sink, None, venue_urls,
                                       max_notional_usd=args.max_notional_usd,
-                                      oi_interval=args.oi_interval)
+                                      oi_interval=args.oi_interval, backfill=args.backfill)
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, stop.set)
         await run_collectors(collectors, stop)

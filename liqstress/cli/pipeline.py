@@ -32,6 +32,7 @@ from liqstress.streams.collector import Collector
 from liqstress.streams.publisher import KafkaSink, Sink
 from liqstress.streams.session import VenueSession, deadletter_record
 from liqstress.streams.venues import all_venue_ids, get_venue
+from liqstress.streams.venues.base import HISTORY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,9 @@ class FileProcessing:
     unpriced: int = 0
     prices: list[PriceTick] = field(default_factory=list)
     open_interest: list[OpenInterest] = field(default_factory=list)
+    #: Positions in ``events`` of those read from history bodies (a recorded warm start):
+    #: published with ``backfill: true``, as the live collector did.
+    backfill_at: set[int] = field(default_factory=set)
 
     async def send(self, sink: Sink) -> None:
         """Queue the raw frames (kept with ``keep_frames``), prices, open interest and events on
@@ -206,8 +210,12 @@ class FileProcessing:
             await sink.price(tick)
         for rec in self.open_interest:
             await sink.open_interest(rec)
-        for ev in self.events:
-            await sink.event(ev)
+        backfill = self.backfill_at
+        for i, ev in enumerate(self.events):
+            if i in backfill:
+                await sink.event(ev, backfill=True)
+            else:
+                await sink.event(ev)
 
 
 def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
@@ -241,7 +249,12 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
                 on_error(lineno, f"unknown_exchange: {exc}")
                 out.deadletters.append(deadletter_record(frame, "unknown_exchange", str(exc)))
                 continue
-        res = session.process(frame)
+        history = frame.source.startswith(HISTORY_PREFIX)
+        # History bodies by name, as the collector hands them over (the compiled path of a
+        # venue would read one as a websocket frame).
+        res = session.process_history(frame) if history else session.process(frame)
+        if history:
+            out.backfill_at.update(range(len(out.events), len(out.events) + len(res.events)))
         if res.deadletter is not None:
             out.errors += 1
             on_error(lineno, f"{res.deadletter['reason']}: {res.deadletter['detail']}")

@@ -2,10 +2,11 @@
 
 Every fact shown here lives in the venue's own module (``streams/venues/<module>.py``,
 ``VENUE``: ``feed``, ``coverage``, ``side_rule``, ``unit_rule``, ``oi_rule``, ``sampled``,
-``experimental``, ``poll``), next to the parser that implements it, so the table cannot drift
+``experimental``, ``poll``, ``history``), next to the parser that implements it, so the table cannot drift
 from the code the way a hand-written copy did. Three renderings of the same rows:
 
-* the terminal (default): a compact table (id, kind, completeness, open interest yes/no) and
+* the terminal (default): a compact table (id, kind, completeness, open interest yes/no, warm
+  start: how far back the history read on start goes, or no) and
   then one short block per venue with the long texts, readable in 100 columns;
 * ``--markdown``: the whole of ``docs/venues.md`` (regenerate it with
   ``liqstress venues --markdown > docs/venues.md``; tests/test_venues_table.py fails when the
@@ -67,10 +68,18 @@ class VenueRow:
     coverage: str
     #: The OI and funding rule, ``NO_OI`` when the venue has no open-interest feed.
     open_interest: str
+    #: The warm start's rule (``HistorySpec.rule``), ``NO_OI`` when the venue has no public
+    #: history read on start.
+    warm_start: str = NO_OI
 
     @property
     def has_oi(self) -> bool:
         return self.open_interest != NO_OI
+
+    @property
+    def warm_depth(self) -> str:
+        """The summary column: ``24 h`` (how far back the warm start reads) or ``no``."""
+        return self.warm_start.partition(":")[0] if self.warm_start != NO_OI else "no"
 
 
 def completeness(spec: VenueSpec) -> str:
@@ -91,7 +100,8 @@ def venue_row(spec: VenueSpec) -> VenueRow:
     return VenueRow(
         id=spec.id, kind=kind, completeness=completeness(spec), sampled=spec.sampled,
         experimental=spec.experimental, feed=spec.feed, side_rule=spec.side_rule,
-        unit_rule=spec.unit_rule, coverage=spec.coverage, open_interest=spec.oi_rule or NO_OI)
+        unit_rule=spec.unit_rule, coverage=spec.coverage, open_interest=spec.oi_rule or NO_OI,
+        warm_start=spec.history.rule if spec.history is not None else NO_OI)
 
 
 def venue_rows(ids: Sequence[str] | None = None) -> list[VenueRow]:
@@ -131,8 +141,10 @@ INTRO = (
     "**experimental**: no frame captured from the live venue pins the parser yet, only "
     "documentation examples, so check its numbers against the venue before relying on them. "
     "Open interest and funding are polled over REST every `--oi-interval` seconds where the "
-    "venue has them. `liqstress venues` prints the same table in a terminal (`--json` for "
-    "scripts)."
+    "venue has them. **warm start**: how far back the venue's public history is read on "
+    "start, in the background (`--no-backfill` turns it off; docs/warm-start.md); without "
+    "one a venue's windows are complete from the process start only. `liqstress venues` "
+    "prints the same table in a terminal (`--json` for scripts)."
 )
 
 
@@ -155,11 +167,11 @@ def render_markdown(rows: Sequence[VenueRow]) -> str:
         "",
         f"{len(rows)} venues, in the order of the registry (`streams/venues/__init__.py`).",
         "",
-        "| venue | kind | completeness | open interest |",
-        "|---|---|---|---|",
+        "| venue | kind | completeness | open interest | warm start |",
+        "|---|---|---|---|---|",
     ]
     out += [f"| [`{r.id}`](#{_anchor(r.id)}) | {r.kind} | {r.completeness} | "
-            f"{'yes' if r.has_oi else 'no'} |" for r in rows]
+            f"{'yes' if r.has_oi else 'no'} | {r.warm_depth} |" for r in rows]
     for r in rows:
         out += [
             "",
@@ -172,6 +184,8 @@ def render_markdown(rows: Sequence[VenueRow]) -> str:
             f"- **Coverage:** {_md_item(r.coverage)}",
             f"- **Open interest and funding:** "
             f"{md_escape(r.open_interest) if r.has_oi else 'none'}",
+            f"- **Warm start:** "
+            f"{md_escape(r.warm_start) if r.warm_start != NO_OI else 'none'}",
         ]
     return "\n".join(out) + "\n"
 
@@ -203,10 +217,11 @@ def summary_table(rows: Sequence[VenueRow]) -> Table:
     table.add_column("kind", no_wrap=True)
     table.add_column("completeness")
     table.add_column("open interest", no_wrap=True)
+    table.add_column("warm start", no_wrap=True)
     for r in rows:
         style = "yellow" if r.sampled or r.experimental else "green"
         table.add_row(r.id, r.kind, Text(r.completeness, style=style),
-                      "yes" if r.has_oi else "no")
+                      "yes" if r.has_oi else "no", r.warm_depth)
     return table
 
 
@@ -220,6 +235,7 @@ def venue_block(row: VenueRow) -> Group:
     grid.add_row("units", Text(row.unit_rule))
     grid.add_row("coverage", md_text(row.coverage))
     grid.add_row("OI", Text(row.open_interest if row.has_oi else "none"))
+    grid.add_row("warm start", Text(row.warm_start if row.warm_start != NO_OI else "none"))
     title = Text.assemble((row.id, "bold"), f"  {row.kind} · {row.completeness}")
     return Group(title, Padding(grid, (0, 0, 0, 2)))
 
@@ -227,7 +243,8 @@ def venue_block(row: VenueRow) -> Group:
 LEGEND = ("sampled (floor): the venue throttles or samples its liquidations, so its totals "
           "(and every total including it) are lower bounds; liqstress_source_sampled is 1 for "
           "it. experimental: no live frame pins the parser yet. poll: REST requested on a "
-          "period (latency about the period); stream: pushed. Details: docs/venues.md.")
+          "period (latency about the period); stream: pushed. warm start: history read on "
+          "start (docs/warm-start.md). Details: docs/venues.md.")
 
 
 def render_terminal(rows: Sequence[VenueRow]) -> RenderableType:

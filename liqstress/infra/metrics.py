@@ -147,6 +147,25 @@ class Metrics:
         "Instruments of an open-interest listing left out because a field could not be read.",
         EX)
 
+    # ---- the warm start: each venue's public history read on start (Collector._backfill) ---
+    backfill_state = gauge(
+        "liqstress_backfill_state",
+        "1 for the venue's warm-start state (pending, running, done, failed or off), 0 for "
+        "the others: failed = some history could not be read (see the warnings).",
+        ("exchange", "state"))
+    backfill_requests = counter(
+        "liqstress_backfill_requests_total",
+        "Warm-start history requests, by outcome: ok, rate_limited (HTTP 429), timeout or "
+        "error (network, 5xx, other 4xx, an unusable body).", ("exchange", "outcome"))
+    backfill_events = counter(
+        "liqstress_backfill_events_total",
+        "Liquidation events published from the venue's history on start (backfill: true).",
+        EX)
+    source_covered_since = gauge(
+        "liqstress_source_covered_since_timestamp_seconds",
+        "Earliest time from which the venue's windows are complete: the start of the warm "
+        "start's window once it is done, else the process start.", EX)
+
     # ---- delivery to Kafka (streams/publisher.py KafkaSink) and the raw-frame policy -----
     sink_up = gauge(
         "liqstress_sink_up",

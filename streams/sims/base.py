@@ -52,6 +52,15 @@ class VenueSim:
         self.idle_timeout = 60.0
         self.idle_closes = 0
         self._last_seen: dict[Any, float] = {}
+        #: History endpoints (the warm start): answer this many requests with 429
+        #: (``Retry-After``: ``retry_after``) first, then hold this many for ``slow_seconds``
+        #: before answering (a timeout on the collector's side); ``history_requests`` logs each
+        #: request's path and query, answered or not.
+        self.history_429 = 0
+        self.retry_after = "1"
+        self.history_slow = 0
+        self.slow_seconds = 5.0
+        self.history_requests: list[Any] = []
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> VenueSim:
@@ -141,6 +150,17 @@ class VenueSim:
                 return self.oi_bodies[key]
         raise web.HTTPNotFound(text=f"no open-interest body for {request.rel_url}")
 
+    async def history_faults(self, error_body: str = "{}") -> None:
+        """The faults a history handler serves on demand (see ``history_429``), before its
+        body."""
+        if self.history_429 > 0:
+            self.history_429 -= 1
+            raise web.HTTPTooManyRequests(headers={"Retry-After": self.retry_after},
+                                          text=error_body, content_type="application/json")
+        if self.history_slow > 0:
+            self.history_slow -= 1
+            await asyncio.sleep(self.slow_seconds)
+
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         """Answer a client message (subscribe ack, pong)."""
 
@@ -220,12 +240,16 @@ class MemorySink:
         self.deadletters: list[dict[str, Any]] = []
         self.prices: list[Any] = []
         self.oi_records: list[Any] = []
+        #: The events published as backfill (also in ``events``), in order.
+        self.backfilled: list[Any] = []
 
     async def raw(self, frame: Any) -> None:
         self.raws.append(frame)
 
-    async def event(self, ev: Any) -> None:
+    async def event(self, ev: Any, backfill: bool = False) -> None:
         self.events.append(ev)
+        if backfill:
+            self.backfilled.append(ev)
 
     async def open_interest(self, rec: Any) -> None:
         self.oi_records.append(rec)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from .base import VenueSim, run_demo
 
@@ -105,6 +106,9 @@ def default_oi_bodies(t_ms: int = 1_789_670_000_000) -> dict[str, str]:
     return {f"{OI_PATH}?currency={c}&kind=future": oi_body(*rows[c]) for c in OI_CURRENCIES}
 
 
+HISTORY_PATH = "/api/v2/public/get_last_trades_by_currency_and_time"
+
+
 class DeribitSim(VenueSim):
     ws_paths = (WS_PATH,)
     oi_paths = (OI_PATH,)
@@ -123,6 +127,31 @@ class DeribitSim(VenueSim):
         self.test_replies = 0
         self._pending: dict[Any, float] = {}  # ws -> time of the unanswered test_request
         self.oi_bodies.update(default_oi_bodies())
+        #: Trade history per currency (``get_last_trades_by_currency_and_time``), any order:
+        #: served oldest first (``sorting=asc``) from ``start_timestamp`` to
+        #: ``end_timestamp``, ``count`` rows a page at most (and ``history_page``), with
+        #: ``has_more``. ``history_requests`` (base): (currency, start_timestamp).
+        self.trade_history: dict[str, list[dict[str, Any]]] = {}
+        self.history_page = 1000
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        q = request.query
+        currency, start = q.get("currency", ""), int(q.get("start_timestamp", "0"))
+        end = int(q.get("end_timestamp", str(2**62)))
+        self.history_requests.append((currency, start))
+        await self.history_faults(orjson.dumps({"jsonrpc": "2.0", "error": {
+            "code": 10028, "message": "too_many_requests"}}).decode())
+        rows = sorted((t for t in self.trade_history.get(currency, [])
+                       if start <= t["timestamp"] <= end),
+                      key=lambda t: (t["timestamp"], t["trade_seq"]))
+        limit = min(int(q.get("count", "10")), self.history_page)
+        # A REST reply: no JSON-RPC id.
+        return orjson.dumps({"jsonrpc": "2.0", "result": {"trades": rows[:limit],
+                                                          "has_more": len(rows) > limit},
+                             "usIn": 1, "usOut": 2, "usDiff": 1, "testnet": False}).decode()
 
     async def send_test_request(self, ws: Any | None = None) -> None:
         for client in [ws] if ws is not None else list(self.clients):

@@ -4,7 +4,8 @@
 limit, and protocol-level heartbeats: a ping control frame every ``heartbeat_every`` s, closing
 the connection without a pong within ``heartbeat_timeout``), plus REST ``/v4/perpetualMarkets``
 (the metadata; with a query, e.g. ``?limit=1000``, the open-interest poll, answered from
-``oi_bodies`` when a body is set for that path and query, built by ``oi_body``).
+``oi_bodies`` when a body is set for that path and query, built by ``oi_body``), and the trade
+history ``/v4/trades/perpetualMarket/{ticker}`` (pages, a 429 or a slow answer on demand).
 Run standalone for a demo: ``python -m liqstress.streams.sims.dydx``."""
 
 from __future__ import annotations
@@ -153,9 +154,28 @@ class DydxSim(VenueSim):
         self.heartbeat_closes = 0
         self._subs: dict[Any, list[str]] = {}
         self._ids: dict[Any, tuple[str, int]] = {}
+        #: The trade history per market (``/v4/trades/perpetualMarket/{ticker}``), any order:
+        #: served newest first, at most ``history_page`` rows a page (the indexer's cap),
+        #: paged with ``createdBeforeOrAtHeight``.
+        self.trade_history: dict[str, list[dict[str, Any]]] = {}
+        self.history_page = 1000
+        # ``history_requests`` (base): (ticker, createdBeforeOrAtHeight or None) per request.
 
     def rest_routes(self) -> dict[str, Any]:
-        return {"/v4/perpetualMarkets": self._markets}
+        return {"/v4/perpetualMarkets": self._markets,
+                "/v4/trades/perpetualMarket/{ticker}": self._trades}
+
+    async def _trades(self, request: web.Request) -> str:
+        ticker = request.match_info["ticker"]
+        height = request.query.get("createdBeforeOrAtHeight")
+        self.history_requests.append((ticker, height))
+        await self.history_faults('{"errors":[{"msg":"Too many requests"}]}')
+        rows = sorted(self.trade_history.get(ticker, []),
+                      key=lambda t: (int(t["createdAtHeight"]), t["createdAt"]), reverse=True)
+        if height is not None:
+            rows = [t for t in rows if int(t["createdAtHeight"]) <= int(height)]
+        limit = min(int(request.query.get("limit", "1000")), self.history_page)
+        return orjson.dumps({"trades": rows[:limit]}).decode()
 
     async def _markets(self, request: web.Request) -> str:
         if request.query_string and str(request.rel_url) in self.oi_bodies:

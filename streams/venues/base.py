@@ -178,6 +178,45 @@ class PollSpec:
 ParseFn = Callable[[str, str, float, Metadata], Parsed]
 
 
+#: Prefix of the recorded ``source`` of a history body (the warm start, ``HistorySpec``):
+#: ``history+`` and the request without its moving parts (window, page cursor), e.g.
+#: ``history+https://indexer.dydx.trade/v4/trades/perpetualMarket/BTC-USD``. Distinct from
+#: ``POLL_PREFIX`` and from http(s) on purpose: a history body is a frame for
+#: ``HistorySpec.parse`` (live and in a replay alike), never a metadata body, and its events are
+#: published with ``backfill: true``.
+HISTORY_PREFIX = "history+"
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """How a venue with a public liquidation history is read back on start (the warm start,
+    ``Collector._backfill``): per topic (a market, a currency, or one topic for the whole
+    venue) the pages of a time window, newest or oldest first as the venue serves them. Every
+    body is a frame for ``parse``, whose events must carry the SAME ids as the live parser
+    gives the same liquidation: the worker's windows then count an event seen by both once."""
+
+    #: Topics to read, from the loaded metadata (e.g. every ACTIVE market).
+    topics: Callable[[Metadata], Sequence[str]]
+    #: The URL of one request: (URL overrides, topic, window start and end in epoch ms, page
+    #: cursor). With start, end and cursor None it is the request's stable identity, recorded
+    #: (behind ``HISTORY_PREFIX``) as the source of every body it answers.
+    request: Callable[[dict[str, str], str, int | None, int | None, str | None], str]
+    #: The cursor of the next page of the window starting at (epoch ms), or None when this
+    #: body was the last one needed. ``FrameError`` for a body that is not a page.
+    next_page: Callable[[str, int], str | None]
+    #: A history body's events (``Parsed.events``); the same ids as the live parser.
+    parse: ParseFn
+    #: Requests per second at most, the venue's documented limit with a margin (Bitfinex: 3
+    #: a minute). The warm start never runs faster, retries included.
+    max_rate: float = 2.0
+    #: Pages read per topic at most; older rows are left out (with a warning).
+    max_pages: int = 50
+    #: Seconds of history the venue serves at most (the warm start asks for up to 24 h).
+    depth: float = 86_400.0
+    #: How far back and at what cost, in words (docs/venues.md, ``liqstress venues``).
+    rule: str = ""
+
+
 @dataclass(frozen=True)
 class VenueSpec:
     id: str
@@ -266,6 +305,9 @@ class VenueSpec:
     #: request is the "ping", its answer the "pong"), ``pong_timeout`` how long one request may
     #: take, and ``max_frame_bytes`` the largest body read.
     poll: PollSpec | None = None
+    #: A public liquidation history read on start (``HistorySpec``); None = none (the
+    #: venue's windows are complete from process start only).
+    history: HistorySpec | None = None
 
     def url_kinds(self) -> dict[str, UrlKind]:
         """Every URL key the venue reads, with its kind (a default's kind from its scheme)."""

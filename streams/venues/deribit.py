@@ -37,6 +37,14 @@
   quote that is not a USD stablecoin leaves USD null). Price: the row's ``mark_price``.
   Funding: ``funding_8h`` (a fraction per 8 h, perpetuals only; ``current_funding`` is not
   used), dated futures None. Time: ``creation_timestamp`` (ms).
+- History (the warm start): ``GET /api/v2/public/get_last_trades_by_currency_and_time?
+  currency=<C>&kind=future&start_timestamp=..&end_timestamp=..&count=1000&sorting=asc`` per
+  currency of ``CHANNELS``: EVERY futures trade of the window, oldest first, of which the ones
+  flagged ``liquidation`` are read by the live ``_trade_events`` (same ``trade_id``, same
+  event ids). Paged forward with ``start_timestamp`` = the last row's millisecond while
+  ``has_more`` (that millisecond's rows come again and are dropped by id). Costly: 24 h of BTC
+  futures prints are tens of thousands of trades, so tens of pages; Deribit's public requests
+  draw on a credit budget (its numbers not verified here): at most 5 requests a second.
 """
 
 from __future__ import annotations
@@ -294,6 +302,62 @@ def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.
                         lambda item: _summary(item, recv_ts))
 
 
+HISTORY_PATH = "/api/v2/public/get_last_trades_by_currency_and_time"
+#: Rows per history page (the documented maximum of ``count``).
+HISTORY_COUNT = 1000
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    return oi_currencies()
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
+                    end_ms: int | None, cursor: str | None) -> str:
+    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?currency={topic}&kind=future")
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    start = cursor if cursor is not None else str(start_ms)
+    return (f"{url}&start_timestamp={start}&end_timestamp={end_ms}&count={HISTORY_COUNT}"
+            f"&sorting=asc")
+
+
+def _history_trades(body: str) -> tuple[list[Any], bool]:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    result = kit.member(msg, "result", dict)
+    return kit.member(result, "trades", list), result.get("has_more") is True
+
+
+def history_next_page(body: str, start_ms: int) -> str | None:
+    trades, more = _history_trades(body)
+    if not more or not trades:
+        return None
+    first, last = (round(kit.ms(t, "timestamp") * 1000) for t in kit.objects(
+        (trades[0], trades[-1]), "trade"))
+    # From the last row's millisecond (its rows come again, dropped by id); a page all in one
+    # millisecond moves past it, or it would be read forever.
+    return str(last + 1 if last == first else last)
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a currency's futures trades: the ones flagged ``liquidation``, as live."""
+    trades, _ = _history_trades(text)
+    events: list[Any] = []
+    unpriced = 0
+    for trade in kit.objects(trades, "trade"):
+        if "liquidation" in trade:
+            evs, n = _trade_events(trade, recv_ts)
+            events += evs
+            unpriced += n
+    return kit.parsed("data" if events else "info", tuple(events), unpriced=unpriced)
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=5.0, max_pages=500,
+    rule="24 h: every futures trade per currency (BTC, ETH, USDC, USDT; 1000 a page), "
+         "liquidation-flagged ones; 5 requests/s")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -314,4 +378,5 @@ VENUE = kit.VenueSpec(
             "for inverse (coins = USD / mark_price), base coin for linear _USDC/_USDT (USD = coins "
             "* mark_price); funding_8h per 8 h on perpetuals, dated futures none",
     default_urls={"ws": WS_URL, "rest": REST},
+    history=HISTORY,
 )

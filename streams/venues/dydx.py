@@ -41,6 +41,15 @@
   valued at ``oraclePrice`` (USD; the price v4 margins and funds with; a market without one
   gets a null USD value); ``nextFundingRate`` is the predicted rate of the next HOURLY payment
   (interval 1 h). The body has no time: ``ts`` is the receipt time.
+- History (the warm start): ``GET {rest}/v4/trades/perpetualMarket/{ticker}?limit=1000`` per
+  ACTIVE market, newest first (comlink ``trades-controller.ts``: TAKER fills only, so ``side``
+  is the taker's, as live), paged back with ``createdBeforeOrAtHeight`` = the height of the
+  oldest row read (rows of that height come again and are dropped by id) until a row is older
+  than the window or a page is short. The rows are the trades of the live channel, parsed by
+  the same ``_liquidation``: the same trade id gives the same event id, so a liquidation seen
+  live and in the history counts once. The page cap was 100 in older indexers and is 1000
+  now; a page under 100 rows is the last under either. The indexer rate-limits by IP (its
+  numbers were not looked up): at most 4 requests a second here.
 """
 
 from __future__ import annotations
@@ -310,6 +319,65 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     return kit.parsed("data" if events else "info", tuple(events))
 
 
+HISTORY_PATH = "/v4/trades/perpetualMarket/"
+#: Rows asked for per history page, and the fewest a page of an older indexer (cap 100) that
+#: is not the last one holds.
+HISTORY_LIMIT = 1000
+HISTORY_MIN_FULL = 100
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    return sorted(s for s, inst in meta.instruments.items() if isinstance(inst, DydxInstrument))
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None, end_ms: int | None,
+                    cursor: str | None) -> str:
+    """No time parameter: the newest rows first, then back by height (``cursor``)."""
+    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}{topic}")
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    url += f"?limit={HISTORY_LIMIT}"
+    return url + (f"&createdBeforeOrAtHeight={cursor}" if cursor is not None else "")
+
+
+def _history_trades(body: str) -> list[Any]:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    return kit.member(msg, "trades", list)
+
+
+def history_next_page(body: str, start_ms: int) -> str | None:
+    trades = _history_trades(body)
+    if len(trades) < HISTORY_MIN_FULL:
+        return None
+    oldest = trades[-1]
+    if not isinstance(oldest, dict):
+        raise kit.FrameError("unexpected_shape", "trade is not an object")
+    if _timestamp(oldest) * 1000 < start_ms:
+        return None
+    height = oldest.get("createdAtHeight")
+    if not (type(height) is str and height.isascii() and height.isdigit()):
+        raise kit.FrameError("missing_field", "createdAtHeight")
+    return height
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a market's trades (source ``history+…/perpetualMarket/<ticker>``): its
+    ``LIQUIDATED`` rows, as the live parser reads them."""
+    market = source.rpartition(HISTORY_PATH)[2].partition("?")[0]
+    if not market:
+        raise kit.FrameError("unexpected_source", source[:200])
+    events = [ev for trade in _history_trades(text)
+              if (ev := _liquidation(market, trade, recv_ts)) is not None]
+    return kit.parsed("data" if events else "info", tuple(events))
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=4.0, max_pages=200,
+    rule="24 h: trades per ACTIVE market, paged back by height (1000 a page), LIQUIDATED "
+         "rows; 4 requests/s")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -331,4 +399,5 @@ VENUE = kit.VenueSpec(
     default_urls={"ws": WS_URL, "rest": REST},
     oi_rule="perpetualMarkets: openInterest coins, valued at oraclePrice (USD); nextFundingRate "
             "per 1 h; no venue time (receipt time)",
+    history=HISTORY,
 )

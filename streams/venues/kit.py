@@ -26,6 +26,7 @@ from .base import INFO as INFO
 from .base import PONG as PONG
 from .base import Connection as Connection
 from .base import FrameError as FrameError
+from .base import HistorySpec as HistorySpec
 from .base import Instrument as Instrument
 from .base import Metadata as Metadata
 from .base import Parsed as Parsed
