@@ -321,7 +321,8 @@ async def test_collector_against_simulator() -> None:
         await rig.reconnected(also=lambda: len(sim.acked) == 2)
         assert sim.acked == [FIRST_CHAN_ID, FIRST_CHAN_ID + 1]
         await sim.wait_for(lambda: rig.up() == 1)
-        await sim.push_rows(row(504, now_ms(), "tBTCUSD", 0.1, 60000.0))
+        # Dated after the new ack for sure: one in the ack's own millisecond would be history.
+        await sim.push_rows(row(504, now_ms() + 50, "tBTCUSD", 0.1, 60000.0))
         await rig.published(events=3, deadletters=2)
     assert rig.outcome("symbol", "side", "market", "notional_usd") == [
         ("tBTCF0:USTF0", "long", "linear", 30000.0),
