@@ -279,7 +279,7 @@ class CoinMap:
         price first, then by price). With ``price`` (a price newer than the map's), only the
         levels still on their side of it: longs whose bucket midpoint is at or below it,
         shorts at or above it (the others have been reached since)."""
-        ref = self.price or 0.0 if price is None else price
+        ref = (self.price or 0.0) if price is None else price
         levels = self.levels(side)
         if price is not None:
             levels = [lv for lv in levels

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import math
 import random
 import sys
@@ -270,7 +271,7 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
                     price = high * (1 - NEAR_HIGH_PCT / 100 * rng.random())
                 liqs.append(Liq(venue, coin, side, usd, price,
                                 _final_hour_ts(end, side, rng, frac)))
-    crossed = {c: position_crossings(c, end) for c in COINS}
+    crossed = _HourCrossings(end)
     place = random.Random(seed * 31 + 5)
     # The added venues draw from their own generators, so the draws of the original seven
     # (sizes, coins, prices, times, placements) are the ones they always were.
@@ -298,9 +299,26 @@ def plan(end: float, seed: int = 7) -> list[Liq]:
     return liqs
 
 
+class _HourCrossings:
+    """``position_crossings`` of every coin, cut once per (coin, side, hour) into the crossing
+    times and their cumulative USD: each earlier-hour event draws from its hour's cut."""
+
+    def __init__(self, end: float) -> None:
+        self.all = {c: position_crossings(c, end) for c in COINS}
+        self._cuts: dict[tuple[str, str, float, float], tuple[list[float], list[float]]] = {}
+
+    def cut(self, coin: str, side: str, lo: float, hi: float) -> tuple[list[float], list[float]]:
+        key = (coin, side, lo, hi)
+        got = self._cuts.get(key)
+        if got is None:
+            inside = [(t, u) for t, u in self.all[coin][side] if lo <= t <= hi]
+            got = self._cuts[key] = ([t for t, _ in inside],
+                                     list(itertools.accumulate(u for _, u in inside)))
+        return got
+
+
 def _earlier_liq(venue: str, side: str, usd: float, hour: tuple[int, float, float], end: float,
-                 crossed: dict[str, dict[str, list[tuple[float, float]]]], rng: random.Random,
-                 place: random.Random) -> Liq:
+                 crossed: _HourCrossings, rng: random.Random, place: random.Random) -> Liq:
     """One liquidation of earlier hour ``hour`` = (k, first, last usable time)."""
     k, lo, hi = hour
     coin = _coin(rng)
@@ -310,10 +328,9 @@ def _earlier_liq(venue: str, side: str, usd: float, hour: tuple[int, float, floa
     # Where the hour crossed positions' liquidation prices, the liquidation happens at such a
     # crossing (drawn by the USD crossed), at the price of that moment; an hour that crossed
     # none keeps the drawn price and time.
-    cands = [(t, u) for t, u in crossed[coin][side] if lo <= t <= hi]
-    if cands:
-        ts = place.choices([t for t, _ in cands], [u for _, u in cands])[0] \
-            - place.uniform(0.0, POSITION_STEP)
+    times, cum_usd = crossed.cut(coin, side, lo, hi)
+    if times:
+        ts = place.choices(times, cum_weights=cum_usd)[0] - place.uniform(0.0, POSITION_STEP)
         price = price_path(coin, end, ts)
     return Liq(venue, coin, side, usd, price, ts)
 
