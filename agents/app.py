@@ -303,6 +303,17 @@ def create_app(settings: WorkerSettings, metrics: Metrics,
     async def read_open_interest() -> None:
         await TopicTail(settings.broker, topics.open_interest, on_open_interest).run()
 
+    def on_coverage(msg: Any) -> None:
+        if state.apply_coverage_record(msg.partition, msg.offset, msg.value) is None \
+                and msg.timestamp / 1000.0 >= started_at and state.aggregating:
+            # One dead letter, from the aggregator (every worker reads every record).
+            broadcast_deadletters.append(_deadletter(topics.coverage, msg.partition,
+                                                 msg.offset, msg.value, "invalid_coverage"))
+
+    @app.task
+    async def read_coverage() -> None:
+        await TopicTail(settings.broker, topics.coverage, on_coverage).run()
+
     @app.task
     async def read_partials() -> None:
         """Every worker follows the partials topic outside the group (a broadcast read, like

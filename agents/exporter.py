@@ -203,6 +203,15 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "coin_crowding_state": (_G, "liqstress_coin_crowding_state",
                             "As liqstress_crowding_state, per allowlisted coin.",
                             ("coin", "state")),
+    # ---- coverage: what each venue's windows hold (docs/warm-start.md) -------------------------
+    "cov_missing": (_G, "liqstress_window_coverage_missing_ratio",
+                    "Share of the rolling window the venue does not cover (0 = covered whole, "
+                    "live or read back from its history; 1 = none of it): before the venue was "
+                    "collected, while its feed was down, or since its collector went silent.",
+                    ("exchange", "window")),
+    "cov_backfilled": (_G, "liqstress_window_coverage_backfilled_ratio",
+                       "Share of the rolling window the venue covers from its public history "
+                       "(the warm start) rather than live.", ("exchange", "window")),
     # ---- estimated liquidation map (docs/signals.md section 11) -------------------------------
     "map_usd": (_G, "liqstress_liquidation_map_usd",
                 "Estimated USD of open positions (model, not observed) whose liquidation price "
@@ -337,6 +346,7 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
           sum(ps.invalid for ps in st.parts.values()))
     f.add("invalid", (st.settings.topics.prices,), st.invalid_prices)
     f.add("invalid", (st.settings.topics.open_interest,), st.invalid_oi)
+    f.add("invalid", (st.settings.topics.coverage,), st.invalid_coverage)
     local = st.local
     shown = shown_coins(st)
     for w in WINDOW_NAMES:
@@ -381,7 +391,15 @@ def build(st: WorkerState) -> tuple[Metric, ...]:
         _prices(st, f)
         _stress(st, f)
         _leverage(st, f)
+        _coverage(st, f)
     return f.freeze()
+
+
+def _coverage(st: WorkerState, f: _Families) -> None:
+    for w, cov in st.last_coverage.items():
+        for ex, v in sorted(cov.venues.items()):
+            f.add("cov_missing", (ex, w), min(1.0, v.missing_s / cov.seconds))
+            f.add("cov_backfilled", (ex, w), min(1.0, v.backfilled_s / cov.seconds))
 
 
 def shown_coins(st: WorkerState) -> tuple[str, ...]:

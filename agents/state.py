@@ -20,6 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqstress.config import WorkerSettings
+from liqstress.coverage import (
+    CoverageError,
+    CoverageStore,
+    SourceCoverage,
+    WindowCoverage,
+    coverage_dict,
+    coverage_from_json,
+)
 from liqstress.event import EventError, LiquidationEvent, read_event
 from liqstress.feed import PartitionFeed
 from liqstress.infra.metrics import Metrics
@@ -35,7 +43,7 @@ from liqstress.prices import (
     tick_from_json,
 )
 from liqstress.stress import StressEngine, StressResult
-from liqstress.windows import BucketTable, Rollup, Snapshot, coin_scale, rollup_steps
+from liqstress.windows import WINDOWS, BucketTable, Rollup, Snapshot, coin_scale, rollup_steps
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +103,11 @@ class WorkerState:
     oi_offsets: dict[int, int] = field(default_factory=dict)
     oi_counts: dict[str, int] = field(default_factory=dict)
     invalid_oi: int = 0
+    #: What each venue's windows cover (the collectors' records, read as a broadcast), and
+    #: per window as of the last refresh (the aggregator's).
+    coverage: CoverageStore = field(default_factory=CoverageStore)
+    invalid_coverage: int = 0
+    last_coverage: dict[str, WindowCoverage] = field(default_factory=dict)
     #: Dead-letter reason of the last record apply_record refused.
     last_invalid_reason: str = "invalid_event"
     stress: StressEngine = field(default_factory=StressEngine)
@@ -292,6 +305,19 @@ class WorkerState:
         self.apply_oi(rec)
         return rec
 
+    def apply_coverage_record(self, partition: int, offset: int,
+                              value: bytes | None) -> SourceCoverage | None:
+        try:
+            rec = coverage_from_json(value or b"")
+        except CoverageError as exc:
+            self.invalid_coverage += 1
+            self.metrics_changed()
+            log.warning("invalid coverage record at partition %d offset %d: %s", partition,
+                        offset, exc)
+            return None
+        self.coverage.apply(rec)
+        return rec
+
     def apply_partial(self, value: bytes | None) -> bool:
         try:
             msg = decode_partial(value)
@@ -381,6 +407,8 @@ class WorkerState:
         snap = merged.snapshot(sum(s.events for s in sources), sorted(exchanges))
         for src in sources:
             src.levels.prune(now)
+        self.coverage.prune(now)
+        self.last_coverage = self.coverage.windows(now, WINDOWS)
         self.record_stress(self.stress.evaluate(
             snap, merged.hourly, prices=self.prices,
             levels=MergedLevels([s.levels for s in sources]), coin_hourly=merged.coin_hourly,
@@ -440,7 +468,15 @@ class WorkerState:
             "invalid": sum(s.invalid for s in sources) + self.invalid_prices + self.invalid_oi,
             "offsets": {str(s.partition): s.offset for s in sources},
             "windows": snap.to_dict(),
+            **self._coverage_key(),
         }
+
+    def _coverage_key(self) -> dict[str, Any]:
+        """``coverage``: per window, which venues cover it whole and how much of it was read
+        back from history or is missing (an optional key of schema v1: absent until a
+        collector has reported)."""
+        cov = coverage_dict(self.last_coverage, list(WINDOWS))
+        return {} if cov is None else {"coverage": cov}
 
     def stress_messages(self) -> list[dict[str, Any]]:
         """Every state change not handed out yet, then the snapshot of the last refresh."""
@@ -450,7 +486,8 @@ class WorkerState:
         out = [{"v": 1, **ev} for ev in self.pending_changes]
         self.pending_changes.clear()
         out.append({"v": 1, "type": "snapshot", "ts": res.ts, "published_at": time.time(),
-                    "aggregator": self.worker_id, "signals": res.to_dict()})
+                    "aggregator": self.worker_id, "signals": res.to_dict(),
+                    **self._coverage_key()})
         return out
 
     def refresh(self) -> Snapshot | None:

@@ -29,6 +29,7 @@ from grafana_foundation_sdk.models import dashboard as dash_m  # noqa: E402
 from panels import DATASOURCE, INFINITY, Row, Settings, extra, layout, settings  # noqa: E402
 from rows import (  # noqa: E402
     coin,
+    coverage,
     delivery,
     exchange_detail,
     exchanges,
@@ -176,9 +177,11 @@ def overview_dashboard(cfg: Settings) -> dash_m.Dashboard:
         cfg, "liqstress-overview", "liqstress / Overview",
         "Crypto-derivatives liquidations at a glance: long / short / total for 1h, 4h, 12h "
         "and 24h, exchanges and coins ranked (click through to their dashboards), long vs "
-        "short over time, the largest liquidations and the live feed.",
+        "short over time, the largest liquidations and the live feed, and what each window "
+        "covers per venue (live, read back from history, or missing).",
         [*common_variables(cfg, api=True), _exchange(), _window(), largest],
-        [windows.row(cfg), market.row(cfg), feed.row(cfg), overview.row(cfg), flow.row(cfg)],
+        [windows.row(cfg), market.row(cfg), feed.row(cfg), overview.row(cfg), flow.row(cfg),
+         coverage.row(cfg)],
         refresh="10s")
 
 

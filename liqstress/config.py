@@ -98,6 +98,8 @@ class Topics:
     open_interest: str = "open_interest"
     #: Per-partition window state from each worker to the aggregator (single partition).
     partials: str = "liquidation.partials"
+    #: What each venue's windows cover (liqstress.coverage), from every collector.
+    coverage: str = "coverage"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -107,7 +109,7 @@ class Topics:
                    deadletter=f"{prefix}liquidations.deadletter",
                    windows=f"{prefix}liquidation.windows", signals=f"{prefix}stress.signals",
                    prices=f"{prefix}prices", open_interest=f"{prefix}open_interest",
-                   partials=f"{prefix}liquidation.partials")
+                   partials=f"{prefix}liquidation.partials", coverage=f"{prefix}coverage")
 
 
 @dataclass

@@ -28,6 +28,8 @@ DEFAULT_RETENTION_MS: dict[str, int] = {
     "windows": 1 * HOUR_MS,
     "signals": 6 * HOUR_MS,
     "partials": 1 * HOUR_MS,
+    # Collectors rewrite their record every 15 s: a worker starting reads the last hour.
+    "coverage": 1 * HOUR_MS,
 }
 ROLES = tuple(DEFAULT_RETENTION_MS)
 
@@ -113,6 +115,9 @@ def topic_specs(topics: Topics, partitions: int = 4,
         TopicSpec("windows", topics.windows, 1, r["windows"], "snapshot",
                   "dashboards, downstream consumers",
                   writers="the aggregator (window snapshots)"),
+        TopicSpec("coverage", topics.coverage, 1, r["coverage"], "exchange",
+                  "every worker (broadcast read)",
+                  writers="collectors (what each venue's windows cover, every 15 s)"),
         TopicSpec("signals", topics.signals, 1, r["signals"], "type",
                   "downstream consumers; a new aggregator (cascade state)",
                   writers="the aggregator (stress signal changes)"),

@@ -11,6 +11,7 @@ checks do not depend on where a frame came from."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -27,6 +28,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from liqstress.config import ConfigError
+from liqstress.coverage import REPORT_INTERVAL, CoverageTracker
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
@@ -353,6 +355,10 @@ class Collector:
         self.covered_since: float | None = None
         #: Where the last run's windows were complete from (read from ``state_dir``).
         self._prev_covered_since: float | None = None
+        #: What the windows cover (live spans, the warm start's span), published on the
+        #: coverage topic (``_coverage_loop``) every ``REPORT_INTERVAL`` and on each change.
+        self.coverage: CoverageTracker | None = None
+        self._coverage_changed = asyncio.Event()
 
     # ---- health -------------------------------------------------------------------------
     @property
@@ -567,6 +573,9 @@ class Collector:
 
     def _set_backfill_state(self, state: str) -> None:
         self.backfill_state = state
+        if self.coverage is not None:
+            self.coverage.backfill_state = state
+            self._coverage_changed.set()
         if self.metrics:
             for name in BACKFILL_STATES:
                 self.metrics.backfill_state.labels(self.venue.id, name).set(
@@ -618,9 +627,11 @@ class Collector:
                         "complete from the process start only", ex, len(failed), len(topics),
                         ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else ""))
         else:
-            self._set_backfill_state("done")
             # Read from ``since``; what lies before it (durable mode) the last run covered.
             self._set_covered_since(now - self.backfill_depth)
+            if self.coverage is not None:
+                self.coverage.backfilled = (now - self.backfill_depth, now)
+            self._set_backfill_state("done")
             log.info("%s: warm start done in %.0f s", ex, self.clock() - now)
         self._save_state()
 
@@ -706,9 +717,16 @@ class Collector:
             for outcome in ("ok", "rate_limited", "timeout", "error"):
                 self.metrics.backfill_requests.labels(self.venue.id, outcome)
             self.metrics.backfill_events.labels(self.venue.id)
+        self.coverage = CoverageTracker(self.venue.id, self.started_at, sampled=self.sampled)
         self._set_backfill_state(self.backfill_state)
         self._set_covered_since(self.started_at)
-        await self.load_metadata()
+        coverage_task = asyncio.create_task(self._coverage_loop(),
+                                            name=f"{self.venue.id}:coverage")
+        try:
+            await self.load_metadata()
+        except BaseException:
+            coverage_task.cancel()
+            raise
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for conn in self.venue.connections(self.session.meta, self.urls):
             if conn.kind == "prices" and self.metrics:
@@ -716,7 +734,7 @@ class Collector:
                 self.metrics.source_prices.labels(self.venue.id)
                 self.metrics.source_last_price_ts.labels(self.venue.id).set(0)
             self._start_connection(conn)
-        background: list[asyncio.Task[None]] = []
+        background: list[asyncio.Task[None]] = [coverage_task]
         if self.metadata_refresh > 0 and list(self.venue.rest_urls(self.urls)):
             background.append(asyncio.create_task(self._refresh_loop(),
                                                   name=f"{self.venue.id}:refresh"))
@@ -756,6 +774,10 @@ class Collector:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._set_up(None)
             self._save_state()
+            # The stop itself, at once: the venue's windows are missing from here on (the
+            # workers would otherwise find out only when the record goes stale).
+            with contextlib.suppress(Exception):
+                await self.sink.coverage(self.coverage.record(self.clock()))
 
     def _start_connection(self, conn: Connection) -> None:
         self.conns[conn.name] = conn
@@ -1121,10 +1143,21 @@ class Collector:
             self.subscribed.set()
 
     def _set_up(self, state: ConnState | None) -> None:
-        if not self.metrics:
-            return
         up = bool(self.states) and state is not None and all(s.up for s in self.states.values())
-        self.metrics.source_up.labels(self.venue.id).set(1 if up else 0)
+        if self.coverage is not None and self.coverage.set_up(up, self.clock()):
+            self._coverage_changed.set()
+        if self.metrics:
+            self.metrics.source_up.labels(self.venue.id).set(1 if up else 0)
+
+    async def _coverage_loop(self) -> None:
+        """Publish what the windows cover every ``REPORT_INTERVAL`` and soon after each
+        change. The record is written at publish time, so an open gap reaches up to it."""
+        assert self.coverage is not None
+        while True:
+            await self.sink.coverage(self.coverage.record(self.clock()))
+            self._coverage_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._coverage_changed.wait(), REPORT_INTERVAL)
 
     async def _handle(self, frame: RawFrame, min_interval: float = 0.0,
                       state: ConnState | None = None, history: bool = False) -> Outcome:

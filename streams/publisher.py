@@ -23,6 +23,7 @@ from aiokafka.errors import (
 )
 
 from liqstress.config import Topics
+from liqstress.coverage import SourceCoverage
 from liqstress.event import LiquidationEvent, event_json
 from liqstress.infra.kafka_security import client_kwargs
 from liqstress.infra.metrics import Metrics
@@ -51,6 +52,8 @@ class Sink(Protocol):
     async def price(self, tick: PriceTick) -> None: ...
     async def open_interest(self, rec: OpenInterest) -> None: ...
     async def deadletter(self, record: dict[str, Any]) -> None: ...
+    #: What the venue's windows cover (liqstress.coverage), every 15 s and on each change.
+    async def coverage(self, rec: SourceCoverage) -> None: ...
 
 
 class RecordingSink:
@@ -80,6 +83,10 @@ class RecordingSink:
         return None
 
     async def deadletter(self, record: dict[str, Any]) -> None:
+        return None
+
+    async def coverage(self, rec: SourceCoverage) -> None:
+        # Derived from the session, not a frame: a replay derives it from the recording.
         return None
 
 
@@ -282,6 +289,9 @@ class KafkaSink:
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self._put(self.topics.deadletter, str(record.get("exchange", "")), orjson.dumps(record))
+
+    async def coverage(self, rec: SourceCoverage) -> None:
+        self._put(self.topics.coverage, rec.key, rec.to_json())
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def _update_gauges(self) -> None:

@@ -35,6 +35,7 @@ from liqstress.streams.sims.deribit import trades as deribit_trades
 from liqstress.streams.sims.dydx import DydxSim, channel_data, market, trade
 from liqstress.streams.venues import deribit, dydx
 from liqstress.streams.venues.base import HISTORY_PREFIX, Metadata
+from liqstress.windows import WINDOWS
 
 from .helpers import ROOT, eventually, liqstress_cmd, sample, scrape, spawn, stop_process
 from .test_metrics_live import _metrics_text, promtool_check_metrics
@@ -408,6 +409,18 @@ async def test_run_counts_backfill_and_live_once_and_restarts_on_the_gap(tmp_pat
             assert sample(samples, "liqstress_backfill_requests_total", exchange="dydx",
                           outcome="rate_limited") == 1
             assert sample(samples, "liqstress_backfill_events_total", exchange="dydx") == 55
+
+            def covered() -> bool:
+                # The collector's record went through the coverage topic to the worker: the
+                # warm start read back the day before the start, so no window misses any of
+                # dYdX, and most of the 24 h window came from its history.
+                s = scrape(port)
+                return (all(sample(s, "liqstress_window_coverage_missing_ratio",
+                                   exchange="dydx", window=w) == 0 for w in WINDOWS)
+                        and (sample(s, "liqstress_window_coverage_backfilled_ratio",
+                                    exchange="dydx", window="24h") or 0) > 0.99)
+            await eventually(covered, 30, 0.5, what="dYdX covering every window")
+            samples = scrape(port)
             text = await asyncio.to_thread(_metrics_text, port)
             lint = await asyncio.to_thread(promtool_check_metrics, text)
             assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr

@@ -91,7 +91,7 @@ def test_settings_come_from_pyproject(tmp_path: Path) -> None:
 
 
 # dashboard -> rows (one module per row in grafana/rows/)
-ROWS = {"liqstress-overview": 5, "liqstress-exchange": 3, "liqstress-coin": 3,
+ROWS = {"liqstress-overview": 6, "liqstress-exchange": 3, "liqstress-coin": 3,
         "liqstress-stress": 3, "liqstress-health": 4}
 
 

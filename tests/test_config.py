@@ -151,7 +151,8 @@ def test_topics_with_prefix() -> None:
                        windows="replay-1234.liquidation.windows", prices="replay-1234.prices",
                        open_interest="replay-1234.open_interest",
                        signals="replay-1234.stress.signals",
-                       partials="replay-1234.liquidation.partials")
+                       partials="replay-1234.liquidation.partials",
+                       coverage="replay-1234.coverage")
     # Every topic gets the prefix; none is forgotten if a topic is added.
     for f in dataclasses.fields(Topics):
         assert getattr(t, f.name) == "replay-1234." + getattr(Topics(), f.name)

@@ -153,6 +153,9 @@ def test_overview_dashboard_shape() -> None:
     assert {"Exchanges: 1h / 4h / 12h / 24h", "Coins ranked by liquidated USD ($window)",
             "Long vs short liquidated USD per interval", "Largest liquidations ($largest)",
             "Live feed: latest liquidations"} <= set(titles)
+    # Issue 14: per window, which venues it covers whole and how much came from history.
+    assert {"Venues covering the whole window", "Share of each window covered, per venue",
+            "Share of each window read back from history, per venue", "Warm start"} <= set(titles)
 
 
 def test_every_dashboard_has_job_and_instance_variables() -> None:

@@ -22,6 +22,8 @@ from liqstress.agents.state import WorkerState
 from liqstress.cli.output import Progress, window_stats
 from liqstress.cli.output import format_table as format_table  # the table replay prints
 from liqstress.config import ConfigError, Topics, WorkerSettings
+from liqstress.coverage import SCHEMA_VERSION as COVERAGE_VERSION
+from liqstress.coverage import SourceCoverage
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD, LiquidationEvent
 from liqstress.infra.broker import EmbeddedBroker
 from liqstress.infra.metrics import Metrics
@@ -198,6 +200,25 @@ class FileProcessing:
     #: Positions in ``events`` of those read from history bodies (a recorded warm start):
     #: published with ``backfill: true``, as the live collector did.
     backfill_at: set[int] = field(default_factory=set)
+    first_recv_ts: float | None = None
+    #: Per venue, the earliest event time read from its history bodies.
+    backfill_from: dict[str, float] = field(default_factory=dict)
+
+    def coverage_records(self) -> list[SourceCoverage]:
+        """What a recording covers, as its collectors would have reported it at its end: each
+        venue live from the recording's first frame to its last (a recording is one session;
+        its outages are not recorded), plus the span its recorded warm start read back."""
+        if self.first_recv_ts is None or self.last_recv_ts is None:
+            return []
+        known = set(all_venue_ids())
+        exchanges = sorted(({f.exchange for f in self.frames} | set(self.backfill_from)) & known)
+        return [SourceCoverage(
+            v=COVERAGE_VERSION, exchange=ex, ts=self.last_recv_ts, live_since=self.first_recv_ts,
+            backfilled=((self.backfill_from[ex], self.first_recv_ts)
+                        if self.backfill_from.get(ex, self.first_recv_ts) < self.first_recv_ts
+                        else None),
+            gaps=(), backfill_state="done" if ex in self.backfill_from else "off",
+            sampled=get_venue(ex).sampled) for ex in exchanges]
 
     async def send(self, sink: Sink) -> None:
         """Queue the raw frames (kept with ``keep_frames``), prices, open interest and events on
@@ -237,6 +258,7 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
             continue
         frame = item
         out.last_recv_ts = frame.recv_ts if out.last_recv_ts is None else max(out.last_recv_ts, frame.recv_ts)
+        out.first_recv_ts = frame.recv_ts if out.first_recv_ts is None else min(out.first_recv_ts, frame.recv_ts)
         if keep_frames:
             out.frames.append(frame)
         session = sessions.get(frame.exchange)
@@ -255,6 +277,10 @@ def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
         res = session.process_history(frame) if history else session.process(frame)
         if history:
             out.backfill_at.update(range(len(out.events), len(out.events) + len(res.events)))
+            if res.events:
+                first = min(ev.ts for ev in res.events)
+                out.backfill_from[frame.exchange] = min(
+                    out.backfill_from.get(frame.exchange, first), first)
         if res.deadletter is not None:
             out.errors += 1
             on_error(lineno, f"{res.deadletter['reason']}: {res.deadletter['detail']}")
@@ -391,6 +417,8 @@ async def _replay(path: str, broker: str | None, metrics: Metrics | None,
                     raise TimeoutError("the worker did not become the aggregator")
                 await asyncio.sleep(0.05)
             state.fixed_now = processing.last_recv_ts or time.time()
+            for rec in processing.coverage_records():
+                state.coverage.apply(rec)
             state.refresh()
             windows_out = app.topic(topics.windows, value_serializer="raw")
             signals_out = app.topic(topics.signals, value_serializer="raw")

@@ -57,6 +57,10 @@ Thresholds (the only place they are set; change the tests and docs/runbook.md wi
   LiqStressDeadLetters           > 10 dead-lettered frames in 10m per exchange+reason 5m   warning
   LiqStressUnpriced              any unpriced event (contract metadata missing)       5m   info
                                  in the last 30m, per exchange
+  LiqStressBackfillFailed        liqstress_backfill_state{state="failed"} == 1: the   5m   warning
+                                 warm start could not read part of a venue's public
+                                 history, so its windows are complete only from the
+                                 collector's start
   LiqStressBinanceNoLiquidations binance source connected (liqstress_source_up == 1)  10m  warning
                                  at every sample of the last 2h (and already 2h ago),
                                  yet its last liquidation is > 7200 s old, or the
@@ -556,6 +560,19 @@ ALERTS = Group(
                 {{ $labels.exchange }}: about {{ printf "%.0f" $value }} liquidation event(s) in the
                 last 30 minutes had no contract metadata, so they were published with notional_usd
                 null and add 0 to the USD totals.
+            """,
+        ),
+        Alert(
+            'LiqStressBackfillFailed',
+            expr='liqstress_backfill_state{state="failed"} == 1',
+            for_='5m',
+            severity='warning',
+            summary="A venue's warm start could not read its history.",
+            description="""
+                {{ $labels.exchange }} on {{ $labels.instance }}: the warm start gave up on part
+                of the venue's public liquidation history, so its windows are complete only from
+                the collector's start (liqstress_window_coverage_missing_ratio shows how much of
+                each window is missing). The live feed is not affected.
             """,
         ),
         Alert(

@@ -242,6 +242,7 @@ class MemorySink:
         self.oi_records: list[Any] = []
         #: The events published as backfill (also in ``events``), in order.
         self.backfilled: list[Any] = []
+        self.coverage_records: list[Any] = []
 
     async def raw(self, frame: Any) -> None:
         self.raws.append(frame)
@@ -259,6 +260,9 @@ class MemorySink:
 
     async def deadletter(self, record: dict[str, Any]) -> None:
         self.deadletters.append(record)
+
+    async def coverage(self, rec: Any) -> None:
+        self.coverage_records.append(rec)
 
 
 @contextlib.asynccontextmanager
