@@ -2,7 +2,9 @@
 instType, text ``ping`` -> ``pong``, optionally an ``action: snapshot`` frame right after an
 ack). No metadata REST: the venue needs none; the open-interest listing
 ``/api/v2/mix/market/tickers?productType=..`` is served from ``oi_bodies`` (``oi_body`` builds
-one). Run standalone for a demo:
+one), and the liquidation history ``/api/v3/market/liquidations`` (the warm start) from
+``liquidation_history``: pages, a cursor, a 429, a slow answer or a refusal on demand.
+Run standalone for a demo:
 ``python -m liqstress.streams.sims.bitget``."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from .base import VenueSim, run_demo
 
@@ -82,6 +85,15 @@ def default_oi_bodies(t_ms: int = 1_791_500_000_000) -> dict[str, str]:
     return {f"{OI_PATH}?productType={k}": oi_body(*v, t_ms=t_ms) for k, v in rows.items()}
 
 
+HISTORY_PATH = "/api/v3/market/liquidations"
+
+
+def envelope(data: Any, code: str = "00000", msg: str = "success",
+             t_ms: int = 1_791_500_000_000) -> str:
+    """Bitget's REST envelope around ``data``."""
+    return orjson.dumps({"code": code, "msg": msg, "requestTime": t_ms, "data": data}).decode()
+
+
 class BitgetSim(VenueSim):
     ws_paths = (WS_PATH,)
     oi_paths = (OI_PATH,)
@@ -92,6 +104,32 @@ class BitgetSim(VenueSim):
         #: Every subscribed arg, across connections (resubscribes repeat them).
         self.subscribed: list[dict[str, Any]] = []
         self.oi_bodies.update(default_oi_bodies())
+        #: Liquidations per category (``USDT-FUTURES``...; ``entry`` rows), any order: served
+        #: newest first, ``limit`` (and ``history_page``) a page, with an opaque ``cursor``
+        #: while rows remain and none once a page comes back empty.
+        #: ``history_requests`` (base): (category, cursor or None) per request.
+        self.liquidation_history: dict[str, list[dict[str, Any]]] = {}
+        self.history_page = 100
+        #: Answer this many history requests with a 200 body of a non-``00000`` code.
+        self.history_refuse = 0
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {HISTORY_PATH: self._liquidations}
+
+    async def _liquidations(self, request: web.Request) -> str:
+        q = request.query
+        category, cursor = q.get("category", ""), q.get("cursor")
+        self.history_requests.append((category, cursor))
+        await self.history_faults(envelope(None, "429", "Too Many Requests"))
+        if self.history_refuse > 0:
+            self.history_refuse -= 1
+            return envelope(None, "40034", "Parameter verification failed")
+        rows = sorted(self.liquidation_history.get(category, []), key=lambda e: int(e["ts"]),
+                      reverse=True)
+        start = int(cursor[1:]) if cursor else 0  # the sim's cursor: "c<offset>"
+        page = rows[start:start + min(int(q.get("limit", "100")), self.history_page)]
+        return envelope({"list": page,
+                         "cursor": f"c{start + len(page)}" if page else ""})
 
     async def on_message(self, ws: Any, path: str, msg: str) -> None:
         req = await self.subscribe_request(ws, msg)

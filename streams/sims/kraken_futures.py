@@ -2,7 +2,9 @@
 acks followed by a ``trade_snapshot`` per product, the ``heartbeat`` feed: a ``subscribed``
 answer then ``{"feed":"heartbeat"}`` beats), REST ``/derivatives/api/v3/instruments`` and the
 open-interest listing ``/derivatives/api/v3/tickers`` (``oi_body``; tests replace it in
-``oi_bodies`` to move open interest).
+``oi_bodies`` to move open interest), and the trade history ``/derivatives/api/v3/history``
+(the warm start: ``trade_history``, 100 rows a page back by ``lastTime``, a 429 or a slow
+answer on demand).
 Run standalone for a demo: ``python -m liqstress.streams.sims.kraken_futures``."""
 
 from __future__ import annotations
@@ -92,6 +94,28 @@ def history(product: str, t_ms: int = 1_789_600_000_000) -> str:
                     trade_msg(product, "sell", 500, 59900, t_ms - 5000, f"{product}-h2", seq=89))
 
 
+HISTORY_PATH = "/derivatives/api/v3/history"
+
+
+def iso(ms: int) -> str:
+    """Kraken's REST time: ISO 8601 in UTC with milliseconds (``2019-02-14T09:25:33.920Z``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def history_row(uid: str, side: str, size: float, price: float, t_ms: int,
+                typ: str = "liquidation", trade_id: int = 100) -> dict[str, Any]:
+    """One ``/derivatives/api/v3/history`` row, the fields of the support article's example
+    plus ``uid`` (ccxt's): ``size`` is the live ``qty`` (contracts), ``side`` the taker."""
+    return {"time": iso(t_ms), "trade_id": trade_id, "price": price, "size": size,
+            "side": side, "type": typ, "uid": uid}
+
+
+def row_of(msg: dict[str, Any]) -> dict[str, Any]:
+    """The history row of a live ``trade_msg``: the same trade as the REST history shows it."""
+    return history_row(msg["uid"], msg["side"], msg["qty"], msg["price"], msg["time"],
+                       msg["type"])
+
+
 def ticker(symbol: str, open_interest: float, mark: float,
            relative_funding: float | None = None) -> dict[str, Any]:
     """One ``/tickers`` entry (fields of the captured nautilus_trader body); the absolute
@@ -118,8 +142,7 @@ def oi_body(tickers: list[dict[str, Any]] | None = None, t_ms: int | None = None
                    {"symbol": "in_xbtusd", "last": 60000.0, "lastTime": "2026-09-17T15:33:00.000Z",
                     "tag": "index"}]
     ms = int(time.time() * 1000) if t_ms is None else t_ms
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
-    return orjson.dumps({"result": "success", "serverTime": stamp, "tickers": tickers}).decode()
+    return orjson.dumps({"result": "success", "serverTime": iso(ms), "tickers": tickers}).decode()
 
 
 class KrakenFuturesSim(VenueSim):
@@ -136,9 +159,28 @@ class KrakenFuturesSim(VenueSim):
         self.heartbeat_subscribes = 0
         self._beats: dict[Any, asyncio.Task[None]] = {}  # ws -> its heartbeat feed
         self.oi_bodies[TICKERS_PATH] = oi_body()
+        #: Trade history per product (``history_row`` rows), any order: served newest first,
+        #: ``history_page`` rows a page, those at or before ``lastTime`` when it is given.
+        #: ``history_requests`` (base): (product, lastTime or None) per request.
+        self.trade_history: dict[str, list[dict[str, Any]]] = {}
+        self.history_page = 100
 
     def rest_routes(self) -> dict[str, Any]:
-        return {REST_PATH: self._instruments}
+        return {REST_PATH: self._instruments, HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        product, last = request.query.get("symbol", ""), request.query.get("lastTime")
+        self.history_requests.append((product, last))
+        await self.history_faults(orjson.dumps({"result": "error", "error": "apiLimitExceeded",
+                                                "serverTime": iso(int(time.time() * 1000))
+                                                }).decode())
+        # ISO 8601 of one format sorts as its time.
+        rows = sorted(self.trade_history.get(product, []), key=lambda r: r["time"],
+                      reverse=True)
+        if last is not None:
+            rows = [r for r in rows if r["time"] <= last]
+        return orjson.dumps({"result": "success", "history": rows[:self.history_page],
+                             "serverTime": iso(int(time.time() * 1000))}).decode()
 
     async def _instruments(self, request: web.Request) -> str:
         return instruments_body(self.instruments)

@@ -42,12 +42,29 @@
   as USD). ``fundingRate`` is a fraction per interval: the row's ``fundingRateInterval`` (hours)
   where sent, else 8 h; delivery contracts (``deliveryTime`` set, ``ETHUSD_231229``) have no
   funding (their ``"0"`` is None). Time: the row's ``ts`` (ms string).
+- History (the warm start): the public UTA ``GET {rest}/api/v3/market/liquidations?category=
+  <USDT-FUTURES|COIN-FUTURES|USDC-FUTURES>&limit=100[&cursor=…]`` (tiagosiebler/bitget-api
+  ``src/rest-client-v3.ts`` "Get Liquidations History ... (last 3 days)", a public ``get``;
+  types in ``src/types/{request,response}/v3/public.ts``): ``{"code":"00000",...,"data":{"list":
+  [{symbol, side, price, amount, ts}], "cursor"}}``, one walk per instType the live feed
+  subscribes, newest first, back by ``cursor`` until a page reaches older than the window, a
+  page is empty or no cursor comes back (the page cap is not documented: a short page is not
+  taken as the last). The rows have the live entry's fields and are read by the same
+  ``_event``: ``side`` the position, ``amount`` quote, and the same content-hash id (no venue
+  id), so a liquidation seen live and in the history counts once IF the REST row repeats the
+  live entry's symbol, ms, side, price and ``amount`` text exactly. Whether the REST side and
+  units are the live ones is UNVERIFIED against the venue (no capture of this endpoint found;
+  one third-party collector reads its ``amount`` as base coin, against the quote reading
+  above); its completeness (the live feed is a floor) likewise. A code other than ``00000``
+  in a 200 body is a ``rest_error`` dead letter and gives up that instType. Rate: not
+  documented for this endpoint (Bitget's public market data is commonly 20/s per IP): 5/s.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote as url_quote
 
 import orjson
 
@@ -104,25 +121,31 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     inst_type = str(arg.get("instType", "")).lower()
     if inst_type not in _INST:
         raise kit.FrameError("unsupported_instrument", inst_type[:50])
-    market = _INST[inst_type][0]
-    events = []
-    for entry in kit.objects(data, "data entry"):
-        symbol = kit.required_str(entry, "symbol")
-        base, quote = _pair(symbol, inst_type)
-        side = kit.side_from_position_side(str(entry.get("side", "")))
-        amount, price = kit.num_str(entry, "amount"), kit.num_str(entry, "price")
-        # The entry's ts is a string of ms; the envelope's (its fallback) a JSON integer.
-        ts = (kit.ms(entry, "ts", string=True) if entry.get("ts") is not None
-              else kit.ms(msg, "ts"))
-        if amount < 0 or price <= 0 or ts <= 0:
-            raise kit.FrameError("bad_number", f"amount={entry.get('amount')!r} "
-                                           f"price={entry.get('price')!r} ts={entry.get('ts')!r}")
-        notional = amount  # quote units (USDT/USDC/USD), see the module docstring
-        events.append(kit.event(
-            exchange=ID, symbol=symbol, base=base, quote=quote, market=market, side=side,
-            price=price, qty=notional / price, notional_usd=notional, ts=ts,
-            recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount")))
+    events = [_event(entry, inst_type, msg, recv_ts) for entry in kit.objects(data, "data entry")]
     return kit.parsed("data", tuple(events), snapshot=msg.get("action") == "snapshot")
+
+
+def _event(entry: dict[str, Any], inst_type: str, msg: dict[str, Any] | None,
+           recv_ts: float) -> Any:
+    """One liquidation of the ``liquidation`` topic or of the REST history (same fields): the
+    live rules, and the content-hash id of its symbol, ms time, side, price and ``amount`` text.
+    ``msg`` is the websocket envelope, whose ``ts`` stands in for an entry without one; a
+    history row has no envelope and must carry its own."""
+    symbol = kit.required_str(entry, "symbol")
+    base, quote = _pair(symbol, inst_type)
+    side = kit.side_from_position_side(str(entry.get("side", "")))
+    amount, price = kit.num_str(entry, "amount"), kit.num_str(entry, "price")
+    # The entry's ts is a string of ms; the envelope's (its fallback) a JSON integer.
+    ts = (kit.ms(entry, "ts", string=True) if entry.get("ts") is not None or msg is None
+          else kit.ms(msg, "ts"))
+    if amount < 0 or price <= 0 or ts <= 0:
+        raise kit.FrameError("bad_number", f"amount={entry.get('amount')!r} "
+                                       f"price={entry.get('price')!r} ts={entry.get('ts')!r}")
+    notional = amount  # quote units (USDT/USDC/USD), see the module docstring
+    return kit.event(
+        exchange=ID, symbol=symbol, base=base, quote=quote, market=_INST[inst_type][0],
+        side=side, price=price, qty=notional / price, notional_usd=notional, ts=ts,
+        recv_ts=recv_ts, sampled=True, qty_raw=entry.get("amount"))
 
 
 def product_type(inst_type: str) -> str:
@@ -181,6 +204,79 @@ def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.
                         lambda item: _ticker(item, inst_type, recv_ts))
 
 
+# ---- history (the warm start) ------------------------------------------------------------
+
+HISTORY_PATH = "/api/v3/market/liquidations"
+#: Rows asked for per page (the endpoint's maximum is not documented where we looked).
+HISTORY_LIMIT = 100
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    """The instTypes the live feed subscribes: one cursor walk each, every symbol at once."""
+    return list(INST_TYPES)
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
+                    end_ms: int | None, cursor: str | None) -> str:
+    """No time parameter: the newest rows first, then back by the venue's ``cursor``."""
+    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?category={product_type(topic)}")
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    url += f"&limit={HISTORY_LIMIT}"
+    return url + (f"&cursor={url_quote(cursor, safe='')}" if cursor is not None else "")
+
+
+def _history_page(body: str) -> tuple[list[Any], str | None]:
+    """(rows, the cursor of the next page or None) of one body. A code other than
+    ``00000`` is the venue refusing us (``rest_error``)."""
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    data = kit.member(msg, "data", dict, "data is not an object")
+    rows = data.get("list")
+    if rows is None:  # an empty page may come as null rather than []
+        rows = []
+    if not isinstance(rows, list):
+        raise kit.FrameError("unexpected_shape", "data.list is not a list")
+    cursor = data.get("cursor")
+    if type(cursor) is int:
+        cursor = str(cursor)
+    return rows, cursor if isinstance(cursor, str) and cursor else None
+
+
+def history_next_page(body: str, start_ms: int) -> str | None:
+    rows, cursor = _history_page(body)
+    if not rows or cursor is None:
+        return None
+    # No short-page test: the page cap is unknown, so only an empty page or no cursor ends it.
+    oldest = min(kit.ms(row, "ts", string=True) for row in kit.objects(rows, "liquidation"))
+    return None if round(oldest * 1000) < start_ms else cursor
+
+
+def _inst_type_of_history(source: str) -> str:
+    category = source.partition("category=")[2].partition("&")[0]
+    for inst_type in INST_TYPES:
+        if category == product_type(inst_type):
+            return inst_type
+    raise kit.FrameError("unexpected_source", source[-100:])
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a category's liquidations (source ``history+…?category=<C>``): every row
+    read as the live topic reads its entries, so a row the live feed also gave has its id."""
+    inst_type = _inst_type_of_history(source)
+    rows, _ = _history_page(text)
+    events = [_event(row, inst_type, None, recv_ts) for row in kit.objects(rows, "liquidation")]
+    return kit.parsed("data" if events else "info", tuple(events))
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=5.0, max_pages=200, depth=3 * 86_400.0,
+    rule="24 h: v3 /market/liquidations per category (USDT-, COIN-, USDC-FUTURES), 100 a "
+         "page back by cursor (the venue keeps 3 days); position side and content-hash id as "
+         "live; completeness and units as the live feed, unverified against the venue; "
+         "5 requests/s")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -204,4 +300,5 @@ VENUE = kit.VenueSpec(
             "coin-margined), USD = coins * markPrice; fundingRate per fundingRateInterval if "
             "sent, else 8 h; delivery contracts none",
     default_urls={"ws": WS_URL, "rest": REST},
+    history=HISTORY,
 )
