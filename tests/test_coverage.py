@@ -6,7 +6,9 @@ collectors' records on the ``coverage`` topic to the worker's ``liquidation.wind
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,13 +28,23 @@ from liqstress.coverage import (
     coverage_from_json,
     window_coverage,
 )
+from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
 from liqstress.streams.sims.base import MemorySink
 from liqstress.streams.venues import dydx
 from liqstress.windows import WINDOWS
 
-from .helpers import schema
+from .helpers import (
+    eventually,
+    liqstress_cmd,
+    read_topic,
+    sample,
+    schema,
+    scrape,
+    spawn,
+    stop_process,
+)
 from .test_backfill import FAST, sim_with_history
 
 T0 = 1_789_600_000.0
@@ -228,3 +240,47 @@ async def test_a_collector_reports_its_coverage_through_the_warm_start_and_a_sto
     assert last.down and last.backfill_state == "done"
     stopped = window_coverage({"dydx": last}, last.ts + 30, WINDOWS)["1m"]
     assert stopped.venues["dydx"].missing_s == pytest.approx(30, abs=0.5)
+
+
+@pytest.mark.timeout(240)
+async def test_collect_with_a_data_dir_reads_only_the_gap_and_reports_coverage(
+        tmp_path: Path, broker: EmbeddedBroker) -> None:
+    """``liqstress collect --data-dir`` against an external broker: the second start reads only
+    the first page of each market (the broker kept the rest), and the coverage topic, read by
+    an independent client, holds both runs' records: the history span once the warm start was
+    done, and ``down`` at each clean stop."""
+    now_ms = int(time.time() * 1000)
+    sim = sim_with_history(now_ms)
+    data = tmp_path / "data"
+    runs: list[float] = []
+    async with sim:
+        urls = f"dydx.ws={sim.ws_url()},dydx.rest={sim.http_base}"
+        for n in (1, 2):
+            port = free_port()
+            log = tmp_path / f"collect{n}.log"
+            runs.append(time.time())
+            proc = spawn(liqstress_cmd(
+                "collect", "--broker", broker.bootstrap, "--exchanges", "dydx",
+                "--venue-urls", urls, "--data-dir", str(data), "--metrics-port", str(port),
+                "--metrics-host", "127.0.0.1", "--oi-interval", "0"), log)
+            try:
+                await eventually(lambda port=port: sample(
+                    scrape(port), "liqstress_backfill_state", exchange="dydx",
+                    state="done") == 1, 90, 0.5, what=f"warm start {n} done")
+            finally:
+                rc = stop_process(proc, signal.SIGINT)
+            assert rc == 0, log.read_text()[-3000:]
+            if n == 1:
+                assert (data / "warm-start" / "dydx.json").is_file()
+                first = len(sim.history_requests)
+    assert first > 2
+    assert sorted(sim.history_requests[first:]) == [("BTC-USD", None), ("ETH-USD", None)]
+    recs = [coverage_from_json(v) for v in await asyncio.to_thread(
+        read_topic, broker.bootstrap, "coverage", 6)]
+    for start in runs:
+        run = [r for r in recs if r.live_since >= start and r.live_since - start < 30]
+        assert run, (start, recs)
+        done = [r for r in run if r.backfill_state == "done"]
+        assert done and done[0].backfilled is not None
+        assert done[0].backfilled[1] - done[0].backfilled[0] == pytest.approx(DAY, abs=1e-3)
+        assert run[-1].down  # the clean stop, at once

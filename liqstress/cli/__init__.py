@@ -249,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_notional(p)
     _add_oi_interval(p)
     _add_backfill(p)
+    p.add_argument("--data-dir", default=env("DATA_DIR"), help=_env_help(
+        "DATA_DIR", "where the warm start keeps its state (<dir>/warm-start/<venue>.json), so "
+        "a restart reads only the gap since the last stop; for a broker that keeps the "
+        "topics' 30 h (Kafka). Default: none, every start reads the full 24 h"))
 
     p = sub.add_parser("broker", help="the supervised embedded broker alone (journal, refill, "
                        "recycle), for collect and worker processes on this machine")
@@ -461,6 +465,9 @@ async def cmd_run(args: argparse.Namespace, with_collectors: bool = True,
         # Durable: the journal refills the windows, so the warm start reads only the gap
         # since the last stop (docs/warm-start.md).
         collector_kw["state_dir"] = supervisor.data_dir / "warm-start"
+    if supervisor is None and with_collectors and getattr(args, "data_dir", None):
+        # collect: the external broker keeps the topics, so the same gap-only warm start.
+        collector_kw["state_dir"] = Path(args.data_dir) / "warm-start"
     if supervisor is None:
         unregister(metrics, BROKER_METRICS)
     stop = asyncio.Event()
