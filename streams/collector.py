@@ -608,10 +608,16 @@ class Collector:
         gap = 1.0 / (self.backfill_rate if self.backfill_rate is not None else hist.max_rate)
         pacer, backoff = Pacer(), Backoff(self.backoff_initial, self.backoff_cap)
         failed: list[str] = []
-        log.info("%s: warm start: %d topics from %.0f s ago", ex, len(topics), now - since)
         try:
             timeout = aiohttp.ClientTimeout(total=self.backfill_timeout)
             async with aiohttp.ClientSession(timeout=timeout) as http:
+                if hist.listing is not None:
+                    listed = await self._history_listing(http, hist, gap, pacer, backoff)
+                    if listed is None:
+                        failed.append("(topic listing)")
+                    topics = listed or []
+                log.info("%s: warm start: %d topics from %.0f s ago", ex, len(topics),
+                         now - since)
                 for topic in topics:
                     if not await self._backfill_topic(http, hist, topic, since_ms, until_ms,
                                                       gap, pacer, backoff):
@@ -649,7 +655,7 @@ class Collector:
                 return False
             out = await self._handle(RawFrame(ex, source, self.clock(), body), history=True)
             try:
-                cursor = hist.next_page(body, since_ms)
+                cursor = hist.next_page(body, since_ms, until_ms, cursor)
             except FrameError as exc:
                 reason = out.deadletter["reason"] if out.deadletter else exc.reason
                 log.warning(f"{ex}: warm start: %s unusable (%s); topic %s given up", url,
@@ -660,6 +666,21 @@ class Collector:
         log.warning(f"{ex}: warm start: more than %d pages of %s; older rows not read",
                     hist.max_pages, topic)
         return False
+
+    async def _history_listing(self, http: aiohttp.ClientSession, hist: HistorySpec,
+                               gap: float, pacer: Pacer, backoff: Backoff) -> list[str] | None:
+        """The topics of a venue that has them only from a REST listing (``HistorySpec.listing``),
+        or None when the listing could not be read (one warning line)."""
+        url = hist.listing(self.urls)  # type: ignore[misc]
+        body = await self._history_get(http, url, gap, pacer, backoff)
+        if body is None:
+            return None
+        try:
+            return list(hist.listing_topics(body))
+        except FrameError as exc:
+            log.warning(f"{self.venue.id}: warm start: topic listing %s unusable (%s: %s)", url,
+                        exc.reason, exc.detail[:200])
+            return None
 
     async def _history_get(self, http: aiohttp.ClientSession, url: str, gap: float,
                            pacer: Pacer, backoff: Backoff) -> str | None:

@@ -29,7 +29,15 @@ from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
-from .venues.base import HISTORY_PREFIX, POLL_PREFIX, FrameError, FrameKind, Metadata, VenueSpec
+from .venues.base import (
+    HISTORY_PREFIX,
+    POLL_PREFIX,
+    FrameError,
+    FrameKind,
+    Metadata,
+    PartialFrame,
+    VenueSpec,
+)
 
 #: Largest inflated frame accepted (gzip venues): a few hundred KB is the biggest real frame;
 #: anything beyond this is a bomb or garbage and becomes a ``too_large`` dead letter.
@@ -237,10 +245,15 @@ class VenueSession:
         repeats (pages overlap at their boundary) are dropped per source as for polls; an
         event the live feed also gave keeps its id, and the worker counts it once."""
         history = self.venue.history
+        partial: dict[str, Any] | None = None
         try:
             if history is None:
                 raise FrameError("unexpected_source", f"{self.venue.id} has no history")
-            parsed = history.parse(_utf8(frame.data), frame.source, frame.recv_ts, self.meta)
+            try:
+                parsed = history.parse(_utf8(frame.data), frame.source, frame.recv_ts, self.meta)
+            except PartialFrame as exc:  # some rows unusable: the others still count
+                parsed = exc.parsed
+                partial = deadletter_record(frame, exc.reason, exc.detail)
         except FrameError as exc:
             return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))
         except Exception as exc:  # a parser bug must dead-letter the body, not end the warm start
@@ -252,7 +265,10 @@ class VenueSession:
             fresh = self._unseen(frame.source, events)
             out.snapshot_dropped = len(events) - len(fresh)
             events = fresh
-        return self._plausible(frame, out, events)
+        out = self._plausible(frame, out, events)
+        if partial is not None and out.deadletter is None:  # one dead letter per body
+            out.deadletter = partial
+        return out
 
     def _plausible(self, frame: RawFrame, out: Outcome,
                    events: Sequence[LiquidationEvent]) -> Outcome:

@@ -3,6 +3,8 @@ subscribe acknowledged with a per-connection ``chanId`` and followed by a replay
 liquidation, ``[chanId,"hb"]`` heartbeats, ``{"event":"ping"}`` -> ``{"event":"pong"}``, error
 frames for refused subscribes and unknown events, the 20051/20060/20061 info codes). Data frames
 carry the chanId of the connection they go to, so ``push_rows`` builds them per client.
+REST serves the liquidation history ``/v2/liquidations/hist`` (rows of
+``liquidation_history``, newest first, paged by ``end``; a 429 or a slow answer on demand).
 Run standalone for a demo: ``python -m liqstress.streams.sims.bitfinex``."""
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import time
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from .base import VenueSim, run_demo
 
 WS_PATH = "/ws/2"
+HISTORY_PATH = "/v2/liquidations/hist"
 
 # ---- real frames --------------------------------------------------------------------------
 # tardis-dev/tardis-node test/mappers.test.ts @ c1d73fb54c8cb785bd0a05c36189e24fb289065a, test
@@ -63,6 +67,33 @@ UNKNOWN_EVENT = {"event": "error", "msg": "Unknown event", "code": 10000}
 INFO_RESTART = {"event": "info", "code": 20051, "msg": "restart: please reconnect"}
 INFO_MAINTENANCE_START = {"event": "info", "code": 20060, "msg": "maintenance started"}
 INFO_MAINTENANCE_END = {"event": "info", "code": 20061, "msg": "maintenance ended"}
+
+# ---- the REST history (samples quoted by ccxt; no capture of ours) --------------------------
+# ccxt bitfinex.py ``fetch_liquidations`` doc comment: the body of /v2/liquidations/hist, each
+# row wrapped in one more list; a match row (IS_MATCH 1) of a short with its price.
+CCXT_HIST_BODY = [[["pos", 171085137, 1706395919788, None, "tAVAXF0:USTF0", -8, 32.868, None,
+                    1, 1, None, 33.255]]]
+#: ccxt PR #20989's sample run, as printed there (position id and entry price not shown:
+#: ours): the trigger of a 0.0392 BTC long WITHOUT a price at ...752 ms, then two match rows at
+#: ...753 and ...757 ms, both at 42735.
+CCXT_PR_T0 = 1706395919752
+CCXT_PR_ROWS = [
+    ["pos", 171085200, CCXT_PR_T0 + 5, None, "tBTCF0:USTF0", 0.03908247, 43600.0, None, 1, 1,
+     None, 42735],
+    ["pos", 171085200, CCXT_PR_T0 + 1, None, "tBTCF0:USTF0", 0.0392, 43600.0, None, 1, 1,
+     None, 42735],
+    ["pos", 171085200, CCXT_PR_T0, None, "tBTCF0:USTF0", 0.0392, 43600.0, None, 0, 1, None,
+     None],
+]
+#: Bitfinex's REST error shape ``["error", code, text]`` (the 11010 rate-limit code as client
+#: libraries name it; not verified here).
+RATE_LIMITED = ["error", 11010, "ratelimit: error"]
+
+
+def hist_body(rows: list[list[Any]]) -> str:
+    """A /v2/liquidations/hist body: each row wrapped in one more list."""
+    return orjson.dumps([[r] for r in rows]).decode()
+
 
 #: chanIds handed out by the sim: one per subscribe, never 0 (the account channel).
 FIRST_CHAN_ID = 91684
@@ -118,6 +149,23 @@ class BitfinexSim(VenueSim):
         #: Seconds between heartbeats on a subscribed channel (Bitfinex: 15 s when idle).
         self.heartbeat_every = 0.05
         self._next_chan_id = FIRST_CHAN_ID
+        #: The REST liquidation history (``row``s, any order): served newest first
+        #: (``sort=-1``) within ``start``..``end`` (both inclusive), ``history_page`` rows a
+        #: page at most. ``history_requests`` (base): (start, end) per request.
+        self.liquidation_history: list[list[Any]] = []
+        self.history_page = 500
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        q = request.query
+        start, end = int(q.get("start", "0")), int(q.get("end", str(2**62)))
+        self.history_requests.append((start, end))
+        await self.history_faults(dumps(RATE_LIMITED))
+        rows = sorted((r for r in self.liquidation_history if start <= r[2] <= end),
+                      key=lambda r: r[2], reverse=q.get("sort") == "-1")
+        return hist_body(rows[:min(int(q.get("limit", "125")), self.history_page)])
 
     async def on_connect(self, ws: Any, path: str) -> None:
         await ws.send(dumps(APIGO_INFO))

@@ -4,8 +4,10 @@ heartbeat: the server sends ``{"op":"ping","ts":"<ms>"}`` every ``ping_every`` s
 ``{"op":"pong","ts":<same>}`` and, after ``max_missed`` unanswered pings, sends
 ``{"op":"close"}`` and closes with "Bye", as HTX does. REST serves the open-interest poll:
 ``swap_batch_funding_rate`` and ``swap_open_interest`` (plain JSON, ``oi_bodies``, built by
-``funding_body`` and ``oi_body``). Run standalone for a demo:
-``python -m liqstress.streams.sims.htx``."""
+``funding_body`` and ``oi_body``; the funding listing is also the warm start's list of
+contracts), and the v5 liquidation history ``/v5/market/liquidation_orders`` (rows of
+``liquidation_history`` per contract, paged like the venue, a 429 or a slow answer on demand).
+Run standalone for a demo: ``python -m liqstress.streams.sims.htx``."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ from typing import Any
 
 import orjson
 import websockets
+from aiohttp import web
 
 from .base import VenueSim, run_demo
 
 WS_PATH = "/linear-swap-notification"
 FUNDING_PATH = "/linear-swap-api/v1/swap_batch_funding_rate"
 OI_PATH = "/linear-swap-api/v1/swap_open_interest"
+HISTORY_PATH = "/v5/market/liquidation_orders"
 
 # Live capture (ai-rates liqhtx.go, 2026-09-18), as quoted in exchanges.md §2.12, verbatim.
 LIVE_FRAME = ('{"op":"notify","topic":"public.ETH-USDT.liquidation_orders","ts":1789670297217,'
@@ -57,6 +61,28 @@ def liquidation(contract: str, *entries: tuple[str, float, float, float, int, fl
     push_ts = max(e[4] for e in entries) + 5
     return orjson.dumps({"op": "notify", "topic": f"public.{contract}.liquidation_orders",
                          "ts": push_ts, "data": data}).decode()
+
+
+# The v5 history row of the ccxt doc comment (htx.py ``fetch_liquidations``), verbatim: not a
+# capture of ours.
+CCXT_V5_ROW = {"id": "150153038758", "contract_code": "BTC-USDT",
+               "liquidation_time": "1781849094165", "side": "buy", "position_side": "short",
+               "volume": "2", "amount": "2", "bankrupt_price": "62978.5",
+               "trade_turnover": "125.957"}
+
+
+def history_row(row_id: int, contract: str, position_side: str, volume: str, price: str,
+                t_ms: int, turnover: str) -> dict[str, Any]:
+    """A v5 ``liquidation_orders`` row, every value a string as in the ccxt sample; ``side``
+    is the order that closed the position, ``amount`` equals ``volume`` as there."""
+    return {"id": str(row_id), "contract_code": contract, "liquidation_time": str(t_ms),
+            "side": "sell" if position_side == "long" else "buy",
+            "position_side": position_side, "volume": volume, "amount": volume,
+            "bankrupt_price": price, "trade_turnover": turnover}
+
+
+def history_body(rows: list[dict[str, Any]], ts_ms: int = 1_781_854_869_221) -> str:
+    return orjson.dumps({"code": 200, "message": "Success", "data": rows, "ts": ts_ms}).decode()
 
 
 def ping(ts_ms: int) -> str:
@@ -121,6 +147,34 @@ class HtxSim(VenueSim):
         self._outstanding: dict[Any, list[str]] = {}
         self.oi_bodies[FUNDING_PATH] = funding_body()
         self.oi_bodies[OI_PATH] = oi_body()
+        #: The v5 liquidation history per contract (``history_row``s, any order): served
+        #: newest first within ``start_time``..``end_time`` (both inclusive), at most
+        #: ``history_page`` rows a page, paged back with ``from`` (inclusive: the row of that
+        #: id comes again, the harder case for a reader). ``history_requests`` (base):
+        #: (contract, start_time, end_time, from or None) per request.
+        self.liquidation_history: dict[str, list[dict[str, Any]]] = {}
+        self.history_page = 100
+        #: Contracts whose history is refused in an HTTP 200 (``code`` not 200).
+        self.refuse_history: set[str] = set()
+
+    def rest_routes(self) -> dict[str, Any]:
+        return {HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        q = request.query
+        contract, start, end = q.get("contract_code", ""), int(q["start_time"]), int(q["end_time"])
+        from_id = q.get("from")
+        self.history_requests.append((contract, start, end, from_id))
+        await self.history_faults('{"code":429,"message":"Too many requests","ts":0}')  # ours
+        if contract in self.refuse_history or end - start > 2 * 3_600_000:
+            # A refusal in an HTTP 200, as HTX answers (code and text ours).
+            return orjson.dumps({"code": 1068, "message": "request refused",
+                                 "ts": int(time.time() * 1000)}).decode()
+        rows = sorted((r for r in self.liquidation_history.get(contract, [])
+                       if start <= int(r["liquidation_time"]) <= end
+                       and (from_id is None or int(r["id"]) <= int(from_id))),
+                      key=lambda r: (int(r["liquidation_time"]), int(r["id"])), reverse=True)
+        return history_body(rows[:min(int(q.get("limit", "100")), self.history_page)])
 
     async def send(self, ws: Any, text: str) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):

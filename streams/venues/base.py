@@ -201,9 +201,11 @@ class HistorySpec:
     #: cursor). With start, end and cursor None it is the request's stable identity, recorded
     #: (behind ``HISTORY_PREFIX``) as the source of every body it answers.
     request: Callable[[dict[str, str], str, int | None, int | None, str | None], str]
-    #: The cursor of the next page of the window starting at (epoch ms), or None when this
-    #: body was the last one needed. ``FrameError`` for a body that is not a page.
-    next_page: Callable[[str, int], str | None]
+    #: The cursor of the next page: (body, window start and end in epoch ms, the cursor this
+    #: body answered, None for the first page), or None when this body was the last one
+    #: needed. ``FrameError`` for a body that is not a page. The cursor it answered is passed
+    #: because a body alone may not say where the walk stands (HTX: an empty 2 h window).
+    next_page: Callable[[str, int, int, str | None], str | None]
     #: A history body's events (``Parsed.events``); the same ids as the live parser.
     parse: ParseFn
     #: Requests per second at most, the venue's documented limit with a margin (Bitfinex: 3
@@ -215,6 +217,23 @@ class HistorySpec:
     depth: float = 86_400.0
     #: How far back and at what cost, in words (docs/venues.md, ``liqstress venues``).
     rule: str = ""
+    #: For a venue that loads no metadata (HTX): the URL of a REST listing the warm start
+    #: fetches first (paced and retried like a page, never recorded: no event comes from it),
+    #: and ``listing_topics`` of its body replace ``topics``. ``FrameError`` for a body that
+    #: is not a listing: the warm start then fails.
+    listing: Callable[[dict[str, str]], str] | None = None
+    listing_topics: Callable[[str], Sequence[str]] = lambda body: ()
+
+
+class PartialFrame(FrameError):
+    """A history body some of whose rows cannot be used while the others can (Bitfinex: a
+    liquidation without any price in the page): raised by ``HistorySpec.parse`` with the
+    usable rows' outcome in ``parsed``. The session publishes those events and dead-letters
+    the body with ``reason`` (its raw frame is kept), so one odd row never costs a page."""
+
+    def __init__(self, parsed: Parsed, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.parsed = parsed
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,21 @@ and margin positions, all symbols in one subscription).
 - History: the first data frame after a subscribe replays the latest liquidation (tardis-node:
   position 143683674 dated 12 h before its frame, the 7th message of the connection): dropped by
   ``drop_before_subscribe`` (events dated before the ack).
+- History (the warm start): ``GET https://api-pub.bitfinex.com/v2/liquidations/hist?start=..&
+  end=..&limit=500&sort=-1`` (docs ``rest-public-liquidations``; 500 as ccxt pages), one
+  market-wide topic, newest first, paged back by ``end``. Rows are the live rows, each wrapped
+  in one more list, read by the live ``_row``/``_event``: one event per trigger, POS_ID ids,
+  the sign of AMOUNT, index 11 never BASE_PRICE, derivatives AND margin as live. The REST
+  history leaves index 11 of a trigger EMPTY (ccxt PR #20989: the trigger at ...752 ms without
+  a price, match rows at ...753/...757 ms at 42735), where the live parser dead-letters such a
+  trigger. So a trigger without a price is priced at the match rows (IS_MATCH 1) of the same
+  POS_ID in the same page, their mean weighted by amount; one without either is left out and
+  its page dead-lettered ``no_liquidation_price`` (``PartialFrame``: the page's other events
+  still count). The id stays the POS_ID one, so a position seen live and in the history counts
+  once; its price (and notional) may differ by that rule: the first one the worker sees is
+  kept. Each page re-reads ``MATCH_SPREAD_MS`` above the oldest row of the page before, so a
+  trigger and its matches (a few ms apart) are never split by a page boundary. Rate limit:
+  "3 reqs/min" (docs): one request every 22 s, retries included.
 - Liveness: our ``{"event":"ping","cid":N}`` is answered by ``{"event":"pong","ts":...,"cid":N}``
   (the pong). The ``[CHAN_ID,"hb"]`` heartbeats (every 15 s on an idle channel) are info, never
   pongs: data arriving is not liveness.
@@ -265,6 +280,119 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     raise kit.FrameError("unexpected_shape", "frame is neither an array nor an object")
 
 
+# ---- history (the warm start) ------------------------------------------------------------
+
+REST = "https://api-pub.bitfinex.com"
+HISTORY_PATH = "/v2/liquidations/hist"
+#: Items a page holds (ccxt pages with 500; the docs give no maximum).
+HISTORY_LIMIT = 500
+#: Milliseconds a page re-reads above the oldest row of the page before it: the match rows of
+#: a trigger come a few ms after it (1 to 9 ms in the samples), so a trigger cut off at a page
+#: boundary finds its matches again in the next page.
+MATCH_SPREAD_MS = 5_000
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    return [KEY]  # one market-wide listing, as the live feed
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
+                    end_ms: int | None, cursor: str | None) -> str:
+    """Newest first (``sort=-1``), paged back by ``end`` (``cursor``)."""
+    url = kit.rest_url(urls, REST, HISTORY_PATH)
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    end = cursor if cursor is not None else str(end_ms)
+    return f"{url}?start={start_ms}&end={end}&limit={HISTORY_LIMIT}&sort=-1"
+
+
+def _history_items(body: str) -> tuple[int, list[dict[str, Any]]]:
+    """(items in the body, its rows). Each item is one row wrapped in a list (a bare row is
+    read too); ``["error", code, text]`` is the venue refusing."""
+    msg = kit.loads(body)
+    if type(msg) is list and msg[:1] == ["error"]:
+        raise kit.FrameError("rest_error", str(msg)[:200])
+    if type(msg) is dict:  # {"error": "ERR_RATE_LIMIT"} and the like
+        raise kit.FrameError("rest_error", str(msg)[:200])
+    if type(msg) is not list:
+        raise kit.FrameError("unexpected_shape", "REST body is not a list")
+    rows: list[dict[str, Any]] = []
+    for item in msg:
+        if type(item) is not list:
+            raise kit.FrameError("unexpected_shape", "item is not a list")
+        rows += [_row(r) for r in _rows(item)]
+    return len(msg), rows
+
+
+def _row_ms(row: dict[str, Any]) -> int:
+    return round(_mts(row) * 1000)
+
+
+def history_next_page(body: str, start_ms: int, end_ms: int = 0,
+                      cursor: str | None = None) -> str | None:
+    # The body alone says where the walk stands: window end and cursor are not needed.
+    items, rows = _history_items(body)
+    if items < HISTORY_LIMIT or not rows:
+        return None
+    times = [_row_ms(r) for r in rows]
+    oldest, newest = min(times), max(times)
+    if oldest < start_ms:
+        return None
+    # Re-read MATCH_SPREAD_MS above the oldest row (its repeats dedupe by id) while that still
+    # drops the newest rows; else from the oldest millisecond, and past it only when the
+    # whole page is one millisecond (rows beyond the page in it are then lost).
+    if newest > oldest + MATCH_SPREAD_MS:
+        return str(oldest + MATCH_SPREAD_MS)
+    return str(oldest if newest > oldest else oldest - 1)
+
+
+def _match_price(fills: list[tuple[float, float]]) -> float:
+    """The mean price of a position's match rows, weighted by their amounts, to 12 digits."""
+    size = sum(a for a, _ in fills)
+    return float(f"{sum(a * p for a, p in fills) / size:.12g}")
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page: one event per trigger row (IS_MATCH 0), by the live ``_event`` (same id,
+    side, units). A trigger without a price of its own (the REST history leaves index 11 of
+    triggers empty) is priced at its match rows of the same page (IS_MATCH 1, same POS_ID);
+    one without either is left out and the page dead-lettered ``no_liquidation_price``."""
+    _, rows = _history_items(text)
+    fills: dict[int, list[tuple[float, float]]] = {}
+    for row in rows:
+        if _is_match(row) and row["LIQUIDATION_PRICE"] is not None:
+            amount, price = abs(kit.num(row, "AMOUNT")), kit.num(row, "LIQUIDATION_PRICE")
+            if amount > 0 and price > 0:
+                fills.setdefault(_pos_id(row), []).append((amount, price))
+    events: list[LiquidationEvent] = []
+    priceless: list[str] = []
+    for row in rows:
+        if _is_match(row):
+            continue
+        if row["LIQUIDATION_PRICE"] is None:
+            matched = fills.get(_pos_id(row))
+            if not matched:
+                priceless.append(f"POS_ID={_pos_id(row)} {row.get('SYMBOL')}")
+                continue
+            row = {**row, "LIQUIDATION_PRICE": _match_price(matched)}
+        events.append(_event(row, recv_ts))
+    out = kit.parsed("data" if events else "info", tuple(events),
+                     unpriced=sum(1 for e in events if e.notional_usd is None))
+    if priceless:
+        raise kit.PartialFrame(out, "no_liquidation_price",
+                               f"{len(priceless)} without a price or a match row: "
+                               + ", ".join(priceless[:5])[:200])
+    return out
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=0.045, max_pages=30,
+    rule="24 h: every liquidated position (derivatives and margin) in one market-wide walk, "
+         "500 rows a page newest first; 3 requests a minute: one page every 22 s; a trigger "
+         "without a price (REST leaves it out) is priced at its match rows of the page")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -287,5 +415,6 @@ VENUE = kit.VenueSpec(
     # The first data frame after a subscribe replays the latest liquidation.
     drop_before_subscribe=True,
     metadata_refresh=0.0,
-    default_urls={"ws": WS_URL},
+    default_urls={"ws": WS_URL, "rest": REST},
+    history=HISTORY,
 )
