@@ -29,15 +29,7 @@ from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 from liqstress.recording import RawFrame
 
-from .venues.base import (
-    HISTORY_PREFIX,
-    POLL_PREFIX,
-    FrameError,
-    FrameKind,
-    Metadata,
-    PartialFrame,
-    VenueSpec,
-)
+from .venues.base import HISTORY_PREFIX, POLL_PREFIX, FrameError, FrameKind, Metadata, VenueSpec
 
 #: Largest inflated frame accepted (gzip venues): a few hundred KB is the biggest real frame;
 #: anything beyond this is a bomb or garbage and becomes a ``too_large`` dead letter.
@@ -219,6 +211,8 @@ class VenueSession:
             self._subscribed_at[source] = frame.recv_ts
         events = parsed.events
         if not events:  # the usual frame without events: nothing more to do
+            if parsed.rejected:
+                return self._plausible(frame, out, (), parsed.rejected)
             return out
         if parsed.snapshot:
             out.snapshot_dropped = len(events)
@@ -236,7 +230,7 @@ class VenueSession:
                 kept = [e for e in events if e.ts >= cutoff]
                 out.snapshot_dropped = len(events) - len(kept)
                 events = kept
-        return self._plausible(frame, out, events)
+        return self._plausible(frame, out, events, parsed.rejected)
 
     def process_history(self, frame: RawFrame) -> Outcome:
         """A history body (``HISTORY_PREFIX``, the warm start): parsed by the venue's
@@ -245,15 +239,10 @@ class VenueSession:
         repeats (pages overlap at their boundary) are dropped per source as for polls; an
         event the live feed also gave keeps its id, and the worker counts it once."""
         history = self.venue.history
-        partial: dict[str, Any] | None = None
         try:
             if history is None:
                 raise FrameError("unexpected_source", f"{self.venue.id} has no history")
-            try:
-                parsed = history.parse(_utf8(frame.data), frame.source, frame.recv_ts, self.meta)
-            except PartialFrame as exc:  # some rows unusable: the others still count
-                parsed = exc.parsed
-                partial = deadletter_record(frame, exc.reason, exc.detail)
+            parsed = history.parse(_utf8(frame.data), frame.source, frame.recv_ts, self.meta)
         except FrameError as exc:
             return Outcome(frame, "error", deadletter=deadletter_record(frame, exc.reason, exc.detail))
         except Exception as exc:  # a parser bug must dead-letter the body, not end the warm start
@@ -265,15 +254,15 @@ class VenueSession:
             fresh = self._unseen(frame.source, events)
             out.snapshot_dropped = len(events) - len(fresh)
             events = fresh
-        out = self._plausible(frame, out, events)
-        if partial is not None and out.deadletter is None:  # one dead letter per body
-            out.deadletter = partial
-        return out
+        return self._plausible(frame, out, events, parsed.rejected)
 
-    def _plausible(self, frame: RawFrame, out: Outcome,
-                   events: Sequence[LiquidationEvent]) -> Outcome:
-        """``out`` with the plausible ``events``; the others refused into its dead letter."""
+    def _plausible(self, frame: RawFrame, out: Outcome, events: Sequence[LiquidationEvent],
+                   rejected: Sequence[tuple[str, str]] = ()) -> Outcome:
+        """``out`` with the plausible ``events``; the others, and the rows the parser
+        ``rejected``, refused into its one dead letter (the first reason names it)."""
         refused: dict[str, list[str]] = {}
+        for reason, detail in rejected:
+            refused.setdefault(reason, []).append(detail)
         kept = []
         unpriced = 0
         max_notional = self.max_notional_usd

@@ -27,9 +27,9 @@ from liqstress.streams.sims.bitfinex import BitfinexSim
 from liqstress.streams.sims.htx import HtxSim
 from liqstress.streams.venues import bitfinex as bf
 from liqstress.streams.venues import htx
-from liqstress.streams.venues.base import HISTORY_PREFIX, FrameError, Metadata, PartialFrame
+from liqstress.streams.venues.base import HISTORY_PREFIX, FrameError, Metadata
 
-from .venue_harness import VenueHarness, reason_of
+from .venue_harness import VenueHarness, reason_of, rejected_of
 
 HOUR = 3_600_000
 RECV = 1_800_000_000.0
@@ -299,8 +299,8 @@ def test_bitfinex_history_rows_get_the_live_event_ids() -> None:
     assert long.ts == bf_sim.CCXT_PR_T0 / 1000  # the trigger's MTS
     # The live parser has no price for that trigger (its matches come in other frames): a
     # dead letter there, an event here, one id either way.
-    assert reason_of(bf.parse, bf_sim.frame(1, trigger), bf.WS_URL, RECV, Metadata()) == \
-        "no_liquidation_price"
+    assert rejected_of(bf.parse, bf_sim.frame(1, trigger), bf.WS_URL, RECV, Metadata()) == [
+        "no_liquidation_price"]
     # ccxt's doc-comment row is a match of a SHORT (AMOUNT -8): alone it is no event (the
     # trigger counts); with its trigger it is the price.
     (avax,) = bf_sim.CCXT_HIST_BODY[0]
@@ -331,9 +331,9 @@ def test_bitfinex_history_rows_get_the_live_event_ids() -> None:
 def test_bitfinex_trigger_without_any_price_dead_letters_only_itself() -> None:
     lone = bf_sim.row(77, bf_sim.CCXT_PR_T0 - 60_000, "tETHF0:USTF0", -2.0, None)
     body = bf_sim.hist_body([*bf_sim.CCXT_PR_ROWS, lone])
-    with pytest.raises(PartialFrame) as err:
-        bf.parse_history(body, BFX_SOURCE, RECV, Metadata())
-    assert err.value.reason == "no_liquidation_price" and "POS_ID=77" in err.value.detail
+    parsed = bf.parse_history(body, BFX_SOURCE, RECV, Metadata())
+    assert [r for r, _ in parsed.rejected] == ["no_liquidation_price"]
+    assert "POS_ID=77" in parsed.rejected[0][1]
     # Through the session: the other position's event is published, the page dead-lettered.
     out = VenueSession(bf.VENUE).process_history(RawFrame("bitfinex", BFX_SOURCE, RECV, body))
     assert [e.id for e in out.events] == [e.id for e in bfx_hist(*bf_sim.CCXT_PR_ROWS).events]

@@ -41,7 +41,7 @@ from liqstress.streams.sims.bitfinex import (
 from liqstress.streams.venues import bitfinex as bf
 from liqstress.streams.venues.base import Metadata
 
-from .venue_harness import VenueHarness, as_text, reason_of
+from .venue_harness import VenueHarness, as_text, reason_of, rejected_of
 
 HARNESS = VenueHarness(bf)
 parse_text, parse = HARNESS.out, HARNESS.events
@@ -90,7 +90,14 @@ def test_captured_eth_position_trigger_and_match_never_count_twice() -> None:
     assert out.kind == "info" and out.events == ()
     # The trigger carries the whole position but no liquidation price, and BASE_PRICE is the
     # entry: it cannot be priced, so it is a dead letter, never an event priced at the entry.
-    assert reason_of(parse, TARDIS_ETH_TRIGGER) == "no_liquidation_price"
+    out = parse_text(TARDIS_ETH_TRIGGER)
+    assert out.events == () and rejected_of(parse_text, TARDIS_ETH_TRIGGER) == [
+        "no_liquidation_price"]
+    # Beside a priced position in one frame: that one still counts.
+    priced = as_trigger(TARDIS_ETH_TRIGGER[1][0], price=235.52)
+    both = parse_text([TARDIS_ETH_TRIGGER[0], [TARDIS_ETH_TRIGGER[1][0], priced]])
+    assert [e.price for e in both.events] == [235.52]
+    assert [r for r, _ in both.rejected] == ["no_liquidation_price"]
 
 
 def test_one_event_per_position_is_the_trigger() -> None:
@@ -263,7 +270,6 @@ def _with(index: int, value: Any) -> str:
     (_with(2, None), "bad_timestamp"),
     (_with(8, 2), "unexpected_shape"),
     (_with(8, None), "unexpected_shape"),
-    (_with(11, None), "no_liquidation_price"),
     (_with(11, 0), "bad_number"),
     (_with(11, -60000.0), "bad_number"),
     (_with(11, "60000"), "bad_number"),

@@ -150,8 +150,6 @@ def test_session_drops_the_subscribe_replay_and_keeps_updates() -> None:
     ("-5.5", None, "short"),
     (None, False, "long"),  # position absent: the taker sold
     (None, True, "short"),  # the taker bought
-    ("5.5", True, "side_conflict"),
-    ("-5.5", False, "side_conflict"),
     (None, None, "missing_field"),
     ("0", False, "bad_side"),
     ("-0.0", True, "bad_side"),
@@ -196,14 +194,26 @@ def test_only_liquidation_entries_of_liquidation_trades_count() -> None:
     assert events(trade_frame(1, trades=(ordinary_trade(1, "1", "60000", T),))) == []
 
 
-def test_side_conflict_dead_letters_the_whole_frame_with_its_raw_text() -> None:
-    conflict = liquidation(1, "1", "60000", "60000", T, taker_before="1", is_maker_ask=True)
-    text = frame(1, long_liquidation(1, "2", "60000", T), conflict)
+@pytest.mark.parametrize(("before", "maker_ask"), [("5.5", True), ("-5.5", False)])
+def test_a_side_conflict_dead_letters_that_fill_and_keeps_the_others(
+        before: str, maker_ask: bool) -> None:
+    conflict = liquidation(1, "1", "60000", "60000", T, taker_before=before,
+                           is_maker_ask=maker_ask)
+    good = long_liquidation(1, "2", "60000", T)
+    text = frame(1, good, conflict)
     out = VenueSession(lighter.VENUE).process(RawFrame("lighter", lighter.WS_URL, T / 1000, text))
-    assert out.events == [] and out.deadletter is not None
-    assert out.deadletter["reason"] == "side_conflict"
-    assert out.deadletter["frame"] == text  # the valid liquidation beside it is kept there
-    assert "is_maker_ask=True (short)" in out.deadletter["detail"]
+    alone_good = VenueSession(lighter.VENUE).process(
+        RawFrame("lighter", lighter.WS_URL, T / 1000, frame(1, good)))
+    assert [e.id for e in out.events] == [e.id for e in alone_good.events] and out.events
+    assert out.deadletter is not None and out.deadletter["reason"] == "side_conflict"
+    assert out.deadletter["frame"] == text  # the raw frame, conflicting fill included
+    assert f"is_maker_ask={maker_ask!r}" in out.deadletter["detail"]
+    assert "1 of 2 events refused" in out.deadletter["detail"]
+    # A frame of nothing but the conflict: no event, the same dead letter.
+    alone = VenueSession(lighter.VENUE).process(
+        RawFrame("lighter", lighter.WS_URL, T / 1000, frame(1, conflict)))
+    assert alone.events == [] and alone.deadletter is not None
+    assert alone.deadletter["reason"] == "side_conflict"
 
 
 def test_market_missing_from_metadata_is_counted_unpriced() -> None:

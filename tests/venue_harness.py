@@ -43,6 +43,12 @@ def reason_of(call: Callable[..., Any], *args: Any) -> str:
     return err.value.reason
 
 
+def rejected_of(call: Callable[..., Any], *args: Any) -> list[str]:
+    """The reasons of the rows ``call(*args)`` rejected (``Parsed.rejected``) while the frame
+    itself parsed: those rows are one dead letter, the frame's other events still count."""
+    return [reason for reason, _ in call(*args).rejected]
+
+
 # ---- a collector against a simulator ------------------------------------------------------------
 
 class Rig:

@@ -77,19 +77,24 @@ class Parsed:
     open_interest: Sequence[OpenInterest] = ()
     #: Items of a listing that could not be read and were left out (OI polls).
     skipped: int = 0
+    #: Rows of the frame that could not become events, as (reason, detail): the frame's
+    #: other rows still count, and these go to one dead letter with the frame (which is kept
+    #: raw), as implausible events do. A frame where nothing parses raises ``FrameError``.
+    rejected: Sequence[tuple[str, str]] = ()
 
 
 #: ``parsed`` fills one with plain stores and re-labels it as a ``Parsed`` (the builder trick of
 #: ``liqstress.event.frozen_builder``). A field added to Parsed fails at import until it is in
 #: this tuple and set in ``parsed``.
 _ParsedBuilder = frozen_builder(Parsed, ("kind", "events", "reply", "snapshot", "unpriced",
-                                         "prices", "open_interest", "skipped"))
+                                         "prices", "open_interest", "skipped", "rejected"))
 _new_object = object.__new__
 
 
 def parsed(kind: FrameKind, events: Sequence[LiquidationEvent] = (), snapshot: bool = False,
            unpriced: int = 0, reply: str | None = None,
-           prices: Sequence[PriceTick] = ()) -> Parsed:
+           prices: Sequence[PriceTick] = (),
+           rejected: Sequence[tuple[str, str]] = ()) -> Parsed:
     """``Parsed(kind=..., events=..., ...)`` for the per-frame path: equal to the one the
     dataclass ``__init__`` builds."""
     out = _new_object(_ParsedBuilder)
@@ -101,6 +106,7 @@ def parsed(kind: FrameKind, events: Sequence[LiquidationEvent] = (), snapshot: b
     out.prices = prices
     out.open_interest = ()
     out.skipped = 0
+    out.rejected = rejected
     out.__class__ = Parsed  # type: ignore[assignment]
     return out  # type: ignore[return-value]
 
@@ -223,17 +229,6 @@ class HistorySpec:
     #: is not a listing: the warm start then fails.
     listing: Callable[[dict[str, str]], str] | None = None
     listing_topics: Callable[[str], Sequence[str]] = lambda body: ()
-
-
-class PartialFrame(FrameError):
-    """A history body some of whose rows cannot be used while the others can (Bitfinex: a
-    liquidation without any price in the page): raised by ``HistorySpec.parse`` with the
-    usable rows' outcome in ``parsed``. The session publishes those events and dead-letters
-    the body with ``reason`` (its raw frame is kept), so one odd row never costs a page."""
-
-    def __init__(self, parsed: Parsed, reason: str, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.parsed = parsed
 
 
 @dataclass(frozen=True)

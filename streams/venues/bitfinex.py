@@ -38,9 +38,10 @@ and margin positions, all symbols in one subscription).
   the liquidation was triggered"), notional = ``|AMOUNT| × price``, USD when the quote is USD or
   USDt (``USTF0``/``UST``), otherwise null (unpriced; EURt-margined perps ``...:EUTF0``, BTC- or
   EUR-quoted margin pairs). A trigger whose index 11 is null (the captured ETH one) has no
-  liquidation price anywhere in its row, and an event needs one: it is the dead letter
-  ``no_liquidation_price`` (its frame is kept raw, so a re-parse can count it once the event
-  schema allows an event without a price), never priced with ``BASE_PRICE``.
+  liquidation price anywhere in its row, and an event needs one: that position is the dead
+  letter ``no_liquidation_price`` (``Parsed.rejected``: the frame's other positions still
+  count; the frame is kept raw, so a re-parse can count it once the event schema allows an
+  event without a price), never priced with ``BASE_PRICE``.
 - Symbols: ``t<BASE>F0:<QUOTE>F0`` are the perpetuals (``tBTCF0:USTF0``): market ``linear``
   (collateral and quote USDt). Every other ``t`` pair is a margin position on a spot pair:
   market ``spot``, ``t<BASE><QUOTE>`` with 3-letter codes (``tBTCUSD``) or ``t<BASE>:<QUOTE>``
@@ -63,7 +64,7 @@ and margin positions, all symbols in one subscription).
   a price, match rows at ...753/...757 ms at 42735), where the live parser dead-letters such a
   trigger. So a trigger without a price is priced at the match rows (IS_MATCH 1) of the same
   POS_ID in the same page, their mean weighted by amount; one without either is left out and
-  its page dead-lettered ``no_liquidation_price`` (``PartialFrame``: the page's other events
+  its page dead-lettered ``no_liquidation_price`` (``Parsed.rejected``: the page's other events
   still count). The id stays the POS_ID one, so a position seen live and in the history counts
   once; its price (and notional) may differ by that rule: the first one the worker sees is
   kept. Each page re-reads ``MATCH_SPREAD_MS`` above the oldest row of the page before, so a
@@ -231,15 +232,23 @@ def _data(frame: list[Any], recv_ts: float) -> kit.Parsed:
     if type(payload) is not list:
         raise kit.FrameError("unexpected_shape", f"payload {str(payload)[:50]!r}")
     events: list[LiquidationEvent] = []
+    rejected: list[tuple[str, str]] = []
     for item in _rows(payload):
         row = _row(item)
         if _is_match(row):
             continue  # an execution of a position whose trigger is the counted row
-        events.append(_event(row, recv_ts))
-    if not events:
+        try:
+            events.append(_event(row, recv_ts))
+        except kit.FrameError as exc:
+            if exc.reason != "no_liquidation_price":
+                raise
+            # That position alone: the frame's other positions still count.
+            rejected.append((exc.reason, exc.detail))
+    if not events and not rejected:
         return kit.INFO
     return kit.parsed("data", tuple(events),
-                      unpriced=sum(1 for e in events if e.notional_usd is None))
+                      unpriced=sum(1 for e in events if e.notional_usd is None),
+                      rejected=tuple(rejected))
 
 
 def _control(msg: dict[str, Any]) -> kit.Parsed:
@@ -365,24 +374,21 @@ def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) ->
             if amount > 0 and price > 0:
                 fills.setdefault(_pos_id(row), []).append((amount, price))
     events: list[LiquidationEvent] = []
-    priceless: list[str] = []
+    priceless: list[tuple[str, str]] = []
     for row in rows:
         if _is_match(row):
             continue
         if row["LIQUIDATION_PRICE"] is None:
             matched = fills.get(_pos_id(row))
             if not matched:
-                priceless.append(f"POS_ID={_pos_id(row)} {row.get('SYMBOL')}")
+                priceless.append(("no_liquidation_price", f"POS_ID={_pos_id(row)} "
+                                  f"{row.get('SYMBOL')}: no price and no match row"[:200]))
                 continue
             row = {**row, "LIQUIDATION_PRICE": _match_price(matched)}
         events.append(_event(row, recv_ts))
-    out = kit.parsed("data" if events else "info", tuple(events),
-                     unpriced=sum(1 for e in events if e.notional_usd is None))
-    if priceless:
-        raise kit.PartialFrame(out, "no_liquidation_price",
-                               f"{len(priceless)} without a price or a match row: "
-                               + ", ".join(priceless[:5])[:200])
-    return out
+    return kit.parsed("data" if events else "info", tuple(events),
+                      unpriced=sum(1 for e in events if e.notional_usd is None),
+                      rejected=tuple(priceless))
 
 
 HISTORY = kit.HistorySpec(

@@ -30,7 +30,6 @@ from .base import HistorySpec as HistorySpec
 from .base import Instrument as Instrument
 from .base import Metadata as Metadata
 from .base import Parsed as Parsed
-from .base import PartialFrame as PartialFrame
 from .base import VenueSpec as VenueSpec
 from .base import decimal_string as decimal_string
 from .base import json_number as json_number

@@ -23,10 +23,10 @@
   position: ``+`` long, ``-`` short. Without it, ``is_maker_ask``: ``false`` (the taker sold)
   -> long, ``true`` (the taker bought) -> short, the rule of tardis-node's
   ``LighterLiquidationMapper`` too. Every real capture (tardis-node, ai-rates,
-  choosemycoins/hftbacktest) agrees both ways. When both are present and disagree, the frame is
-  a dead letter ``side_conflict``: the kit dead-letters whole frames only, so any other
-  liquidation of that frame goes with it (the raw frame is kept in the dead letter, nothing is
-  lost). A zero position before is no position to liquidate: ``bad_side``.
+  choosemycoins/hftbacktest) agrees both ways. When both are present and disagree, that fill
+  is a dead letter ``side_conflict`` (``Parsed.rejected``): the frame's other liquidations
+  still count, and the raw frame is kept in the dead letter. A zero position before is no
+  position to liquidate: ``bad_side``.
 - Units: ``usd_amount`` is the venue's USD (USDC) value of the fill (= ``size`` in base units x
   ``price`` in USDC: 0.01664 x 75602.8 = 1258.030592 in the tardis capture); qty is ``size``.
 - Completeness: every liquidation fill is a print, nothing is sampled (``sampled=False``). One
@@ -265,10 +265,21 @@ def _update(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Pars
     entries = _liquidations(msg)
     if not entries:  # the usual frame: ordinary prints only
         return kit.DATA
-    events = [_event(e, market, recv_ts, meta)
-              for e in kit.objects(entries, "liquidation trade") if e.get("type") == "liquidation"]
+    events: list[LiquidationEvent] = []
+    rejected: list[tuple[str, str]] = []
+    for e in kit.objects(entries, "liquidation trade"):
+        if e.get("type") != "liquidation":
+            continue
+        try:
+            events.append(_event(e, market, recv_ts, meta))
+        except kit.FrameError as exc:
+            if exc.reason != "side_conflict":
+                raise
+            # That fill alone: the frame's other liquidations still count.
+            rejected.append((exc.reason, exc.detail))
     return kit.parsed("data", tuple(events),
-                      unpriced=sum(1 for e in events if e.notional_usd is None))
+                      unpriced=sum(1 for e in events if e.notional_usd is None),
+                      rejected=tuple(rejected))
 
 
 def _subscribed(msg: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
