@@ -215,6 +215,9 @@ class HistorySpec:
     depth: float = 86_400.0
     #: How far back and at what cost, in words (docs/venues.md, ``liqstress venues``).
     rule: str = ""
+    #: True for a body that is the venue refusing for rate (OKX: code ``50011`` in an HTTP
+    #: 200): retried like a 429, never parsed. None: only HTTP 429 is a rate limit.
+    throttled: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True)
