@@ -108,9 +108,11 @@ def _okx(seq: int, t_ms: int) -> tuple[str, int]:
 
 
 def _gate(seq: int, t_ms: int) -> tuple[str, int]:
-    # SOL_USDT: quanto multiplier 1, so |size| 1 is one SOL at the frame's price.
-    p = _price(seq)
-    return gate.liquidations(gate.item("SOL_USDT", 1 if seq % 2 else -1, str(p), t_ms)), p
+    # SOL_USDT: quanto multiplier 1, so |size| n is n SOL at the frame's price. Gate's id is
+    # (contract, second, |size|) (gate.liquidation_key): |size| moves with seq so that two
+    # liquidations of one second stay two.
+    p, n = _price(seq), 1 + seq % 997
+    return gate.liquidations(gate.item("SOL_USDT", n if seq % 2 else -n, str(p), t_ms)), p * n
 
 
 def _bitget(seq: int, t_ms: int) -> tuple[str, int]:

@@ -45,8 +45,42 @@ static int gt_event_time(PyObject *item, PyObject *msg, double *out) {
     return 0; /* missing_field time */
 }
 
+/* gate.liquidation_key: "<floor(ts)>|<repr(|size|)>", then "|<n>" for the n-th repeat of that
+ * key of the contract in this frame (counted in `seen`, a dict keyed by (contract, key)). A
+ * new reference, NULL on a Python error. */
+static PyObject *gt_key(double ts, double size, PyObject *contract, PyObject *seen) {
+    PyObject *abs_size = PyFloat_FromDouble(fabs(size));
+    if (abs_size == NULL) return NULL;
+    PyObject *repr = PyObject_Repr(abs_size);
+    Py_DECREF(abs_size);
+    if (repr == NULL) return NULL;
+    PyObject *key = PyUnicode_FromFormat("%lld|%U", (long long)floor(ts), repr);
+    Py_DECREF(repr);
+    if (key == NULL) return NULL;
+    PyObject *pair = PyTuple_Pack(2, contract, key);
+    if (pair == NULL) { Py_DECREF(key); return NULL; }
+    PyObject *old = PyDict_GetItemWithError(seen, pair);
+    long n = 1;
+    if (old != NULL) {
+        n = PyLong_AsLong(old) + 1;
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(pair);
+        Py_DECREF(key);
+        return NULL;
+    }
+    PyObject *count = PyLong_FromLong(n);
+    int rc = count == NULL ? -1 : PyDict_SetItem(seen, pair, count);
+    Py_XDECREF(count);
+    Py_DECREF(pair);
+    if (rc < 0) { Py_DECREF(key); return NULL; }
+    if (n == 1) return key;
+    PyObject *out = PyUnicode_FromFormat("%U|%ld", key, n);
+    Py_DECREF(key);
+    return out;
+}
+
 /* One result item -> one event appended. FX_OK / FX_FALLBACK / FX_ERROR. */
-static int gt_item(FastCall *fc, PyObject *item, PyObject *msg) {
+static int gt_item(FastCall *fc, PyObject *item, PyObject *msg, PyObject *seen) {
     if (!PyDict_CheckExact(item)) return FX_FALLBACK;
     PyObject *contract = fx_get(item, gt_contract);
     if (!fx_nonempty_str(contract)) return FX_FALLBACK;
@@ -63,7 +97,7 @@ static int gt_item(FastCall *fc, PyObject *item, PyObject *msg) {
     if (!gt_event_time(item, msg, &ts)) return FX_FALLBACK;
     PyObject *base = NULL, *quote = NULL;
     FxEvent ev = {gt_exchange, contract, NULL, NULL, FX.s_linear, side, price, 0, 0.0, 0, 0.0,
-                  ts, 1, sz, NULL};
+                  ts, 1, NULL, NULL};
     PyObject *inst = PyDict_GetItemWithError(fc->instruments, contract);
     if (inst != NULL) {
         PyObject *c = PyObject_GetAttr(inst, FX.s_contract_value);
@@ -102,7 +136,9 @@ static int gt_item(FastCall *fc, PyObject *item, PyObject *msg) {
     }
     ev.base = base;
     ev.quote = quote;
-    int rc = fx_append_event(fc, &ev);
+    ev.venue_id = gt_key(ts, size, contract, seen);
+    int rc = ev.venue_id == NULL ? FX_ERROR : fx_append_event(fc, &ev);
+    Py_XDECREF(ev.venue_id);
     Py_DECREF(base);
     Py_DECREF(quote);
     return rc;
@@ -135,17 +171,18 @@ static int venue_gate(FastCall *fc, PyObject *msg) {
     }
     if (!fx_eq(op, "update") || !fx_eq(channel, "futures.public_liquidates") || result == NULL)
         return FX_FALLBACK;
+    if (!PyDict_CheckExact(result) && !PyList_CheckExact(result)) return FX_FALLBACK;
+    PyObject *seen = PyDict_New();
+    if (seen == NULL) return FX_ERROR;
+    int rc = FX_OK;
     if (PyDict_CheckExact(result)) {
-        int rc = gt_item(fc, result, msg);
-        if (rc != FX_OK) return rc;
-    } else if (PyList_CheckExact(result)) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(result); i++) {
-            int rc = gt_item(fc, PyList_GET_ITEM(result, i), msg);
-            if (rc != FX_OK) return rc;
-        }
+        rc = gt_item(fc, result, msg, seen);
     } else {
-        return FX_FALLBACK;
+        for (Py_ssize_t i = 0; rc == FX_OK && i < PyList_GET_SIZE(result); i++)
+            rc = gt_item(fc, PyList_GET_ITEM(result, i), msg, seen);
     }
+    Py_DECREF(seen);
+    if (rc != FX_OK) return rc;
     fc->kind = FX.s_data;
     return FX_OK;
 }

@@ -650,7 +650,7 @@ class Collector:
         cursor: str | None = None
         for _ in range(hist.max_pages):
             url = hist.request(self.urls, topic, since_ms, until_ms, cursor)
-            body = await self._history_get(http, url, gap, pacer, backoff)
+            body = await self._history_get(http, url, gap, pacer, backoff, hist.throttled)
             if body is None:
                 return False
             out = await self._handle(RawFrame(ex, source, self.clock(), body), history=True)
@@ -683,8 +683,10 @@ class Collector:
             return None
 
     async def _history_get(self, http: aiohttp.ClientSession, url: str, gap: float,
-                           pacer: Pacer, backoff: Backoff) -> str | None:
+                           pacer: Pacer, backoff: Backoff,
+                           throttled: Callable[[str], bool] | None = None) -> str | None:
         """One history page, tried up to ``BACKFILL_ATTEMPTS`` times; None when given up.
+        A body ``throttled`` recognises is a 429 in the venue's own words (no Retry-After).
         One warning line per failed request, never a traceback."""
         ex = self.venue.id
         for attempt in range(1, BACKFILL_ATTEMPTS + 1):
@@ -718,9 +720,13 @@ class Collector:
                 wait = backoff.next_delay()
                 why = describe(exc)
             else:
-                self._backfill_outcome("ok")
-                backoff.reset()
-                return body
+                if throttled is None or not throttled(body):
+                    self._backfill_outcome("ok")
+                    backoff.reset()
+                    return body
+                self._backfill_outcome("rate_limited")
+                wait = backoff.next_delay()
+                why = "rate limited (in the body)"
             if wait is None or attempt == BACKFILL_ATTEMPTS:
                 log.warning(f"{ex}: warm start: %s failed: %s; given up", url, why)
                 return None

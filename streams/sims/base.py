@@ -61,6 +61,9 @@ class VenueSim:
         self.history_slow = 0
         self.slow_seconds = 5.0
         self.history_requests: list[Any] = []
+        #: Answer this many history requests with the venue's refusal in an HTTP 200 (OKX's
+        #: ``50011``), after the 429s: for venues whose handler passes a ``refusal`` body.
+        self.history_refusals = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> VenueSim:
@@ -150,13 +153,18 @@ class VenueSim:
                 return self.oi_bodies[key]
         raise web.HTTPNotFound(text=f"no open-interest body for {request.rel_url}")
 
-    async def history_faults(self, error_body: str = "{}") -> None:
+    async def history_faults(self, error_body: str = "{}",
+                             refusal: str | None = None) -> str | None:
         """The faults a history handler serves on demand (see ``history_429``), before its
-        body."""
+        body. Returns ``refusal`` when the handler must answer with it instead (HTTP 200; see
+        ``history_refusals``), else None."""
         if self.history_429 > 0:
             self.history_429 -= 1
             raise web.HTTPTooManyRequests(headers={"Retry-After": self.retry_after},
                                           text=error_body, content_type="application/json")
+        if refusal is not None and self.history_refusals > 0:
+            self.history_refusals -= 1
+            return refusal
         if self.history_slow > 0:
             self.history_slow -= 1
             await asyncio.sleep(self.slow_seconds)

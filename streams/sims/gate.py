@@ -1,7 +1,8 @@
 """Gate USDT futures simulator: ``/v4/ws/usdt`` (``futures.public_liquidates`` subscribe acks and
 errors, ``futures.ping`` -> ``futures.pong``), ``/api/v4/futures/usdt/contracts`` and the
-open-interest listing ``/api/v4/futures/usdt/tickers`` (``oi_bodies``; ``oi_body`` builds one).
-Run
+open-interest listing ``/api/v4/futures/usdt/tickers`` (``oi_bodies``; ``oi_body`` builds one)
+and the liquidation history ``/api/v4/futures/usdt/liq_orders`` (``liq_orders``; a 429 or a slow
+answer on demand). Run
 standalone for a demo: ``python -m liqstress.streams.sims.gate``."""
 
 from __future__ import annotations
@@ -111,6 +112,20 @@ DEFAULT_TICKERS = (ticker("BTC_USDT", 500_000_000, "60000"),
                    ticker("ETH_USDT", 3_000_000, "3000", "-0.00005"))
 
 
+HISTORY_PATH = "/api/v4/futures/usdt/liq_orders"
+#: Gate's error body (the 429 carries one).
+TOO_MANY = orjson.dumps({"label": "TOO_MANY_REQUESTS", "message": "Request Rate Limit Exceeded"}
+                        ).decode()
+
+
+def liq_order(contract: str, size: int, fill_price: str, t_s: int,
+              order_price: str | None = None) -> dict[str, Any]:
+    """One ``liq_orders`` row as the public endpoint gives it (ccxt's sample): ``size`` the
+    signed position in contracts, ``order_size`` its opposite, ``time`` in seconds."""
+    return {"time": t_s, "contract": contract, "size": size, "order_size": -size,
+            "order_price": order_price or fill_price, "fill_price": fill_price, "left": 0}
+
+
 class GateSim(VenueSim):
     ws_paths = (WS_PATH,)
     oi_paths = (OI_PATH,)
@@ -120,9 +135,19 @@ class GateSim(VenueSim):
         #: Every subscribe request received (parsed), across connections.
         self.subscribes: list[dict[str, Any]] = []
         self.oi_bodies[OI_PATH] = oi_body(*DEFAULT_TICKERS)
+        #: ``liq_orders`` rows (``liq_order``), any order: served newest first, at most
+        #: ``limit`` of them, ``from``/``to`` ignored (as measured on the venue).
+        #: ``history_requests`` (base): the query of each request.
+        self.liq_orders: list[dict[str, Any]] = []
 
     def rest_routes(self) -> dict[str, Any]:
-        return {"/api/v4/futures/usdt/contracts": self._contracts}
+        return {"/api/v4/futures/usdt/contracts": self._contracts, HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        self.history_requests.append(dict(request.query))
+        await self.history_faults(TOO_MANY)
+        rows = sorted(self.liq_orders, key=lambda r: r["time"], reverse=True)
+        return orjson.dumps(rows[:int(request.query.get("limit", "100"))]).decode()
 
     async def _contracts(self, request: web.Request) -> str:
         return contracts_body()

@@ -2,7 +2,9 @@
 stale liquidation batch right after the ack, as OKX does), ``/api/v5/public/instruments`` and
 the open-interest poll (``/api/v5/public/funding-rate?instId=ANY``,
 ``/api/v5/public/open-interest?instType=SWAP|FUTURES`` from ``oi_bodies``, built by
-``funding_body`` and ``oi_body``). Run standalone for a demo: ``python -m liqstress.streams.sims.okx``."""
+``funding_body`` and ``oi_body``), and the liquidation history
+``/api/v5/public/liquidation-orders`` (pages back with ``after``; a 429, a ``50011`` refusal or
+a slow answer on demand). Run standalone for a demo: ``python -m liqstress.streams.sims.okx``."""
 
 from __future__ import annotations
 
@@ -119,6 +121,11 @@ def oi_body(inst_type: str, *rows: tuple[str, str, str, str | None]) -> str:
     return orjson.dumps({"code": "0", "data": data, "msg": ""}).decode()
 
 
+HISTORY_PATH = "/api/v5/public/liquidation-orders"
+#: OKX's refusal for rate: code 50011 in an HTTP 200 (the HTTP 429 carries the same body).
+RATE_LIMITED = orjson.dumps({"code": "50011", "msg": "Too Many Requests", "data": []}).decode()
+
+
 class OkxSim(VenueSim):
     ws_paths = (WS_PATH,)
     oi_paths = (FUNDING_PATH, OI_PATH)
@@ -135,9 +142,33 @@ class OkxSim(VenueSim):
         self.oi_bodies[f"{OI_PATH}?instType=FUTURES"] = oi_body(
             "FUTURES", ("BTC-USD-261225", "50000", "83.3", "5000000"))
         self.send_stale_batch = True
+        #: Liquidation history (``/api/v5/public/liquidation-orders``): entries (``entry``)
+        #: per (instType, instFamily), details in any order. Served as OKX pages it: the
+        #: details older than ``after`` (exclusive), newest first, at most ``limit`` (and
+        #: ``history_page``) of them, regrouped per instrument. ``history_requests`` (base):
+        #: (instType, instFamily, after or None) per request; ``history_refusals``: 50011.
+        self.liquidation_history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.history_page = 100
 
     def rest_routes(self) -> dict[str, Any]:
-        return {"/api/v5/public/instruments": self._instruments}
+        return {"/api/v5/public/instruments": self._instruments, HISTORY_PATH: self._history}
+
+    async def _history(self, request: web.Request) -> str:
+        q = request.query
+        key, after = (q.get("instType", ""), q.get("instFamily", "")), q.get("after")
+        self.history_requests.append((*key, after))
+        refused = await self.history_faults(RATE_LIMITED, RATE_LIMITED)
+        if refused is not None:
+            return refused
+        rows = [(int(d["ts"]), e, d) for e in self.liquidation_history.get(key, [])
+                for d in e["details"] if after is None or int(d["ts"]) < int(after)]
+        rows.sort(key=lambda r: r[0], reverse=True)
+        page = rows[:min(int(q.get("limit", "100")), self.history_page)]
+        grouped: dict[str, dict[str, Any]] = {}
+        for _, e, d in page:
+            grouped.setdefault(e["instId"], {**e, "details": [], "totalLoss": "0"})[
+                "details"].append(d)
+        return orjson.dumps({"code": "0", "msg": "", "data": list(grouped.values())}).decode()
 
     async def _instruments(self, request: web.Request) -> str:
         return instruments_body(request.query.get("instType", ""))

@@ -229,6 +229,9 @@ class HistorySpec:
     #: is not a listing: the warm start then fails.
     listing: Callable[[dict[str, str]], str] | None = None
     listing_topics: Callable[[str], Sequence[str]] = lambda body: ()
+    #: True for a body that is the venue refusing for rate (OKX: code ``50011`` in an HTTP
+    #: 200): retried like a 429, never parsed. None: only HTTP 429 is a rate limit.
+    throttled: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,22 @@
   labelled a floor rather than risk overstating coverage.
 - Liveness: ``{"time":<s>,"channel":"futures.ping"}`` every 15 s; the reply is a
   ``futures.pong`` frame. Liquidations are sparse (~1.8/min with ``!all``): silence is normal.
-- Snapshot/replay: Gate sends no history on subscribe, so nothing is dropped. The WS items have
-  no order id, so events are deduped by the content hash (contract, ms time, side, price, size).
+- Snapshot/replay: Gate sends no history on subscribe, so nothing is dropped.
+- Event id: the WS items have no order id, and the REST history (below) has neither the WS
+  item's millisecond nor its ``price`` (it has ``order_price`` and ``fill_price``; which one
+  the WS ``price`` is, is not documented). So the id is built, live and in the history alike,
+  from what both carry: contract, the SECOND of the liquidation and ``|size|``, as
+  ``venue_id`` ``"<second>|<|size| as a float repr>"`` (``liquidation_key``). Why these match:
+  Gate's public WS sample is its private ``futures.liquidates`` sample cut down (the same -124
+  and 1541486601123), and there ``size`` is the POSITION size and ``time``/``time_ms`` the
+  same instant in s/ms, as REST ``size`` and ``time`` are. ``|size|`` rather than the sign:
+  the id holds whichever sign convention the WS turns out to use. The cost: two liquidations
+  of one contract in one second with the same ``|size|`` would share an id and count once; so
+  the n-th repeat of a key within one frame (or one history body) gets ``|n`` appended (Gate
+  batches a contract's liquidations of a ~1 s cycle in one frame, and the history returns the
+  hour in one body, so repeats line up). Repeats split over two frames still merge (a floor).
+  Unverified live: if WS and REST disagree on the second or the size, an overlap is counted
+  twice (never lost); compare a recorded hour of both to confirm.
 - Open interest and funding (REST poll, one request): ``GET /api/v4/futures/usdt/tickers``.
   ``total_size`` is CONTRACTS (one side): coins = ``total_size × quanto_multiplier`` from the
   contracts metadata (else the row's own ``quanto_multiplier``, which newer tickers carry), USD
@@ -47,10 +61,24 @@
   the row's ``funding_interval`` (seconds) where sent, else the contract's ``funding_interval``
   kept by ``load_rest`` (``meta.oi_context[FUNDING_CONTEXT]``), else 8 h. The tickers carry no
   time: ts = receipt time.
+- History (the warm start): ``GET {rest}/api/v4/futures/usdt/liq_orders?limit=1000``, public,
+  every USDT contract in one call. Rows ``{"contract","size","order_size","order_price",
+  "fill_price","left","time"}``: ``size`` the signed POSITION (positive = long, verified
+  167/167 by ai-rates, as for the live rule), ``time`` seconds. Units as live: ``|size| ×
+  quanto_multiplier`` base, priced at ``fill_price`` (the average taker price; ``order_price``
+  when there is none), USDT as USD. Only the last ~hour is served (``from``/``to`` are
+  silently ignored, no cursor: third-party measurement), so ``depth`` is 1 h and one page per
+  call: the warm start covers 1 h and ``covered_since`` says so; the 4 h and 24 h windows
+  still fill from the process start. Rows older than the window are published as dYdX's are
+  (the windows place them by their time). Ids: ``liquidation_key``, as live. A ``label``/
+  ``message`` body (Gate's error) is a ``rest_error`` dead letter; a 429 is retried. The
+  endpoint's own rate limit was not found (public futures endpoints: 200 per 10 s, not
+  verified); one request per start.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -182,6 +210,17 @@ def _event_time(item: dict[str, Any], msg: dict[str, Any]) -> float:
     raise kit.FrameError("missing_field", "time")
 
 
+def liquidation_key(ts: float, size: float, seen: dict[tuple[str, str], int],
+                    contract: str) -> str:
+    """The ``venue_id`` of one liquidation (see "Event id"): its second and ``|size|``, with
+    ``|n`` for the n-th repeat of that key of ``contract`` among the items ``seen`` so far in
+    the same frame or body. ``csrc/venue_gate.c`` builds the same string."""
+    key = f"{math.floor(ts)}|{abs(size)!r}"
+    n = seen.get((contract, key), 0) + 1
+    seen[(contract, key)] = n
+    return key if n == 1 else f"{key}|{n}"
+
+
 def _error_text(msg: dict[str, Any]) -> str:
     err = msg.get("error")
     if isinstance(err, dict):
@@ -217,6 +256,7 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         raise kit.FrameError("unexpected_shape", "result is neither an object nor a list")
     events = []
     unpriced = 0
+    seen: dict[tuple[str, str], int] = {}
     for item in kit.objects(items, "result item"):
         contract = kit.required_str(item, "contract")
         # price is a decimal string; size a number in live frames, a string in the doc sample
@@ -224,25 +264,32 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
         side = side_from_size(size)
         if price <= 0:
             raise kit.FrameError("bad_number", f"price={item.get('price')!r}")
-        ts = _event_time(item, msg)
-        inst = meta.get(contract)
-        if inst is not None:
-            base, quote = inst.base, inst.quote
-            qty: float | None
-            notional: float | None
-            qty, notional = kit.amounts(abs(size), price, "linear", inst.contract_value)
-        else:
-            pair = _pair(contract)
-            if pair is None:
-                raise kit.FrameError("unknown_symbol", contract[:100])
-            base, quote = pair
-            qty = notional = None
-            unpriced += 1
-        events.append(kit.event(
-            exchange=ID, symbol=contract, base=base, quote=quote, market="linear",
-            side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-            recv_ts=recv_ts, sampled=True, qty_raw=item.get("size")))
+        ev, n = _event(contract, side, size, price, _event_time(item, msg), recv_ts, meta,
+                       seen)
+        events.append(ev)
+        unpriced += n
     return kit.parsed("data", tuple(events), unpriced=unpriced)
+
+
+def _event(contract: str, side: Side, size: float, price: float, ts: float, recv_ts: float,
+           meta: kit.Metadata, seen: dict[tuple[str, str], int]) -> tuple[Any, int]:
+    """One liquidation, live or from the history: (event, 1 if unpriced else 0)."""
+    inst = meta.get(contract)
+    qty: float | None
+    notional: float | None
+    if inst is not None:
+        base, quote = inst.base, inst.quote
+        qty, notional = kit.amounts(abs(size), price, "linear", inst.contract_value)
+    else:
+        pair = _pair(contract)
+        if pair is None:
+            raise kit.FrameError("unknown_symbol", contract[:100])
+        base, quote = pair
+        qty = notional = None
+    return kit.event(
+        exchange=ID, symbol=contract, base=base, quote=quote, market="linear", side=side,
+        price=price, qty=qty, notional_usd=notional, ts=ts, recv_ts=recv_ts, sampled=True,
+        venue_id=liquidation_key(ts, size, seen, contract)), int(inst is None)
 
 
 def oi_urls(meta: kit.Metadata, urls: dict[str, str]) -> list[str]:
@@ -278,6 +325,76 @@ def parse_oi(body: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.
     return kit.oi_frame(kit.objects(items, "ticker"), lambda item: _ticker(item, recv_ts, meta))
 
 
+HISTORY_PATH = "/api/v4/futures/{settle}/liq_orders"
+#: Rows asked for: Gate's maximum. The venue answers with about the last hour whatever the
+#: limit (ai-rates: 173 rows over 58 min for 1000), so one page is the whole history.
+HISTORY_LIMIT = 1000
+#: Seconds of history the endpoint really serves: ``from``/``to`` are silently ignored
+#: (ai-rates' bogus-parameter control; ccxt PR #19794 saw 14 min for a 34 min ask).
+HISTORY_DEPTH = 3600.0
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    return ["usdt"]  # the settle the live feed follows (BTC- and USD1-settled: not covered)
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None, end_ms: int | None,
+                    cursor: str | None) -> str:
+    """No window and no cursor: ``from``/``to`` are ignored by the venue (and at most 3600 s
+    apart by its doc), and there is nothing to page with."""
+    url = kit.rest_url(urls, REST, HISTORY_PATH.format(settle=topic))
+    return url if start_ms is None else f"{url}?limit={HISTORY_LIMIT}"
+
+
+def _history_rows(body: str) -> list[Any]:
+    return kit.rest_json(body, list, "liq_orders body is not a list", _rest_error)
+
+
+def history_next_page(body: str, start_ms: int, end_ms: int = 0,
+                      cursor: str | None = None) -> str | None:
+    # The body alone says where the walk stands: window end and cursor are not needed.
+    _history_rows(body)  # a refusal or an odd body gives the topic up (and is dead-lettered)
+    return None
+
+
+def _history_price(row: dict[str, Any]) -> float:
+    """``fill_price`` (the average taker price: what the order closed at, as ccxt reads it);
+    ``order_price`` for a row not filled as taker at all (``fill_price`` 0 or absent)."""
+    if row.get("fill_price") not in (None, "", "0", 0):
+        return kit.num_any(row, "fill_price")
+    return kit.num_any(row, "order_price")
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One ``liq_orders`` body: every row is a liquidation (``size`` the signed position,
+    ``time`` seconds), with the live feed's id (``liquidation_key``)."""
+    events = []
+    unpriced = 0
+    seen: dict[tuple[str, str], int] = {}
+    for row in kit.objects(_history_rows(text), "liq_orders row"):
+        contract = kit.required_str(row, "contract")
+        size = kit.num_any(row, "size")  # an integer; a string where the decimal header is on
+        side = side_from_size(size)
+        price = _history_price(row)
+        if price <= 0:
+            raise kit.FrameError("bad_number", f"fill_price={row.get('fill_price')!r} "
+                                               f"order_price={row.get('order_price')!r}"[:200])
+        if row.get("time") is None:
+            raise kit.FrameError("missing_field", "time")
+        ev, n = _event(contract, side, size, price, _epoch(row, "time"), recv_ts, meta, seen)
+        events.append(ev)
+        unpriced += n
+    return kit.parsed("data" if events else "info", tuple(events), unpriced=unpriced)
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=2.0, max_pages=1, depth=HISTORY_DEPTH,
+    rule="1 h: the last ~hour of every USDT contract in one request (Gate ignores from/to "
+         "and has no cursor: nothing older is public; completeness not documented); the 4 h and "
+         "24 h windows fill from the start")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -290,7 +407,8 @@ VENUE = kit.VenueSpec(
          "USD1-settled contracts are not covered).",
     coverage="**floor**: at most 1 per contract per second before 2026-08-20, batched "
              "arrays with nothing dropped since (unverified, so still flagged sampled); side sign "
-             "**verify live**.",
+             "**verify live**; ids are contract, second and |size| (shared with the history), so "
+             "equal sizes of one contract in one second in two frames count once.",
     # A stall within 30 s (the 20 s timeout before allowed 37 s).
     ping_interval=15.0,
     pong_timeout=10.0,
@@ -302,4 +420,5 @@ VENUE = kit.VenueSpec(
             "metadata) = coins, USD = coins * mark_price; funding_rate per funding_interval "
             "(ticker, else contract metadata, else 8 h); no multiplier -> coins/USD null",
     default_urls={"ws": WS_URL, "rest": REST},
+    history=HISTORY,
 )

@@ -21,6 +21,19 @@
   The body has no mark: ``price`` is null. ``fundingRate`` is the fraction for the upcoming
   settlement, per ``nextFundingTime - fundingTime`` (OKX sets 1-8 h per instrument); dated
   futures have none. Time: ``ts`` of each row.
+- History (the warm start): ``GET {rest}/api/v5/public/liquidation-orders?instType=<SWAP|
+  FUTURES>&instFamily=<family>&state=filled&limit=100`` per family of the loaded instruments
+  (one family per call: ~480 swaps and a dozen futures families), newest first, paged back
+  with ``after`` (exclusive) = just past the oldest ``ts`` of the page until a row is older
+  than the window or a page is short. OKX serves "the last day" and the rows are a SAMPLE,
+  like the live channel, published ~1 h late (ai-rates measured 100 rows spanning 21.8 h on
+  BTC-USDT, the newest ~92 min old): the history is a floor too. Entries have the live
+  channel's shape and go through the same ``_entry_events``: the same detail gives the same
+  content-hash id, so a liquidation seen live and in the history counts once. Limit 40
+  requests per 2 s per IP: 10 a second here. A refusal for rate comes as ``code`` ``50011``
+  in an HTTP 200 (``history_throttled``): retried like a 429, never parsed. Any other non-0
+  code is a ``rest_error`` dead letter and gives that family up. SDKs are dropping the
+  endpoint (removed from ccxt's map and ``okx-api``): a 404 fails the warm start, not the feed.
 """
 
 from __future__ import annotations
@@ -190,47 +203,141 @@ def _side(detail: dict[str, Any]) -> Side:
     return kit.side_from_position_side(pos)
 
 
+def _entry_events(entry: Any, inst_type: Any, recv_ts: float,
+                  meta: kit.Metadata) -> tuple[list[Any], int]:
+    """One ``data`` entry (an instrument and its ``details``): its events and how many of them
+    are unpriced. Shared by the live channel and the REST history, whose entries have the same
+    shape, so the same liquidation gets the same event id from both."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("details"), list):
+        raise kit.FrameError("unexpected_shape", "data entry without details")
+    inst_id = kit.required_str(entry, "instId")
+    inst_type = entry.get("instType", inst_type)
+    if inst_type not in INST_TYPES:
+        raise kit.FrameError("unsupported_instrument", str(inst_type)[:50])
+    inst = meta.get(inst_id)
+    if inst:
+        base, quote, market = inst.base, inst.quote, inst.market
+    else:
+        pair = _pair(str(entry.get("uly") or entry.get("instFamily") or inst_id))
+        if pair is None:
+            raise kit.FrameError("unknown_symbol", inst_id)
+        base, quote = pair
+        # OKX naming: coin-margined (inverse) contracts are quoted in USD.
+        market = "inverse" if quote in _USD else "linear"
+    events = []
+    unpriced = 0
+    for d in kit.objects(entry["details"], "detail"):
+        side = _side(d)
+        sz, price, ts = kit.num_str(d, "sz"), kit.num_str(d, "bkPx"), kit.ms(d, "ts", string=True)
+        if sz < 0 or price <= 0 or ts <= 0:
+            raise kit.FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
+        qty: float | None
+        notional: float | None
+        if inst is None:
+            qty = notional = None
+            unpriced += 1
+        else:  # linear: sz*ctVal*ctMult base; inverse: that many USD
+            qty, notional = kit.amounts(sz, price, inst.market, inst.contract_value)
+        events.append(kit.event(
+            exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
+            side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
+            recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
+    return events, unpriced
+
+
 def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
     envelope = kit.okx_envelope(text, "channel", CHANNEL)
     if isinstance(envelope, kit.Parsed):
         return envelope
     _, arg, data = envelope
-    events = []
+    events: list[Any] = []
     unpriced = 0
     for entry in data:
-        if not isinstance(entry, dict) or not isinstance(entry.get("details"), list):
-            raise kit.FrameError("unexpected_shape", "data entry without details")
-        inst_id = kit.required_str(entry, "instId")
-        inst_type = entry.get("instType", arg.get("instType"))
-        if inst_type not in INST_TYPES:
-            raise kit.FrameError("unsupported_instrument", str(inst_type)[:50])
-        inst = meta.get(inst_id)
-        if inst:
-            base, quote, market = inst.base, inst.quote, inst.market
-        else:
-            pair = _pair(str(entry.get("uly") or entry.get("instFamily") or inst_id))
-            if pair is None:
-                raise kit.FrameError("unknown_symbol", inst_id)
-            base, quote = pair
-            # OKX naming: coin-margined (inverse) contracts are quoted in USD.
-            market = "inverse" if quote in _USD else "linear"
-        for d in kit.objects(entry["details"], "detail"):
-            side = _side(d)
-            sz, price, ts = kit.num_str(d, "sz"), kit.num_str(d, "bkPx"), kit.ms(d, "ts", string=True)
-            if sz < 0 or price <= 0 or ts <= 0:
-                raise kit.FrameError("bad_number", f"sz={d.get('sz')!r} bkPx={d.get('bkPx')!r} ts={d.get('ts')!r}")
-            qty: float | None
-            notional: float | None
-            if inst is None:
-                qty = notional = None
-                unpriced += 1
-            else:  # linear: sz*ctVal*ctMult base; inverse: that many USD
-                qty, notional = kit.amounts(sz, price, inst.market, inst.contract_value)
-            events.append(kit.event(
-                exchange=ID, symbol=inst_id, base=base, quote=quote, market=market,
-                side=side, price=price, qty=qty, notional_usd=notional, ts=ts,
-                recv_ts=recv_ts, sampled=True, qty_raw=d.get("sz")))
+        evs, n = _entry_events(entry, arg.get("instType"), recv_ts, meta)
+        events += evs
+        unpriced += n
     return kit.parsed("data", tuple(events), unpriced=unpriced)
+
+
+HISTORY_PATH = "/api/v5/public/liquidation-orders"
+#: Details per history page: OKX's maximum ``limit``; a page with fewer is the last.
+HISTORY_LIMIT = 100
+#: OKX's "too many requests", sent in an HTTP 200 (ai-rates ``adapter.go`` retries it).
+RATE_LIMITED = "50011"
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    """``<instType>:<instFamily>`` of every instrument loaded: the endpoint takes one family
+    per call. FUTURES families are read too (a dozen or so beside ~480 swaps) because the live
+    feed counts FUTURES: their windows would otherwise mix live rows with no history."""
+    topics = set()
+    for inst_id in meta.instruments:
+        parts = inst_id.split("-")
+        if len(parts) < 3 or not parts[0] or not parts[1]:
+            continue
+        kind = "SWAP" if parts[-1] == "SWAP" else "FUTURES"
+        topics.add(f"{kind}:{parts[0]}-{parts[1]}")
+    return sorted(topics)
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None, end_ms: int | None,
+                    cursor: str | None) -> str:
+    """No time window: the newest rows first, then back with ``after`` (``cursor``)."""
+    inst_type, _, family = topic.partition(":")
+    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?instType={inst_type}&instFamily={family}"
+                                   "&state=filled")
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    url += f"&limit={HISTORY_LIMIT}"
+    return url + (f"&after={cursor}" if cursor is not None else "")
+
+
+def history_throttled(body: str) -> bool:
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False  # not a refusal: the parser dead-letters it
+    return isinstance(msg, dict) and str(msg.get("code")) == RATE_LIMITED
+
+
+def _history_entries(body: str) -> list[Any]:
+    msg = kit.rest_json(body, dict, "REST body is not an object", _rest_error)
+    return kit.member(msg, "data", list)
+
+
+def history_next_page(body: str, start_ms: int, end_ms: int = 0,
+                      cursor: str | None = None) -> str | None:
+    # The body alone says where the walk stands: window end and cursor are not needed.
+    stamps = [round(kit.ms(d, "ts", string=True) * 1000)
+              for entry in kit.objects(_history_entries(body), "data entry")
+              for d in kit.objects(kit.member(entry, "details", list), "detail")]
+    if len(stamps) < HISTORY_LIMIT:
+        return None
+    oldest = min(stamps)  # OKX: "not necessarily in chronological order"
+    if oldest < start_ms:
+        return None
+    # ``after`` is exclusive: from just past the oldest millisecond, so its rows that did not
+    # fit come too (those read twice are dropped by id); a page all in one millisecond moves
+    # past it, or it would be read forever.
+    return str(oldest if oldest == max(stamps) else oldest + 1)
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a family's filled liquidation orders: the live channel's entries."""
+    events: list[Any] = []
+    unpriced = 0
+    for entry in _history_entries(text):
+        evs, n = _entry_events(entry, None, recv_ts, meta)
+        events += evs
+        unpriced += n
+    return kit.parsed("data" if events else "info", tuple(events), unpriced=unpriced)
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, throttled=history_throttled, max_rate=10.0, max_pages=30,
+    rule="24 h: sampled, last day, ~1 h behind: filled liquidation orders per instFamily "
+         "(SWAP and FUTURES, ~500 calls; 100 a page, back with after); 10 requests/s")
 
 
 VENUE = kit.VenueSpec(
@@ -253,6 +360,7 @@ VENUE = kit.VenueSpec(
     drop_before_subscribe=True,
     default_urls={"ws": WS_URL, "rest": REST},
     oi_source=kit.url_has(FUNDING_PATH, OI_PATH),
+    history=HISTORY,
     oi_rule="funding-rate?instId=ANY then open-interest (SWAP, FUTURES): coins oiCcy, USD oiUsd "
             "(inverse without it: oi*ctVal USD; else null), no mark (price null); fundingRate "
             "per nextFundingTime-fundingTime hours; dated futures no funding",
