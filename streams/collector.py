@@ -636,7 +636,8 @@ class Collector:
             # Read from ``since``; what lies before it (durable mode) the last run covered.
             self._set_covered_since(now - self.backfill_depth)
             if self.coverage is not None:
-                self.coverage.backfilled = (now - self.backfill_depth, now)
+                self.coverage.backfilled = (now - self.backfill_depth, now - min(
+                    hist.lag, self.backfill_depth))
             self._set_backfill_state("done")
             log.info("%s: warm start done in %.0f s", ex, self.clock() - now)
         self._save_state()

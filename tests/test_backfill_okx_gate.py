@@ -214,6 +214,12 @@ async def test_okx_warm_start_pages_back_retries_50011_and_counts_an_overlap_onc
     assert rig.sink.deadletters == []  # the 50011 body was never parsed as a page
     assert rig.value("liqstress_source_covered_since_timestamp_seconds") == pytest.approx(
         now_ms / 1000 - 86_400, abs=10)
+    # OKX publishes about 70 min late: the coverage record's history span ends that much
+    # before the warm start, so the windows report the last 70 min before it missing.
+    rec = rig.col.coverage.record(time.time())
+    assert rec.backfilled is not None
+    assert rec.backfilled[1] - rec.backfilled[0] == pytest.approx(86_400 - 4200)
+    assert rec.backfilled[1] == pytest.approx(now_ms / 1000 - 4200, abs=10)
 
 
 async def test_okx_refusing_with_50011_fails_the_warm_start_not_the_feed() -> None:

@@ -221,6 +221,10 @@ class HistorySpec:
     max_pages: int = 50
     #: Seconds of history the venue serves at most (the warm start asks for up to 24 h).
     depth: float = 86_400.0
+    #: Seconds the venue publishes its history late (OKX: about 70 min): the last ``lag``
+    #: before the warm start is not in it yet, so coverage reports that span missing unless
+    #: the live feed covered it.
+    lag: float = 0.0
     #: How far back and at what cost, in words (docs/venues.md, ``liqstress venues``).
     rule: str = ""
     #: For a venue that loads no metadata (HTX): the URL of a REST listing the warm start
