@@ -215,6 +215,21 @@ def test_windows_table_totals() -> None:
     assert style_of(table, "1.30M") == "green"
 
 
+def test_windows_table_says_how_many_venues_cover_each_window() -> None:
+    m = top.parse_metrics("\n".join(
+        f'liqstress_window_coverage_missing_ratio{{exchange="{ex}",window="{w}"}} {v}'
+        for ex, per in (("binance", {"1h": 0, "24h": 0.75}), ("dydx", {"1h": 0, "24h": 0}))
+        for w, v in per.items()) + "\n")
+    cov = top.coverage_counts(m)
+    assert cov == {"1h": (2, 2), "24h": (1, 2)}
+    table = top.windows_table(ROWS, coverage=cov)
+    text = plain(table)
+    assert next(ln for ln in text.splitlines() if ln.startswith("1h ")).split()[-1] == "2/2"
+    assert next(ln for ln in text.splitlines() if ln.startswith("24h ")).split()[-1] == "1/2"
+    assert style_of(table, "1/2") == "yellow" and style_of(table, "2/2") == ""
+    assert "venues" not in plain(top.windows_table(ROWS))  # no worker coverage, no column
+
+
 def test_exchanges_ordered_by_1h_then_24h_zero_rows_dropped() -> None:
     text = plain(top.exchanges_table(ROWS))
     names = [ln.split()[0] for ln in text.splitlines()[3:] if ln.strip()]

@@ -381,17 +381,38 @@ def stress_panel(m: Mapping[str, Samples], columns: int = 2, bar_width: int = 8)
     return Group(head, grid)
 
 
-def windows_table(rows: Sequence[Mapping[str, Any]], windows: Sequence[str] = WINDOWS) -> Table:
-    """Window totals, all exchanges: long, short, total, long share."""
+def coverage_counts(m: Mapping[str, Samples]) -> dict[str, tuple[int, int]]:
+    """Per window: (venues covering all of it, venues reporting), from the worker's
+    liqstress_window_coverage_missing_ratio (docs/warm-start.md, Coverage)."""
+    out: dict[str, tuple[int, int]] = {}
+    for lbls, value in m.get("liqstress_window_coverage_missing_ratio", ()):
+        w = lbls.get("window")
+        if w is None:
+            continue
+        whole, seen = out.get(w, (0, 0))
+        out[w] = (whole + (value == 0), seen + 1)
+    return out
+
+
+def windows_table(rows: Sequence[Mapping[str, Any]], windows: Sequence[str] = WINDOWS,
+                  coverage: Mapping[str, tuple[int, int]] | None = None) -> Table:
+    """Window totals, all exchanges: long, short, total, long share, and (with ``coverage``)
+    how many venues the window holds whole: a total over part of a window is short."""
     tot = totals(rows, "total").get("all", {})
     t = _table("Totals")
     t.add_column("window")
     for name in ("long", "short", "total", "long %"):
         t.add_column(name, justify="right")
+    if coverage:
+        t.add_column("venues", justify="right")
     for w in windows:
         lo, sh = window_usd(tot, w, "long"), window_usd(tot, w, "short")
-        t.add_row(w, usd_text(lo, "long"), usd_text(sh, "short"), Text(fmt_usd(lo + sh)),
-                  share_text(long_share(lo, sh)))
+        cells: list[RenderableType] = [w, usd_text(lo, "long"), usd_text(sh, "short"),
+                                       Text(fmt_usd(lo + sh)), share_text(long_share(lo, sh))]
+        if coverage:
+            whole, seen = coverage.get(w, (0, 0))
+            cells.append(Text(f"{whole}/{seen}", style="" if whole == seen else "yellow"))
+        t.add_row(*cells)
     return t
 
 
@@ -597,10 +618,12 @@ def render(poll: Poll, width: int = 160, height: int = 50,
 
     wide_stress = stress_panel(m, columns=2, bar_width=10 if width >= 150 else 5)
     if has_windows:
-        got = _side_by_side([windows_table(rows), wide_stress], width, min_last=45)
+        cov = coverage_counts(m)
+        got = _side_by_side([windows_table(rows, coverage=cov), wide_stress], width,
+                            min_last=45)
         if got is None:
             out += stacked(stress_panel(m, columns=3 if width >= 80 else 2, bar_width=5),
-                           windows_table(rows))
+                           windows_table(rows, coverage=cov))
         else:
             out += [got, blank]
     else:
