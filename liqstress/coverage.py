@@ -18,6 +18,7 @@ collector must never look like a quiet venue).
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,9 @@ class SourceCoverage:
     sampled: bool
     #: True while the live feed is down right now (the last gap is open).
     down: bool = False
+    #: Which collector process wrote it (random per process): several collectors of one
+    #: venue (a restart, or a standby) each report; the venue covers the union of theirs.
+    collector: str = ""
 
     @property
     def key(self) -> str:
@@ -82,7 +86,7 @@ class SourceCoverage:
                              "backfilled": list(self.backfilled) if self.backfilled else None,
                              "gaps": [list(g) for g in self.gaps],
                              "backfill_state": self.backfill_state, "sampled": self.sampled,
-                             "down": self.down})
+                             "down": self.down, "collector": self.collector})
 
     def covered(self, now: float, backfill: bool = True) -> list[Span]:
         """The covered spans up to ``now`` (with the warm start's or live only), merged."""
@@ -150,12 +154,15 @@ def coverage_from_json(data: bytes | str | dict[str, Any]) -> SourceCoverage:
     for name in ("sampled", "down"):
         if not isinstance(obj.get(name, False), bool):
             raise CoverageError(f"{name} must be true or false")
+    collector = obj.get("collector", "")
+    if not isinstance(collector, str) or len(collector) > 64:
+        raise CoverageError("collector must be a string of at most 64 characters")
     backfilled = obj["backfilled"]
     return SourceCoverage(
         v=SCHEMA_VERSION, exchange=obj["exchange"], ts=ts, live_since=live_since,
         backfilled=None if backfilled is None else _span("backfilled", backfilled),
         gaps=tuple(_span("gaps", g) for g in gaps), backfill_state=obj["backfill_state"],
-        sampled=obj["sampled"], down=obj.get("down", False))
+        sampled=obj["sampled"], down=obj.get("down", False), collector=collector)
 
 
 @dataclass
@@ -171,6 +178,7 @@ class CoverageTracker:
     gaps: list[Span] = field(default_factory=list)
     #: Start of the open gap; the feed is not up before its first subscription.
     down_since: float | None = None
+    collector: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
         if self.down_since is None:
@@ -205,7 +213,7 @@ class CoverageTracker:
             v=SCHEMA_VERSION, exchange=self.exchange, ts=now, live_since=self.live_since,
             backfilled=self.backfilled, gaps=tuple(gaps[-MAX_GAPS:]),
             backfill_state=self.backfill_state, sampled=self.sampled,
-            down=self.down_since is not None)
+            down=self.down_since is not None, collector=self.collector)
 
 
 @dataclass(frozen=True)
@@ -266,49 +274,58 @@ class WindowCoverage:
                 "exchanges": {ex: v.to_dict() for ex, v in sorted(self.venues.items())}}
 
 
-def venue_window(rec: SourceCoverage, now: float, seconds: float) -> VenueWindow:
+def venue_window(recs: Sequence[SourceCoverage], now: float, seconds: float) -> VenueWindow:
+    """One venue's coverage of ``[now - seconds, now]``: the union of what its collectors
+    report (a restarted collector's last run still covers the time it ran)."""
     a = now - seconds
+    covered = _merge(s for r in recs for s in r.covered(now))
+    live = _merge(s for r in recs for s in r.covered(now, backfill=False))
+    # Read back = the history spans minus what a live feed covered anyway.
     backfilled = 0.0
-    if rec.backfilled:
-        # Read back = the history span minus what the live feed covered anyway.
-        b0, b1 = max(a, rec.backfilled[0]), min(now, rec.backfilled[1])
+    for b0, b1 in _merge(r.backfilled for r in recs if r.backfilled):
+        b0, b1 = max(a, b0), min(now, b1)
         if b1 > b0:
-            backfilled = (b1 - b0) - _overlap(rec.covered(now, backfill=False), b0, b1)
-    missing = seconds - _overlap(rec.covered(now), a, now)
+            backfilled += (b1 - b0) - _overlap(live, b0, b1)
+    missing = seconds - _overlap(covered, a, now)
     return VenueWindow(backfilled_s=max(0.0, backfilled),
                        missing_s=missing if missing > TOLERANCE_S else 0.0)
 
 
-def window_coverage(records: Mapping[str, SourceCoverage], now: float,
+def window_coverage(records: Iterable[SourceCoverage], now: float,
                     windows: Mapping[str, int]) -> dict[str, WindowCoverage]:
     """Per window name, every reporting venue's coverage of ``[now - size, now]``."""
-    sampled = frozenset(ex for ex, r in records.items() if r.sampled)
-    return {name: WindowCoverage(float(size), {ex: venue_window(r, now, size)
-                                               for ex, r in records.items()}, sampled)
+    by_venue: dict[str, list[SourceCoverage]] = {}
+    for r in records:
+        by_venue.setdefault(r.exchange, []).append(r)
+    sampled = frozenset(ex for ex, rs in by_venue.items() if any(r.sampled for r in rs))
+    return {name: WindowCoverage(float(size), {ex: venue_window(rs, now, size)
+                                               for ex, rs in by_venue.items()}, sampled)
             for name, size in windows.items()}
 
 
 class CoverageStore:
-    """A worker's newest record per venue (records arrive from every collector, any order)."""
+    """A worker's newest record per venue and collector (records arrive from every
+    collector, in any order)."""
 
     def __init__(self) -> None:
-        self.records: dict[str, SourceCoverage] = {}
+        self.records: dict[tuple[str, str], SourceCoverage] = {}
 
     def apply(self, rec: SourceCoverage) -> bool:
-        old = self.records.get(rec.exchange)
+        key = (rec.exchange, rec.collector)
+        old = self.records.get(key)
         if old is not None and old.ts >= rec.ts:
             return False
-        self.records[rec.exchange] = rec
+        self.records[key] = rec
         return True
 
     def prune(self, now: float) -> None:
-        """Forget venues silent for longer than every window: all of their time is missing
-        by then, and a venue no longer collected should not stay listed for ever."""
-        for ex in [ex for ex, r in self.records.items() if r.ts < now - GAP_HORIZON]:
-            del self.records[ex]
+        """Forget collectors silent for longer than every window: all of their time is out
+        of every window by then, and a venue no longer collected should not stay listed."""
+        for key in [k for k, r in self.records.items() if r.ts < now - GAP_HORIZON]:
+            del self.records[key]
 
     def windows(self, now: float, windows: Mapping[str, int]) -> dict[str, WindowCoverage]:
-        return window_coverage(self.records, now, windows)
+        return window_coverage(self.records.values(), now, windows)
 
 
 def coverage_dict(cov: Mapping[str, WindowCoverage],

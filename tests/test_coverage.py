@@ -64,7 +64,7 @@ def tracker_with_outages() -> CoverageTracker:
 def test_missing_time_is_before_the_start_and_while_down() -> None:
     rec = tracker_with_outages().record(T0 + 200)
     assert rec.gaps == ((T0, T0 + 2), (T0 + 100, T0 + 130)) and not rec.down
-    cov = window_coverage({"okx": rec}, T0 + 200, WINDOWS)
+    cov = window_coverage([rec], T0 + 200, WINDOWS)
     assert cov["1m"].venues["okx"].missing_s == 0 and cov["1m"].complete == ["okx"]
     # 5 min: 100 s before the process started, 2 s connecting, 30 s down.
     assert cov["5m"].venues["okx"].missing_s == pytest.approx(132)
@@ -77,7 +77,7 @@ def test_the_warm_start_covers_what_lies_before_the_start_not_the_outages_after(
     tr = tracker_with_outages()
     tr.backfilled, tr.backfill_state = (T0 - DAY + 60, T0 + 1), "done"
     now = T0 + 200
-    cov = window_coverage({"okx": tr.record(now)}, now, WINDOWS)
+    cov = window_coverage([tr.record(now)], now, WINDOWS)
     okx = cov["24h"].venues["okx"]
     # Read back: from the window's start to T0 + 1 (the first second was not live yet).
     assert okx.backfilled_s == pytest.approx(DAY - 200 + 1)
@@ -93,13 +93,13 @@ def test_a_silent_collector_counts_as_missing_and_a_down_feed_at_once() -> None:
     tr.set_up(True, T0)
     rec = tr.record(T0 + 600)
     later = T0 + 600 + STALE_AFTER + 120
-    cov = window_coverage({"bybit": rec}, later, WINDOWS)
+    cov = window_coverage([rec], later, WINDOWS)
     assert cov["1m"].venues["bybit"].missing_s == pytest.approx(60)
     assert cov["5m"].venues["bybit"].missing_s == pytest.approx(120)
     tr.set_up(False, T0 + 700)
     down = tr.record(T0 + 710)
     assert down.down and down.gaps[-1] == (T0 + 700, T0 + 710)
-    cov = window_coverage({"bybit": down}, T0 + 720, WINDOWS)
+    cov = window_coverage([down], T0 + 720, WINDOWS)
     assert cov["1m"].venues["bybit"].missing_s == pytest.approx(20)
 
 
@@ -115,7 +115,7 @@ def test_many_outages_stay_bounded_and_are_never_reported_covered() -> None:
     assert len(rec.gaps) <= MAX_GAPS
     down_s = 1 + 6 * (n - 1) + (end - (T0 + 10 * (n - 1) + 5))
     span = int(end + 1 - T0)
-    missing = window_coverage({"htx": rec}, end + 1, {"w": span})["w"].venues["htx"].missing_s
+    missing = window_coverage([rec], end + 1, {"w": span})["w"].venues["htx"].missing_s
     # Merging the oldest spans reports the covered seconds between them as missing too.
     assert down_s <= missing <= span
 
@@ -145,13 +145,38 @@ def test_wire_round_trip_schema_and_bad_records() -> None:
     assert defs[0] == defs[1] == defs[2]
 
 
-def test_the_store_keeps_the_newest_record_per_venue_and_forgets_a_day_old_one() -> None:
+def test_the_store_keeps_the_newest_record_per_collector_and_forgets_a_day_old_one() -> None:
     store = CoverageStore()
-    new, old = (CoverageTracker("okx", T0).record(T0 + k) for k in (20, 10))
+    tracker = CoverageTracker("okx", T0)
+    new, old = (tracker.record(T0 + k) for k in (20, 10))
     assert store.apply(new) and not store.apply(old)
-    assert store.records["okx"] is new
+    assert store.records == {("okx", tracker.collector): new}
     store.prune(T0 + 20 + 25 * 3600 + 1)
     assert store.records == {}
+
+
+def test_a_venue_covers_the_union_of_its_collectors() -> None:
+    """A restart: the first run covered four hours and stopped (its last record says down),
+    the second started 60 s later. A standby: a second collector up all along fills that
+    minute. Each collector's newest record is kept; the venue covers their union."""
+    store = CoverageStore()
+    first = CoverageTracker("bybit", T0)
+    first.set_up(True, T0)
+    first.set_up(False, T0 + 4 * 3600)
+    store.apply(first.record(T0 + 4 * 3600))
+    second = CoverageTracker("bybit", T0 + 4 * 3600 + 60)
+    second.set_up(True, T0 + 4 * 3600 + 60)
+    now = T0 + 5 * 3600 + 120
+    store.apply(second.record(now))
+    assert len(store.records) == 2
+    cov = store.windows(now, WINDOWS)
+    assert cov["1h"].complete == ["bybit"]
+    assert cov["4h"].venues["bybit"].missing_s == pytest.approx(60)  # the restart's minute
+    assert cov["12h"].venues["bybit"].missing_s == pytest.approx(12 * 3600 - 5 * 3600 - 60)
+    standby = CoverageTracker("bybit", T0 + 3600)
+    standby.set_up(True, T0 + 3600)
+    store.apply(standby.record(now))
+    assert store.windows(now, WINDOWS)["4h"].complete == ["bybit"]
 
 
 def worker_state() -> tuple[WorkerState, Metrics]:
@@ -231,14 +256,14 @@ async def test_a_collector_reports_its_coverage_through_the_warm_start_and_a_sto
             assert done.backfill_state == "done" and not done.down
             assert done.backfilled is not None
             assert done.backfilled[0] == pytest.approx(done.backfilled[1] - DAY, abs=1e-6)
-            cov = window_coverage({"dydx": done}, time.time(), WINDOWS)
+            cov = window_coverage([done], time.time(), WINDOWS)
             assert all(c.complete == ["dydx"] for c in cov.values()), cov
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     last = sink.coverage_records[-1]
     assert last.down and last.backfill_state == "done"
-    stopped = window_coverage({"dydx": last}, last.ts + 30, WINDOWS)["1m"]
+    stopped = window_coverage([last], last.ts + 30, WINDOWS)["1m"]
     assert stopped.venues["dydx"].missing_s == pytest.approx(30, abs=0.5)
 
 
