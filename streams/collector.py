@@ -223,6 +223,26 @@ class Pacer:
         self.next_at = max(self.next_at, time.monotonic() + delay)
 
 
+class TokenBucket:
+    """At most ``burst`` at once and ``rate`` a second after: in any window of T seconds no
+    more than ``burst + rate * T`` pass (a per-minute message budget). Monotonic time."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, max(1, burst)
+        self.tokens = float(self.burst)
+        self.at = time.monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds of a ``Retry-After`` header given in seconds; None for none or an HTTP date
     (the backoff then decides)."""
@@ -269,6 +289,15 @@ class ConnState:
     failures: int = 0
     cursors: dict[str, int] = field(default_factory=dict)
     was_up: bool = False
+    #: Paced connections (``Connection.send_interval``): our messages wait here for the
+    #: sender task, in order; None while there is no connection or it is not paced.
+    outbox: asyncio.Queue[str] | None = None
+
+    async def send(self, msg: str) -> None:
+        if self.outbox is not None:
+            self.outbox.put_nowait(msg)
+        else:
+            await self.ws.send(msg)
 
 
 class Collector:
@@ -842,7 +871,7 @@ class Collector:
                 log.info("%s/%s: subscribing %d new topics", self.venue.id, conn.name, len(added))
                 state.expected_acks += len(msgs)
                 for msg in msgs:
-                    await state.ws.send(msg)
+                    await state.send(msg)
 
     async def _run_connection(self, name: str) -> None:
         backoff = Backoff(self.backoff_initial, self.backoff_cap)
@@ -1098,8 +1127,13 @@ class Collector:
             state.expected_acks = (len(conn.subscribe) if conn.expected_acks is None
                                    else conn.expected_acks)
             state.ws = ws
+            sender: asyncio.Task[None] | None = None
+            if conn.send_rate > 0:
+                state.outbox = asyncio.Queue()
+                sender = asyncio.create_task(self._paced_sender(
+                    ws, state.outbox, TokenBucket(conn.send_rate, conn.send_burst)))
             for msg in conn.subscribe:
-                await ws.send(msg)
+                await state.send(msg)
             if state.expected_acks == 0:
                 self.session.mark_subscribed(conn.url, self.clock())
                 self._mark_up(state, backoff)
@@ -1118,19 +1152,34 @@ class Collector:
                         if not state.up and state.acks >= state.expected_acks:
                             self._mark_up(state, backoff)
                     if out.reply is not None:
-                        await ws.send(out.reply)
+                        await state.send(out.reply)
                     if pinger.done():
                         pinger.result()
+                    if sender is not None and sender.done():
+                        sender.result()
             except ConnectionClosed:
                 if state.closing is not None:  # our close after a missed pong: say why
                     raise state.closing from None
                 raise
             finally:
                 state.ws = None
+                state.outbox = None
                 pinger.cancel()
-                await asyncio.gather(pinger, return_exceptions=True)
+                if sender is not None:
+                    sender.cancel()
+                await asyncio.gather(pinger, *([sender] if sender else []),
+                                     return_exceptions=True)
             if pinger.done() and not pinger.cancelled() and pinger.exception():
                 raise pinger.exception()  # type: ignore[misc]
+
+    @staticmethod
+    async def _paced_sender(ws: websockets.ClientConnection, outbox: asyncio.Queue[str],
+                            bucket: TokenBucket) -> None:
+        """Sends the queued messages in order, as fast as ``bucket`` allows."""
+        while True:
+            msg = await outbox.get()
+            await bucket.take()
+            await ws.send(msg)
 
     async def _pinger(self, ws: websockets.ClientConnection, state: ConnState) -> None:
         tick = self._tick()

@@ -431,16 +431,51 @@ async def test_collector_against_simulator() -> None:
     rig.assert_recovered()
 
 
-async def test_subscribes_never_exceed_the_venues_in_flight_cap() -> None:
+#: Time shrunk 60x: a venue "minute" of 1 s, and the pace scaled with it.
+FAST_MINUTE = 1.0
+
+
+async def test_subscribes_never_exceed_the_venues_in_flight_cap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lighter, "SEND_RATE", lighter.SEND_RATE * 60 / FAST_MINUTE)
     markets = {i: f"M{i}" for i in range(120)}
     sim = LighterSim(markets)
     sim.ack_delay = 0.02
+    sim.rate_window = FAST_MINUTE
     sim.max_inflight = lighter.WINDOW  # tighter than the venue: the window alone must hold
     async with HARNESS.collector(sim) as rig:
         assert sorted(sim.subscribed) == sorted(markets)
         assert rig.up() == 1
     assert sim.rate_limited == 0 and sim.inflight_peak == lighter.WINDOW
     assert sim.per_minute_peak <= lighter.MAX_PER_MINUTE
+
+
+@pytest.mark.parametrize("paced", [True, False])
+async def test_subscribes_stay_within_the_per_minute_budget_for_any_number_of_markets(
+        monkeypatch: pytest.MonkeyPatch, paced: bool) -> None:
+    """400 markets, twice the venue's 200 messages a minute (a minute shrunk to 1 s, the pace
+    with it): paced, every subscribe is accepted and no "minute" sees more than 200 of our
+    messages; unpaced (the ack chain alone), the venue refuses some."""
+    monkeypatch.setattr(lighter, "SEND_RATE", lighter.SEND_RATE * 60 / FAST_MINUTE
+                        if paced else 0.0)
+    markets = {i: f"M{i}" for i in range(400)}
+    sim = LighterSim(markets)
+    sim.ack_delay = 0.005
+    sim.rate_window = FAST_MINUTE
+    sim.replay_on_subscribe = False
+    async with HARNESS.collector(sim, subscribed=False) as rig:
+        if paced:
+            await sim.wait_for(lambda: len(sim.subscribed) == 400, timeout=20)
+            await sim.wait_for(lambda: rig.up() == 1)
+        else:
+            await sim.wait_for(lambda: sim.rate_limited > 0, timeout=20)
+    if paced:
+        assert sim.rate_limited == 0
+        # Subscribes and our pings (the harness pings often) together, as the venue counts.
+        assert sim.per_minute_peak <= lighter.MAX_PER_MINUTE
+        assert sim.inflight_peak <= lighter.WINDOW
+    else:
+        assert sim.per_minute_peak > lighter.MAX_PER_MINUTE
 
 
 async def test_a_burst_of_every_subscribe_would_be_refused() -> None:

@@ -319,6 +319,8 @@ class LighterSim(VenueSim):
         #: Per-IP caps: subscribes awaiting their ack, client messages in any 60 s.
         self.max_inflight = 50
         self.max_per_minute = 200
+        #: The "minute" of ``max_per_minute`` in seconds (tests shrink time with it).
+        self.rate_window = 60.0
         self.inflight = 0
         self.inflight_peak = 0
         self.per_minute_peak = 0
@@ -362,10 +364,11 @@ class LighterSim(VenueSim):
         self.watch_idle(ws, "i/o timeout")
 
     def _count_message(self) -> int:
-        """Client messages of the last 60 s, this one included (every connection: per IP)."""
+        """Client messages of the last ``rate_window`` s, this one included (every connection:
+        per IP)."""
         now = time.monotonic()
         self._sent.append(now)
-        while self._sent and now - self._sent[0] > 60.0:
+        while self._sent and now - self._sent[0] > self.rate_window:
             self._sent.popleft()
         self.per_minute_peak = max(self.per_minute_peak, len(self._sent))
         return len(self._sent)

@@ -138,6 +138,12 @@ class Connection:
     #: Keep at most one price frame per this many seconds (0 = all): minute-level signals
     #: need no 1-second marks, and every kept frame is also a raw record.
     min_interval: float = 0.0
+    #: Our messages on this connection (subscribes and the replies a parse asks for) per
+    #: second at most, after a burst of ``send_burst``, for a venue that limits them per
+    #: minute (Lighter: 200 a minute per IP). 0 = not paced. Pings go out unpaced (a few a
+    #: minute): leave room for them.
+    send_rate: float = 0.0
+    send_burst: int = 1
     #: A polled source instead of a websocket (``url`` is then http/https, ``VenueSpec.poll``
     #: says how to request it): seconds in which every one of ``topics`` is requested once.
     #: 0 = not polled.

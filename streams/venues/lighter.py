@@ -46,9 +46,11 @@
   ``WINDOW`` subscribes, and each ``subscribed/trade`` ack carries (``Parsed.reply``) the
   subscribe of the market ``WINDOW`` places further in the connection's list: never more than
   ``WINDOW`` in flight. The list is metadata order (first listing first), which a refresh only
-  appends to, so positions never shift under a running chain. The kit has no timed pacing: the
-  whole list still goes out within seconds, so the 200 a minute holds only while the venue lists
-  fewer than ~190 active perps (see ``MAX_PER_MINUTE``).
+  appends to, so positions never shift under a running chain. And the connection is paced
+  (``Connection.send_rate``/``send_burst``: the first ``WINDOW`` at once, then ``SEND_RATE``,
+  2.67 a second): at most 180 subscribes in any minute, leaving room for the pings, so the 200
+  a minute holds however many perps the venue lists (a full resubscribe of 300 markets takes
+  about 105 s).
 - Liveness: ``{"type":"ping"}`` every 15 s, answered ``{"type":"pong"}`` (ai-rates measured the
   reply; the venue closes a connection that sent nothing for 2 minutes, measured at 120 s).
   Control frames: ``{"type":"connected","session_id":...}`` greets, ``{"error":{"code":...,
@@ -80,6 +82,9 @@ QUOTE = "USDC"
 WINDOW = 20
 #: The venue's budget of client messages per IP and minute.
 MAX_PER_MINUTE = 200
+#: Our subscribes per second after a first ``WINDOW`` (``Connection.send_rate``): in any
+#: minute at most WINDOW + 60 x SEND_RATE = 180, leaving room for the pings (4 a minute).
+SEND_RATE = (MAX_PER_MINUTE - 20 - WINDOW) / 60.0
 PING = '{"type":"ping"}'
 #: "Already Subscribed to : ...": a duplicate subscribe (a new listing the refresh and the ack
 #: chain both asked for), refused without harm.
@@ -159,7 +164,7 @@ def connections(meta: kit.Metadata, urls: dict[str, str]) -> list[kit.Connection
     # once every market is acknowledged.
     return [kit.Connection(name="trades", url=urls.get("ws", WS_URL),
                            subscribe=subscribe_messages(ids[:WINDOW]), topics=tuple(ids),
-                           expected_acks=len(ids))]
+                           expected_acks=len(ids), send_rate=SEND_RATE, send_burst=WINDOW)]
 
 
 def ping_message(seq: int) -> str:
