@@ -19,7 +19,7 @@ from liqstress.streams.venues import VENUE_MODULES, all_venue_ids, get_venue
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Venues with a warm start (a public history read on start: docs/warm-start.md).
-WARM = {"dydx", "deribit", "bitget", "kraken-futures"}
+WARM = {"dydx", "deribit", "bitget", "kraken-futures", "paradex"}
 DOC = ROOT / "docs" / "venues.md"
 
 
