@@ -19,7 +19,7 @@ from liqstress.streams.venues import VENUE_MODULES, all_venue_ids, get_venue
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Venues with a warm start (a public history read on start: docs/warm-start.md).
-WARM = {"dydx", "deribit", "bitget", "kraken-futures", "paradex"}
+WARM = {"dydx", "deribit", "bitget", "kraken-futures", "paradex", "lighter"}
 DOC = ROOT / "docs" / "venues.md"
 
 
@@ -101,7 +101,7 @@ def test_experimental_spec_is_labelled(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(module, "VENUE", dataclasses.replace(module.VENUE, experimental=True))
     (row,) = [r for r in venue_rows() if r.id == "lighter"]
     assert (row.experimental, row.completeness) == (True, "complete, experimental")
-    assert "| [`lighter`](#lighter) | stream | complete, experimental | no | no |" in \
+    assert "| [`lighter`](#lighter) | stream | complete, experimental | no | 24 h |" in \
         render_markdown(venue_rows())
     assert "lighter  stream · complete, experimental" in run(capsys)
     (item,) = [r for r in orjson.loads(run(capsys, "--json")) if r["id"] == "lighter"]
