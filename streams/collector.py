@@ -685,7 +685,7 @@ class Collector:
                 return False
             out = await self._handle(RawFrame(ex, source, self.clock(), body), history=True)
             try:
-                cursor = hist.next_page(body, since_ms, until_ms, cursor)
+                cursor = hist.after(body, since_ms, until_ms, cursor)
             except FrameError as exc:
                 reason = out.deadletter["reason"] if out.deadletter else exc.reason
                 log.warning(f"{ex}: warm start: %s unusable (%s); topic %s given up", url,

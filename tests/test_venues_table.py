@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Venues with a warm start (a public history read on start: docs/warm-start.md), and how far
 #: back it reads.
 WARM = {"dydx": "24 h", "deribit": "24 h", "okx": "24 h", "gate": "1 h", "bitget": "24 h",
-        "kraken-futures": "24 h", "htx": "24 h", "bitfinex": "24 h"}
+        "kraken-futures": "24 h", "htx": "24 h", "bitfinex": "24 h",
+        "paradex": "24 h", "lighter": "24 h"}
 DOC = ROOT / "docs" / "venues.md"
 
 
@@ -102,7 +103,7 @@ def test_experimental_spec_is_labelled(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(module, "VENUE", dataclasses.replace(module.VENUE, experimental=True))
     (row,) = [r for r in venue_rows() if r.id == "lighter"]
     assert (row.experimental, row.completeness) == (True, "complete, experimental")
-    assert "| [`lighter`](#lighter) | stream | complete, experimental | no | no |" in \
+    assert "| [`lighter`](#lighter) | stream | complete, experimental | no | 24 h |" in \
         render_markdown(venue_rows())
     assert "lighter  stream · complete, experimental" in run(capsys)
     (item,) = [r for r in orjson.loads(run(capsys, "--json")) if r["id"] == "lighter"]

@@ -3,7 +3,9 @@
 venue does; ``{"type":"ping"}`` -> ``{"type":"pong"}``; the venue's per-IP caps of 50 subscribes
 in flight and 200 client messages a minute, refused with 30009; a duplicate subscribe refused
 with 30003, an unknown market or channel with 30005; a connection that sent nothing for
-``idle_timeout`` s closed) and ``GET /api/v1/orderBookDetails``. Plus builders for liquidation
+``idle_timeout`` s closed), ``GET /api/v1/orderBookDetails`` and the trade history
+``GET /api/v1/trades`` (the warm start: ``trade_history``, newest first, a cursor, the ``type``
+filter, ``20001`` above 100 rows, and the base class's 429 or slow answer on demand). Plus builders for liquidation
 entries, trade frames and metadata bodies, and the real captured frames the tests pin the parser
 on. Run standalone for a demo: ``python -m liqstress.streams.sims.lighter``."""
 
@@ -25,6 +27,9 @@ from .base import VenueSim, run_demo
 
 WS_PATH = "/stream"
 DETAILS_PATH = "/api/v1/orderBookDetails"
+TRADES_PATH = "/api/v1/trades"
+#: Rows a ``trades`` page holds at most; more is refused with 20001 (nautilus_trader).
+MAX_TRADES = 100
 
 # ---- real captures -------------------------------------------------------------------------
 # tardis-dev/tardis-node test/mappers.test.ts @ c1d73fb54c8cb785bd0a05c36189e24fb289065a, test
@@ -90,6 +95,23 @@ TARDIS_UPDATE = (
 #: omits liquidation_trades when there are no liquidation events"); not labelled a capture.
 TARDIS_NO_LIQUIDATION_KEY = ('{"type":"update/trade","channel":"trade:1","nonce":10380968791,'
                              '"trades":[]}')
+
+# nautechsystems/nautilus_trader crates/adapters/lighter/test_data/http_recent_trades.json @
+# ff0a315d6012da78739be3ebafe720ee460360cd, "captured from Lighter Mainnet REST endpoints on
+# 2026-05-05" (its README): the only row of a REST trade page found, an ordinary print. Its keys
+# are those of a channel entry (TARDIS_LIQUIDATION carries them all), verbatim.
+NAUTILUS_REST_TRADE = (
+    '{"trade_id":19211490282,"trade_id_str":"19211490282","tx_hash":"000000128ba361090000019df5c9'
+    '4af4000000000000000000000000000000000000000000000000","type":"trade","market_id":0,'
+    '"size":"0.0005","price":"2361.31","usd_amount":"1.180655","ask_id":281476929689557,'
+    '"ask_id_str":"281476929689557","bid_id":562947905454831,"bid_id_str":"562947905454831",'
+    '"ask_client_id":0,"ask_client_id_str":"0","bid_client_id":410940644,'
+    '"bid_client_id_str":"410940644","ask_account_id":719347,"bid_account_id":281474976639642,'
+    '"is_maker_ask":false,"block_height":227557648,"timestamp":1777945103092,'
+    '"taker_position_size_before":"0.6611","taker_entry_quote_before":"1556.462172",'
+    '"taker_initial_margin_fraction_before":200,"maker_fee":28,"maker_position_size_before":'
+    '"-76.0264","maker_entry_quote_before":"179127.402288",'
+    '"maker_initial_margin_fraction_before":200,"transaction_time":1777945103092648}')
 
 # belyjelli/ai-rates apps/collector-go/internal/stream/liqlighter_test.go
 # @ 7e632d33bea540bf8a4959d76cf54d75e97381bc: "Two real liquidation trades captured from Lighter
@@ -330,6 +352,12 @@ class LighterSim(VenueSim):
         self.subscribed: list[int] = []
         self._subs: dict[Any, set[int]] = {}
         self._sent: deque[float] = deque()
+        #: ``/api/v1/trades`` per market id: rows (``liquidation``/``ordinary_trade``) in any
+        #: order, served by ``sort_dir`` (newest first by default), ``type`` filtered, at most
+        #: ``history_page`` a page with an opaque ``next_cursor`` on every page that has rows
+        #: (an empty page is the end). ``history_requests`` (base): (market_id, cursor).
+        self.trade_history: dict[int, list[dict[str, Any]]] = {}
+        self.history_page = MAX_TRADES
 
     def list_market(self, market_id: int, symbol: str) -> None:
         """A new listing: in ``orderBookDetails`` and open to subscribes from now on."""
@@ -339,7 +367,28 @@ class LighterSim(VenueSim):
     def rest_routes(self) -> dict[str, Any]:
         async def details(request: web.Request) -> str:
             return self.details
-        return {DETAILS_PATH: details}
+        return {DETAILS_PATH: details, TRADES_PATH: self._trades}
+
+    async def _trades(self, request: web.Request) -> str:
+        q = request.query
+        self.history_requests.append((q.get("market_id"), q.get("cursor")))
+        await self.history_faults('{"code":429,"message":"Too Many Requests"}')
+        try:
+            market, limit = int(q.get("market_id", "")), int(q.get("limit", ""))
+            offset = int(q.get("cursor", "c0")[1:])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_TRADES or q.get("sort_by") not in ("timestamp", "trade_id"):
+            raise web.HTTPBadRequest(text='{"code":20001,"message":"invalid param"}',
+                                     content_type="application/json")
+        kind = q.get("type", "all")
+        key = "timestamp" if q["sort_by"] == "timestamp" else "trade_id"
+        rows = sorted((r for r in self.trade_history.get(market, [])
+                       if kind == "all" or r["type"] == kind),
+                      key=lambda r: (r[key], r["trade_id"]), reverse=q.get("sort_dir") != "asc")
+        chunk = rows[offset:offset + min(limit, self.history_page)]
+        return orjson.dumps({"code": 200, "next_cursor": f"c{offset + len(chunk)}" if chunk
+                             else None, "trades": chunk}).decode()
 
     async def push(self, frame: str | bytes, path: str | None = None) -> None:
         """Like the venue, a trade frame goes to the connections subscribed to its market;

@@ -3,7 +3,9 @@
 ``page_size`` default 100 and at most 1000, newest first, an opaque ``next``/``prev`` cursor
 that carries the scope it was opened with, so a later page needs only ``cursor``). On demand:
 429 with ``Retry-After`` (``rate_limited``), 503 (``rest_fail``, from the base class), and a
-stuck API whose trade requests never answer until ``release`` (``stalled``).
+stuck API whose trade requests never answer until ``release`` (``stalled``). Requests of a
+closed window (``end_at``: the warm start) are logged in ``history_requests`` and get the base
+class's history faults (a 429, a slow answer).
 Run standalone for a demo: ``python -m liqstress.streams.sims.paradex``."""
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ TEST_PAGE_ROWS: list[dict[str, Any]] = orjson.loads("""[
 #: Trade types on the tape that are not liquidations (ai-rates skips every one of them).
 OTHER_TYPES = ("FILL", "RPI", "UNWIND_TRANSFER", "SETTLE_MARKET", "BLOCK_TRADE")
 MAX_PAGE_SIZE = 1000
+RATE_LIMITED = '{"error":"RATE_LIMIT_EXCEEDED","message":"rate limit exceeded"}'
 
 
 def market(symbol: str, asset_kind: str = "PERP", quote: str = "USD") -> dict[str, Any]:
@@ -105,6 +108,9 @@ class ParadexSim(VenueSim):
         #: Answer this many trade requests with 429 and ``Retry-After: retry_after``.
         self.rate_limited = 0
         self.retry_after = "1"
+        # ``history_requests`` (base): (market, cursor or None) of every request with an
+        # ``end_at`` (the warm start's window; the poll never sends one), whose faults
+        # (``history_429``, ``history_slow``) apply to those requests only.
         #: Trade requests hang (never answered) while set, until ``release``.
         self.stalled = False
         self._released = asyncio.Event()
@@ -141,10 +147,8 @@ class ParadexSim(VenueSim):
         self.trade_times.append(time.monotonic())
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            raise web.HTTPTooManyRequests(
-                headers={"Retry-After": self.retry_after},
-                text='{"error":"RATE_LIMIT_EXCEEDED","message":"rate limit exceeded"}',
-                content_type="application/json")
+            raise web.HTTPTooManyRequests(headers={"Retry-After": self.retry_after},
+                                          text=RATE_LIMITED, content_type="application/json")
         if self.stalled:
             self._released.clear()
             await self._released.wait()
@@ -163,6 +167,9 @@ class ParadexSim(VenueSim):
                          "end_at": int(query["end_at"]) if "end_at" in query else None}
             except (KeyError, ValueError):
                 raise _bad_request("market is required; start_at/end_at are integers") from None
+        if scope.get("end_at") is not None:  # a closed window: only the warm start asks one
+            self.history_requests.append((scope.get("market"), query.get("cursor")))
+            await self.history_faults(RATE_LIMITED)
         name = scope.get("market")
         if name not in {m["symbol"] for m in self.markets}:
             raise _bad_request(f"market {name!r} not found")

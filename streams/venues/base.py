@@ -213,13 +213,15 @@ class HistorySpec:
     #: cursor). With start, end and cursor None it is the request's stable identity, recorded
     #: (behind ``HISTORY_PREFIX``) as the source of every body it answers.
     request: Callable[[dict[str, str], str, int | None, int | None, str | None], str]
-    #: The cursor of the next page: (body, window start and end in epoch ms, the cursor this
-    #: body answered, None for the first page), or None when this body was the last one
-    #: needed. ``FrameError`` for a body that is not a page. The cursor it answered is passed
-    #: because a body alone may not say where the walk stands (HTX: an empty 2 h window).
-    next_page: Callable[[str, int, int, str | None], str | None]
     #: A history body's events (``Parsed.events``); the same ids as the live parser.
     parse: ParseFn
+    #: The cursor of the next page of the window starting at (epoch ms), or None when this
+    #: body was the last one needed. ``FrameError`` for a body that is not a page.
+    next_page: Callable[[str, int], str | None] | None = None
+    #: Instead of ``next_page``, where a body alone does not say where the walk stands (HTX:
+    #: an empty 2 h window): (body, window start and end in epoch ms, the cursor this body
+    #: answered, None for the first page).
+    next_page_from: Callable[[str, int, int, str | None], str | None] | None = None
     #: Requests per second at most, the venue's documented limit with a margin (Bitfinex: 3
     #: a minute). The warm start never runs faster, retries included.
     max_rate: float = 2.0
@@ -242,6 +244,17 @@ class HistorySpec:
     #: True for a body that is the venue refusing for rate (OKX: code ``50011`` in an HTTP
     #: 200): retried like a 429, never parsed. None: only HTTP 429 is a rate limit.
     throttled: Callable[[str], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.next_page is None) == (self.next_page_from is None):
+            raise TypeError("a HistorySpec needs exactly one of next_page and next_page_from")
+
+    def after(self, body: str, start_ms: int, end_ms: int, cursor: str | None) -> str | None:
+        """The cursor of the page after ``body`` (which answered ``cursor``), or None."""
+        if self.next_page_from is not None:
+            return self.next_page_from(body, start_ms, end_ms, cursor)
+        assert self.next_page is not None
+        return self.next_page(body, start_ms)
 
 
 @dataclass(frozen=True)

@@ -337,9 +337,7 @@ def _row_ms(row: dict[str, Any]) -> int:
     return round(_mts(row) * 1000)
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     items, rows = _history_items(body)
     if items < HISTORY_LIMIT or not rows:
         return None

@@ -242,9 +242,7 @@ def _history_page(body: str) -> tuple[list[Any], str | None]:
     return rows, cursor if isinstance(cursor, str) and cursor else None
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     rows, cursor = _history_page(body)
     if not rows or cursor is None:
         return None

@@ -327,9 +327,7 @@ def _history_trades(body: str) -> tuple[list[Any], bool]:
     return kit.member(result, "trades", list), result.get("has_more") is True
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     trades, more = _history_trades(body)
     if not more or not trades:
         return None

@@ -345,9 +345,7 @@ def _history_trades(body: str) -> list[Any]:
     return kit.member(msg, "trades", list)
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     trades = _history_trades(body)
     if len(trades) < HISTORY_MIN_FULL:
         return None

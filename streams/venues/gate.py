@@ -350,9 +350,7 @@ def _history_rows(body: str) -> list[Any]:
     return kit.rest_json(body, list, "liq_orders body is not a list", _rest_error)
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     _history_rows(body)  # a refusal or an odd body gives the topic up (and is dead-lettered)
     return None
 

@@ -465,7 +465,7 @@ def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) ->
 
 
 HISTORY = kit.HistorySpec(
-    topics=history_topics, request=history_request, next_page=history_next_page,
+    topics=history_topics, request=history_request, next_page_from=history_next_page,
     parse=parse_history, listing=history_listing, listing_topics=history_listing_topics,
     max_rate=5.0, max_pages=200,
     rule="24 h: v5 liquidation orders per USDT-M swap of the funding listing (dated USDT-M "

@@ -389,9 +389,7 @@ def _history_rows(body: str) -> list[dict[str, Any]]:
     return rows
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     rows = _history_rows(body)
     if len(rows) < HISTORY_PAGE:
         return None  # the venue's depth (7 days, or the last engine release) is reached

@@ -51,6 +51,17 @@
   2.67 a second): at most 180 subscribes in any minute, leaving room for the pings, so the 200
   a minute holds however many perps the venue lists (a full resubscribe of 300 markets takes
   about 105 s).
+- History (the warm start, ``HISTORY``): ``GET {rest}/api/v1/trades?market_id=<M>&sort_by=
+  timestamp&sort_dir=desc&type=liquidation&limit=100`` per market, then ``&cursor=<next_cursor>``
+  until a page is empty, has no cursor, or reaches a row older than the window. Public (the
+  generated SDK's ``OrderApi.md``: "No authorization required"; df-lighter-core
+  ``markets/trades.rs``: "A market's history ... [is] public"), newest first, 100 a page at
+  most (nautilus_trader ``http/client.rs``). Its rows are the trade schema of the channel
+  (nautilus_trader's mainnet ``http_recent_trades.json`` capture has the same fields as the
+  tardis entry), read by ``_event``: the same ``trade_id``, the same id. Unverified: the
+  ``type`` filter (nautilus_trader ``http/query.rs`` sends it; rows are filtered here too) and
+  a liquidation row from this endpoint (none captured). 0.5 requests/s: 60 a minute per IP
+  without an account, ``trades`` weighing 600 of the premium 24,000 (apidocs "Rate Limits").
 - Liveness: ``{"type":"ping"}`` every 15 s, answered ``{"type":"pong"}`` (ai-rates measured the
   reply; the venue closes a connection that sent nothing for 2 minutes, measured at 120 s).
   Control frames: ``{"type":"connected","session_id":...}`` greets, ``{"error":{"code":...,
@@ -64,6 +75,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote as url_quote
 
 import orjson
 
@@ -233,18 +245,23 @@ def _side(entry: dict[str, Any]) -> Side:
     return by_position
 
 
-def _event(entry: dict[str, Any], market: str, recv_ts: float,
-           meta: kit.Metadata) -> LiquidationEvent:
-    own = entry.get("market_id")
-    if own is not None and _market_id(own) != market:
-        raise kit.FrameError("unexpected_shape", f"market_id={own!r} on trade:{market}"[:200])
+def _read(entry: dict[str, Any]) -> tuple[Side, float, float, float, float, str]:
+    """What a liquidation entry says without its market: position side, size, price, USD,
+    time (s) and trade id. ``FrameError`` for an entry that cannot be read."""
     side = _side(entry)
     size, price = kit.num_str(entry, "size"), kit.num_str(entry, "price")
     usd = kit.num_str(entry, "usd_amount")
     if not (size > 0 and price > 0 and usd >= 0):
         raise kit.FrameError("bad_number", f"size={size!r} price={price!r} usd_amount={usd!r}")
-    ts = kit.ms(entry, "timestamp")
-    venue_id = _trade_id(entry)
+    return side, size, price, usd, kit.ms(entry, "timestamp"), _trade_id(entry)
+
+
+def _event(entry: dict[str, Any], market: str, recv_ts: float,
+           meta: kit.Metadata) -> LiquidationEvent:
+    own = entry.get("market_id")
+    if own is not None and _market_id(own) != market:
+        raise kit.FrameError("unexpected_shape", f"market_id={own!r} on trade:{market}"[:200])
+    side, size, price, usd, ts, venue_id = _read(entry)
     inst = meta.get(market)
     if inst is None:  # listed after our last metadata load: named by its id, not priced
         symbol = base = market
@@ -340,6 +357,102 @@ def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Par
     raise kit.FrameError("unexpected_shape", f"type={kind!r}"[:100])
 
 
+# ---- history (the warm start) ------------------------------------------------------------
+
+HISTORY_PATH = "/api/v1/trades"
+#: Rows a page: the venue's cap (above it ``20001 invalid param``: nautilus_trader
+#: ``http/client.rs`` ``LIGHTER_REST_PAGE_SIZE``; df-lighter-core ``MOST_TRADES``).
+HISTORY_LIMIT = 100
+#: Requests per second: an IP without an account gets 60 requests a rolling minute, and
+#: ``trades`` weighs 600 of the premium tier's 24,000 (apidocs "Rate Limits"), so at most 40 a
+#: minute; 30 leaves the metadata refresh its share.
+HISTORY_RATE = 0.5
+#: Pages per market at most: 2,000 liquidation fills in the window.
+HISTORY_MAX_PAGES = 20
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    """The markets the live connection subscribes."""
+    return markets(meta)
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
+                    end_ms: int | None, cursor: str | None) -> str:
+    """No time parameter (the meaning of ``from`` is not documented): a market's
+    liquidations newest first, then back by the venue's ``next_cursor``."""
+    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?market_id={topic}")
+    if start_ms is None:
+        return url  # the request's identity (the recorded source)
+    url += f"&sort_by=timestamp&sort_dir=desc&type=liquidation&limit={HISTORY_LIMIT}"
+    return url + (f"&cursor={url_quote(cursor, safe='')}" if cursor is not None else "")
+
+
+def _history_page(body: str) -> tuple[list[Any], str | None]:
+    """(rows, the next page's cursor or None) of one ``trades`` body; a ``code`` other than
+    200 is the venue refusing us (``rest_error``)."""
+    msg = kit.rest_json(body, dict, "trades body is not an object", _rest_error)
+    rows = msg.get("trades")
+    if rows is None:  # an empty page may come as null
+        rows = []
+    if type(rows) is not list:
+        raise kit.FrameError("unexpected_shape", "trades is not a list")
+    cursor = msg.get("next_cursor")
+    if cursor is None or cursor == "":
+        return rows, None
+    if type(cursor) is not str:
+        raise kit.FrameError("unexpected_shape", f"next_cursor={cursor!r}"[:100])
+    return rows, cursor
+
+
+def _history_liquidations(rows: list[Any]) -> list[dict[str, Any]]:
+    """The rows of type ``liquidation`` (also filtered here: the ``type`` parameter is not
+    shown to work). A row without a type fails the page rather than reading as no
+    liquidation."""
+    out = []
+    for row in kit.objects(rows, "trade"):
+        kind = row.get("type")
+        if type(kind) is not str:
+            raise kit.FrameError("missing_field", "type")
+        if kind == "liquidation":
+            out.append(row)
+    return out
+
+
+def history_next_page(body: str, start_ms: int) -> str | None:
+    """The cursor of the next page while the page has rows, none older than the window; a
+    page whose liquidations the parser refuses raises the same reason (the market is given up,
+    not read as complete)."""
+    rows, cursor = _history_page(body)
+    for row in _history_liquidations(rows):
+        _read(row)
+    if not rows or cursor is None:
+        return None
+    oldest = min(kit.ms(row, "timestamp") for row in rows)
+    return None if round(oldest * 1000) < start_ms else cursor
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a market's liquidations (source ``history+…/api/v1/trades?market_id=<M>``):
+    each row read as the live parser reads a ``liquidation_trades`` entry, so a liquidation
+    seen live and read back has one id (its ``trade_id``)."""
+    market = source.partition("market_id=")[2].partition("&")[0]
+    if not _ID.fullmatch(market) or int(market) >= _MAX_ID:
+        raise kit.FrameError("unexpected_source", source[-100:])
+    rows, _ = _history_page(text)
+    events = tuple(_event(row, market, recv_ts, meta) for row in _history_liquidations(rows))
+    return kit.parsed("data" if events else "info", events,
+                      unpriced=sum(1 for e in events if e.notional_usd is None))
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=HISTORY_RATE, max_pages=HISTORY_MAX_PAGES,
+    rule="24 h: /api/v1/trades per active perp, type=liquidation, newest first, 100 a page "
+         "back by next_cursor; rows read as live (trade_id, taker side); the type filter and "
+         "a liquidation row of this endpoint unverified against the venue; 0.5 requests/s "
+         "(60/min per IP, trades weight 600)")
+
+
 VENUE = kit.VenueSpec(
     **kit.hooks(globals()),
     id=ID,
@@ -361,4 +474,5 @@ VENUE = kit.VenueSpec(
     # subscribed/trade replays ~50 prints (49,611 bytes for CRV in hftbacktest's capture):
     # the 1 MiB default leaves room for a busy block.
     default_urls={"ws": WS_URL, "rest": REST},
+    history=HISTORY,
 )

@@ -305,9 +305,7 @@ def _history_entries(body: str) -> list[Any]:
     return kit.member(msg, "data", list)
 
 
-def history_next_page(body: str, start_ms: int, end_ms: int = 0,
-                      cursor: str | None = None) -> str | None:
-    # The body alone says where the walk stands: window end and cursor are not needed.
+def history_next_page(body: str, start_ms: int) -> str | None:
     stamps = [round(kit.ms(d, "ts", string=True) * 1000)
               for entry in kit.objects(_history_entries(body), "data entry")
               for d in kit.objects(kit.member(entry, "details", list), "detail")]

@@ -50,6 +50,14 @@
   healthy: an empty page is an answer. A stall is noticed within 10 + 10 + 2 × 0.5 = 21 s.
 - Latency: ≈ the poll period, 60 s (plus the time the venue takes to print the trade): a
   liquidation is seen at most one period after it happened, 30 s on average.
+- History (the warm start, ``HISTORY``): the same endpoint per market with the window,
+  ``start_at``/``end_at`` (epoch ms, docs "Trade tape"), 1000 prints a page (the documented
+  maximum), then the venue's ``next`` cursor (``cursor=``; the window travels inside it) until
+  ``next`` is null or a row is older than the window. Every print of the day is read (the type
+  cannot be filtered), with the poll's parser: the same rows give the same ids, so a
+  liquidation both polled and read back counts once. Paced at 3 requests/s: the poll (at most
+  5/s) shares the documented 1500/minute per IP. Recorded as ``history+{rest}/v1/trades?
+  market=<M>``.
 - Real capture (the parser tests pin it): ai-rates ``apps/collector-go/internal/adapters/
   paradex/liquidations.go`` @ b441e14, "Captured 2026-09-24": ``{"market":"BTC-USD-PERP",
   "side":"SELL","size":"0.00649","price":"83894.04692005321","created_at":1790173872009,
@@ -63,6 +71,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from liqstress.event import LiquidationEvent
+from liqstress.labels import Side
 
 from . import kit
 from .base import POLL_PREFIX, PollSpec
@@ -164,7 +173,9 @@ def _pair(market: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _liquidation(row: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> LiquidationEvent:
+def _read(row: dict[str, Any]) -> tuple[str, Side, float, float, float, str | None]:
+    """What a LIQUIDATION row says, without metadata: market, position side, size, price,
+    time (s) and the venue's trade id. ``FrameError`` for a row that cannot be read."""
     market = kit.required_str(row, "market")
     side = kit.side_from_order_side(kit.required_str(row, "side"))
     size, price = kit.num_str(row, "size"), kit.num_str(row, "price")
@@ -176,6 +187,11 @@ def _liquidation(row: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> Liq
         trade_id = str(trade_id)  # the API sends a string; the same number is the same id
     elif trade_id is not None and not (isinstance(trade_id, str) and trade_id):
         raise kit.FrameError("missing_field", "id")
+    return market, side, size, price, ts, trade_id
+
+
+def _liquidation(row: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> LiquidationEvent:
+    market, side, size, price, ts, trade_id = _read(row)
     inst = meta.get(market)
     if inst is not None:
         base, quote = inst.base, inst.quote
@@ -189,19 +205,103 @@ def _liquidation(row: dict[str, Any], recv_ts: float, meta: kit.Metadata) -> Liq
                      sampled=False, qty_raw=row.get("size"), venue_id=trade_id)
 
 
-def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
-    """One ``/v1/trades`` page: an event per ``LIQUIDATION`` row, every other row skipped (only
-    its ``trade_type`` is read). A liquidation row that cannot be read makes the whole page a
-    dead letter, as a bad item does for every venue."""
-    _, results = _page(text)
-    events = []
+def _liquidation_rows(results: list[Any]) -> list[dict[str, Any]]:
+    """The ``LIQUIDATION`` rows of a page; of every other row only its ``trade_type`` is
+    read (a fill with odd fields costs nothing)."""
+    rows = []
     for row in kit.objects(results, "trade"):
         kind = row.get("trade_type")
         if not isinstance(kind, str):
             raise kit.FrameError("missing_field", "trade_type")
         if kind.upper() == LIQUIDATION:
-            events.append(_liquidation(row, recv_ts, meta))
-    return kit.parsed("data" if events else "info", tuple(events))
+            rows.append(row)
+    return rows
+
+
+def _events(results: list[Any], recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    events = tuple(_liquidation(row, recv_ts, meta) for row in _liquidation_rows(results))
+    return kit.parsed("data" if events else "info", events)
+
+
+def parse(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One ``/v1/trades`` page: an event per ``LIQUIDATION`` row, every other row skipped (only
+    its ``trade_type`` is read). A liquidation row that cannot be read makes the whole page a
+    dead letter, as a bad item does for every venue."""
+    _, results = _page(text)
+    return _events(results, recv_ts, meta)
+
+
+# ---- history (the warm start) ------------------------------------------------------------
+
+#: Requests per second of the warm start. The poll runs beside it on the same IP budget
+#: (1500/minute documented, at most 5/s of it for the poll): 3/s more keeps the two at about
+#: a third of the limit.
+HISTORY_RATE = 3.0
+#: Pages per market at most: 100,000 prints in the window (ai-rates: a busy market prints
+#: 1000 in about six hours, so 4 to 5 pages a day); a market beyond it fails the warm start.
+HISTORY_MAX_PAGES = 100
+
+
+def history_topics(meta: kit.Metadata) -> list[str]:
+    """The markets the poll reads: every listed ``-PERP``."""
+    return sorted(meta.instruments)
+
+
+def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
+                    end_ms: int | None, cursor: str | None) -> str:
+    """``?market=M`` (the identity, the poll's own), ``&page_size=1000&start_at=&end_at=`` for
+    the window's first page, and as the poll asks for later pages, ``&page_size=1000&cursor=``:
+    the window travels inside the cursor (docs "Trade tape")."""
+    url = kit.rest_url(urls, REST, TRADES_PATH)
+    if start_ms is None or cursor is not None:
+        return poll_request(url, topic, None, cursor)
+    query: dict[str, str | int] = {"market": topic, "page_size": PAGE_SIZE, "start_at": start_ms}
+    if end_ms is not None:
+        query["end_at"] = end_ms
+    return f"{url}?{urlencode(query)}"
+
+
+def _next(msg: dict[str, Any]) -> str | None:
+    """The page's ``next`` cursor; null (or empty) when no rows are left. Anything else is no
+    page of ours: a walk that stopped at it would read as a window without liquidations."""
+    nxt = msg.get("next")
+    if nxt is None or nxt == "":
+        return None
+    if not isinstance(nxt, str):
+        raise kit.FrameError("unexpected_shape", f"next={nxt!r}"[:100])
+    return nxt
+
+
+def history_next_page(body: str, start_ms: int) -> str | None:
+    """The cursor of the window's next page: ``next`` while the page has rows, none older than
+    the window (the tape is newest first; ``start_at`` should already keep older rows out).
+    Unlike the poll, a short page does not end the walk: only the venue's ``next`` does. A
+    page whose liquidation rows the parser refuses raises as well (the same reason), so the
+    market is given up rather than read as complete."""
+    msg, results = _page(body)
+    nxt = _next(msg)
+    for row in _liquidation_rows(results):
+        _read(row)
+    if nxt is None or not results:
+        return None
+    times = [t for row in results if type(t := row.get("created_at")) is int]
+    return None if times and min(times) < start_ms else nxt
+
+
+def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) -> kit.Parsed:
+    """One page of a market's window (source ``history+{rest}/v1/trades?market=<M>``): the
+    poll's rows, read by the poll's parser, so a liquidation polled and read back has one id."""
+    msg, results = _page(text)
+    _next(msg)
+    return _events(results, recv_ts, meta)
+
+
+HISTORY = kit.HistorySpec(
+    topics=history_topics, request=history_request, next_page=history_next_page,
+    parse=parse_history, max_rate=HISTORY_RATE, max_pages=HISTORY_MAX_PAGES,
+    rule="24 h: /v1/trades per -PERP market with start_at/end_at, every print (LIQUIDATION "
+         "rows read as polled, same ids), 1000 a page by the venue's next cursor; 3 "
+         "requests/s beside the poll (1500/min per IP documented)")
 
 
 VENUE = kit.VenueSpec(
@@ -227,4 +327,5 @@ VENUE = kit.VenueSpec(
     # The largest poll body read: a page of 1000 prints is ~150 KB.
     max_frame_bytes=1024 * 1024,
     default_urls={"rest": REST},
+    history=HISTORY,
 )
