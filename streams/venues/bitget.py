@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote as url_quote
 
 import orjson
 
@@ -219,11 +218,9 @@ def history_topics(meta: kit.Metadata) -> list[str]:
 def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
                     end_ms: int | None, cursor: str | None) -> str:
     """No time parameter: the newest rows first, then back by the venue's ``cursor``."""
-    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?category={product_type(topic)}")
-    if start_ms is None:
-        return url  # the request's identity (the recorded source)
-    url += f"&limit={HISTORY_LIMIT}"
-    return url + (f"&cursor={url_quote(cursor, safe='')}" if cursor is not None else "")
+    return kit.history_url(kit.rest_url(urls, REST, f"{HISTORY_PATH}?category="
+                                        f"{product_type(topic)}"),
+                           start_ms, f"limit={HISTORY_LIMIT}", cursor)
 
 
 def _history_page(body: str) -> tuple[list[Any], str | None]:

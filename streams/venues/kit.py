@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import quote as url_quote
 
 import orjson
 
@@ -70,6 +71,16 @@ RestError = Callable[[dict[str, Any]], str | None]
 def rest_url(urls: dict[str, str], default: str, path: str) -> str:
     """``path`` under the REST base: the ``rest`` URL override (simulators), else ``default``."""
     return f"{urls.get('rest', default).rstrip('/')}{path}"
+
+
+def history_url(identity: str, start_ms: int | None, params: str, cursor: str | None) -> str:
+    """A history request of a venue that pages by an opaque ``cursor``: ``identity`` alone
+    when ``start_ms`` is None (the recorded source), else with ``&params`` and the cursor
+    (URL-quoted: cursors are the venue's base64 or JSON text)."""
+    if start_ms is None:
+        return identity
+    url = f"{identity}&{params}"
+    return url + (f"&cursor={url_quote(cursor, safe='')}" if cursor is not None else "")
 
 
 def rest_json(body: str, kind: type[_T], shape: str, error: RestError | None = None) -> _T:

@@ -75,7 +75,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote as url_quote
 
 import orjson
 
@@ -380,11 +379,9 @@ def history_request(urls: dict[str, str], topic: str, start_ms: int | None,
                     end_ms: int | None, cursor: str | None) -> str:
     """No time parameter (the meaning of ``from`` is not documented): a market's
     liquidations newest first, then back by the venue's ``next_cursor``."""
-    url = kit.rest_url(urls, REST, f"{HISTORY_PATH}?market_id={topic}")
-    if start_ms is None:
-        return url  # the request's identity (the recorded source)
-    url += f"&sort_by=timestamp&sort_dir=desc&type=liquidation&limit={HISTORY_LIMIT}"
-    return url + (f"&cursor={url_quote(cursor, safe='')}" if cursor is not None else "")
+    return kit.history_url(kit.rest_url(urls, REST, f"{HISTORY_PATH}?market_id={topic}"),
+                           start_ms, "sort_by=timestamp&sort_dir=desc&type=liquidation"
+                           f"&limit={HISTORY_LIMIT}", cursor)
 
 
 def _history_page(body: str) -> tuple[list[Any], str | None]:
