@@ -140,6 +140,8 @@ class KafkaSink:
         self.specs = topic_specs(topics, partitions, retention)
         self._pending: deque[_Record] = deque()
         self._pending_bytes = 0
+        #: The coverage record of each venue still waiting, if any (``coverage``).
+        self._coverage_pending: dict[bytes, _Record] = {}
         self._seq = 0  # records accepted so far
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
@@ -189,7 +191,8 @@ class KafkaSink:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._close_producer(abandon=True)
-        unsent = len(self._pending)
+        # Coverage records are state, not data: the next run states its own.
+        unsent = sum(1 for r in self._pending if r.topic != self.topics.coverage)
         if unsent:
             log.error("kafka sink stopped with %d records unsent (%s, broker %s)", unsent,
                       _human_bytes(self._pending_bytes), self.bootstrap)
@@ -291,7 +294,17 @@ class KafkaSink:
         self._put(self.topics.deadletter, str(record.get("exchange", "")), orjson.dumps(record))
 
     async def coverage(self, rec: SourceCoverage) -> None:
-        self._put(self.topics.coverage, rec.key, rec.to_json())
+        """Only the newest matters: one still waiting (the broker down) is replaced in place,
+        so a long outage queues one coverage record per venue, not one every 15 s."""
+        key, value = rec.key.encode(), rec.to_json()
+        old = self._coverage_pending.get(key)
+        if old is not None and self._pending and old.seq >= self._pending[0].seq:
+            self._pending_bytes += len(value) - len(old.value)
+            old.value = value
+            return
+        self._put(self.topics.coverage, rec.key, value)
+        if self._pending and self._pending[-1].topic == self.topics.coverage:
+            self._coverage_pending[key] = self._pending[-1]
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def _update_gauges(self) -> None:

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from liqstress.config import Topics
+from liqstress.coverage import CoverageTracker, coverage_from_json
 from liqstress.event import make_event
 from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.infra.metrics import Metrics
@@ -231,6 +232,36 @@ async def test_full_backlog_drops_the_oldest_and_stop_reports_unsent(
     with caplog.at_level(logging.ERROR, logger="liqstress.streams.publisher"):
         assert await sink.stop(flush_timeout=0.5) == kept
     assert any(f"{kept} records unsent" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.timeout(60)
+async def test_coverage_waits_as_one_record_per_venue_and_is_never_unsent_data() -> None:
+    """While the broker is down, a venue's coverage record every 15 s replaces the one still
+    waiting; they do not count as records lost at stop (state, restated by the next run), and
+    once the broker is back the newest is the one delivered."""
+    port = free_port()
+    metrics = Metrics.create(CollectorRegistry(), worker=False)
+    sink = KafkaSink(f"127.0.0.1:{port}", Topics(), metrics=metrics, retry_delay=0.1)
+    await sink.start()
+    tracker = CoverageTracker("okx", 1_789_600_000.0)
+    for k in range(20):
+        await sink.coverage(tracker.record(1_789_600_000.0 + 15 * k))
+    await sink.coverage(CoverageTracker("bybit", 1_789_600_000.0).record(1_789_600_010.0))
+    await sink.raw(RawFrame("okx", "wss://x", 1.0, "frame"))
+    assert sink.backlog == 3
+    with EmbeddedBroker(port=port) as broker:
+        await asyncio.wait_for(sink.wait_idle(), 30)
+        got = [coverage_from_json(v) for v in await asyncio.to_thread(
+            read_topic, broker.bootstrap, "coverage", 2)]
+        assert sorted((r.exchange, r.ts) for r in got) == [
+            ("bybit", 1_789_600_010.0), ("okx", 1_789_600_000.0 + 15 * 19)]
+        await sink.coverage(tracker.record(1_789_600_400.0))  # after a delivery: queued anew
+        await asyncio.wait_for(sink.wait_idle(), 30)
+        assert await sink.stop() == 0
+    down = KafkaSink(f"127.0.0.1:{free_port()}", Topics(), metrics=metrics, retry_delay=0.1)
+    await down.start()
+    await down.coverage(tracker.record(1_789_600_500.0))
+    assert await down.stop(flush_timeout=0.3) == 0  # a clean stop, though it waited
 
 
 @pytest.mark.timeout(60)
