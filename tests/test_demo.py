@@ -100,6 +100,11 @@ async def test_demo_every_panel_of_every_dashboard_has_data(tmp_path: Path) -> N
             # The malformed frames the demo plays are dead-lettered by the real collectors.
             text = await asyncio.to_thread(_scrape, port)
             assert 'liqstress_deadletter_total{exchange="' in text
+            # The seed states its coverage: its eleven venues hold the whole day, the five
+            # venues only the simulators play live fill from the demo's start.
+            whole = await asyncio.to_thread(
+                prom.instant, 'count(liqstress_window_coverage_missing_ratio{window="24h"} == 0)')
+            assert [float(r["value"][1]) for r in whole] == [11.0], whole
     finally:
         stop_process(demo, timeout=15)
         log.close()

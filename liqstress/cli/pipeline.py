@@ -221,9 +221,9 @@ class FileProcessing:
             sampled=get_venue(ex).sampled) for ex in exchanges]
 
     async def send(self, sink: Sink) -> None:
-        """Queue the raw frames (kept with ``keep_frames``), prices, open interest and events on
-        ``sink``, in
-        that order, the one ``replay`` and the demo's history share (the dead letters are the
+        """Queue the raw frames (kept with ``keep_frames``), prices, open interest, events and
+        the recording's coverage on ``sink``, in that order, the one ``replay`` and the demo's
+        history share (the dead letters are the
         caller's: only ``replay`` sends them). No flush: ``replay`` watches the backlog drain."""
         for frame in self.frames:
             await sink.raw(frame)
@@ -237,6 +237,9 @@ class FileProcessing:
                 await sink.event(ev, backfill=True)
             else:
                 await sink.event(ev)
+        # What the recording covers, so the windows' coverage says these venues hold it.
+        for rec in self.coverage_records():
+            await sink.coverage(rec)
 
 
 def process_recording(fh: IO[bytes], on_error: Callable[[int, str], None],
