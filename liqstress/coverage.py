@@ -5,8 +5,8 @@ A trader reading "24h: $1.2 B" must know whether that is 24 hours of every venue
 of half of them. Each collector keeps a :class:`CoverageTracker` and publishes its
 :class:`SourceCoverage` on the ``coverage`` topic (key: exchange) every
 ``REPORT_INTERVAL`` seconds and whenever it changes; workers read the topic as a broadcast and
-:func:`window_coverage` turns the newest record per venue into, per window, the seconds read
-from history and the seconds missing.
+:func:`window_coverage` turns the newest record of each venue's collectors into, per window,
+the seconds read from history and the seconds missing.
 
 A venue's time is covered while its live feed was up (from its process start, minus the spans
 it was down) and over the span its warm start read (when the warm start finished). Everything

@@ -28,7 +28,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from liqstress.config import ConfigError
-from liqstress.coverage import REPORT_INTERVAL, CoverageTracker
+from liqstress.coverage import REPORT_INTERVAL, STATES, CoverageTracker
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
@@ -60,10 +60,11 @@ RAW_POLICIES = ("liquidations", "all", "off")
 DEFAULT_OI_INTERVAL = 60.0
 #: Seconds of history the warm start reads at most (the longest window is 24 h).
 BACKFILL_DEPTH = 86_400.0
-#: The warm start's states (``liqstress_backfill_state``): waiting for metadata, reading,
-#: every topic read, some history unreadable (warnings say which), or no warm start (the
-#: venue has no public history, or ``--no-backfill``).
-BACKFILL_STATES = ("pending", "running", "done", "failed", "off")
+#: The warm start's states (``liqstress_backfill_state``, and a coverage record's
+#: ``backfill_state``): waiting for metadata, reading, every topic read, some history
+#: unreadable (warnings say which), or no warm start (the venue has no public history, or
+#: ``--no-backfill``).
+BACKFILL_STATES = STATES
 #: Tries of one history page (429s, timeouts, 5xx, network errors) before its topic is given
 #: up: the warm start is a convenience, it must not hammer a venue that refuses.
 BACKFILL_ATTEMPTS = 4
