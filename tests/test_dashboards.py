@@ -156,6 +156,13 @@ def test_overview_dashboard_shape() -> None:
     # Issue 14: per window, which venues it covers whole and how much came from history.
     assert {"Venues covering the whole window", "Share of each window covered, per venue",
             "Share of each window read back from history, per venue", "Warm start"} <= set(titles)
+    covered = next(p for p in _panels(dash["panels"])
+                   if p["title"] == "Share of each window covered, per venue")
+    props = {prop["id"]: prop["value"] for o in covered["fieldConfig"]["overrides"]
+             for prop in o["properties"]}
+    # Red below half, orange below the whole window, green only for all of it.
+    assert [(st["color"], st["value"]) for st in props["thresholds"]["steps"]] == [
+        ("red", None), ("orange", 0.5), ("green", 1)]
 
 
 def test_every_dashboard_has_job_and_instance_variables() -> None:

@@ -36,9 +36,13 @@ def _backfill_state() -> str:
 
 
 def row(cfg: Settings) -> Row:
-    share = by_regexp("^(" + "|".join(WINDOWS) + ")$", unit="percentunit", decimals=0,
+    # Green only for the whole window: a venue missing any of it is a short total.
+    share = by_regexp("^(" + "|".join(WINDOWS) + ")$", unit="percentunit", decimals=1,
                       min=0, max=1, custom__cellOptions={"type": "color-background",
-                                                         "mode": "basic"})
+                                                         "mode": "basic"},
+                      thresholds={"mode": "absolute", "steps": [
+                          {"color": "red", "value": None}, {"color": "orange", "value": 0.5},
+                          {"color": "green", "value": 1}]})
     return Row(
         "Coverage: what each window holds",
         stat("Venues covering the whole window",
