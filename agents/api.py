@@ -35,6 +35,7 @@ import orjson
 from prometheus_client import make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
+from liqstress.coverage import coverage_dict
 from liqstress.feed import (
     COIN,
     EXCHANGE,
@@ -101,6 +102,9 @@ class ApiSnapshot:
     #: coins by 24 h USD, largest first
     coin_rank: tuple[str, ...]
     allowlist: tuple[str, ...]
+    #: per window, what each venue covers (``coverage_dict``); None before any collector
+    #: reported
+    coverage: dict[str, Any] | None = None
 
 
 def build_snapshot(state: WorkerState) -> ApiSnapshot:
@@ -134,8 +138,10 @@ def build_snapshot(state: WorkerState) -> ApiSnapshot:
             "aggregator": aggregator, "ready": state.is_ready(),
             "partitions": covered, "partitions_expected": state.settings.partitions,
             "events": sum(s.events for s in sources)}
+    # Every worker reads every collector's coverage record: any worker can answer this.
+    coverage = coverage_dict(state.coverage.windows(now, WINDOWS), list(WINDOWS))
     return ApiSnapshot(time.monotonic(), now, meta, recent, largest, frozen, rank,
-                       tuple(state.settings.coins))
+                       tuple(state.settings.coins), coverage)
 
 
 class Api:
@@ -244,7 +250,8 @@ class Api:
                     for s, a in sides.items():
                         other[s].merge(a)
             rows += _rows(w, "coin", "other", other)
-        return {**snap.meta, "windows": list(WINDOWS), "coins": shown, "rows": rows}
+        return {**snap.meta, "windows": list(WINDOWS), "coins": shown, "rows": rows,
+                "coverage": snap.coverage}
 
     def levels(self, q: dict[str, str]) -> dict[str, Any]:
         coin = (q.get("coin") or "").upper()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from liqstress.agents.api import make_app, register
 from liqstress.agents.state import WorkerState
 from liqstress.config import WorkerSettings
+from liqstress.coverage import CoverageTracker
 from liqstress.event import make_event
 from liqstress.feed import (
     ID,
@@ -223,6 +224,14 @@ def test_api_on_a_state_without_loop() -> None:
     total = sum(r["usd"] for k, r in rows.items() if k[:2] == ("1h", "total"))
     assert total == pytest.approx(sum(1000.0 * (i + 1) for i in range(12)))
     assert ("1h", "coin", "other", "long") in rows and body["coins"][0] == "BTC"
+    assert body["coverage"] is None  # no collector has reported
+    bybit = CoverageTracker("bybit", NOW - 1800)
+    bybit.set_up(True, NOW - 1800)
+    state.apply_coverage_record(0, 0, bybit.record(NOW).to_json())
+    state.refresh()
+    _, _, body = call(app, "/api/v1/windows", "top=1")
+    assert body["coverage"]["15m"]["complete"] == ["bybit"]
+    assert body["coverage"]["1h"]["exchanges"]["bybit"]["missing_s"] == pytest.approx(1800)
     _, _, body = call(app, "/api/v1/levels", "coin=btc&hours=1")
     assert body["coin"] == "BTC" and body["cells"] and body["prices"]
     assert sum(c["usd"] for c in body["cells"]) == pytest.approx(
