@@ -127,6 +127,9 @@ class WorkerState:
     pending_changes: list[dict[str, Any]] = field(default_factory=list)
     cascades_started: dict[str, int] = field(default_factory=lambda: {"long": 0, "short": 0})
     snapshots_published: int = 0
+    #: Refreshes started, and the newest that took effect (``_refresh_steps``).
+    _refresh_started: int = 0
+    _refresh_done: int = 0
     refreshed_at: float = 0.0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: Something exported changed since the exporter's last snapshot (agents/exporter.py).
@@ -376,6 +379,11 @@ class WorkerState:
         self.on_refresh()
 
     def _refresh_steps(self) -> Iterator[None]:
+        # A refresh that yields (the timer's) can be overtaken by one that does not (replay's
+        # final one, after the last records): whichever started later wins, so a result
+        # computed before those records never replaces one computed after them.
+        self._refresh_started += 1
+        ticket = self._refresh_started
         now = self.now()
         coins = tuple(self.settings.coins)
         for ps in list(self.parts.values()):
@@ -384,6 +392,9 @@ class WorkerState:
         ready = [ps for ps in self.parts.values() if ps.ready]
         for ps in ready:
             yield from rollup_steps(ps.store.table, local)
+        if ticket < self._refresh_done:
+            return
+        self._refresh_done = ticket
         self.local = local
         self.refreshed_at = time.time()
         if not (self.aggregating and self.aggregator_ready):
@@ -407,6 +418,9 @@ class WorkerState:
         snap = merged.snapshot(sum(s.events for s in sources), sorted(exchanges))
         for src in sources:
             src.levels.prune(now)
+        if ticket < self._refresh_done:
+            return
+        self._refresh_done = ticket
         self.coverage.prune(now)
         self.last_coverage = self.coverage.windows(now, WINDOWS)
         self.record_stress(self.stress.evaluate(

@@ -256,3 +256,22 @@ def test_an_event_without_size_or_price_in_usd_is_kept_as_is() -> None:
     row = make_entry(e, "XYZ")
     assert row[6] is None and row[7] is None
     assert check_entry(orjson.loads(orjson.dumps(row))) == row
+
+
+def test_an_interleaved_older_refresh_never_replaces_a_newer_result() -> None:
+    """The timer's refresh yields; replay's final refresh does not and runs after the last
+    records. The older one, resuming after it, must leave the newer windows in place."""
+    state = WorkerState(settings=WorkerSettings(broker="x"), metrics=Metrics.create())
+    state.fixed_now = NOW
+    state.apply(ev(1, 1000.0, NOW - 60), partition=0)
+    older = state.refresh_steps()
+    next(older)  # started and paused mid-way, as refresh_async pauses
+    state.apply(ev(3, 5000.0, NOW - 30), partition=1)
+    state.refresh()  # the newer refresh, after the last record
+    newer = state.last_snapshot
+    assert newer is not None and newer.total("1h", "long").usd == 6000.0
+    for _ in older:
+        pass
+    assert state.last_snapshot is newer
+    assert state.local is not None and sum(
+        sides["long"].usd for sides in state.local.windows["1h"]["exchange"].values()) == 6000.0
