@@ -274,21 +274,32 @@ class WindowCoverage:
                 "exchanges": {ex: v.to_dict() for ex, v in sorted(self.venues.items())}}
 
 
-def venue_window(recs: Sequence[SourceCoverage], now: float, seconds: float) -> VenueWindow:
-    """One venue's coverage of ``[now - seconds, now]``: the union of what its collectors
-    report (a restarted collector's last run still covers the time it ran)."""
-    a = now - seconds
-    covered = _merge(s for r in recs for s in r.covered(now))
-    live = _merge(s for r in recs for s in r.covered(now, backfill=False))
-    # Read back = the history spans minus what a live feed covered anyway.
-    backfilled = 0.0
-    for b0, b1 in _merge(r.backfilled for r in recs if r.backfilled):
-        b0, b1 = max(a, b0), min(now, b1)
-        if b1 > b0:
-            backfilled += (b1 - b0) - _overlap(live, b0, b1)
-    missing = seconds - _overlap(covered, a, now)
-    return VenueWindow(backfilled_s=max(0.0, backfilled),
-                       missing_s=missing if missing > TOLERANCE_S else 0.0)
+@dataclass(frozen=True)
+class _VenueSpans:
+    """One venue's spans as of ``now``, merged over its collectors, computed once for every
+    window: covered (live or read back), live only, and read back."""
+
+    covered: list[Span]
+    live: list[Span]
+    backfilled: list[Span]
+
+    @classmethod
+    def of(cls, recs: Sequence[SourceCoverage], now: float) -> _VenueSpans:
+        return cls(_merge(s for r in recs for s in r.covered(now)),
+                   _merge(s for r in recs for s in r.covered(now, backfill=False)),
+                   _merge(r.backfilled for r in recs if r.backfilled))
+
+    def window(self, now: float, seconds: float) -> VenueWindow:
+        a = now - seconds
+        # Read back = the history spans minus what a live feed covered anyway.
+        backfilled = 0.0
+        for b0, b1 in self.backfilled:
+            b0, b1 = max(a, b0), min(now, b1)
+            if b1 > b0:
+                backfilled += (b1 - b0) - _overlap(self.live, b0, b1)
+        missing = seconds - _overlap(self.covered, a, now)
+        return VenueWindow(backfilled_s=max(0.0, backfilled),
+                           missing_s=missing if missing > TOLERANCE_S else 0.0)
 
 
 def window_coverage(records: Iterable[SourceCoverage], now: float,
@@ -298,8 +309,9 @@ def window_coverage(records: Iterable[SourceCoverage], now: float,
     for r in records:
         by_venue.setdefault(r.exchange, []).append(r)
     sampled = frozenset(ex for ex, rs in by_venue.items() if any(r.sampled for r in rs))
-    return {name: WindowCoverage(float(size), {ex: venue_window(rs, now, size)
-                                               for ex, rs in by_venue.items()}, sampled)
+    spans = {ex: _VenueSpans.of(rs, now) for ex, rs in by_venue.items()}
+    return {name: WindowCoverage(float(size), {ex: sp.window(now, size)
+                                               for ex, sp in spans.items()}, sampled)
             for name, size in windows.items()}
 
 

@@ -309,3 +309,12 @@ async def test_collect_with_a_data_dir_reads_only_the_gap_and_reports_coverage(
         assert done and done[0].backfilled is not None
         assert done[0].backfilled[1] - done[0].backfilled[0] == pytest.approx(DAY, abs=1e-3)
         assert run[-1].down  # the clean stop, at once
+
+
+def test_the_coverage_benchmark_runs_and_both_ways_agree(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from bench.coverage_bench import main
+    assert main(["--venues", "3", "--events", "300", "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["venues"] == 3 and out["coverage_ms"] > 0 and out["refresh_ms"] > 0
+    assert out["spans_ratio"] > 0 and out["refresh_ratio"] > 0
