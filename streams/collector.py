@@ -638,6 +638,8 @@ class Collector:
         gap = 1.0 / (self.backfill_rate if self.backfill_rate is not None else hist.max_rate)
         pacer, backoff = Pacer(), Backoff(self.backoff_initial, self.backoff_cap)
         failed: list[str] = []
+        #: Topics cut at ``max_pages``: (complete back to, topic).
+        cut: list[tuple[float, str]] = []
         try:
             timeout = aiohttp.ClientTimeout(total=self.backfill_timeout)
             async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -649,9 +651,12 @@ class Collector:
                 log.info("%s: warm start: %d topics from %.0f s ago", ex, len(topics),
                          now - since)
                 for topic in topics:
-                    if not await self._backfill_topic(http, hist, topic, since_ms, until_ms,
-                                                      gap, pacer, backoff):
+                    reach = await self._backfill_topic(http, hist, topic, since_ms, until_ms,
+                                                       gap, pacer, backoff)
+                    if reach is None:
                         failed.append(topic)
+                    elif reach > since:
+                        cut.append((reach, topic))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not take the live feed down with it
@@ -664,39 +669,58 @@ class Collector:
                         ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else ""))
         else:
             # Read from ``since``; what lies before it (durable mode) the last run covered.
-            self._set_covered_since(now - self.backfill_depth)
+            # A topic cut short is complete back to its oldest liquidation read only: the
+            # venue's windows are complete from the latest such point.
+            start = now - self.backfill_depth
+            if cut:
+                reach, topic = max(cut)
+                start = reach
+                log.warning("%s: warm start cut at %d pages (%s%s): windows complete from "
+                            "%.0f s ago", ex, hist.max_pages, topic,
+                            f" and {len(cut) - 1} more" if len(cut) > 1 else "", now - reach)
+            self._set_covered_since(start)
             if self.coverage is not None:
-                self.coverage.backfilled = (now - self.backfill_depth, now - min(
-                    hist.lag, self.backfill_depth))
+                self.coverage.backfilled = (start, max(start, now - min(hist.lag,
+                                                                        self.backfill_depth)))
             self._set_backfill_state("done")
             log.info("%s: warm start done in %.0f s", ex, self.clock() - now)
         self._save_state()
 
     async def _backfill_topic(self, http: aiohttp.ClientSession, hist: HistorySpec, topic: str,
                               since_ms: int, until_ms: int, gap: float, pacer: Pacer,
-                              backoff: Backoff) -> bool:
-        """One topic's pages; True when the window was read to its start."""
+                              backoff: Backoff) -> float | None:
+        """One topic's pages: from when the topic is complete (the window's start once read
+        to it; cut at ``max_pages``, newest first, the oldest liquidation read), or None when
+        it could not be read."""
         ex = self.venue.id
         source = HISTORY_PREFIX + hist.request(self.urls, topic, None, None, None)
         cursor: str | None = None
+        oldest: float | None = None
         for _ in range(hist.max_pages):
             url = hist.request(self.urls, topic, since_ms, until_ms, cursor)
             body = await self._history_get(http, url, gap, pacer, backoff, hist.throttled)
             if body is None:
-                return False
+                return None
             out = await self._handle(RawFrame(ex, source, self.clock(), body), history=True)
+            if out.events:
+                first = min(ev.ts for ev in out.events)
+                oldest = first if oldest is None else min(oldest, first)
             try:
                 cursor = hist.after(body, since_ms, until_ms, cursor)
             except FrameError as exc:
                 reason = out.deadletter["reason"] if out.deadletter else exc.reason
                 log.warning(f"{ex}: warm start: %s unusable (%s); topic %s given up", url,
                             reason, topic)
-                return False
+                return None
             if cursor is None:
-                return True
-        log.warning(f"{ex}: warm start: more than %d pages of %s; older rows not read",
-                    hist.max_pages, topic)
-        return False
+                return since_ms / 1000
+        if hist.newest_first and oldest is not None:
+            log.warning(f"{ex}: warm start: more than %d pages of %s; rows before %.0f s "
+                        "ago not read", hist.max_pages, topic, self.clock() - oldest)
+            return oldest
+        log.warning(f"{ex}: warm start: more than %d pages of %s; %s", hist.max_pages, topic,
+                    "no liquidation in them" if hist.newest_first else "newer rows not read")
+        return None
 
     async def _history_listing(self, http: aiohttp.ClientSession, hist: HistorySpec,
                                gap: float, pacer: Pacer, backoff: Backoff) -> list[str] | None:

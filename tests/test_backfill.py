@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import orjson
 import pytest
 
 from liqstress.cli.pipeline import process_recording
+from liqstress.coverage import window_coverage
 from liqstress.infra.broker import free_port
 from liqstress.recording import RawFrame
 from liqstress.streams.collector import Collector
@@ -168,6 +170,38 @@ async def test_warm_start_paginates_retries_and_counts_an_overlap_once(
     warnings = [r for r in caplog.records if "warm start" in r.getMessage()]
     assert len(warnings) == 2 and all(r.exc_info is None for r in warnings)
     assert "HTTP 429" in warnings[0].getMessage() and "no answer" in warnings[1].getMessage()
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+async def test_a_walk_cut_at_its_page_cap_covers_back_to_its_oldest_liquidation_read(
+        newest_first: bool) -> None:
+    """BTC-USD's 253 rows at 100 a page, cut at 2 pages. Newest first (dYdX), the 200 newest
+    rows were read: the warm start is done and the venue's windows are complete back to the
+    oldest liquidation among them, not 24 h. Declared oldest first, the same cut would miss
+    the newest rows: the topic fails."""
+    now_ms = int(time.time() * 1000)
+    sim = sim_with_history(now_ms)
+    harness = VenueHarness(dydx)
+    harness.venue = replace(dydx.VENUE, history=replace(
+        dydx.HISTORY, max_pages=2, newest_first=newest_first))
+    async with harness.collector(sim, **FAST) as rig:
+        await sim.wait_for(lambda: rig.col.backfill_state in ("done", "failed"), timeout=20)
+    btc = sorted(e.ts for e in rig.sink.backfilled if e.symbol == "BTC-USD")
+    assert [h for t, h in sim.history_requests if t == "BTC-USD"][2:] == []  # 2 pages only
+    if not newest_first:
+        assert rig.col.backfill_state == "failed"
+        assert rig.value("liqstress_source_covered_since_timestamp_seconds") == \
+            rig.col.started_at
+        return
+    assert rig.col.backfill_state == "done"
+    # The rows 90 s to ~13 h old (200 of them, every 5th a liquidation): complete back to the
+    # oldest of those liquidations.
+    assert btc[0] == pytest.approx((now_ms - 90_000 - 240_000 * 195) / 1000)
+    assert rig.value("liqstress_source_covered_since_timestamp_seconds") == btc[0]
+    rec = rig.col.coverage.record(time.time())
+    assert rec.backfilled is not None and rec.backfilled[0] == btc[0]
+    cov = window_coverage([rec], time.time(), WINDOWS)
+    assert cov["12h"].complete == ["dydx"] and cov["24h"].incomplete == ["dydx"]
 
 
 async def test_a_venue_that_keeps_refusing_fails_the_warm_start_not_the_feed(

@@ -225,8 +225,11 @@ class HistorySpec:
     #: Requests per second at most, the venue's documented limit with a margin (Bitfinex: 3
     #: a minute). The warm start never runs faster, retries included.
     max_rate: float = 2.0
-    #: Pages read per topic at most; older rows are left out (with a warning).
+    #: Pages read per topic at most. A newest-first walk cut there is complete back to its
+    #: oldest liquidation read, and the venue's windows count as covered from there; an
+    #: oldest-first one (``newest_first`` False) would miss the recent rows: it fails.
     max_pages: int = 50
+    newest_first: bool = True
     #: Seconds of history the venue serves at most (the warm start asks for up to 24 h).
     depth: float = 86_400.0
     #: Seconds the venue publishes its history late (OKX: about 70 min): the last ``lag``

@@ -353,7 +353,7 @@ def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) ->
 
 HISTORY = kit.HistorySpec(
     topics=history_topics, request=history_request, next_page=history_next_page,
-    parse=parse_history, max_rate=5.0, max_pages=500,
+    parse=parse_history, max_rate=5.0, max_pages=500, newest_first=False,
     rule="24 h: every futures trade per currency (BTC, ETH, USDC, USDT; 1000 a page), "
          "liquidation-flagged ones; 5 requests/s")
 

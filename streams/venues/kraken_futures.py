@@ -422,7 +422,7 @@ HISTORY = kit.HistorySpec(
     rule="24 h: v3 /history per tradeable product, every trade (100 a page, back by "
          "lastTime), type liquidation rows, same uid as live (flag unverified: not in the "
          "current API reference); a busy product takes hundreds of pages, over 500 it is "
-         "cut (state failed); 1.5 requests/s")
+         "cut (covered back to its oldest liquidation read); 1.5 requests/s")
 
 
 VENUE = kit.VenueSpec(

@@ -298,7 +298,9 @@ def parse_history(text: str, source: str, recv_ts: float, meta: kit.Metadata) ->
 
 HISTORY = kit.HistorySpec(
     topics=history_topics, request=history_request, next_page=history_next_page,
-    parse=parse_history, max_rate=HISTORY_RATE, max_pages=HISTORY_MAX_PAGES,
+    # The tape's order is not documented: a walk cut at its page cap fails rather than
+    # claim the window back to its oldest row read.
+    parse=parse_history, max_rate=HISTORY_RATE, max_pages=HISTORY_MAX_PAGES, newest_first=False,
     rule="24 h: /v1/trades per -PERP market with start_at/end_at, every print (LIQUIDATION "
          "rows read as polled, same ids), 1000 a page by the venue's next cursor; 3 "
          "requests/s beside the poll (1500/min per IP documented)")
