@@ -145,6 +145,10 @@ class PongTimeout(Exception):
     pass
 
 
+class VenueReconnect(Exception):
+    """The venue said it is about to drop the connection (a ``reconnect`` frame)."""
+
+
 class BodyTooLarge(Exception):
     """A REST body over the collector's ``max_rest_bytes``: never read whole."""
 
@@ -920,7 +924,8 @@ class Collector:
                 # Configuration, not the network: retrying would never help.
                 raise ConfigError(f"{self.venue.id}/{conn.name}: bad websocket URL "
                                   f"{conn.url!r} ({exc.msg})") from None
-            except (OSError, WebSocketException, TimeoutError, PongTimeout) as exc:
+            except (OSError, WebSocketException, TimeoutError, PongTimeout,
+                    VenueReconnect) as exc:
                 state.error = describe(exc)
                 if isinstance(exc, ConnectionClosed) and exc.sent is not None \
                         and exc.sent.code == MESSAGE_TOO_BIG:
@@ -1169,6 +1174,8 @@ class Collector:
                     interval = (self.price_interval if self.price_interval is not None
                                 and conn.kind == "prices" else conn.min_interval)
                     out = await self._handle(frame, interval, state)
+                    if out.kind == "reconnect":
+                        raise VenueReconnect("the venue asked to reconnect")
                     if out.kind == "pong":
                         state.awaiting_pong_since = None
                     if out.kind == "ack":

@@ -204,8 +204,9 @@ def test_control_frames() -> None:
         return parse_text(msg).kind
     assert kind(APIGO_INFO) == "info"
     assert kind({**APIGO_INFO, "platform": {"status": 0}}) == "info"  # maintenance
-    for info in (INFO_RESTART, INFO_MAINTENANCE_START, INFO_MAINTENANCE_END):
+    for info in (INFO_MAINTENANCE_START, INFO_MAINTENANCE_END):
         assert kind(info) == "info"
+    assert kind(INFO_RESTART) == "reconnect"  # 20051: "please reconnect"
     assert kind(DOC_ACK) == kind(TARDIS_ACK) == "ack"
     assert kind(DOC_PONG) == "pong"
     assert kind(TARDIS_HB) == kind(heartbeat(CHAN)) == "info"  # a heartbeat is no pong
@@ -351,6 +352,21 @@ async def test_collector_against_simulator() -> None:
             assert msg[0] == chan_id
             routed += 1
     assert routed == 4  # the three events' frames and the no_liquidation_price one
+
+
+async def test_restart_info_reconnects_at_once_without_waiting_for_the_close() -> None:
+    """20051 alone (the server has not closed yet): the collector reconnects, resubscribes
+    and counts one reconnect; the old connection is closed by us."""
+    sim = BitfinexSim()
+    async with HARNESS.collector(sim) as rig:
+        await sim.announce_restart(close=False)
+        await sim.wait_for(lambda: sim.connections >= 2 and len(sim.acked) == 2
+                           and rig.up() == 1)
+        assert rig.count("liqstress_source_reconnects_total") == 1
+        assert rig.frames("reconnect") == 1
+        await sim.push_rows(row(602, now_ms(), "tBTCF0:USTF0", 0.5, 60000.0))
+        await rig.published(events=1, deadletters=0)
+    assert rig.sink.events[0].side == "long"
 
 
 async def test_restart_info_then_close_reconnects() -> None:

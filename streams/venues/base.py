@@ -20,7 +20,9 @@ from liqstress.labels import Side
 from liqstress.open_interest import OpenInterest
 from liqstress.prices import PriceTick
 
-FrameKind = Literal["data", "ack", "pong", "ping", "info"]
+#: ``reconnect``: the venue's notice that it is about to drop us (Bitfinex's 20051 "please
+#: reconnect"): the collector closes the connection and reconnects at once.
+FrameKind = Literal["data", "ack", "pong", "ping", "info", "reconnect"]
 #: What a venue URL key names: a websocket, a REST base or a local path.
 UrlKind = Literal["ws", "rest", "file"]
 
@@ -115,6 +117,7 @@ def parsed(kind: FrameKind, events: Sequence[LiquidationEvent] = (), snapshot: b
 PONG = Parsed(kind="pong")
 ACK = Parsed(kind="ack")
 INFO = Parsed(kind="info")
+RECONNECT = Parsed(kind="reconnect")
 #: A data frame without events (e.g. node fills without a liquidation).
 DATA = Parsed(kind="data")
 

@@ -74,11 +74,10 @@ and margin positions, all symbols in one subscription).
   (the pong). The ``[CHAN_ID,"hb"]`` heartbeats (every 15 s on an idle channel) are info, never
   pongs: data arriving is not liveness.
 - Info frames: ``{"event":"info","version":2,"platform":{"status":1}}`` on connect (a version
-  other than 2 is ``venue_error``; status 0 = maintenance, info). Codes 20051 (server
-  stop/restart, "please reconnect"), 20060/20061 (maintenance start/end) are info
-  (bitfinex-api-node ``INFO_CODES``): ``Parsed`` has no way to ask the collector to reconnect,
-  so after 20051 the restarting server's close (or our unanswered ping, within the stall budget)
-  is what reconnects.
+  other than 2 is ``venue_error``; status 0 = maintenance, info). Code 20051 (server
+  stop/restart, "please reconnect", bitfinex-api-node ``INFO_CODES``) is a ``reconnect`` frame:
+  the collector reconnects at once rather than wait for the restarting server's close.
+  20060/20061 (maintenance start/end) are info.
 """
 
 from __future__ import annotations
@@ -270,8 +269,10 @@ def _control(msg: dict[str, Any]) -> kit.Parsed:
         version = msg.get("version")
         if version is not None and version != API_VERSION:
             raise kit.FrameError("venue_error", f"API version {str(version)[:20]}")
-        # Platform status (1 operative, 0 maintenance) and the codes 20051 (restart: the server
-        # drops us soon), 20060/20061 (maintenance start/end): nothing for a reader to do.
+        if msg.get("code") == INFO_RESTART:
+            return kit.RECONNECT
+        # Platform status (1 operative, 0 maintenance), 20060/20061 (maintenance start/end):
+        # nothing for a reader to do.
         return kit.INFO
     if event is None:
         raise kit.FrameError("unexpected_shape", "object without event")

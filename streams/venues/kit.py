@@ -25,6 +25,7 @@ from .base import ACK as ACK
 from .base import DATA as DATA
 from .base import INFO as INFO
 from .base import PONG as PONG
+from .base import RECONNECT as RECONNECT
 from .base import Connection as Connection
 from .base import FrameError as FrameError
 from .base import HistorySpec as HistorySpec
