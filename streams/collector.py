@@ -28,7 +28,14 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from liqstress.config import ConfigError
-from liqstress.coverage import REPORT_INTERVAL, STATES, CoverageTracker
+from liqstress.coverage import (
+    REPORT_INTERVAL,
+    STATES,
+    CoverageError,
+    CoverageTracker,
+    SourceCoverage,
+    coverage_from_json,
+)
 from liqstress.event import DEFAULT_MAX_NOTIONAL_USD
 from liqstress.infra.metrics import Metrics
 from liqstress.recording import RawFrame
@@ -392,6 +399,10 @@ class Collector:
         #: What the windows cover (live spans, the warm start's span), published on the
         #: coverage topic (``_coverage_loop``) every ``REPORT_INTERVAL`` and on each change.
         self.coverage: CoverageTracker | None = None
+        #: Durable mode: the last run's final coverage record (``state_dir``), stated again at
+        #: start: its hours are in the topics (journal or Kafka), whatever the coverage
+        #: topic's retention kept of it.
+        self._prev_coverage: SourceCoverage | None = None
         self._coverage_changed = asyncio.Event()
 
     # ---- health -------------------------------------------------------------------------
@@ -557,14 +568,15 @@ class Collector:
         return None if self.state_dir is None else self.state_dir / f"{self.venue.id}.json"
 
     def _load_state(self) -> None:
-        """The last run's newest event time and coverage start, if it left them (a missing or
-        unreadable file is a first start: the full depth is read)."""
+        """The last run's newest event time, coverage start and last coverage record, if it
+        left them (a missing or unreadable file is a first start: the full depth is read)."""
         path = self.state_path()
         if path is None or not path.is_file():
             return
         try:
             saved = orjson.loads(path.read_bytes())
             newest, covered = saved.get("newest_ts"), saved.get("covered_since")
+            record = saved.get("coverage")
         except (OSError, orjson.JSONDecodeError, AttributeError) as exc:
             log.warning("%s: warm-start state %s unreadable (%s); reading the full %g h", self.venue.id,
                         path, exc, self.backfill_depth / 3600)
@@ -573,18 +585,31 @@ class Collector:
             self.newest_event_ts = float(newest)
         if isinstance(covered, int | float) and not isinstance(covered, bool):
             self._prev_covered_since = float(covered)
+        if record is not None:
+            try:
+                prev = coverage_from_json(record)
+            except CoverageError as exc:
+                log.warning("%s: last run's coverage in %s unreadable (%s)", self.venue.id,
+                            path, exc)
+            else:
+                if prev.exchange == self.venue.id:
+                    self._prev_coverage = prev
 
     def _save_state(self) -> None:
         """Written atomically (a crash mid-write leaves the previous state)."""
         path = self.state_path()
-        if path is None or self.started_at is None or self.venue.history is None:
-            return  # nothing to resume for a venue without history
+        if path is None or self.started_at is None:
+            return
         covered = self.covered_since if self.covered_since is not None else self.started_at
+        state: dict[str, Any] = {"saved_at": self.clock()}
+        if self.venue.history is not None:  # what the next warm start resumes from
+            state.update(newest_ts=self.newest_event_ts, covered_since=covered)
+        if self.coverage is not None:
+            state["coverage"] = orjson.loads(self.coverage.record(self.clock()).to_json())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(orjson.dumps({"newest_ts": self.newest_event_ts,
-                                          "covered_since": covered, "saved_at": self.clock()}))
+            tmp.write_bytes(orjson.dumps(state))
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("%s: cannot save the warm-start state to %s: %s", self.venue.id, path,
@@ -1262,6 +1287,8 @@ class Collector:
         """Publish what the windows cover every ``REPORT_INTERVAL`` and soon after each
         change. The record is written at publish time, so an open gap reaches up to it."""
         assert self.coverage is not None
+        if self._prev_coverage is not None:
+            await self.sink.coverage(self._prev_coverage)
         while True:
             await self.sink.coverage(self.coverage.record(self.clock()))
             self._coverage_changed.clear()

@@ -141,7 +141,7 @@ class KafkaSink:
         self._pending: deque[_Record] = deque()
         self._pending_bytes = 0
         #: The coverage record of each venue still waiting, if any (``coverage``).
-        self._coverage_pending: dict[bytes, _Record] = {}
+        self._coverage_pending: dict[tuple[str, str], _Record] = {}
         self._seq = 0  # records accepted so far
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
@@ -296,7 +296,9 @@ class KafkaSink:
     async def coverage(self, rec: SourceCoverage) -> None:
         """Only the newest matters: one still waiting (the broker down) is replaced in place,
         so a long outage queues one coverage record per venue, not one every 15 s."""
-        key, value = rec.key.encode(), rec.to_json()
+        # Per collector: a restarted collector's restatement of its last run is another
+        # collector's record, never replaced by this run's.
+        key, value = (rec.exchange, rec.collector), rec.to_json()
         old = self._coverage_pending.get(key)
         if old is not None and self._pending and old.seq >= self._pending[0].seq:
             self._pending_bytes += len(value) - len(old.value)

@@ -32,7 +32,8 @@ from liqstress.infra.broker import EmbeddedBroker, free_port
 from liqstress.infra.metrics import Metrics
 from liqstress.streams.collector import Collector
 from liqstress.streams.sims.base import MemorySink
-from liqstress.streams.venues import dydx
+from liqstress.streams.sims.bybit import BybitSim
+from liqstress.streams.venues import bybit, dydx
 from liqstress.windows import WINDOWS
 
 from .helpers import (
@@ -46,9 +47,11 @@ from .helpers import (
     stop_process,
 )
 from .test_backfill import FAST, sim_with_history
+from .venue_harness import VenueHarness
 
 T0 = 1_789_600_000.0
 DAY = 86_400.0
+BYBIT = VenueHarness(bybit, source=bybit.WS_LINEAR)
 
 
 def tracker_with_outages() -> CoverageTracker:
@@ -318,3 +321,33 @@ def test_the_coverage_benchmark_runs_and_both_ways_agree(capsys: pytest.CaptureF
     out = orjson.loads(capsys.readouterr().out)
     assert out["venues"] == 3 and out["coverage_ms"] > 0 and out["refresh_ms"] > 0
     assert out["spans_ratio"] > 0 and out["refresh_ratio"] > 0
+
+
+async def test_a_durable_restart_states_the_last_runs_coverage_again(tmp_path: Path) -> None:
+    """A venue without public history (Bybit) in durable mode: its windows hold the last
+    run's hours (the journal or Kafka kept them), so the restarted collector states the last
+    run's final record again, whatever the coverage topic kept. The venue then covers both
+    runs, less the restart's seconds."""
+    state = tmp_path / "warm-start"
+    async with BYBIT.collector(BybitSim(), state_dir=state) as rig:
+        await asyncio.sleep(1.5)  # the first run's hours, in seconds
+    first = rig.col.coverage
+    assert first is not None
+    saved = orjson.loads((state / "bybit.json").read_bytes())
+    assert "newest_ts" not in saved  # no warm start to resume for Bybit
+    last = coverage_from_json(saved["coverage"])
+    assert last.collector == first.collector and last.down  # stated at the stop
+    await asyncio.sleep(1.2)  # stopped: that time is missing whatever is stated
+    async with BYBIT.collector(BybitSim(), state_dir=state) as rig2:
+        await asyncio.sleep(0.3)
+        again = [r for r in rig2.sink.coverage_records if r.collector == first.collector]
+        assert again == [last]
+        now = time.time()
+        current = rig2.col.coverage.record(now)
+    both = window_coverage([last, current], now, {"w": now - first.live_since})["w"]
+    alone = window_coverage([current], now, {"w": now - first.live_since})["w"]
+    restart = current.live_since - last.gaps[-1][0]
+    assert both.venues["bybit"].missing_s < restart + 1.0
+    assert both.venues["bybit"].missing_s > 1.0  # the restart is reported, not covered
+    # Without the restated record the first run's 1.5 s would be missing too.
+    assert alone.venues["bybit"].missing_s > both.venues["bybit"].missing_s + 1.2
