@@ -88,12 +88,10 @@ class SourceCoverage:
                              "backfill_state": self.backfill_state, "sampled": self.sampled,
                              "down": self.down, "collector": self.collector})
 
-    def covered(self, now: float, backfill: bool = True) -> list[Span]:
-        """The covered spans up to ``now`` (with the warm start's or live only), merged."""
+    def live(self, now: float) -> list[Span]:
+        """The spans up to ``now`` the live feed covered, merged (``backfilled`` apart)."""
         live_end = min(now, self.ts + STALE_AFTER)
         spans: list[Span] = []
-        if backfill and self.backfilled:
-            spans.append(self.backfilled)
         start = self.live_since
         for g0, g1 in sorted(self.gaps):
             if g0 > start:
@@ -285,9 +283,9 @@ class _VenueSpans:
 
     @classmethod
     def of(cls, recs: Sequence[SourceCoverage], now: float) -> _VenueSpans:
-        return cls(_merge(s for r in recs for s in r.covered(now)),
-                   _merge(s for r in recs for s in r.covered(now, backfill=False)),
-                   _merge(r.backfilled for r in recs if r.backfilled))
+        live = _merge(s for r in recs for s in r.live(now))
+        backfilled = _merge(r.backfilled for r in recs if r.backfilled)
+        return cls(_merge([*live, *backfilled]), live, backfilled)
 
     def window(self, now: float, seconds: float) -> VenueWindow:
         a = now - seconds
