@@ -138,8 +138,11 @@ def build_snapshot(state: WorkerState) -> ApiSnapshot:
             "aggregator": aggregator, "ready": state.is_ready(),
             "partitions": covered, "partitions_expected": state.settings.partitions,
             "events": sum(s.events for s in sources)}
-    # Every worker reads every collector's coverage record: any worker can answer this.
-    coverage = coverage_dict(state.coverage.windows(now, WINDOWS), list(WINDOWS))
+    # Every worker reads every collector's coverage record: any worker can answer this. The
+    # aggregator computed it at this very refresh (its view is its last snapshot).
+    windows_cov = (state.last_coverage if aggregator and not stale and state.last_coverage
+                   else state.coverage.windows(now, WINDOWS))
+    coverage = coverage_dict(windows_cov, list(WINDOWS))
     return ApiSnapshot(time.monotonic(), now, meta, recent, largest, frozen, rank,
                        tuple(state.settings.coins), coverage)
 
