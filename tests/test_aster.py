@@ -25,7 +25,7 @@ from liqstress.streams.sims.base import MemorySink
 from liqstress.streams.venues import aster, binance
 from liqstress.streams.venues.base import STALL_BUDGET, Instrument, Metadata
 
-from .venue_harness import VenueHarness, reason_of
+from .venue_harness import EXCHANGE_INFO_BAD_BODIES, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 EXCHANGE_INFO = aster.rest_urls({})[0]
@@ -152,12 +152,7 @@ def test_metadata_from_exchange_info() -> None:
         "unknown_symbol"
 
 
-@pytest.mark.parametrize("body,reason", [
-    ('{"code":-1121,"msg":"Invalid symbol."}', "rest_error"),
-    ("<html>busy</html>", "malformed_json"),
-    ("[]", "unexpected_shape"),
-    ('{"timezone":"UTC"}', "unexpected_shape"),
-])
+@pytest.mark.parametrize("body,reason", EXCHANGE_INFO_BAD_BODIES)
 def test_bad_rest_bodies(body: str, reason: str) -> None:
     assert reason_of(aster.load_rest, Metadata(), EXCHANGE_INFO, body) == reason
 

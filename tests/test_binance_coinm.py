@@ -22,7 +22,7 @@ from liqstress.streams.sims.binance_coinm import (
 from liqstress.streams.venues import binance_coinm as coinm
 from liqstress.streams.venues.base import Instrument, Metadata
 
-from .venue_harness import VenueHarness, reason_of
+from .venue_harness import EXCHANGE_INFO_BAD_BODIES, VenueHarness, reason_of
 
 T0 = 1_789_670_000_000
 EXCHANGE_INFO = coinm.rest_urls({})[0]
@@ -125,12 +125,7 @@ def test_metadata_from_exchange_info() -> None:
     assert ev.notional_usd is None
 
 
-@pytest.mark.parametrize("body,reason", [
-    ('{"code":-1121,"msg":"Invalid symbol."}', "rest_error"),
-    ("<html>busy</html>", "malformed_json"),
-    ("[]", "unexpected_shape"),
-    ('{"timezone":"UTC"}', "unexpected_shape"),
-])
+@pytest.mark.parametrize("body,reason", EXCHANGE_INFO_BAD_BODIES)
 def test_bad_rest_bodies(body: str, reason: str) -> None:
     assert reason_of(coinm.load_rest, Metadata(), EXCHANGE_INFO, body) == reason
 

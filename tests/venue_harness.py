@@ -43,6 +43,16 @@ def reason_of(call: Callable[..., Any], *args: Any) -> str:
     return err.value.reason
 
 
+#: Bodies of Binance's ``exchangeInfo`` shape that no venue of that kit (Binance COIN-M,
+#: Aster) may read as metadata, with the reason each must be refused for.
+EXCHANGE_INFO_BAD_BODIES = [
+    ('{"code":-1121,"msg":"Invalid symbol."}', "rest_error"),
+    ("<html>busy</html>", "malformed_json"),
+    ("[]", "unexpected_shape"),
+    ('{"timezone":"UTC"}', "unexpected_shape"),
+]
+
+
 def rejected_of(call: Callable[..., Any], *args: Any) -> list[str]:
     """The reasons of the rows ``call(*args)`` rejected (``Parsed.rejected``) while the frame
     itself parsed: those rows are one dead letter, the frame's other events still count."""
